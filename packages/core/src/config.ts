@@ -1,0 +1,92 @@
+import { InvalidArgumentError } from './errors.js'
+import { PERIODS } from './period.js'
+import type { Period, QuotaHooks, QuotaOptions, Resolvable } from './types.js'
+import type { CounterStore } from './store.js'
+import {
+  MAX_NAME_LENGTH,
+  checkCount,
+  checkDurationMs,
+  checkFunction,
+  checkOneOf,
+  checkOptionalDurationMs,
+  checkString,
+} from './validate.js'
+
+/** `createQuota` options after validation, with defaults filled in. */
+export interface QuotaConfig<D> {
+  name: string
+  store: CounterStore
+  limit: Resolvable<number | null, D>
+  limitCacheTtlMs: number | undefined
+  loadUsage: QuotaOptions<D>['loadUsage']
+  ttlMs: Resolvable<number | undefined, D> | undefined
+  period: Period | undefined
+  lock: { ttlMs: number; retries: number; retryDelayMs: number }
+  onStoreError: 'throw' | 'allow' | 'deny'
+  cost: QuotaOptions<D>['cost']
+  idempotencyTtlMs: number
+  clock: () => number
+  hooks: QuotaHooks<D>
+}
+
+export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000
+/** The Go original's defaults: LockIn 3 s, MaxRetry 10, RetryIn 100 ms. */
+export const DEFAULT_LOCK = { ttlMs: 3000, retries: 10, retryDelayMs: 100 } as const
+
+const STORE_METHODS = ['apply', 'seed', 'get', 'set', 'delete', 'acquireLock', 'releaseLock'] as const
+
+function checkStore(store: unknown): CounterStore {
+  if (typeof store !== 'object' || store === null) throw new InvalidArgumentError('store', 'must be a CounterStore')
+  for (const method of STORE_METHODS) {
+    if (typeof (store as Record<string, unknown>)[method] !== 'function') {
+      throw new InvalidArgumentError('store', `must be a CounterStore (missing ${method}())`)
+    }
+  }
+  const capabilities = (store as CounterStore).capabilities
+  if (typeof capabilities?.canApplyTogether !== 'function') {
+    throw new InvalidArgumentError('store', 'must be a CounterStore (missing capabilities)')
+  }
+  return store as CounterStore
+}
+
+/** A constant or a function; constants are checked now, functions on every call. */
+function checkResolvable(argument: string, value: unknown, checkConstant: (v: unknown) => void): void {
+  if (typeof value === 'function') return
+  checkConstant(value)
+}
+
+/** Validate `createQuota` options synchronously; throws `InvalidArgumentError` naming the option. */
+export function resolveConfig<D>(options: QuotaOptions<D>): QuotaConfig<D> {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
+  const name = checkString('name', options.name, MAX_NAME_LENGTH)
+  const store = checkStore(options.store)
+  if (options.limit === undefined) throw new InvalidArgumentError('limit', 'is required (a number, null or a function)')
+  checkResolvable('limit', options.limit, (v) => v === null || checkCount('limit', v))
+  if (options.ttlMs !== undefined) checkResolvable('ttlMs', options.ttlMs, (v) => checkDurationMs('ttlMs', v))
+  const period = options.period === undefined ? undefined : checkOneOf('period', options.period, PERIODS)
+  if (options.loadUsage !== undefined) checkFunction('loadUsage', options.loadUsage)
+  if (options.cost !== undefined) checkFunction('cost', options.cost)
+  if (options.clock !== undefined) checkFunction('clock', options.clock)
+  const lock = { ...DEFAULT_LOCK, ...options.lock }
+  checkDurationMs('lock.ttlMs', lock.ttlMs)
+  checkCount('lock.retries', lock.retries)
+  checkCount('lock.retryDelayMs', lock.retryDelayMs)
+  const hooks = options.hooks ?? {}
+  if (typeof hooks !== 'object' || hooks === null) throw new InvalidArgumentError('hooks', 'must be an object')
+  for (const [key, hook] of Object.entries(hooks)) checkFunction(`hooks.${key}`, hook)
+  return {
+    name,
+    store,
+    limit: options.limit,
+    limitCacheTtlMs: checkOptionalDurationMs('limitCacheTtlMs', options.limitCacheTtlMs),
+    loadUsage: options.loadUsage,
+    ttlMs: options.ttlMs,
+    period,
+    lock,
+    onStoreError: checkOneOf('onStoreError', options.onStoreError ?? 'throw', ['throw', 'allow', 'deny']),
+    cost: options.cost,
+    idempotencyTtlMs: checkOptionalDurationMs('idempotencyTtlMs', options.idempotencyTtlMs) ?? DEFAULT_IDEMPOTENCY_TTL_MS,
+    clock: options.clock ?? Date.now,
+    hooks,
+  }
+}

@@ -1,0 +1,184 @@
+import { CompensationError, InvalidArgumentError, StoreError } from './errors.js'
+import { idempotencyKey } from './keys.js'
+import { type Plan, QuotaEngine, checkIdempotencyKey } from './quota.js'
+import type { ConsumeAllItem, ConsumeAllResult, QuotaResult } from './types.js'
+
+/** Options of `consumeAll`. */
+export interface ConsumeAllOptions {
+  /** Makes the whole call safe to retry (see `CallOptions.idempotencyKey`). */
+  idempotencyKey?: string
+  signal?: AbortSignal
+}
+
+async function planItems(items: readonly ConsumeAllItem[]): Promise<Plan<any>[]> {
+  if (!Array.isArray(items) || items.length === 0) throw new InvalidArgumentError('items', 'must be a non-empty array')
+  return Promise.all(
+    items.map(async (item, index) => {
+      if (!(item?.quota instanceof QuotaEngine)) {
+        throw new InvalidArgumentError(`items[${index}].quota`, 'must be a quota made by createQuota of this copy of @andromeda/core')
+      }
+      try {
+        return await item.quota.plan(item.id, item.cost ?? 1, item.data)
+      } catch (error) {
+        if (!InvalidArgumentError.isInstance(error)) throw error
+        throw new InvalidArgumentError(`items[${index}].${error.argument}`, error.message.slice(error.argument.length + 2))
+      }
+    }),
+  )
+}
+
+/**
+ * Consume from several quotas, all or nothing: either every item is granted or none stays
+ * consumed (the Go original's multi-quota, made atomic).
+ *
+ * When every counted item lives in one store that can apply their keys together (the memory
+ * store always; Redis when the keys share a slot), it is one atomic `apply`. Otherwise it is a
+ * saga: items are consumed in order and, on a refusal or a store fault, what was granted is
+ * given back (`onCompensate` fires for each).
+ *
+ * @returns `{ allowed, results, refused? }`; `refused.index` is the first refused item.
+ * @throws InvalidArgumentError for bad items (named `items[i].cost` etc.) before any change.
+ * @throws StoreError when the store fails (after giving back what was granted), unless every
+ *   quota's `onStoreError` says otherwise; CompensationError when that give-back failed too.
+ *
+ * @example
+ * ```ts
+ * const { allowed, refused } = await consumeAll([
+ *   { quota: vouchers, id: 'SUMMER24' },
+ *   { quota: perUser, id: `${userId}:SUMMER24` },
+ * ])
+ * if (!allowed) console.log('refused by', refused?.quota)
+ * ```
+ */
+export async function consumeAll(items: readonly ConsumeAllItem[], options: ConsumeAllOptions = {}): Promise<ConsumeAllResult> {
+  const idempotency = checkIdempotencyKey(options.idempotencyKey)
+  const plans = await planItems(items)
+  const counted = plans.flatMap((plan, index) => (plan.limit === null ? [] : [index]))
+  const results: QuotaResult[] = plans.map(() => ({ allowed: true, unlimited: true, usage: 0, limit: Infinity, remaining: Infinity }))
+  if (counted.length === 0) return { allowed: true, results }
+
+  const first = plans[counted[0]!]!
+  const store = first.engine.store
+  const recordKey = idempotency && idempotencyKey(first.key, 'all', idempotency)
+  const together =
+    counted.every((i) => plans[i]!.engine.store === store) &&
+    store.capabilities.canApplyTogether(recordKey ? [...counted.map((i) => plans[i]!.key), recordKey] : counted.map((i) => plans[i]!.key))
+
+  return together
+    ? atomically(plans, counted, results, recordKey, options.signal)
+    : saga(plans, counted, results, idempotency, options.signal)
+}
+
+async function atomically(
+  plans: Plan<any>[],
+  counted: number[],
+  results: QuotaResult[],
+  recordKey: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<ConsumeAllResult> {
+  const countedPlans = counted.map((i) => plans[i]!)
+  const engine = countedPlans[0]!.engine
+  let applied: Awaited<ReturnType<typeof engine.applyLoading>>
+  try {
+    applied = await engine.applyLoading(
+      countedPlans.map((plan) => plan.engine.consumeOp(plan)),
+      countedPlans,
+      { idempotencyKey: recordKey, idempotencyTtlMs: engine.config.idempotencyTtlMs, signal },
+    )
+  } catch (error) {
+    return storeFault(plans, counted, results, error)
+  }
+  countedPlans.forEach((plan, k) => {
+    results[counted[k]!] = plan.engine.toResult(plan, applied, k)
+  })
+  if (applied.ok) {
+    countedPlans.forEach((plan, k) => plan.engine.notify(plan, results[counted[k]!]!))
+    return applied.replayed ? { allowed: true, results, replayed: true } : { allowed: true, results }
+  }
+  const index = counted[applied.index]!
+  const refusedPlan = plans[index]!
+  // Nothing was applied: report every item as not granted, at its current usage.
+  for (const i of counted) results[i] = { ...results[i]!, allowed: false, reason: results[i]!.reason ?? 'limit' }
+  results[index] = refusedPlan.engine.toResult(refusedPlan, applied, applied.index)
+  refusedPlan.engine.notify(refusedPlan, results[index]!)
+  return {
+    allowed: false,
+    results,
+    refused: { index, quota: refusedPlan.engine.name, reason: results[index]!.reason ?? 'limit' },
+  }
+}
+
+async function saga(
+  plans: Plan<any>[],
+  counted: number[],
+  results: QuotaResult[],
+  idempotency: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<ConsumeAllResult> {
+  const granted: { plan: Plan<any>; recordKey: string | undefined }[] = []
+  let replayedAll = true
+  for (const index of counted) {
+    const plan = plans[index]!
+    // Each step keeps its own record, in its own counter's hash-tag group (never cross-slot).
+    const recordKey = idempotency && idempotencyKey(plan.key, 'all', `${idempotency}#${index}`)
+    let result: QuotaResult
+    try {
+      signal?.throwIfAborted()
+      const applied = await plan.engine.applyLoading([plan.engine.consumeOp(plan)], [plan], {
+        idempotencyKey: recordKey,
+        idempotencyTtlMs: plan.engine.config.idempotencyTtlMs,
+        signal,
+      })
+      result = plan.engine.toResult(plan, applied, 0)
+    } catch (error) {
+      await rollback(granted, error)
+      return storeFault(plans, counted, results, error)
+    }
+    results[index] = result
+    plan.engine.notify(plan, result)
+    if (!result.allowed) {
+      await rollback(granted, undefined)
+      for (const g of granted) results[plans.indexOf(g.plan)] = { ...results[plans.indexOf(g.plan)]!, allowed: false }
+      return { allowed: false, results, refused: { index, quota: plan.engine.name, reason: result.reason ?? 'limit' } }
+    }
+    replayedAll &&= result.replayed === true
+    granted.push({ plan, recordKey })
+  }
+  return replayedAll ? { allowed: true, results, replayed: true } : { allowed: true, results }
+}
+
+/** Give back every granted step, newest first. Throws CompensationError if any refund failed. */
+async function rollback(granted: { plan: Plan<any>; recordKey: string | undefined }[], cause: unknown): Promise<void> {
+  const pending: { quota: string; id: string; cost: number }[] = []
+  let lastFailure: unknown
+  for (const { plan, recordKey } of [...granted].reverse()) {
+    const failure = await plan.engine.compensate(plan, recordKey)
+    if (failure !== undefined) {
+      pending.push({ quota: plan.engine.name, id: plan.id, cost: plan.cost })
+      lastFailure = failure
+    }
+  }
+  if (pending.length > 0) {
+    throw new CompensationError(`consumeAll could not give back ${pending.length} granted item(s)`, {
+      cause: cause ?? lastFailure,
+      compensationError: lastFailure,
+      pending,
+    })
+  }
+}
+
+/**
+ * A store fault after nothing stays granted: reject, or answer per `onStoreError` when every
+ * counted quota agrees on 'allow' or one says 'deny'.
+ */
+function storeFault(plans: Plan<any>[], counted: number[], results: QuotaResult[], error: unknown): ConsumeAllResult {
+  if (!StoreError.isInstance(error)) throw error
+  const policies = counted.map((i) => plans[i]!.engine.config.onStoreError)
+  if (policies.includes('throw')) throw error
+  const index = policies.indexOf('deny')
+  for (const i of counted) results[i] = plans[i]!.engine.onStoreFault(plans[i]!, error)!
+  if (index === -1) return { allowed: true, results }
+  const refusedIndex = counted[index]!
+  for (const i of counted) results[i] = { ...results[i]!, allowed: false, reason: 'store' }
+  return { allowed: false, results, refused: { index: refusedIndex, quota: plans[refusedIndex]!.engine.name, reason: 'store' } }
+}

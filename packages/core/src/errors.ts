@@ -1,0 +1,162 @@
+/**
+ * Stable error codes. They never change between versions; match on `code` or use the
+ * `isInstance` guards, which also recognise errors thrown by another installed copy of core.
+ */
+export type AndromedaErrorCode =
+  | 'ERR_QUOTA_EXCEEDED'
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_STORE'
+  | 'ERR_LOAD'
+  | 'ERR_LOCK_TIMEOUT'
+  | 'ERR_COMPENSATION'
+
+const MARKER = Symbol.for('@andromeda/core.error')
+
+function hasMarker(value: unknown, code?: AndromedaErrorCode): value is AndromedaError {
+  if (typeof value !== 'object' || value === null) return false
+  const marked = (value as Record<symbol, unknown>)[MARKER] === true
+  return marked && (code === undefined || (value as AndromedaError).code === code)
+}
+
+/**
+ * Base class of every error andromeda throws.
+ *
+ * `instanceof` fails when two copies of `@andromeda/core` are installed (an adapter pinned
+ * to another version); `AndromedaError.isInstance(e)` and each subclass's `isInstance` do not,
+ * because they check a `Symbol.for` marker and the stable `code`.
+ *
+ * @example
+ * ```ts
+ * try { await quota.transact(id, 1, work) }
+ * catch (e) { if (QuotaExceededError.isInstance(e)) return res.status(429).end(); throw e }
+ * ```
+ */
+export class AndromedaError extends Error {
+  /** Stable machine-readable code, e.g. `ERR_STORE`. */
+  readonly code: AndromedaErrorCode
+  declare readonly [MARKER]: true
+
+  constructor(code: AndromedaErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.name = new.target.name
+    Object.defineProperty(this, MARKER, { value: true })
+  }
+
+  /** True for any andromeda error, from this or any other installed copy of core. */
+  static isInstance(value: unknown): value is AndromedaError {
+    return hasMarker(value)
+  }
+}
+
+/**
+ * Thrown by `transact` (and the HTTP middleware's helpers) when the quota refused the cost.
+ * `consume` never throws it: a refusal is a result (`allowed: false`).
+ */
+export class QuotaExceededError extends AndromedaError {
+  /** The refused result: usage, limit, remaining, reason. */
+  readonly result: import('./types.js').QuotaResult
+
+  constructor(quota: string, result: import('./types.js').QuotaResult) {
+    super('ERR_QUOTA_EXCEEDED', `quota "${quota}" refused the call (${result.reason ?? 'limit'})`)
+    this.result = result
+  }
+
+  static override isInstance(value: unknown): value is QuotaExceededError {
+    return hasMarker(value, 'ERR_QUOTA_EXCEEDED')
+  }
+}
+
+/**
+ * A caller-supplied value is out of contract (an empty id, a cost of `0.5`, a limit of `-1`).
+ * Thrown before any store is touched; `argument` names the offending argument or option.
+ */
+export class InvalidArgumentError extends AndromedaError {
+  /** Name of the argument or option that was rejected, e.g. `cost`, `limit`, `ttlMs`. */
+  readonly argument: string
+
+  constructor(argument: string, message: string) {
+    super('ERR_INVALID_ARGUMENT', `${argument}: ${message}`)
+    this.argument = argument
+  }
+
+  static override isInstance(value: unknown): value is InvalidArgumentError {
+    return hasMarker(value, 'ERR_INVALID_ARGUMENT')
+  }
+}
+
+/**
+ * The store failed (connection lost, timeout, script error). `retryable` says whether the
+ * same call may succeed if sent again; a timed-out write is never retryable, because it may
+ * have been applied. `cause` holds the client's own error.
+ */
+export class StoreError extends AndromedaError {
+  /** True when retrying the same call cannot double-count (it surely was not applied). */
+  readonly retryable: boolean
+
+  constructor(message: string, options: { retryable: boolean; cause?: unknown }) {
+    super('ERR_STORE', message, options)
+    this.retryable = options.retryable
+  }
+
+  static override isInstance(value: unknown): value is StoreError {
+    return hasMarker(value, 'ERR_STORE')
+  }
+}
+
+/** The user's `loadUsage` or `limit` function threw or returned a value out of contract. */
+export class LoadError extends AndromedaError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_LOAD', message, options)
+  }
+
+  static override isInstance(value: unknown): value is LoadError {
+    return hasMarker(value, 'ERR_LOAD')
+  }
+}
+
+/** Another process held the loader lock for longer than `lock.retries x lock.retryDelayMs`. */
+export class LockTimeoutError extends AndromedaError {
+  constructor(message: string) {
+    super('ERR_LOCK_TIMEOUT', message)
+  }
+
+  static override isInstance(value: unknown): value is LockTimeoutError {
+    return hasMarker(value, 'ERR_LOCK_TIMEOUT')
+  }
+}
+
+/**
+ * Giving units back failed after another failure (a `transact` function threw, a `consumeAll`
+ * saga hit a store fault). `cause` is the first failure, `compensationError` the failed refund;
+ * the units named in `pending` may still be counted and need a manual refund.
+ */
+export class CompensationError extends AndromedaError {
+  /** The refund that failed. */
+  readonly compensationError: unknown
+  /** What could not be given back: quota name, id and cost of each. */
+  readonly pending: ReadonlyArray<{ quota: string; id: string; cost: number }>
+
+  constructor(
+    message: string,
+    options: { cause: unknown; compensationError: unknown; pending: Array<{ quota: string; id: string; cost: number }> },
+  ) {
+    super('ERR_COMPENSATION', message, { cause: options.cause })
+    this.compensationError = options.compensationError
+    this.pending = options.pending
+  }
+
+  static override isInstance(value: unknown): value is CompensationError {
+    return hasMarker(value, 'ERR_COMPENSATION')
+  }
+}
+
+/**
+ * Wrap anything a store threw into a `StoreError`, keeping andromeda errors as they are.
+ * Adapters call it on their client's errors; `retryable` defaults to false (safe).
+ */
+export function toStoreError(error: unknown, message = 'store call failed', retryable = false): AndromedaError {
+  if (AndromedaError.isInstance(error)) return error
+  const detail = error instanceof Error ? error.message : String(error)
+  return new StoreError(`${message}: ${detail}`, { retryable, cause: error })
+}

@@ -1,0 +1,42 @@
+export { createQuota } from './quota.js'
+export { consumeAll, type ConsumeAllOptions } from './consume-all.js'
+export {
+  AndromedaError,
+  type AndromedaErrorCode,
+  CompensationError,
+  InvalidArgumentError,
+  LoadError,
+  LockTimeoutError,
+  QuotaExceededError,
+  StoreError,
+  toStoreError,
+} from './errors.js'
+export type {
+  ApplyOptions,
+  ApplyResult,
+  CounterOp,
+  CounterSnapshot,
+  CounterStore,
+  StoreCapabilities,
+} from './store.js'
+export type {
+  CallOptions,
+  ConsumeAllItem,
+  ConsumeAllResult,
+  Period,
+  Quota,
+  QuotaCompensateEvent,
+  QuotaContext,
+  QuotaErrorEvent,
+  QuotaEvent,
+  QuotaHooks,
+  QuotaLoadEvent,
+  QuotaOptions,
+  QuotaResult,
+  QuotaState,
+  Resolvable,
+  TransactOptions,
+} from './types.js'
+export { counterKey, encodeKeyPart, idempotencyKey, keyGroup, lockKey } from './keys.js'
+export { periodSeconds, periodWindow } from './period.js'
+export { MAX_ID_LENGTH, MAX_NAME_LENGTH } from './validate.js'

@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto'
+import { abortable, sleep } from './async.js'
+import { InvalidArgumentError, LoadError, LockTimeoutError, toStoreError } from './errors.js'
+import { lockKey } from './keys.js'
+import type { CounterStore } from './store.js'
+import { checkCount } from './validate.js'
+
+/** What the loader needs to fill one missing counter from the system of record. */
+export interface LoadRequest {
+  key: string
+  ttlMs: number | undefined
+  /** Calls the user's `loadUsage`; returns the usage to seed. */
+  readUsage(): Promise<number>
+  /** Told the loaded usage once it is in the store. */
+  onLoaded?(usage: number, durationMs: number): void
+}
+
+/**
+ * Fills missing counters from the system of record without a stampede: one load per key in
+ * this process (single-flight), then one across processes (a store lock released only with its
+ * own token), and `seed` (set-if-absent) so a counter that appeared meanwhile is never overwritten.
+ * Correctness never depends on the lock; it only spares the database.
+ */
+export class Loader {
+  private readonly inFlight = new Map<string, Promise<void>>()
+
+  constructor(
+    private readonly store: CounterStore,
+    private readonly lock: { ttlMs: number; retries: number; retryDelayMs: number },
+  ) {}
+
+  /** Resolve once the counter exists (or was seeded). Each caller's signal aborts only its own wait. */
+  load(request: LoadRequest, signal?: AbortSignal): Promise<void> {
+    let shared = this.inFlight.get(request.key)
+    if (!shared) {
+      shared = this.loadOnce(request).finally(() => this.inFlight.delete(request.key))
+      this.inFlight.set(request.key, shared)
+    }
+    return abortable(shared, signal)
+  }
+
+  private async loadOnce(request: LoadRequest): Promise<void> {
+    const lock = lockKey(request.key)
+    for (let attempt = 0; attempt <= this.lock.retries; attempt++) {
+      const token = randomUUID()
+      if (await this.store.acquireLock(lock, token, this.lock.ttlMs)) {
+        try {
+          // Another process may have seeded it between our miss and our lock.
+          if (await this.store.get(request.key)) return
+          const startedAt = performance.now()
+          const usage = await request.readUsage()
+          await this.store.seed(request.key, usage, request.ttlMs)
+          request.onLoaded?.(usage, performance.now() - startedAt)
+          return
+        } finally {
+          await this.store.releaseLock(lock, token).catch(() => {})
+        }
+      }
+      if (await this.store.get(request.key)) return
+      if (attempt < this.lock.retries) await sleep(this.lock.retryDelayMs)
+    }
+    throw new LockTimeoutError(
+      `counter ${request.key} was being loaded by another process for longer than ${this.lock.retries} x ${this.lock.retryDelayMs} ms`,
+    )
+  }
+}
+
+/** Run the user's `loadUsage` and check what it returned. */
+export async function readUsage(fn: () => number | Promise<number>): Promise<number> {
+  let usage: unknown
+  try {
+    usage = await fn()
+  } catch (error) {
+    throw new LoadError(`loadUsage failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+  }
+  try {
+    return checkCount('loadUsage()', usage)
+  } catch (error) {
+    if (InvalidArgumentError.isInstance(error)) throw new LoadError(error.message, { cause: error })
+    throw toStoreError(error)
+  }
+}

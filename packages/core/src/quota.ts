@@ -1,0 +1,388 @@
+import { LRUCache } from 'lru-cache'
+import { callHook } from './async.js'
+import { type QuotaConfig, resolveConfig } from './config.js'
+import { CompensationError, LoadError, QuotaExceededError, StoreError } from './errors.js'
+import { guardStore } from './guarded-store.js'
+import { counterKey, idempotencyKey } from './keys.js'
+import { Loader, readUsage } from './load.js'
+import { periodWindow } from './period.js'
+import type { ApplyOptions, ApplyResult, CounterOp, CounterStore } from './store.js'
+import type {
+  CallOptions,
+  Quota,
+  QuotaContext,
+  QuotaErrorEvent,
+  QuotaOptions,
+  QuotaResult,
+  QuotaState,
+  TransactOptions,
+} from './types.js'
+import { MAX_ID_LENGTH, checkCount, checkDurationMs, checkFunction, checkString } from './validate.js'
+
+/** Longest accepted idempotency key. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 1024
+
+/** Everything one call resolved before touching the store. */
+export interface Plan<D = unknown> {
+  engine: QuotaEngine<D>
+  id: string
+  cost: number
+  /** null: this id has no quota. */
+  limit: number | null
+  key: string
+  ttlMs: number | undefined
+  /** End of the current period window (periodic quotas). */
+  periodEndAt: number | undefined
+  ctx: QuotaContext<D>
+  /** Clock reading when the plan was made; resetAt is computed from it. */
+  now: number
+}
+
+const warnedStores = new WeakSet<object>()
+
+/** Warn once per store that is shared between processes but atomic only within one. */
+function warnIfProcessAtomicShared(store: CounterStore): void {
+  const { shared, atomic } = store.capabilities
+  if (!shared || atomic !== 'process' || warnedStores.has(store)) return
+  warnedStores.add(store)
+  process.emitWarning(
+    'This CounterStore is shared between processes but atomic only within one: concurrent processes can exceed a limit. Use a globally atomic store (Redis) when several processes consume the same quota.',
+    { code: 'ANDROMEDA_PROCESS_ATOMIC_STORE' },
+  )
+}
+
+export function checkIdempotencyKey(value: unknown): string | undefined {
+  return value === undefined ? undefined : checkString('idempotencyKey', value, MAX_IDEMPOTENCY_KEY_LENGTH)
+}
+
+/** The quota engine behind `createQuota`. */
+export class QuotaEngine<D = unknown> implements Quota<D> {
+  readonly name: string
+  readonly store: CounterStore
+  /** Internal: validated options. */
+  readonly config: QuotaConfig<D>
+  private readonly guarded: CounterStore
+  private readonly loader: Loader
+  private readonly limitCache: LRUCache<string, { limit: number | null }> | undefined
+
+  constructor(options: QuotaOptions<D>) {
+    this.config = resolveConfig(options)
+    this.name = this.config.name
+    this.store = this.config.store
+    this.guarded = guardStore(this.store)
+    this.loader = new Loader(this.guarded, this.config.lock)
+    this.limitCache =
+      this.config.limitCacheTtlMs !== undefined && typeof this.config.limit === 'function'
+        ? new LRUCache({ max: 10_000, ttl: this.config.limitCacheTtlMs })
+        : undefined
+    warnIfProcessAtomicShared(this.store)
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  async consume(id: string, cost = 1, options: CallOptions<D> = {}): Promise<QuotaResult> {
+    const idempotency = checkIdempotencyKey(options.idempotencyKey)
+    const plan = await this.plan(id, cost, options.data)
+    return this.consumePlan(plan, {
+      idempotencyKey: idempotency && idempotencyKey(plan.key, 'consume', idempotency),
+      signal: options.signal,
+    })
+  }
+
+  async refund(id: string, cost = 1, options: CallOptions<D> = {}): Promise<QuotaResult> {
+    const idempotency = checkIdempotencyKey(options.idempotencyKey)
+    const plan = await this.plan(id, cost, options.data)
+    if (plan.limit === null) return this.unlimited(plan)
+    const op: CounterOp = { key: plan.key, delta: -plan.cost, min: 0, ifMissing: 'report' }
+    const applied = await this.withErrorHook(plan, 'refund', () =>
+      this.applyLoading([op], [plan], {
+        idempotencyKey: idempotency && idempotencyKey(plan.key, 'refund', idempotency),
+        idempotencyTtlMs: this.config.idempotencyTtlMs,
+        signal: options.signal,
+      }),
+    )
+    const result = this.toResult(plan, applied, 0)
+    callHook(result.allowed ? this.config.hooks.onRefund : this.config.hooks.onExceeded, this.event(plan, result))
+    return result
+  }
+
+  async get(id: string, options: Pick<CallOptions<D>, 'signal' | 'data'> = {}): Promise<QuotaState> {
+    const plan = await this.plan(id, 0, options.data)
+    if (plan.limit === null) return { usage: 0, limit: Infinity, remaining: Infinity, unlimited: true }
+    const limit = plan.limit
+    return this.withErrorHook(plan, 'get', async () => {
+      let snapshot = await this.guarded.get(plan.key)
+      if (!snapshot && this.config.loadUsage) {
+        await this.load(plan, options.signal)
+        snapshot = await this.guarded.get(plan.key)
+      }
+      const usage = snapshot?.value ?? 0
+      const resetAt = this.resetAt(plan, snapshot?.ttlMs)
+      return { usage, limit, remaining: Math.max(limit - usage, 0), ...(resetAt === undefined ? {} : { resetAt }) }
+    })
+  }
+
+  async set(id: string, usage: number, options: Pick<CallOptions<D>, 'data'> = {}): Promise<void> {
+    checkCount('usage', usage)
+    const plan = await this.plan(id, 0, options.data)
+    await this.withErrorHook(plan, 'set', () => this.guarded.set(plan.key, usage, plan.ttlMs))
+  }
+
+  async reset(id: string, options: Pick<CallOptions<D>, 'data'> = {}): Promise<void> {
+    const plan = await this.plan(id, 0, options.data)
+    await this.withErrorHook(plan, 'reset', () => this.guarded.delete(plan.key))
+  }
+
+  async transact<T>(
+    id: string,
+    cost: number,
+    fn: (result: QuotaResult) => T | Promise<T>,
+    options: TransactOptions<D> = {},
+  ): Promise<T> {
+    checkFunction('fn', fn)
+    const idempotency = checkIdempotencyKey(options.idempotencyKey)
+    const plan = await this.plan(id, cost, options.data)
+    const recordKey = idempotency && idempotencyKey(plan.key, 'consume', idempotency)
+    const result = await this.consumePlan(plan, { idempotencyKey: recordKey, signal: options.signal })
+    if (!result.allowed) throw new QuotaExceededError(this.name, result)
+    try {
+      return await fn(result)
+    } catch (error) {
+      // A replay's units belong to the earlier call; unlimited and degraded calls counted nothing.
+      const counted = !result.replayed && !result.unlimited && !result.degraded && plan.cost > 0
+      if (counted && !options.irreversible) {
+        const failure = await this.compensate(plan, recordKey)
+        if (failure !== undefined) {
+          throw new CompensationError(`quota "${this.name}" could not give back ${plan.cost} unit(s) after the function failed`, {
+            cause: error,
+            compensationError: failure,
+            pending: [{ quota: this.name, id: plan.id, cost: plan.cost }],
+          })
+        }
+      }
+      throw error
+    }
+  }
+
+  // ---------------------------------------------------------------- internals shared with consumeAll
+
+  /** Validate a call's input and resolve cost, limit, key and lifetime. Touches no store. */
+  async plan(id: string, requestedCost: number, data: D | undefined): Promise<Plan<D>> {
+    checkString('id', id, MAX_ID_LENGTH)
+    checkCount('cost', requestedCost)
+    const now = this.config.clock()
+    const window = this.config.period ? periodWindow(this.config.period, now) : undefined
+    const ctx: QuotaContext<D> = window
+      ? { quota: this.name, data, periodStartAt: window.startAt }
+      : { quota: this.name, data }
+    const cost = this.config.cost ? checkCount('cost', await this.config.cost(id, requestedCost, ctx)) : requestedCost
+    const limit = await this.resolveLimit(id, ctx)
+    const ttlMs = window ? window.endAt - now : await this.resolveTtl(id, ctx)
+    return {
+      engine: this,
+      id,
+      cost,
+      limit,
+      key: counterKey(this.name, id, window?.startAt),
+      ttlMs,
+      periodEndAt: window?.endAt,
+      ctx,
+      now,
+    }
+  }
+
+  /** The store op that consumes a plan's cost. */
+  consumeOp(plan: Plan<D>): CounterOp {
+    return {
+      key: plan.key,
+      delta: plan.cost,
+      max: plan.limit ?? undefined,
+      ...(plan.ttlMs === undefined ? {} : { ttlMs: plan.ttlMs }),
+      ifMissing: this.config.loadUsage ? 'report' : 'create',
+    }
+  }
+
+  async consumePlan(plan: Plan<D>, applyOptions: ApplyOptions): Promise<QuotaResult> {
+    if (plan.limit === null) return this.unlimited(plan)
+    let applied: ApplyResult
+    try {
+      applied = await this.withErrorHook(plan, 'consume', () =>
+        this.applyLoading([this.consumeOp(plan)], [plan], { ...applyOptions, idempotencyTtlMs: this.config.idempotencyTtlMs }),
+      )
+    } catch (error) {
+      const degraded = this.onStoreFault(plan, error)
+      if (degraded) return degraded
+      throw error
+    }
+    const result = this.toResult(plan, applied, 0)
+    this.notify(plan, result)
+    return result
+  }
+
+  /** Apply ops; when one reports a missing counter whose quota can load, load it and try again. */
+  async applyLoading(ops: readonly CounterOp[], plans: readonly Plan<any>[], options: ApplyOptions): Promise<ApplyResult> {
+    // Each round loads at most one counter; a counter that vanishes again right away (a TTL
+    // shorter than the load) gets a few more rounds, then the call fails rather than spin.
+    const maxRounds = ops.length + 3
+    for (let round = 0; round < maxRounds; round++) {
+      options.signal?.throwIfAborted()
+      const applied = await this.guarded.apply(ops, options)
+      if (applied.ok || applied.reason !== 'missing') return applied
+      const plan = plans[applied.index]!
+      if (!plan.engine.config.loadUsage) return applied
+      await plan.engine.load(plan, options.signal)
+    }
+    throw new LoadError(`counters of quota "${this.name}" went missing again right after being loaded`)
+  }
+
+  load(plan: Plan<D>, signal?: AbortSignal): Promise<void> {
+    const loadUsage = this.config.loadUsage!
+    return this.loader.load(
+      {
+        key: plan.key,
+        ttlMs: plan.ttlMs,
+        readUsage: () => readUsage(() => loadUsage(plan.id, plan.ctx)),
+        onLoaded: (usage, durationMs) =>
+          callHook(this.config.hooks.onLoad, { quota: this.name, id: plan.id, usage, durationMs, data: plan.ctx.data }),
+      },
+      signal,
+    )
+  }
+
+  /**
+   * Give back a plan's cost on the engine's own initiative, clearing the idempotency record of
+   * the call it undoes in the same atomic step. Returns the failure, if any.
+   */
+  async compensate(plan: Plan<D>, clearIdempotencyKey: string | undefined): Promise<unknown> {
+    const op: CounterOp = { key: plan.key, delta: -plan.cost, min: 0, ifMissing: 'report' }
+    try {
+      const applied = await this.guarded.apply([op], clearIdempotencyKey ? { clearIdempotencyKey } : {})
+      const result = this.toResult(plan, applied, 0)
+      callHook(this.config.hooks.onCompensate, { quota: this.name, id: plan.id, cost: plan.cost, result, data: plan.ctx.data })
+      return undefined
+    } catch (error) {
+      callHook(this.config.hooks.onCompensate, { quota: this.name, id: plan.id, cost: plan.cost, error, data: plan.ctx.data })
+      return error
+    }
+  }
+
+  /** Map the store's answer for op `index` to a QuotaResult. */
+  toResult(plan: Plan<D>, applied: ApplyResult, index: number): QuotaResult {
+    const limit = plan.limit ?? Infinity
+    const usage = applied.values[index] ?? 0
+    const resetAt = this.resetAt(plan, applied.ttlMs?.[index])
+    const result: QuotaResult = { allowed: applied.ok, usage, limit, remaining: Math.max(limit - usage, 0) }
+    if (resetAt !== undefined) result.resetAt = resetAt
+    if (applied.ok) {
+      if (applied.replayed) result.replayed = true
+    } else {
+      // 'missing' reaches here only for a refund without loadUsage: nothing to give back.
+      result.reason = applied.reason === 'limit' ? 'limit' : 'floor'
+    }
+    return result
+  }
+
+  /** Hooks for a finished consume. */
+  notify(plan: Plan<D>, result: QuotaResult): void {
+    callHook(result.allowed ? this.config.hooks.onConsume : this.config.hooks.onExceeded, this.event(plan, result))
+  }
+
+  /** Apply `onStoreError` to a consume that failed; returns a result unless the error must propagate. */
+  onStoreFault(plan: Plan<D>, error: unknown): QuotaResult | undefined {
+    if (!StoreError.isInstance(error) || this.config.onStoreError === 'throw') return undefined
+    const limit = plan.limit ?? Infinity
+    const allowed = this.config.onStoreError === 'allow'
+    const result: QuotaResult = allowed
+      ? { allowed: true, degraded: true, usage: 0, limit, remaining: limit }
+      : { allowed: false, reason: 'store', usage: 0, limit, remaining: 0 }
+    this.notify(plan, result)
+    return result
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private unlimited(plan: Plan<D>): QuotaResult {
+    const result: QuotaResult = { allowed: true, unlimited: true, usage: 0, limit: Infinity, remaining: Infinity }
+    callHook(this.config.hooks.onConsume, this.event(plan, result))
+    return result
+  }
+
+  private event(plan: Plan<D>, result: QuotaResult) {
+    return { quota: this.name, id: plan.id, cost: plan.cost, result, data: plan.ctx.data }
+  }
+
+  private resetAt(plan: Plan<D>, ttlMs: number | undefined): number | undefined {
+    if (plan.periodEndAt !== undefined) return plan.periodEndAt
+    return ttlMs === undefined ? undefined : plan.now + ttlMs
+  }
+
+  /** Run a store-touching step; report the quota's own failures to `onError`. */
+  private async withErrorHook<T>(plan: Plan<D>, operation: QuotaErrorEvent['operation'], step: () => Promise<T>): Promise<T> {
+    try {
+      return await step()
+    } catch (error) {
+      const aborted = error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')
+      if (!aborted) callHook(this.config.hooks.onError, { quota: this.name, id: plan.id, operation, error, data: plan.ctx.data })
+      throw error
+    }
+  }
+
+  private async resolveLimit(id: string, ctx: QuotaContext<D>): Promise<number | null> {
+    const { limit } = this.config
+    if (typeof limit !== 'function') return limit
+    const cached = this.limitCache?.get(id)
+    if (cached) return cached.limit
+    let value: unknown
+    try {
+      value = await limit(id, ctx)
+    } catch (error) {
+      throw new LoadError(`limit function of quota "${this.name}" failed: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      })
+    }
+    const resolved = value === null ? null : checkCount('limit', value)
+    this.limitCache?.set(id, { limit: resolved })
+    return resolved
+  }
+
+  private async resolveTtl(id: string, ctx: QuotaContext<D>): Promise<number | undefined> {
+    const { ttlMs } = this.config
+    if (typeof ttlMs !== 'function') return ttlMs
+    const value = await ttlMs(id, ctx)
+    return value === undefined ? undefined : checkDurationMs('ttlMs', value)
+  }
+}
+
+/**
+ * Create a quota: a named limit over usage counters in a `CounterStore`.
+ *
+ * Constant options are validated now (throws `InvalidArgumentError` naming the option);
+ * function-valued options are validated on each call, before the store is touched.
+ *
+ * Guarantees, on any store whose `capabilities.atomic` covers the callers: usage never passes
+ * the limit and never drops below zero; a refused call changes nothing; a counter's TTL is set
+ * when it is created and never re-armed.
+ *
+ * @param options - see `QuotaOptions`: `name`, `store`, `limit` (number, null or function),
+ *   `loadUsage`, `ttlMs`, `period`, `lock`, `limitCacheTtlMs`, `onStoreError`, `cost`,
+ *   `idempotencyTtlMs`, `clock`, `hooks`.
+ * @throws InvalidArgumentError when an option is out of contract.
+ *
+ * @example
+ * ```ts
+ * import { createQuota } from '@andromeda/core'
+ * import { createMemoryStore } from '@andromeda/memory'
+ *
+ * const vouchers = createQuota({
+ *   name: 'voucher',
+ *   store: createMemoryStore(),
+ *   limit: async (code) => db.voucherLimit(code),
+ *   loadUsage: async (code) => db.voucherUsage(code),
+ * })
+ * const result = await vouchers.consume('SUMMER24')
+ * if (!result.allowed) throw new Error('sold out')
+ * ```
+ */
+export function createQuota<D = unknown>(options: QuotaOptions<D>): Quota<D> {
+  return new QuotaEngine(options)
+}

@@ -1,0 +1,116 @@
+/**
+ * The `CounterStore` contract: the only thing a storage adapter implements.
+ *
+ * A store owns atomicity; the engine owns policy (limits, loading, periods, events). Keys are
+ * built by the engine (see `keys.ts`): every key of one quota id shares one Redis hash tag, so
+ * a store on a Redis Cluster can keep them in one slot. Values are integers in
+ * `[0, Number.MAX_SAFE_INTEGER]`; times are milliseconds.
+ *
+ * Run `@andromeda/store-test-suite` against an adapter to check it keeps this contract.
+ */
+
+/** What a store guarantees; the engine and the middleware read it to choose a path or warn. */
+export interface StoreCapabilities {
+  /** Counts are visible to other processes (Redis: true; the memory store: false). */
+  readonly shared: boolean
+  /** `apply()` is atomic against every process (`'global'`) or only within this one (`'process'`). */
+  readonly atomic: 'global' | 'process'
+  /** True when one atomic `apply()` can cover all these keys (on a Redis Cluster: one slot). */
+  canApplyTogether(keys: readonly string[]): boolean
+}
+
+/**
+ * One bounded change to one counter.
+ *
+ * - `delta > 0` is refused with `'limit'` when `value + delta > max`.
+ * - `delta < 0` is refused with `'floor'` when `value + delta < min`.
+ * - `delta === 0` never writes: it reads the value (0 for a missing counter with
+ *   `ifMissing: 'create'`) and never creates the counter.
+ * - A missing counter is treated as 0 and created (`'create'`, with `ttlMs` as its lifetime),
+ *   or reported so the engine can load it first (`'report'`).
+ * - `ttlMs` applies only when the counter is created; it is never re-armed.
+ * - Several ops on the same key are applied in order, each seeing the previous one.
+ */
+export interface CounterOp {
+  key: string
+  delta: number
+  max?: number
+  min?: number
+  ttlMs?: number
+  ifMissing: 'create' | 'report'
+}
+
+/** Options of one `apply()` call. */
+export interface ApplyOptions {
+  /**
+   * Key of the idempotency record, built by the engine in the hash-tag group of `ops[0].key`.
+   * When a live record exists the store changes nothing and returns the recorded result with
+   * `replayed: true`; when the call is granted the store records its result, in the same atomic
+   * step, for `idempotencyTtlMs`. A refused call records nothing.
+   */
+  idempotencyKey?: string
+  /** Lifetime of the idempotency record (ms). Required with `idempotencyKey`. */
+  idempotencyTtlMs?: number
+  /**
+   * Idempotency record to delete in the same atomic step, used when the engine gives back the
+   * units of an idempotent call (so a retry of that call is evaluated afresh).
+   */
+  clearIdempotencyKey?: string
+  /** Abort before the call is sent. A call already sent may still be applied. */
+  signal?: AbortSignal
+}
+
+/**
+ * Result of `apply()`. On success `values` holds each counter's value after the call and
+ * `ttlMs` each counter's remaining lifetime (undefined: no expiry). On refusal nothing was
+ * changed; `index` is the first refused op, `values` the current value of every op's
+ * counter (undefined: missing) and `ttlMs`, when the store can tell cheaply, their lifetimes
+ * (so a refusal can carry a reset time).
+ */
+export type ApplyResult =
+  | { ok: true; values: number[]; ttlMs?: (number | undefined)[]; replayed?: boolean }
+  | {
+      ok: false
+      index: number
+      reason: 'limit' | 'floor' | 'missing'
+      values: (number | undefined)[]
+      ttlMs?: (number | undefined)[]
+    }
+
+/** A counter as read by `get()`: its value and remaining lifetime in ms (undefined: no expiry). */
+export interface CounterSnapshot {
+  value: number
+  ttlMs?: number
+}
+
+/**
+ * Storage for quota counters. Every method may reject with a `StoreError` (see `errors.ts`),
+ * and must do so within a bounded time when the backend is unreachable.
+ *
+ * @example
+ * ```ts
+ * import type { CounterStore } from '@andromeda/core'
+ * const store: CounterStore = createMemoryStore()
+ * await store.apply([{ key: 'k', delta: 1, max: 10, ifMissing: 'create' }])
+ * // -> { ok: true, values: [1], ttlMs: [undefined] }
+ * ```
+ */
+export interface CounterStore {
+  readonly capabilities: StoreCapabilities
+  /** Apply all ops or none, atomically (see `CounterOp`). */
+  apply(ops: readonly CounterOp[], options?: ApplyOptions): Promise<ApplyResult>
+  /** Create the counter with `value` only if it is absent (set-if-absent). True if it was set. */
+  seed(key: string, value: number, ttlMs?: number): Promise<boolean>
+  /** Read a counter; undefined when it is missing or expired. */
+  get(key: string): Promise<CounterSnapshot | undefined>
+  /** Overwrite a counter's value. A live counter keeps its lifetime; a new one gets `ttlMs`. */
+  set(key: string, value: number, ttlMs?: number): Promise<void>
+  /** Remove a counter (missing is fine). */
+  delete(key: string): Promise<void>
+  /** Take the lock `key` for `ttlMs` if nobody holds it. True when this token now holds it. */
+  acquireLock(key: string, token: string, ttlMs: number): Promise<boolean>
+  /** Release the lock only if `token` holds it. True when it was released. */
+  releaseLock(key: string, token: string): Promise<boolean>
+  /** Release the store's own resources (never a client the user handed in). Safe to call twice. */
+  close?(): Promise<void>
+}

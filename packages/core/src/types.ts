@@ -1,0 +1,209 @@
+import type { CounterStore } from './store.js'
+
+/**
+ * Outcome of `consume`, `refund` and each item of `consumeAll`.
+ *
+ * A refused call (`allowed: false`) changed nothing. `remaining` is `max(limit - usage, 0)`.
+ */
+export interface QuotaResult {
+  /** True when the cost was granted (or, for a refund, given back). */
+  allowed: boolean
+  /** Usage after the call. */
+  usage: number
+  /** The limit the call was checked against (`Infinity` for an unlimited id). */
+  limit: number
+  /** `max(limit - usage, 0)`. */
+  remaining: number
+  /** Epoch ms at which the counter resets, when a `period` or `ttlMs` bounds it. */
+  resetAt?: number
+  /** Why it was refused: over the limit, below zero, or the store is down with `onStoreError: 'deny'`. */
+  reason?: 'limit' | 'floor' | 'store'
+  /** An idempotency key matched an earlier granted call; nothing changed now. */
+  replayed?: boolean
+  /** The `limit` function returned null: this id has no quota; nothing was counted. */
+  unlimited?: boolean
+  /** The store failed and `onStoreError: 'allow'` let the call through uncounted. */
+  degraded?: boolean
+}
+
+/** Snapshot returned by `quota.get(id)`. */
+export interface QuotaState {
+  usage: number
+  limit: number
+  remaining: number
+  /** Epoch ms at which the counter resets, when known. */
+  resetAt?: number
+  unlimited?: boolean
+}
+
+/** Context handed to every option function: the quota's name and the call's `data`. */
+export interface QuotaContext<D = unknown> {
+  /** The quota's name. */
+  quota: string
+  /** Whatever the caller passed as `data` in the call options. */
+  data: D | undefined
+  /** Epoch ms at which the current period started (periodic quotas only). */
+  periodStartAt?: number
+}
+
+/** A value or a (possibly async) function of the id and context. */
+export type Resolvable<T, D = unknown> = T | ((id: string, ctx: QuotaContext<D>) => T | Promise<T>)
+
+/** Fixed calendar windows, computed in UTC. A week starts on Monday 00:00 UTC. */
+export type Period = 'minute' | 'hour' | 'day' | 'week' | 'month'
+
+/** Options of one call. */
+export interface CallOptions<D = unknown> {
+  /**
+   * Makes the call safe to retry: a granted call is recorded under (quota, id, operation, key)
+   * for `idempotencyTtlMs`, and a repeat returns the recorded result with `replayed: true`.
+   */
+  idempotencyKey?: string
+  /** Abort the call: rejects with the signal's reason before the next store call or retry sleep. */
+  signal?: AbortSignal
+  /** Passed to every option function as `ctx.data` (and to hooks). */
+  data?: D
+}
+
+/** Options of `transact`. */
+export interface TransactOptions<D = unknown> extends CallOptions<D> {
+  /** When true, units stay consumed even if `fn` throws (the work cannot be undone). */
+  irreversible?: boolean
+}
+
+/** Events passed to hooks. */
+export interface QuotaEvent<D = unknown> {
+  quota: string
+  id: string
+  cost: number
+  result: QuotaResult
+  data: D | undefined
+}
+export interface QuotaLoadEvent<D = unknown> {
+  quota: string
+  id: string
+  usage: number
+  durationMs: number
+  data: D | undefined
+}
+export interface QuotaErrorEvent<D = unknown> {
+  quota: string
+  id: string
+  operation: 'consume' | 'refund' | 'get' | 'set' | 'reset' | 'load'
+  error: unknown
+  data: D | undefined
+}
+export interface QuotaCompensateEvent<D = unknown> {
+  quota: string
+  id: string
+  cost: number
+  /** The refund's result when it succeeded. */
+  result?: QuotaResult
+  /** Why the refund failed, when it did. */
+  error?: unknown
+  data: D | undefined
+}
+
+/**
+ * Observers. Each is called before the call's promise settles; one that throws (or rejects)
+ * is caught and ignored, so a hook never changes an outcome.
+ */
+export interface QuotaHooks<D = unknown> {
+  /** A consume was granted (or replayed). */
+  onConsume?(event: QuotaEvent<D>): void | Promise<void>
+  /** A refund the caller asked for was applied (or replayed). */
+  onRefund?(event: QuotaEvent<D>): void | Promise<void>
+  /** A consume or refund was refused. */
+  onExceeded?(event: QuotaEvent<D>): void | Promise<void>
+  /** Usage was loaded from `loadUsage` into the store. */
+  onLoad?(event: QuotaLoadEvent<D>): void | Promise<void>
+  /** The quota itself failed (store fault, load failure); not the caller's `transact` function. */
+  onError?(event: QuotaErrorEvent<D>): void | Promise<void>
+  /** The engine gave units back on its own (a failed `transact`, a `consumeAll` rollback). */
+  onCompensate?(event: QuotaCompensateEvent<D>): void | Promise<void>
+}
+
+/** Options of `createQuota`. */
+export interface QuotaOptions<D = unknown> {
+  /** Namespace of the quota's keys; also its name in headers and errors. 1-256 characters. */
+  name: string
+  /** Where the counters live. */
+  store: CounterStore
+  /**
+   * The limit of an id: a safe integer >= 0, or a (sync or async) function of the id.
+   * A function returning `null` means "this id has no quota": calls are allowed, nothing is counted.
+   */
+  limit: Resolvable<number | null, D>
+  /** Cache each id's resolved limit for this long (ms). Off by default. */
+  limitCacheTtlMs?: number
+  /**
+   * The system of record: the usage of an id when its counter is missing from the store.
+   * Called once per missing counter across processes (single-flight plus a store lock).
+   */
+  loadUsage?: (id: string, ctx: QuotaContext<D>) => number | Promise<number>
+  /** Counter lifetime from creation (ms), never re-armed. A function is evaluated per call. */
+  ttlMs?: Resolvable<number | undefined, D>
+  /** Fixed calendar window; each window has its own counter, reset at the window's end. */
+  period?: Period
+  /** The loader lock (the Go original's LockIn / MaxRetry / RetryIn). */
+  lock?: { ttlMs?: number; retries?: number; retryDelayMs?: number }
+  /** What `consume` does when the store fails: reject (default), allow uncounted, or refuse. */
+  onStoreError?: 'throw' | 'allow' | 'deny'
+  /** Replace the per-call cost (the Go original's ModifiedUsage). */
+  cost?: (id: string, requested: number, ctx: QuotaContext<D>) => number | Promise<number>
+  /** How long idempotency records live (ms). Default 24 h. */
+  idempotencyTtlMs?: number
+  /** Clock for periods (epoch ms). Default `Date.now`. */
+  clock?: () => number
+  hooks?: QuotaHooks<D>
+}
+
+/**
+ * What `createQuota` returns.
+ *
+ * @example
+ * ```ts
+ * const r = await vouchers.consume('SUMMER', 1)
+ * if (!r.allowed) console.log('sold out', r.usage, r.limit)
+ * ```
+ */
+export interface Quota<D = unknown> {
+  /** The quota's name. */
+  readonly name: string
+  /** The store the quota counts in. */
+  readonly store: CounterStore
+  /** Add `cost` (default 1) to the id's usage if it stays within the limit. Never throws on a refusal. */
+  consume(id: string, cost?: number, options?: CallOptions<D>): Promise<QuotaResult>
+  /** Give back `cost` (default 1). Refused whole (`reason: 'floor'`) if usage would drop below 0. */
+  refund(id: string, cost?: number, options?: CallOptions<D>): Promise<QuotaResult>
+  /** Read usage, limit, remaining and resetAt. Loads the counter when `loadUsage` is set and it is missing. */
+  get(id: string, options?: Pick<CallOptions<D>, 'signal' | 'data'>): Promise<QuotaState>
+  /** Overwrite the id's usage (a live counter keeps its lifetime). */
+  set(id: string, usage: number, options?: Pick<CallOptions<D>, 'data'>): Promise<void>
+  /** Delete the id's counter (the current period's, for periodic quotas). */
+  reset(id: string, options?: Pick<CallOptions<D>, 'data'>): Promise<void>
+  /**
+   * Consume `cost`, run `fn`, and give the units back if `fn` throws (unless `irreversible`).
+   * Throws `QuotaExceededError` when refused (fn is not run), `fn`'s own error after refunding,
+   * or `CompensationError` when that refund failed too.
+   */
+  transact<T>(id: string, cost: number, fn: (result: QuotaResult) => T | Promise<T>, options?: TransactOptions<D>): Promise<T>
+}
+
+/** One item of `consumeAll`. */
+export interface ConsumeAllItem {
+  quota: Quota<any>
+  id: string
+  /** Default 1. */
+  cost?: number
+  data?: unknown
+}
+
+/** Result of `consumeAll`. When refused, nothing stays consumed. */
+export interface ConsumeAllResult {
+  allowed: boolean
+  results: QuotaResult[]
+  /** The first item that was refused. */
+  refused?: { index: number; quota: string; reason: 'limit' | 'floor' | 'store' }
+  replayed?: boolean
+}

@@ -1,0 +1,1 @@
+export { createMemoryStore, type MemoryEvictionEvent, type MemoryStoreOptions } from './store.js'
