@@ -1,0 +1,2 @@
+// HTTP helpers shared by @andromeda/express and @andromeda/koa.
+export {}
