@@ -50,7 +50,7 @@ function checkStore(store: unknown): CounterStore {
 }
 
 /** A constant or a function; constants are checked now, functions on every call. */
-function checkResolvable(argument: string, value: unknown, checkConstant: (v: unknown) => void): void {
+function checkResolvable(value: unknown, checkConstant: (v: unknown) => void): void {
   if (typeof value === 'function') return
   checkConstant(value)
 }
@@ -61,8 +61,8 @@ export function resolveConfig<D>(options: QuotaOptions<D>): QuotaConfig<D> {
   const name = checkString('name', options.name, MAX_NAME_LENGTH)
   const store = checkStore(options.store)
   if (options.limit === undefined) throw new InvalidArgumentError('limit', 'is required (a number, null or a function)')
-  checkResolvable('limit', options.limit, (v) => v === null || checkCount('limit', v))
-  if (options.ttlMs !== undefined) checkResolvable('ttlMs', options.ttlMs, (v) => checkDurationMs('ttlMs', v))
+  checkResolvable(options.limit, (v) => v === null || checkCount('limit', v))
+  if (options.ttlMs !== undefined) checkResolvable(options.ttlMs, (v) => checkDurationMs('ttlMs', v))
   const period = options.period === undefined ? undefined : checkOneOf('period', options.period, PERIODS)
   if (options.loadUsage !== undefined) checkFunction('loadUsage', options.loadUsage)
   if (options.cost !== undefined) checkFunction('cost', options.cost)

@@ -92,7 +92,7 @@ async function atomically(
     results[counted[k]!] = plan.engine.toResult(plan, applied, k)
   })
   if (applied.ok) {
-    countedPlans.forEach((plan, k) => plan.engine.notify(plan, results[counted[k]!]!))
+    for (const [k, plan] of countedPlans.entries()) plan.engine.notify(plan, results[counted[k]!]!)
     return applied.replayed ? { allowed: true, results, replayed: true } : { allowed: true, results }
   }
   const index = counted[applied.index]!

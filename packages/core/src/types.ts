@@ -110,17 +110,17 @@ export interface QuotaCompensateEvent<D = unknown> {
  */
 export interface QuotaHooks<D = unknown> {
   /** A consume was granted (or replayed). */
-  onConsume?(event: QuotaEvent<D>): void | Promise<void>
+  onConsume?(event: QuotaEvent<D>): unknown
   /** A refund the caller asked for was applied (or replayed). */
-  onRefund?(event: QuotaEvent<D>): void | Promise<void>
+  onRefund?(event: QuotaEvent<D>): unknown
   /** A consume or refund was refused. */
-  onExceeded?(event: QuotaEvent<D>): void | Promise<void>
+  onExceeded?(event: QuotaEvent<D>): unknown
   /** Usage was loaded from `loadUsage` into the store. */
-  onLoad?(event: QuotaLoadEvent<D>): void | Promise<void>
+  onLoad?(event: QuotaLoadEvent<D>): unknown
   /** The quota itself failed (store fault, load failure); not the caller's `transact` function. */
-  onError?(event: QuotaErrorEvent<D>): void | Promise<void>
+  onError?(event: QuotaErrorEvent<D>): unknown
   /** The engine gave units back on its own (a failed `transact`, a `consumeAll` rollback). */
-  onCompensate?(event: QuotaCompensateEvent<D>): void | Promise<void>
+  onCompensate?(event: QuotaCompensateEvent<D>): unknown
 }
 
 /** Options of `createQuota`. */

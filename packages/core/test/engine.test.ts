@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest'
+import { InvalidArgumentError, LockTimeoutError, createQuota } from '../src/index.js'
+import { untouchableStore } from './stub-store.js'
+
+const argumentOf = (fn: () => unknown) => {
+  try {
+    fn()
+  } catch (error) {
+    return InvalidArgumentError.isInstance(error) ? error.argument : `not an InvalidArgumentError: ${String(error)}`
+  }
+  return 'did not throw'
+}
+
+describe('createQuota validates constant options synchronously', () => {
+  const store = untouchableStore()
+  const base = { name: 'q', store, limit: 5 }
+
+  it.each([
+    ['name', { ...base, name: '' }],
+    ['name', { ...base, name: 42 }],
+    ['store', { ...base, store: {} }],
+    ['limit', { ...base, limit: undefined }],
+    ['limit', { ...base, limit: -1 }],
+    ['limit', { ...base, limit: 1.5 }],
+    ['ttlMs', { ...base, ttlMs: 0 }],
+    ['ttlMs', { ...base, ttlMs: 2.5 }],
+    ['period', { ...base, period: 'fortnight' }],
+    ['onStoreError', { ...base, onStoreError: 'ignore' }],
+    ['lock.ttlMs', { ...base, lock: { ttlMs: -5 } }],
+    ['hooks.onConsume', { ...base, hooks: { onConsume: 'yes' } }],
+    ['loadUsage', { ...base, loadUsage: 3 }],
+  ])('names %s', (argument, options) => {
+    expect(argumentOf(() => createQuota(options as never))).toBe(argument)
+    expect(store.calls).toEqual([])
+  })
+})
+
+describe('calls with bad input never touch the store', () => {
+  it('rejects bad ids, costs and idempotency keys before any store call', async () => {
+    const store = untouchableStore()
+    const quota = createQuota({ name: 'q', store, limit: 5 })
+    const cases: Array<[string, () => Promise<unknown>]> = [
+      ['id', () => quota.consume('')],
+      ['cost', () => quota.consume('v', -1)],
+      ['cost', () => quota.refund('v', 0.5)],
+      ['idempotencyKey', () => quota.consume('v', 1, { idempotencyKey: '' })],
+      ['usage', () => quota.set('v', -3)],
+      ['fn', () => quota.transact('v', 1, 'nope' as never)],
+    ]
+    for (const [argument, call] of cases) {
+      const error = await call().catch((e: unknown) => e)
+      expect(InvalidArgumentError.isInstance(error) && error.argument).toBe(argument)
+    }
+    expect(store.calls).toEqual([])
+  })
+})
+
+describe('the load path', () => {
+  it('gives up with LockTimeoutError when another process holds the loader lock too long', async () => {
+    const store = untouchableStore({
+      apply: async () => ({ ok: false, index: 0, reason: 'missing', values: [undefined] }),
+      acquireLock: async () => false,
+      get: async () => undefined,
+    })
+    const quota = createQuota({ name: 'q', store, limit: 5, loadUsage: () => 0, lock: { retries: 3, retryDelayMs: 1 } })
+    await expect(quota.consume('v')).rejects.toSatisfy(LockTimeoutError.isInstance)
+  })
+
+  it('an aborted signal stops a caller waiting for the loader lock', async () => {
+    const store = untouchableStore({
+      apply: async () => ({ ok: false, index: 0, reason: 'missing', values: [undefined] }),
+      acquireLock: async () => false,
+      get: async () => undefined,
+    })
+    const quota = createQuota({ name: 'q', store, limit: 5, loadUsage: () => 0, lock: { retries: 1000, retryDelayMs: 50 } })
+    const controller = new AbortController()
+    const pending = quota.consume('v', 1, { signal: controller.signal })
+    setTimeout(() => controller.abort(new Error('client went away')), 20)
+    await expect(pending).rejects.toThrow('client went away')
+  })
+
+  it('a loadUsage that returns a bad value is a LoadError and seeds nothing', async () => {
+    const store = untouchableStore({
+      apply: async () => ({ ok: false, index: 0, reason: 'missing', values: [undefined] }),
+      acquireLock: async () => true,
+      releaseLock: async () => true,
+      get: async () => undefined,
+    })
+    const quota = createQuota({ name: 'q', store, limit: 5, loadUsage: () => -2 })
+    await expect(quota.consume('v')).rejects.toMatchObject({ code: 'ERR_LOAD' })
+    expect(store.calls).not.toContain('seed')
+  })
+})
+
+describe('onStoreError', () => {
+  const down = () =>
+    untouchableStore({
+      apply: async () => {
+        throw new Error('ECONNREFUSED')
+      },
+    })
+
+  it("'throw' (default) rejects with a StoreError carrying the cause", async () => {
+    const quota = createQuota({ name: 'q', store: down(), limit: 5 })
+    await expect(quota.consume('v')).rejects.toMatchObject({ code: 'ERR_STORE', cause: { message: 'ECONNREFUSED' } })
+  })
+
+  it("'deny' resolves a refusal with reason store", async () => {
+    const quota = createQuota({ name: 'q', store: down(), limit: 5, onStoreError: 'deny' })
+    expect(await quota.consume('v')).toMatchObject({ allowed: false, reason: 'store' })
+  })
+
+  it("'allow' resolves allowed and degraded, and reports the fault to onError", async () => {
+    const errors: unknown[] = []
+    const quota = createQuota({ name: 'q', store: down(), limit: 5, onStoreError: 'allow', hooks: { onError: (e) => errors.push(e.error) } })
+    expect(await quota.consume('v')).toMatchObject({ allowed: true, degraded: true })
+    expect(errors).toHaveLength(1)
+  })
+})

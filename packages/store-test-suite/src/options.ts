@@ -1,0 +1,42 @@
+import type { CounterStore } from '@andromeda/core'
+import { randomBytes } from 'node:crypto'
+
+/** How the suite gets and disposes of stores. */
+export interface ConformanceOptions {
+  /** Shown in the test names, e.g. `'redis (ioredis)'`. */
+  name: string
+  /**
+   * A store for one test. Tests use random keys, so every store may share one backend
+   * (one Redis server, one database). Called once per test.
+   */
+  createStore(): CounterStore | Promise<CounterStore>
+  /** Called after each test with the store `createStore` returned (close a client, etc.). */
+  destroyStore?(store: CounterStore): void | Promise<void>
+}
+
+/** A key no other test (or run) uses, in its own hash-tag group. */
+export function randomKey(label = 'k'): string {
+  return `{t${randomBytes(6).toString('hex')}}:${label}`
+}
+
+/** Keys that share one hash-tag group (so a Cluster store can apply them together). */
+export function keyGroup(count: number): string[] {
+  const tag = `{t${randomBytes(6).toString('hex')}}`
+  return Array.from({ length: count }, (_, i) => `${tag}:k${i}`)
+}
+
+export function randomName(label = 'q'): string {
+  return `${label}-${randomBytes(6).toString('hex')}`
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** Open a store for one test and close it afterwards, whatever happens. */
+export async function withStore<T>(options: ConformanceOptions, fn: (store: CounterStore) => Promise<T>): Promise<T> {
+  const store = await options.createStore()
+  try {
+    return await fn(store)
+  } finally {
+    await options.destroyStore?.(store)
+  }
+}
