@@ -40,3 +40,4 @@ export type {
 export { counterKey, encodeKeyPart, idempotencyKey, keyGroup, lockKey } from './keys.js'
 export { periodSeconds, periodWindow } from './period.js'
 export { MAX_ID_LENGTH, MAX_NAME_LENGTH } from './validate.js'
+export { createUsageSync, type UsageSync, type UsageSyncOptions } from './sync.js'

@@ -1,0 +1,124 @@
+import { InvalidArgumentError } from './errors.js'
+import { QuotaEngine } from './quota.js'
+import type { Quota } from './types.js'
+import { checkDurationMs, checkFunction } from './validate.js'
+
+/** setInterval clamps delays above 2^31 - 1 ms to 1 ms; refuse them instead. */
+const MAX_INTERVAL_MS = 2 ** 31 - 1
+
+/** Options of `createUsageSync`. */
+export interface UsageSyncOptions {
+  /** The quota whose usage is written back. */
+  quota: Quota<any>
+  /** The ids to sync on each run (e.g. the vouchers on sale). May be async. */
+  ids: () => Iterable<string> | Promise<Iterable<string>>
+  /** Write one id's usage to the system of record. Called sequentially, one id at a time. */
+  persist: (id: string, usage: number) => unknown
+  /** Time between runs (ms), at most 2^31 - 1. */
+  intervalMs: number
+  /** Told about each failure (reading an id, persisting it, or listing ids); the run goes on. */
+  onError?: (error: unknown, id: string | undefined) => void
+}
+
+/** A running write-behind sync. */
+export interface UsageSync {
+  /** Start the periodic runs (idempotent). */
+  start(): void
+  /** Run once now, after any run in progress; resolves when this run is done. */
+  flush(): Promise<void>
+  /** Stop the timer, wait for a run in progress, then run once more so the last usage is saved. */
+  stop(): Promise<void>
+}
+
+/**
+ * Write-behind sync: periodically read the usage of some ids and hand it to `persist` (the Go
+ * original's advice to "use job scheduling to update usage from redis to database", as a
+ * feature). Runs never overlap; `stop()` flushes once more; failures go to `onError`.
+ *
+ * A counter whose TTL is shorter than the interval can expire before its usage is saved and
+ * then be reloaded stale from the database (an oversell): `createUsageSync` warns when the
+ * quota's constant `ttlMs` is shorter than `intervalMs`.
+ *
+ * @throws InvalidArgumentError for a bad option.
+ * @example
+ * ```ts
+ * const sync = createUsageSync({
+ *   quota: vouchers,
+ *   ids: () => db.activeVoucherCodes(),
+ *   persist: (code, usage) => db.query('UPDATE vouchers SET usage = $2 WHERE code = $1', [code, usage]),
+ *   intervalMs: 3000,
+ * })
+ * sync.start()
+ * process.on('SIGTERM', () => sync.stop())
+ * ```
+ */
+export function createUsageSync(options: UsageSyncOptions): UsageSync {
+  if (!(options?.quota instanceof QuotaEngine)) throw new InvalidArgumentError('quota', 'must be a quota made by createQuota')
+  checkFunction('ids', options.ids)
+  checkFunction('persist', options.persist)
+  const intervalMs = checkDurationMs('intervalMs', options.intervalMs)
+  if (intervalMs > MAX_INTERVAL_MS) throw new InvalidArgumentError('intervalMs', `must be at most ${MAX_INTERVAL_MS}`)
+  if (options.onError !== undefined) checkFunction('onError', options.onError)
+  const ttlMs = options.quota.config.ttlMs
+  if (typeof ttlMs === 'number' && ttlMs < intervalMs) {
+    process.emitWarning(
+      `quota "${options.quota.name}" has ttlMs ${ttlMs} shorter than the sync interval ${intervalMs}: a counter can expire before its usage is saved and be reloaded stale.`,
+      { code: 'ANDROMEDA_SYNC_TTL' },
+    )
+  }
+  const report = (error: unknown, id: string | undefined) => {
+    try {
+      options.onError?.(error, id)
+    } catch {
+      // an error reporter that throws must not stop the sync
+    }
+  }
+
+  async function runOnce(): Promise<void> {
+    let ids: Iterable<string>
+    try {
+      ids = await options.ids()
+    } catch (error) {
+      report(error, undefined)
+      return
+    }
+    for (const id of ids) {
+      try {
+        const { usage } = await options.quota.get(id)
+        await options.persist(id, usage)
+      } catch (error) {
+        report(error, id)
+      }
+    }
+  }
+
+  // One chain of runs: each flush waits for the previous one, so two never overlap.
+  let chain: Promise<void> = Promise.resolve()
+  let running = false
+  let timer: NodeJS.Timeout | undefined
+
+  const flush = () => {
+    chain = chain.then(runOnce)
+    return chain
+  }
+
+  return {
+    start() {
+      if (timer) return
+      timer = setInterval(() => {
+        if (running) return // a slow run is still going: skip this tick rather than queue up
+        running = true
+        flush().finally(() => {
+          running = false
+        })
+      }, intervalMs)
+      timer.unref()
+    },
+    flush,
+    async stop() {
+      clearInterval(timer)
+      timer = undefined
+      await flush()
+    },
+  }
+}
