@@ -1,0 +1,223 @@
+/**
+ * Thin adapters over the client libraries a user already has: ioredis `Redis` / `Cluster` and
+ * node-redis (`redis` / `@redis/client`) clients and clusters, RESP2 or RESP3. Only what the
+ * store needs: send EVALSHA / EVAL routed by the first key, read each primary's clock, and tell
+ * whether a failed command surely never reached the server.
+ *
+ * Nothing here imports the libraries: they are optional peer dependencies, recognised by shape.
+ */
+
+/** An ioredis `Redis` or `Cluster` (v5.8+ or v6), as far as the store uses it. */
+export interface IoRedisLike {
+  status: string
+  options?: { keyPrefix?: string; redisOptions?: { keyPrefix?: string } }
+  isCluster?: boolean
+  evalsha(sha: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>
+  eval(script: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>
+  connect(): Promise<void>
+  on(event: string, listener: (...args: any[]) => void): unknown
+  off(event: string, listener: (...args: any[]) => void): unknown
+}
+
+/** A node-redis client (`createClient`) or cluster (`createCluster`), v5, as far as the store uses it. */
+export interface NodeRedisLike {
+  readonly isOpen: boolean
+  sendCommand(...args: any[]): Promise<unknown>
+}
+
+/** Any client `createRedisStore` accepts. */
+export type RedisClientLike = IoRedisLike | NodeRedisLike
+
+/** Thrown by a driver when the command was never handed to the network. */
+export class NotSentError extends Error {}
+
+/** Thrown by a driver when the deadline passed while a sent command had no reply yet. */
+export class NoReplyError extends Error {}
+
+export interface Driver {
+  readonly library: 'ioredis' | 'node-redis'
+  readonly cluster: boolean
+  /** The client's own key prefix (ioredis `keyPrefix`), added to every key by the client. */
+  readonly clientKeyPrefix: string
+  /** Resolve when a command may be sent now; reject with NotSentError otherwise. */
+  ready(deadlineAt: number, signal?: AbortSignal): Promise<void>
+  /** EVALSHA routed by `keys[0]`. `abort` fires at the deadline. */
+  evalsha(sha: string, keys: string[], args: string[], abort: AbortSignal): Promise<unknown>
+  /** EVAL routed by `keys[0]` (loads the script on that node as a side effect). */
+  eval(lua: string, keys: string[], args: string[], abort: AbortSignal): Promise<unknown>
+  /** For each primary that answers: its clock minus ours at the moment its answer arrived (ms). */
+  clockOffsets(abort: AbortSignal): Promise<number[]>
+  /** True when `error` proves the command never reached the server. */
+  notSent(error: unknown): boolean
+  /** Detach every listener this driver added to the client. */
+  dispose(): void
+}
+
+function timeToMs(reply: unknown): number {
+  if (!Array.isArray(reply) || reply.length < 2) throw new Error(`unexpected TIME reply: ${String(reply)}`)
+  return Number(reply[0]) * 1000 + Math.floor(Number(reply[1]) / 1000)
+}
+
+/** Resolve the offsets that answered; reject only if none did. */
+async function offsetsOf(probes: Promise<number>[]): Promise<number[]> {
+  const settled = await Promise.allSettled(probes)
+  const offsets = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []))
+  if (offsets.length === 0) {
+    const first = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
+    throw first?.reason ?? new Error('no Redis primary answered TIME')
+  }
+  return offsets
+}
+
+function raceAbort<T>(promise: Promise<T>, abort: AbortSignal): Promise<T> {
+  if (abort.aborted) return Promise.reject(new NotSentError('deadline passed before sending'))
+  return new Promise<T>((resolve, reject) => {
+    // Deferred one turn: node-redis rejects a command still in its queue on the same abort
+    // (AbortError, proof it was never written), and that answer must win over ours.
+    const onAbort = () => setImmediate(() => reject(new NoReplyError('no reply before the deadline')))
+    abort.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => {
+        abort.removeEventListener('abort', onAbort)
+        resolve(value)
+      },
+      (error) => {
+        abort.removeEventListener('abort', onAbort)
+        reject(error)
+      },
+    )
+  })
+}
+
+function isIoRedis(client: object): client is IoRedisLike {
+  const c = client as Partial<IoRedisLike>
+  return typeof c.status === 'string' && typeof c.evalsha === 'function' && typeof c.eval === 'function'
+}
+
+function isNodeRedis(client: object): client is NodeRedisLike {
+  const c = client as Partial<NodeRedisLike>
+  return typeof c.sendCommand === 'function' && 'isOpen' in c
+}
+
+/** Build the driver for a user's client; undefined when the client is not recognised. */
+export function toDriver(client: unknown): Driver | undefined {
+  if (typeof client !== 'object' || client === null) return undefined
+  if (isIoRedis(client)) return ioredisDriver(client)
+  if (isNodeRedis(client)) return nodeRedisDriver(client)
+  return undefined
+}
+
+function ioredisDriver(client: IoRedisLike): Driver {
+  const cluster = client.isCluster === true
+  const waiters = new Set<() => void>()
+  const wake = () => {
+    for (const waiter of [...waiters]) waiter()
+  }
+  // One listener per store, however many calls wait (no MaxListeners warning under load).
+  client.on('ready', wake)
+  client.on('end', wake)
+
+  // Commands are sent only while the client is ready: ioredis would otherwise park them in its
+  // offline queue and send them whenever it reconnects, long after we gave up on them.
+  const ready = (deadlineAt: number, signal?: AbortSignal): Promise<void> => {
+    if (client.status === 'ready') return Promise.resolve()
+    if (client.status === 'end') return Promise.reject(new NotSentError('the ioredis client was closed (quit/disconnect)'))
+    if (client.status === 'wait') client.connect().catch(() => {}) // lazyConnect: the first command connects
+    return new Promise<void>((resolve, reject) => {
+      const finish = (error?: Error) => {
+        waiters.delete(check)
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        if (error) reject(error)
+        else resolve()
+      }
+      const check = () => {
+        if (client.status === 'ready') finish()
+        else if (client.status === 'end') finish(new NotSentError('the ioredis client was closed (quit/disconnect)'))
+      }
+      const onAbort = () => finish(signal?.reason)
+      const timer = setTimeout(
+        () => finish(new NotSentError(`the ioredis client was not connected (status "${client.status}")`)),
+        Math.max(deadlineAt - Date.now(), 0),
+      )
+      waiters.add(check)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  const nodesOf = (): IoRedisLike[] =>
+    cluster ? (client as unknown as { nodes(role: string): IoRedisLike[] }).nodes('master') : [client]
+
+  return {
+    library: 'ioredis',
+    cluster,
+    clientKeyPrefix: client.options?.keyPrefix ?? client.options?.redisOptions?.keyPrefix ?? '',
+    ready,
+    evalsha: (sha, keys, args, abort) => raceAbort(client.evalsha(sha, keys.length, ...keys, ...args), abort),
+    eval: (lua, keys, args, abort) => raceAbort(client.eval(lua, keys.length, ...keys, ...args), abort),
+    clockOffsets: (abort) =>
+      offsetsOf(
+        nodesOf().map((node) =>
+          raceAbort((node as unknown as { time(): Promise<unknown> }).time(), abort).then((reply) => timeToMs(reply) - Date.now()),
+        ),
+      ),
+    notSent: (error) => error instanceof NotSentError,
+    dispose() {
+      client.off('ready', wake)
+      client.off('end', wake)
+      wake()
+    },
+  }
+}
+
+/** Errors with which node-redis rejects a command it never wrote to a socket. */
+const NODE_REDIS_NOT_SENT = new Set(['AbortError', 'ClientClosedError', 'ClientOfflineError'])
+const NODE_REDIS_NOT_SENT_MESSAGES = new Set(['The command was aborted', 'The client is closed', 'The client is offline'])
+
+function nodeRedisDriver(client: NodeRedisLike): Driver {
+  type Node = NodeRedisLike
+  const cluster = typeof (client as { nodeClient?: unknown }).nodeClient === 'function'
+  const asCluster = client as unknown as {
+    masters: unknown[]
+    nodeClient(node: unknown): Node | Promise<Node>
+    sendCommand(firstKey: string, isReadonly: boolean, args: string[], options: { abortSignal: AbortSignal }): Promise<unknown>
+  }
+  const asClient = client as unknown as {
+    sendCommand(args: string[], options: { abortSignal: AbortSignal }): Promise<unknown>
+  }
+  // node-redis keeps a command in its offline queue until it is written; the abort signal
+  // (fired at the deadline) takes it out again, so a timed-out command is never sent late.
+  const send = (args: string[], firstKey: string, abort: AbortSignal) =>
+    raceAbort(
+      cluster ? asCluster.sendCommand(firstKey, false, args, { abortSignal: abort }) : asClient.sendCommand(args, { abortSignal: abort }),
+      abort,
+    )
+
+  return {
+    library: 'node-redis',
+    cluster,
+    clientKeyPrefix: '',
+    ready: async () => {
+      if (!client.isOpen) throw new NotSentError('the node-redis client is not open (call connect() first)')
+    },
+    evalsha: (sha, keys, args, abort) => send(['EVALSHA', sha, String(keys.length), ...keys, ...args], keys[0]!, abort),
+    eval: (lua, keys, args, abort) => send(['EVAL', lua, String(keys.length), ...keys, ...args], keys[0]!, abort),
+    clockOffsets: async (abort) => {
+      const nodes: Node[] = cluster ? await Promise.all(asCluster.masters.map((m) => asCluster.nodeClient(m))) : [client]
+      return offsetsOf(
+        nodes.map((node) =>
+          raceAbort(
+            (node as unknown as { sendCommand(args: string[], o: { abortSignal: AbortSignal }): Promise<unknown> }).sendCommand(['TIME'], {
+              abortSignal: abort,
+            }),
+            abort,
+          ).then((reply) => timeToMs(reply) - Date.now()),
+        ),
+      )
+    },
+    notSent: (error) =>
+      error instanceof NotSentError ||
+      (error instanceof Error && (NODE_REDIS_NOT_SENT.has(error.constructor.name) || NODE_REDIS_NOT_SENT_MESSAGES.has(error.message))),
+    dispose() {},
+  }
+}

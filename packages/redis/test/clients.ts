@@ -1,0 +1,75 @@
+import { Cluster, Redis } from 'ioredis'
+import { createClient, createCluster } from 'redis'
+
+/** A client of one library plus how to close it. */
+export interface TestClient {
+  name: string
+  client: any
+  /** CLIENT INFO `addr` of the connection commands go out on (single node only). */
+  address(): Promise<string>
+  quit(): Promise<void>
+}
+
+const addressFromInfo = (info: unknown) => /addr=(\S+)/.exec(String(info))?.[1] ?? ''
+
+export type SingleKind = 'ioredis' | 'ioredis-resp2' | 'node-redis' | 'node-redis-resp3'
+
+export async function singleClient(kind: SingleKind, port: number, extra: Record<string, unknown> = {}): Promise<TestClient> {
+  if (kind.startsWith('ioredis')) {
+    const client = new Redis({ host: '127.0.0.1', port, ...(kind === 'ioredis-resp2' ? { protocol: 2 } : {}), ...extra } as any)
+    return {
+      name: kind,
+      client,
+      address: async () => addressFromInfo(await client.client('INFO')),
+      quit: async () => {
+        client.disconnect()
+      },
+    }
+  }
+  const client = createClient({ socket: { host: '127.0.0.1', port }, ...(kind === 'node-redis-resp3' ? { RESP: 3 } : {}), ...extra } as any)
+  client.on('error', () => {})
+  await client.connect()
+  return {
+    name: kind,
+    client,
+    address: async () => addressFromInfo(await client.sendCommand(['CLIENT', 'INFO'])),
+    quit: async () => {
+      client.destroy()
+    },
+  }
+}
+
+export type ClusterKind = 'ioredis-cluster' | 'node-redis-cluster'
+
+export async function clusterClient(
+  kind: ClusterKind,
+  nodes: { host: string; port: number }[],
+  extra: Record<string, unknown> = {},
+): Promise<TestClient> {
+  if (kind === 'ioredis-cluster') {
+    const client = new Cluster(nodes, extra)
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', resolve)
+      client.once('error', reject)
+    })
+    return {
+      name: kind,
+      client,
+      address: async () => '',
+      quit: async () => {
+        client.disconnect()
+      },
+    }
+  }
+  const client = createCluster({ rootNodes: nodes.map((n) => ({ socket: n })), ...extra } as any)
+  client.on('error', () => {})
+  await client.connect()
+  return {
+    name: kind,
+    client,
+    address: async () => '',
+    quit: async () => {
+      client.destroy()
+    },
+  }
+}
