@@ -1,0 +1,430 @@
+import { InvalidArgumentError, StoreError } from '../errors.js'
+import { idempotencyKey } from '../keys.js'
+import { periodSeconds } from '../period.js'
+import type { Plan, QuotaEngine } from '../quota.js'
+import type { Quota, QuotaResult } from '../types.js'
+import {
+  type HeaderAccess,
+  type HeaderOptions,
+  type RateLimitInfo,
+  resolveHeaderOptions,
+  secondsUntil,
+  writeRateLimitHeaders,
+} from './headers.js'
+import { type ProblemDetails, badIdempotencyKeyProblem, quotaExceededProblem, storeUnavailableProblem } from './problem.js'
+
+/** What a resolver returns for one request: which quota, which id, what it costs. */
+export interface QuotaTarget<D = unknown> {
+  quota: Quota<D>
+  /** The counter's id (a user, an API key, a voucher code). */
+  id: string
+  /** Units this request costs; defaults to the middleware's `cost` option, then 1. */
+  cost?: number
+  /** Passed to the quota's option functions as `ctx.data`. */
+  data?: D
+}
+
+/** Picks the quota for a request; `null`, `undefined` or `false` skips the request. */
+export type QuotaResolver<Req> = (
+  req: Req,
+) => QuotaTarget<any> | null | undefined | false | Promise<QuotaTarget<any> | null | undefined | false>
+
+/** How a granted request ended, as seen by the middleware when it settles. */
+export interface SettleOutcome {
+  /** Final status code of the response. */
+  status: number
+  /** The error the downstream handler threw or forwarded, when the middleware saw one. */
+  error?: unknown
+  /** The connection closed before the response was complete (the client went away). */
+  aborted: boolean
+}
+
+/**
+ * The default refund rule: give the units back when the handler failed (an error, or a final
+ * status >= 400). A client that went away while a handler succeeded is not refunded: the work
+ * may be done.
+ */
+export function defaultRefundWhen(outcome: SettleOutcome): boolean {
+  return outcome.error !== undefined || outcome.status >= 400
+}
+
+/** Options shared by `expressQuota` and `koaQuota`; `Req` is the request (Express) or context (Koa). */
+export interface QuotaGateOptions<Req> {
+  /**
+   * The quota every request consumes from (then `id` is required), or a resolver returning
+   * `{ quota, id, cost?, data? }` per request, or nothing to let the request through uncounted.
+   */
+  quota: Quota<any> | QuotaResolver<Req>
+  /** The id to count a request under (user, API key, IP). Required with a plain `quota`. */
+  id?: (req: Req) => string | Promise<string>
+  /** Units one request costs: a safe integer >= 0 or a function of the request. Default 1. */
+  cost?: number | ((req: Req) => number | Promise<number>)
+  /** Return true to let a request through without counting it or setting headers. */
+  skip?: (req: Req) => boolean | Promise<boolean>
+  /**
+   * When a granted request gets its units back. Default `defaultRefundWhen`: the handler threw
+   * or forwarded an error, or the final status is >= 400. `false` never refunds.
+   */
+  refundWhen?: false | ((outcome: SettleOutcome, req: Req) => boolean)
+  /** Which RateLimit header fields to write: `true` (default, the draft's), `false`, or `HeaderOptions`. */
+  headers?: boolean | HeaderOptions
+  /**
+   * When the store fails (or does not answer within `timeoutMs`) and the quota's own
+   * `onStoreError` is `'throw'`: `'deny'` answers 503 (never 429), `'allow'` lets the request
+   * through uncounted. A quota created with `onStoreError: 'deny'` or `'allow'` decides itself.
+   * Default `'deny'`.
+   */
+  onStoreError?: 'deny' | 'allow'
+  /**
+   * Charge a request once per `Idempotency-Key` request header (per quota and id): a repeat is
+   * let through without a new charge while the quota keeps the record (`idempotencyTtlMs`).
+   * `true` reads `Idempotency-Key`; `{ header }` names another header. Off by default.
+   */
+  idempotency?: boolean | { header?: string }
+  /** Longest wait for the quota (ms) before treating the store as down. Default 5000. */
+  timeoutMs?: number
+  /** Failures that cannot reach the client: a refund that failed, a `refundWhen` that threw. Default: a process warning. */
+  onError?: (error: unknown, req: Req) => void
+}
+
+/** The middleware's answer for one request, before the downstream handler runs. */
+export type GateDecision =
+  | { action: 'skip' }
+  | {
+      action: 'grant'
+      /** The quota's result; degraded or unlimited results carry no headers and are never refunded. */
+      result: QuotaResult
+      /** Write the RateLimit fields (appending to earlier middlewares'); no-op once headers were sent. */
+      writeHeaders(access: HeaderAccess): void
+      /** Names of the headers this decision writes. */
+      headerNames: readonly string[]
+      /** Decide the refund once; later calls do nothing. Never rejects (failures go to `onError`). */
+      settle(outcome: SettleOutcome): Promise<void>
+    }
+  | {
+      action: 'refuse'
+      /** 429 over the limit, 503 store down, 400 unusable `Idempotency-Key`. */
+      status: 400 | 429 | 503
+      problem: ProblemDetails
+      /** The refused result (absent for a 400, or a store that did not answer). */
+      result?: QuotaResult
+      /** Seconds until the quota resets, when known (also sent as `Retry-After`). */
+      retryAfterSeconds?: number
+      writeHeaders(access: HeaderAccess): void
+      headerNames: readonly string[]
+    }
+
+/** Decides each request: `begin` consumes and returns what to answer. Adapters are thin wrappers. */
+export interface QuotaGate<Req> {
+  begin(req: Req, requestHeaders: Readonly<Record<string, string | string[] | undefined>>): Promise<GateDecision>
+}
+
+/** Longest accepted idempotency key (the engine's limit). */
+const MAX_IDEMPOTENCY_KEY_LENGTH = 1024
+const DEFAULT_TIMEOUT_MS = 5000
+
+interface Charge {
+  result: QuotaResult
+  /** Units actually charged (after a quota-level `cost` override, when known). */
+  cost: number
+  windowSeconds: number | undefined
+  /** Give the charge back; resolves the failure, if any. */
+  giveBack(): Promise<unknown>
+}
+
+/** The engine behind `createQuota`, recognised by shape so two bundles of core agree. */
+function asEngine(quota: Quota<any>): QuotaEngine<any> | undefined {
+  const candidate = quota as Partial<QuotaEngine<any>>
+  return typeof candidate.plan === 'function' &&
+    typeof candidate.consumePlan === 'function' &&
+    typeof candidate.compensate === 'function' &&
+    typeof candidate.config === 'object'
+    ? (candidate as QuotaEngine<any>)
+    : undefined
+}
+
+/**
+ * Consume through the engine's plan so the refund gives back exactly what was charged, on the
+ * same counter (a quota-level `cost` override is not applied twice; a period that rolled over
+ * meanwhile does not shift the refund to the new window), and clears the idempotency record of
+ * the refunded call so a retry is charged afresh. Other `Quota` implementations get the public
+ * `consume` / `refund` pair.
+ */
+async function charge(target: QuotaTarget<any>, cost: number, key: string | undefined, signal: AbortSignal): Promise<Charge> {
+  const engine = asEngine(target.quota)
+  if (engine) {
+    const plan: Plan<any> = await engine.plan(target.id, cost, target.data)
+    const recordKey = key === undefined ? undefined : idempotencyKey(plan.key, 'consume', key)
+    const result = await engine.consumePlan(plan, { idempotencyKey: recordKey, signal })
+    const period = engine.config.period
+    return {
+      result,
+      cost: plan.cost,
+      windowSeconds: period ? periodSeconds(period) : undefined,
+      giveBack: () => engine.compensate(plan, recordKey),
+    }
+  }
+  const options = { signal, ...(key === undefined ? {} : { idempotencyKey: key }), ...(target.data === undefined ? {} : { data: target.data }) }
+  const result = await target.quota.consume(target.id, cost, options)
+  return {
+    result,
+    cost,
+    windowSeconds: undefined,
+    giveBack: async () => {
+      try {
+        await target.quota.refund(target.id, cost, target.data === undefined ? {} : { data: target.data })
+        return undefined
+      } catch (error) {
+        return error
+      }
+    },
+  }
+}
+
+/** True when the charge counted units that a refund may give back. */
+function counted(charge: Charge): boolean {
+  const { result } = charge
+  return result.allowed && !result.replayed && !result.unlimited && !result.degraded && charge.cost > 0
+}
+
+function isQuota(value: unknown): value is Quota<any> {
+  return typeof value === 'object' && value !== null && typeof (value as Quota).consume === 'function'
+}
+
+function checkCost(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError('cost', `must be a safe integer >= 0, got ${String(value)}`)
+  }
+  return value
+}
+
+function headerValue(headers: Readonly<Record<string, string | string[] | undefined>>, name: string): string | undefined {
+  const raw = headers[name.toLowerCase()]
+  return Array.isArray(raw) ? raw[0] : raw
+}
+
+/** The `Idempotency-Key` field is a Structured Field String; bare values are accepted too. */
+function parseIdempotencyKey(raw: string): string | undefined {
+  let value = raw.trim()
+  if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1).replace(/\\(["\\])/g, '$1')
+  return value.length > 0 && value.length <= MAX_IDEMPOTENCY_KEY_LENGTH ? value : undefined
+}
+
+function defaultOnError(error: unknown): void {
+  const detail = error instanceof Error ? error.message : String(error)
+  process.emitWarning(`andromeda quota middleware: ${detail}`, { code: 'ANDROMEDA_HTTP_SETTLE_FAILED' })
+}
+
+/**
+ * Build the framework-neutral core of the quota middleware. `expressQuota` and `koaQuota`
+ * wrap it; use it to write an adapter for another framework.
+ *
+ * Options are validated now and throw `InvalidArgumentError` naming the option.
+ *
+ * @example
+ * ```ts
+ * const gate = createQuotaGate({ quota: api, id: (req: IncomingMessage) => String(req.headers['x-api-key']) })
+ * const decision = await gate.begin(req, req.headers)
+ * ```
+ */
+export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<Req> {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
+  const { quota, id, skip } = options
+  if (!isQuota(quota) && typeof quota !== 'function') {
+    throw new InvalidArgumentError('quota', 'must be a quota made by createQuota or a function returning { quota, id, cost? }')
+  }
+  if (isQuota(quota) && typeof id !== 'function') throw new InvalidArgumentError('id', 'must be a function of the request')
+  if (id !== undefined && typeof id !== 'function') throw new InvalidArgumentError('id', 'must be a function of the request')
+  if (skip !== undefined && typeof skip !== 'function') throw new InvalidArgumentError('skip', 'must be a function of the request')
+  if (options.cost !== undefined && typeof options.cost !== 'function') checkCost(options.cost)
+  const refundWhen = options.refundWhen === undefined ? defaultRefundWhen : options.refundWhen
+  if (refundWhen !== false && typeof refundWhen !== 'function') {
+    throw new InvalidArgumentError('refundWhen', 'must be false or a function of the outcome')
+  }
+  const onStoreError = options.onStoreError ?? 'deny'
+  if (onStoreError !== 'deny' && onStoreError !== 'allow') throw new InvalidArgumentError('onStoreError', "must be 'deny' or 'allow'")
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new InvalidArgumentError('timeoutMs', 'must be a positive integer (ms)')
+  const headerOptions = resolveHeaderOptions(options.headers)
+  const idempotencyHeader =
+    options.idempotency === true
+      ? 'Idempotency-Key'
+      : typeof options.idempotency === 'object' && options.idempotency !== null
+        ? (options.idempotency.header ?? 'Idempotency-Key')
+        : undefined
+  const headerNames = [
+    ...(headerOptions.draft ? ['RateLimit-Policy', 'RateLimit'] : []),
+    ...(headerOptions.legacy === 'ratelimit' ? ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'] : []),
+    ...(headerOptions.legacy === 'x-ratelimit' ? ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'] : []),
+  ]
+
+  const report = (error: unknown, req: Req) => {
+    try {
+      ;(options.onError ?? defaultOnError)(error, req)
+    } catch {
+      // An error reporter that throws must not crash the process.
+    }
+  }
+
+  async function resolveTarget(req: Req): Promise<QuotaTarget<any> | undefined> {
+    if (isQuota(quota)) return { quota, id: await id!(req) }
+    const target = await quota(req)
+    if (!target) return undefined
+    if (!isQuota(target.quota)) throw new InvalidArgumentError('quota', 'the resolver must return { quota, id } with a quota made by createQuota')
+    return target
+  }
+
+  async function resolveCost(req: Req, target: QuotaTarget<any>): Promise<number> {
+    if (target.cost !== undefined) return checkCost(target.cost)
+    if (typeof options.cost === 'function') return checkCost(await options.cost(req))
+    return options.cost ?? 1
+  }
+
+  /** Charge within `timeoutMs`; a late answer that counted units is given back. */
+  async function chargeBounded(target: QuotaTarget<any>, cost: number, key: string | undefined): Promise<Charge> {
+    const controller = new AbortController()
+    let timedOut = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const attempt = charge(target, cost, key, controller.signal)
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true
+        const error = new StoreError(`quota "${target.quota.name}" did not answer within ${timeoutMs} ms`, { retryable: false })
+        controller.abort(error)
+        reject(error)
+      }, timeoutMs)
+    })
+    attempt.then(
+      (late) => {
+        if (timedOut && counted(late)) void late.giveBack()
+      },
+      () => {},
+    )
+    try {
+      return await Promise.race([attempt, deadline])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async function begin(req: Req, requestHeaders: Readonly<Record<string, string | string[] | undefined>>): Promise<GateDecision> {
+    if (skip && (await skip(req))) return { action: 'skip' }
+    const target = await resolveTarget(req)
+    if (!target) return { action: 'skip' }
+    const cost = await resolveCost(req, target)
+    const policy = target.quota.name
+
+    let key: string | undefined
+    if (idempotencyHeader !== undefined) {
+      const raw = headerValue(requestHeaders, idempotencyHeader)
+      if (raw !== undefined) {
+        key = parseIdempotencyKey(raw)
+        if (key === undefined) {
+          return {
+            action: 'refuse',
+            status: 400,
+            problem: badIdempotencyKeyProblem(idempotencyHeader, MAX_IDEMPOTENCY_KEY_LENGTH),
+            writeHeaders: () => {},
+            headerNames: [],
+          }
+        }
+      }
+    }
+
+    let charged: Charge
+    try {
+      charged = await chargeBounded(target, cost, key)
+    } catch (error) {
+      if (!StoreError.isInstance(error)) throw error
+      if (onStoreError === 'allow') {
+        const limit = Number.POSITIVE_INFINITY
+        return grant({ result: { allowed: true, degraded: true, usage: 0, limit, remaining: limit }, cost, windowSeconds: undefined, giveBack: async () => undefined }, req, policy)
+      }
+      return storeDown(policy)
+    }
+    const { result } = charged
+    if (result.allowed) return grant(charged, req, policy)
+    if (result.reason === 'store') return storeDown(policy, result)
+
+    const now = Date.now()
+    const resetSeconds = result.resetAt === undefined ? undefined : secondsUntil(result.resetAt, now)
+    // A cost above the limit can never be granted: no point telling the client when to retry.
+    const retryAfterSeconds = charged.cost > result.limit ? undefined : resetSeconds
+    const info = rateLimitInfo(policy, result, charged.windowSeconds, resetSeconds)
+    return {
+      action: 'refuse',
+      status: 429,
+      result,
+      problem: quotaExceededProblem({
+        policy,
+        limit: result.limit,
+        remaining: result.remaining,
+        cost: charged.cost,
+        ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+      }),
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+      headerNames: retryAfterSeconds === undefined ? headerNames : [...headerNames, 'Retry-After'],
+      writeHeaders(access) {
+        if (access.sent()) return
+        writeRateLimitHeaders(access, info, headerOptions)
+        if (retryAfterSeconds !== undefined) access.set('Retry-After', String(retryAfterSeconds))
+      },
+    }
+  }
+
+  function storeDown(policy: string, result?: QuotaResult): GateDecision {
+    return {
+      action: 'refuse',
+      status: 503,
+      problem: storeUnavailableProblem(policy),
+      ...(result ? { result } : {}),
+      writeHeaders: () => {},
+      headerNames: [],
+    }
+  }
+
+  function grant(charged: Charge, req: Req, policy: string): GateDecision {
+    const { result } = charged
+    // Nothing was counted for an unlimited id or a degraded pass: no policy to advertise.
+    const advertised = !result.unlimited && !result.degraded && Number.isFinite(result.limit)
+    const resetSeconds = result.resetAt === undefined ? undefined : secondsUntil(result.resetAt, Date.now())
+    const info = rateLimitInfo(policy, result, charged.windowSeconds, resetSeconds)
+    let settled = false
+    return {
+      action: 'grant',
+      result,
+      headerNames: advertised ? headerNames : [],
+      writeHeaders(access) {
+        if (advertised) writeRateLimitHeaders(access, info, headerOptions)
+      },
+      async settle(outcome) {
+        if (settled) return
+        settled = true
+        if (!counted(charged) || refundWhen === false) return
+        let refund: boolean
+        try {
+          refund = refundWhen(outcome, req)
+        } catch (error) {
+          report(error, req)
+          return
+        }
+        if (!refund) return
+        const failure = await charged.giveBack()
+        if (failure !== undefined) report(failure, req)
+      },
+    }
+  }
+
+  return { begin }
+}
+
+function rateLimitInfo(policy: string, result: QuotaResult, windowSeconds: number | undefined, resetSeconds: number | undefined): RateLimitInfo {
+  return {
+    policy,
+    limit: result.limit,
+    remaining: result.remaining,
+    ...(resetSeconds === undefined ? {} : { resetSeconds }),
+    ...(result.resetAt === undefined ? {} : { resetAt: result.resetAt }),
+    ...(windowSeconds === undefined ? {} : { windowSeconds }),
+  }
+}

@@ -1,0 +1,124 @@
+import type { QuotaResult } from '@andromeda/core'
+import { createQuotaGate, type HeaderAccess, PROBLEM_CONTENT_TYPE, type ProblemDetails, type QuotaGateOptions } from '@andromeda/core/http'
+import type { NextFunction, Request, RequestHandler, Response } from 'express'
+
+/** What `onExceeded` is told about a refused request. */
+export interface QuotaRefusal {
+  /** Always 429: `onExceeded` is not called for a 503 (store down) or a 400. */
+  status: 429
+  /** The RFC 9457 body the middleware sends unless `onExceeded` answers itself. */
+  problem: ProblemDetails
+  /** The quota's refused result: usage, limit, remaining, resetAt. */
+  result: QuotaResult
+  /** Seconds until the quota resets, when known (also in `Retry-After`). */
+  retryAfterSeconds?: number
+}
+
+/** Options of `expressQuota`: the shared gate options (see `QuotaGateOptions`) plus `onExceeded`. */
+export interface ExpressQuotaOptions<Req extends Request = Request> extends QuotaGateOptions<Req> {
+  /**
+   * Called on a 429 after the status, `Retry-After` and RateLimit headers are set. Send your
+   * own response from it, or return without sending and the default problem+json body is sent.
+   * If it throws, the error is forwarded to `next`.
+   */
+  onExceeded?: (req: Req, res: Response, refusal: QuotaRefusal) => void | Promise<void>
+}
+
+function headerAccess(res: Response): HeaderAccess {
+  return {
+    get(name) {
+      const value = res.getHeader(name)
+      if (value === undefined) return undefined
+      return Array.isArray(value) ? value.join(', ') : String(value)
+    },
+    set: (name, value) => {
+      res.setHeader(name, value)
+    },
+    sent: () => res.headersSent,
+  }
+}
+
+/**
+ * Express middleware (Express 5, and 4) that charges a quota per request.
+ *
+ * - Granted: RateLimit headers (draft-ietf-httpapi-ratelimit-headers, "RateLimit Field" and
+ *   "RateLimit-Policy Field") are set, the result is put on `res.locals.quota`, and `next()`
+ *   runs the route.
+ * - Refused: 429 with an `application/problem+json` body (RFC 9457, problem type
+ *   `https://iana.org/assignments/http-problem-types#quota-exceeded`), `Retry-After` in whole
+ *   seconds when the reset time is known, and the RateLimit headers. The route does not run.
+ * - Store down: 503 problem+json (`onStoreError: 'deny'`, the default) or pass (`'allow'`);
+ *   never a 429, never a wait longer than `timeoutMs`.
+ * - Settled exactly once, when the response finishes or the connection closes: the units are
+ *   given back when the final status is >= 400 (an error Express's error handling answered
+ *   included), per `refundWhen`; never for a success; not for a client that merely went away.
+ *
+ * Errors of the options' own functions (`id`, `cost`, the resolver) and invalid ids or costs
+ * are forwarded to `next(error)`. Throws `InvalidArgumentError` now for invalid options.
+ *
+ * @example
+ * ```ts
+ * import express from 'express'
+ * import { createQuota } from '@andromeda/core'
+ * import { createMemoryStore } from '@andromeda/memory'
+ * import { expressQuota } from '@andromeda/express'
+ *
+ * const api = createQuota({ name: 'api', store: createMemoryStore(), limit: 100, period: 'hour' })
+ * const app = express()
+ * app.use(expressQuota({ quota: api, id: (req) => req.get('x-api-key') ?? req.ip ?? 'anonymous' }))
+ * app.get('/', (req, res) => { res.json({ remaining: res.locals.quota.remaining }) })
+ * app.listen(3000)
+ * ```
+ */
+export function expressQuota<Req extends Request = Request>(options: ExpressQuotaOptions<Req>): RequestHandler {
+  const gate = createQuotaGate<Req>(options)
+  const { onExceeded } = options
+
+  async function handle(req: Req, res: Response, next: NextFunction): Promise<void> {
+    let decision: Awaited<ReturnType<typeof gate.begin>>
+    try {
+      decision = await gate.begin(req, req.headers)
+    } catch (error) {
+      next(error)
+      return
+    }
+    if (decision.action === 'skip') {
+      next()
+      return
+    }
+    const access = headerAccess(res)
+    if (decision.action === 'refuse') {
+      if (res.headersSent) return
+      res.statusCode = decision.status
+      decision.writeHeaders(access)
+      if (decision.status === 429 && onExceeded) {
+        const refusal: QuotaRefusal = { status: 429, problem: decision.problem, result: decision.result! }
+        if (decision.retryAfterSeconds !== undefined) refusal.retryAfterSeconds = decision.retryAfterSeconds
+        try {
+          await onExceeded(req, res, refusal)
+        } catch (error) {
+          next(error)
+          return
+        }
+        if (res.headersSent || res.writableEnded) return
+      }
+      res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE)
+      res.end(JSON.stringify(decision.problem))
+      return
+    }
+    decision.writeHeaders(access)
+    res.locals.quota = decision.result
+    const settle = (aborted: boolean) => {
+      void decision.settle({ status: res.statusCode, aborted })
+    }
+    // 'finish': the response went out whole; 'close' without it: the connection dropped first.
+    res.once('finish', () => settle(false))
+    res.once('close', () => settle(!res.writableFinished))
+    if (res.destroyed) settle(true)
+    next()
+  }
+
+  return (req, res, next) => {
+    void handle(req as Req, res, next)
+  }
+}
