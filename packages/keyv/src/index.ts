@@ -1,0 +1,2 @@
+export type { KeyvLike } from './backend.js'
+export { createKeyvStore, type KeyvStoreOptions } from './store.js'
