@@ -17,6 +17,7 @@ export type SingleKind = 'ioredis' | 'ioredis-resp2' | 'node-redis' | 'node-redi
 export async function singleClient(kind: SingleKind, port: number, extra: Record<string, unknown> = {}): Promise<TestClient> {
   if (kind.startsWith('ioredis')) {
     const client = new Redis({ host: '127.0.0.1', port, ...(kind === 'ioredis-resp2' ? { protocol: 2 } : {}), ...extra } as any)
+    client.on('error', () => {}) // connection errors surface as StoreErrors from the store
     return {
       name: kind,
       client,
@@ -48,6 +49,7 @@ export async function clusterClient(
 ): Promise<TestClient> {
   if (kind === 'ioredis-cluster') {
     const client = new Cluster(nodes, extra)
+    client.on('error', () => {})
     await new Promise<void>((resolve, reject) => {
       client.once('ready', resolve)
       client.once('error', reject)
