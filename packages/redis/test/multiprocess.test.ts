@@ -1,0 +1,105 @@
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import { build } from 'tsup'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SHARED_REDIS, canConnect, deleteKeys, randomPrefix, requireService } from './helpers.js'
+
+const available = requireService(await canConnect(SHARED_REDIS.port), `Redis on 127.0.0.1:${SHARED_REDIS.port}`)
+const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..')
+// Inside the package's node_modules, so the bundle resolves ioredis as the package does.
+const outDir = join(packageDir, 'node_modules', '.cache', 'andromeda-redis-test')
+const PROCESSES = 4
+const CONSUMES = 500
+
+interface ChildReport {
+  allowed: number
+  refused: number
+  errors: string[]
+  errorCount: number
+  loads: number
+}
+
+/** Start every child, wait until all are connected, release them at once, collect reports. */
+async function runChildren(env: Record<string, string>): Promise<ChildReport[]> {
+  const children = Array.from({ length: PROCESSES }, () =>
+    spawn(process.execPath, [join(outDir, 'consumer.mjs')], {
+      env: { ...process.env, ...env, CONSUMES: String(CONSUMES) },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }),
+  )
+  const outputs = children.map((child) => {
+    let out = ''
+    child.stdout.on('data', (chunk) => {
+      out += chunk
+    })
+    const ready = new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', () => out.includes('ready\n') && resolve())
+      child.once('exit', (code) => reject(new Error(`child exited early with ${code}`)))
+    })
+    const done = new Promise<string>((resolve, reject) =>
+      child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited with ${code}: ${out}`)))),
+    )
+    return { ready, done }
+  })
+  await Promise.all(outputs.map((o) => o.ready))
+  for (const child of children) child.stdin.end('go\n')
+  const texts = await Promise.all(outputs.map((o) => o.done))
+  return texts.map((text) => JSON.parse(text.trim().split('\n').pop()!) as ChildReport)
+}
+
+describe.runIf(available)(`${PROCESSES} processes x ${CONSUMES} concurrent consumes on one id`, () => {
+  const prefix = randomPrefix('procs')
+  let admin: Redis
+
+  beforeAll(async () => {
+    admin = new Redis(SHARED_REDIS.port)
+    await build({
+      config: false,
+      entry: { consumer: join(packageDir, 'test', 'fixtures', 'consumer.ts') },
+      outDir,
+      format: ['esm'],
+      platform: 'node',
+      target: 'node20',
+      outExtension: () => ({ js: '.mjs' }),
+      dts: false,
+      clean: false,
+      silent: true,
+      external: ['ioredis'],
+      noExternal: [/^@andromeda\//, 'lru-cache', 'cluster-key-slot'],
+      esbuildOptions(options) {
+        options.conditions = ['@andromeda/source']
+      },
+    })
+  })
+  afterAll(async () => {
+    await deleteKeys(admin, prefix)
+    admin.disconnect()
+  })
+
+  const base = () => ({
+    REDIS_PORT: String(SHARED_REDIS.port),
+    KEY_PREFIX: prefix,
+    QUOTA_NAME: `procs-${randomBytes(4).toString('hex')}`,
+    QUOTA_ID: 'v1',
+    LIMIT: '1000',
+  })
+
+  it('limit 1000: exactly 1000 allowed in total', async () => {
+    const reports = await runChildren(base())
+    expect(reports.flatMap((r) => r.errors)).toEqual([])
+    expect(reports.reduce((sum, r) => sum + r.allowed, 0)).toBe(1000)
+    expect(reports.reduce((sum, r) => sum + r.refused, 0)).toBe(PROCESSES * CONSUMES - 1000)
+  })
+
+  it('limit 1000 with loadUsage returning 400: exactly 600 allowed, loadUsage at most once per process', async () => {
+    const env = { ...base(), LOAD_USAGE: '400' }
+    const reports = await runChildren(env)
+    expect(reports.flatMap((r) => r.errors)).toEqual([])
+    expect(reports.reduce((sum, r) => sum + r.allowed, 0)).toBe(600)
+    for (const report of reports) expect(report.loads).toBeLessThanOrEqual(1)
+    expect(await admin.get(`${prefix}{${env.QUOTA_NAME}:v1}:usage`)).toBe('1000')
+  })
+})
