@@ -8,10 +8,11 @@
  */
 
 const RESERVED = /[%{}:]/g
+const HAS_RESERVED = /[%{}:]/
 
 /** Percent-encode the characters that carry meaning in a key. Injective. */
 export function encodeKeyPart(part: string): string {
-  return part.replace(RESERVED, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+  return HAS_RESERVED.test(part) ? part.replace(RESERVED, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`) : part
 }
 
 /** The hash-tag group of one (quota, id): `{<name>:<id>}`. */

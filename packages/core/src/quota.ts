@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import { callHook } from './async.js'
 import { type QuotaConfig, resolveConfig } from './config.js'
-import { CompensationError, LoadError, QuotaExceededError, StoreError } from './errors.js'
+import { CompensationError, LoadError, QuotaExceededError, StoreError, toStoreError } from './errors.js'
 import { guardStore } from './guarded-store.js'
 import { counterKey, idempotencyKey } from './keys.js'
 import { Loader, readUsage } from './load.js'
@@ -83,10 +83,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
   async consume(id: string, cost = 1, options: CallOptions<D> = {}): Promise<QuotaResult> {
     const idempotency = checkIdempotencyKey(options.idempotencyKey)
     const plan = await this.plan(id, cost, options.data)
-    return this.consumePlan(plan, {
-      idempotencyKey: idempotency && idempotencyKey(plan.key, 'consume', idempotency),
-      signal: options.signal,
-    })
+    return this.consumePlan(plan, idempotency && idempotencyKey(plan.key, 'consume', idempotency), options.signal)
   }
 
   async refund(id: string, cost = 1, options: CallOptions<D> = {}): Promise<QuotaResult> {
@@ -143,7 +140,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     const idempotency = checkIdempotencyKey(options.idempotencyKey)
     const plan = await this.plan(id, cost, options.data)
     const recordKey = idempotency && idempotencyKey(plan.key, 'consume', idempotency)
-    const result = await this.consumePlan(plan, { idempotencyKey: recordKey, signal: options.signal })
+    const result = await this.consumePlan(plan, recordKey, options.signal)
     if (!result.allowed) throw new QuotaExceededError(this.name, result)
     try {
       return await fn(result)
@@ -166,8 +163,11 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
 
   // ---------------------------------------------------------------- internals shared with consumeAll
 
-  /** Validate a call's input and resolve cost, limit, key and lifetime. Touches no store. */
-  async plan(id: string, requestedCost: number, data: D | undefined): Promise<Plan<D>> {
+  /**
+   * Validate a call's input and resolve cost, limit, key and lifetime. Touches no store.
+   * Synchronous unless an option is a function (the hot path of constant options stays cheap).
+   */
+  plan(id: string, requestedCost: number, data: D | undefined): Plan<D> | Promise<Plan<D>> {
     checkString('id', id, MAX_ID_LENGTH)
     checkCount('cost', requestedCost)
     const now = this.config.clock()
@@ -175,20 +175,25 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     const ctx: QuotaContext<D> = window
       ? { quota: this.name, data, periodStartAt: window.startAt }
       : { quota: this.name, data }
-    const cost = this.config.cost ? checkCount('cost', await this.config.cost(id, requestedCost, ctx)) : requestedCost
-    const limit = await this.resolveLimit(id, ctx)
-    const ttlMs = window ? window.endAt - now : await this.resolveTtl(id, ctx)
-    return {
+    const { cost, limit, ttlMs } = this.config
+    const make = (resolvedCost: number, resolvedLimit: number | null, resolvedTtlMs: number | undefined): Plan<D> => ({
       engine: this,
       id,
-      cost,
-      limit,
+      cost: resolvedCost,
+      limit: resolvedLimit,
       key: counterKey(this.name, id, window?.startAt),
-      ttlMs,
+      ttlMs: window ? window.endAt - now : resolvedTtlMs,
       periodEndAt: window?.endAt,
       ctx,
       now,
-    }
+    })
+    if (cost === undefined && typeof limit !== 'function' && typeof ttlMs !== 'function') return make(requestedCost, limit, ttlMs)
+    return (async () =>
+      make(
+        cost ? checkCount('cost', await cost(id, requestedCost, ctx)) : requestedCost,
+        await this.resolveLimit(id, ctx),
+        window ? undefined : await this.resolveTtl(id, ctx),
+      ))()
   }
 
   /** The store op that consumes a plan's cost. */
@@ -197,19 +202,22 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
       key: plan.key,
       delta: plan.cost,
       max: plan.limit ?? undefined,
-      ...(plan.ttlMs === undefined ? {} : { ttlMs: plan.ttlMs }),
+      ttlMs: plan.ttlMs,
       ifMissing: this.config.loadUsage ? 'report' : 'create',
     }
   }
 
-  async consumePlan(plan: Plan<D>, applyOptions: ApplyOptions): Promise<QuotaResult> {
+  async consumePlan(plan: Plan<D>, recordKey: string | undefined, signal: AbortSignal | undefined): Promise<QuotaResult> {
     if (plan.limit === null) return this.unlimited(plan)
     let applied: ApplyResult
     try {
-      applied = await this.withErrorHook(plan, 'consume', () =>
-        this.applyLoading([this.consumeOp(plan)], [plan], { ...applyOptions, idempotencyTtlMs: this.config.idempotencyTtlMs }),
-      )
+      applied = await this.applyLoading([this.consumeOp(plan)], [plan], {
+        idempotencyKey: recordKey,
+        idempotencyTtlMs: this.config.idempotencyTtlMs,
+        signal,
+      })
     } catch (error) {
+      this.reportError(plan, 'consume', error)
       const degraded = this.onStoreFault(plan, error)
       if (degraded) return degraded
       throw error
@@ -226,7 +234,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     const maxRounds = ops.length + 3
     for (let round = 0; round < maxRounds; round++) {
       options.signal?.throwIfAborted()
-      const applied = await this.guarded.apply(ops, options)
+      const applied = await this.applyOnce(ops, options)
       if (applied.ok || applied.reason !== 'missing') return applied
       const plan = plans[applied.index]!
       if (!plan.engine.config.loadUsage) return applied
@@ -301,6 +309,16 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
 
   // ---------------------------------------------------------------- helpers
 
+  /** One store apply with typed errors; synchronous when the store offers `applySync`. */
+  private applyOnce(ops: readonly CounterOp[], options: ApplyOptions): ApplyResult | Promise<ApplyResult> {
+    if (!this.store.applySync) return this.guarded.apply(ops, options)
+    try {
+      return this.store.applySync(ops, options)
+    } catch (error) {
+      throw options.signal?.aborted && error === options.signal.reason ? error : toStoreError(error)
+    }
+  }
+
   private unlimited(plan: Plan<D>): QuotaResult {
     const result: QuotaResult = { allowed: true, unlimited: true, usage: 0, limit: Infinity, remaining: Infinity }
     callHook(this.config.hooks.onConsume, this.event(plan, result))
@@ -321,10 +339,15 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     try {
       return await step()
     } catch (error) {
-      const aborted = error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')
-      if (!aborted) callHook(this.config.hooks.onError, { quota: this.name, id: plan.id, operation, error, data: plan.ctx.data })
+      this.reportError(plan, operation, error)
       throw error
     }
+  }
+
+  /** Tell `onError` about the quota's own failure (not the caller's abort). */
+  private reportError(plan: Plan<D>, operation: QuotaErrorEvent['operation'], error: unknown): void {
+    const aborted = error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')
+    if (!aborted) callHook(this.config.hooks.onError, { quota: this.name, id: plan.id, operation, error, data: plan.ctx.data })
   }
 
   private async resolveLimit(id: string, ctx: QuotaContext<D>): Promise<number | null> {

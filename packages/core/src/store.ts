@@ -36,7 +36,7 @@ export interface CounterOp {
   delta: number
   max?: number
   min?: number
-  ttlMs?: number
+  ttlMs?: number | undefined
   ifMissing: 'create' | 'report'
 }
 
@@ -80,7 +80,7 @@ export type ApplyResult =
 /** A counter as read by `get()`: its value and remaining lifetime in ms (undefined: no expiry). */
 export interface CounterSnapshot {
   value: number
-  ttlMs?: number
+  ttlMs?: number | undefined
 }
 
 /**
@@ -99,6 +99,11 @@ export interface CounterStore {
   readonly capabilities: StoreCapabilities
   /** Apply all ops or none, atomically (see `CounterOp`). */
   apply(ops: readonly CounterOp[], options?: ApplyOptions): Promise<ApplyResult>
+  /**
+   * Optional: the same as `apply`, returned synchronously. A store that needs no I/O (memory)
+   * offers it so the engine's hot path skips a promise per call. Throws instead of rejecting.
+   */
+  applySync?(ops: readonly CounterOp[], options?: ApplyOptions): ApplyResult
   /** Create the counter with `value` only if it is absent (set-if-absent). True if it was set. */
   seed(key: string, value: number, ttlMs?: number): Promise<boolean>
   /** Read a counter; undefined when it is missing or expired. */

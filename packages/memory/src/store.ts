@@ -28,10 +28,8 @@ export interface MemoryStoreOptions {
   onEvict?: (event: MemoryEvictionEvent) => void
 }
 
-type Entry =
-  | { kind: 'counter'; value: number; expiresAt: number | undefined }
-  | { kind: 'record'; values: number[]; ttlMs: (number | undefined)[]; expiresAt: number }
-  | { kind: 'lock'; token: string; expiresAt: number }
+/** Counters are stored as plain numbers (lean); records and locks as small objects. */
+type Entry = number | { kind: 'record'; values: number[]; ttlMs: (number | undefined)[] } | { kind: 'lock'; token: string }
 
 const DEFAULT_MAX = 100_000
 
@@ -69,78 +67,94 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
       )
     })
 
-  const entries = new LRUCache<string, Entry>({
+  // lru-cache keeps each entry's TTL against our clock (no timers: `ttlResolution: 0` reads the
+  // clock on every check, `ttlAutopurge` stays off) and never re-arms it (`noUpdateTTL`).
+  // It treats a start time of 0 as "no TTL" and an entry as stale once its age *exceeds* the
+  // TTL, where Redis expires a key when its age *reaches* it. Reading our clock + 2 and starting
+  // each entry at clock + 1 keeps starts non-zero for any clock >= 0 and turns lru-cache's
+  // `age + 1 > ttl` into Redis' `age >= ttl`.
+  const withTtl = (ttl: number) => ({ ttl, start: clock() + 1 })
+  const entries: LRUCache<string, Entry> = new LRUCache<string, Entry>({
     max,
+    perf: { now: () => clock() + 2 },
+    ttlResolution: 0,
+    noUpdateTTL: true,
+    noDisposeOnSet: true,
     dispose: (entry, key, reason) => {
-      if (reason !== 'evict' || isExpired(entry)) return
-      onEvict({ key, kind: entry.kind, ...(entry.kind === 'counter' ? { value: entry.value } : {}) })
+      // During eviction the entry is still indexed, so its remaining TTL tells live from expired.
+      if (reason !== 'evict' || entries.getRemainingTTL(key) <= 0) return
+      if (typeof entry === 'number') onEvict({ key, kind: 'counter', value: entry })
+      else onEvict({ key, kind: entry.kind })
     },
   })
 
-  const isExpired = (entry: Entry) => entry.expiresAt !== undefined && entry.expiresAt <= clock()
-
-  /** The live entry of a kind, dropping it if it expired. */
-  function read<K extends Entry['kind']>(key: string, kind: K): Extract<Entry, { kind: K }> | undefined {
+  /** A live counter's value; undefined when missing or expired. */
+  const counter = (key: string): number | undefined => {
     const entry = entries.get(key)
-    if (!entry) return undefined
-    if (isExpired(entry)) {
-      entries.delete(key)
-      return undefined
-    }
-    return entry.kind === kind ? (entry as Extract<Entry, { kind: K }>) : undefined
+    return typeof entry === 'number' ? entry : undefined
   }
 
-  const ttlOf = (entry: { expiresAt: number | undefined }) =>
-    entry.expiresAt === undefined ? undefined : Math.max(entry.expiresAt - clock(), 1)
+  /** Remaining lifetime in ms (at least 1 while live); undefined when the entry never expires. */
+  const ttlOf = (key: string): number | undefined => {
+    if (!entries.has(key)) return undefined
+    const remaining = entries.getRemainingTTL(key)
+    return remaining === Number.POSITIVE_INFINITY ? undefined : remaining + 1
+  }
+
+  function refuse(ops: readonly CounterOp[], index: number, reason: 'limit' | 'floor' | 'missing'): ApplyResult {
+    return { ok: false, index, reason, values: ops.map((op) => counter(op.key)), ttlMs: ops.map((op) => ttlOf(op.key)) }
+  }
 
   function applyNow(ops: readonly CounterOp[], opts: ApplyOptions): ApplyResult {
     if (opts.idempotencyKey !== undefined) {
-      const record = read(opts.idempotencyKey, 'record')
-      if (record) return { ok: true, values: [...record.values], ttlMs: [...record.ttlMs], replayed: true }
-    }
-    // Work on a scratch copy so several ops on one key see each other, and a refusal writes nothing.
-    const scratch = new Map<string, { value: number; expiresAt: number | undefined; exists: boolean }>()
-    const current = (key: string) => {
-      let state = scratch.get(key)
-      if (!state) {
-        const entry = read(key, 'counter')
-        state = entry ? { value: entry.value, expiresAt: entry.expiresAt, exists: true } : { value: 0, expiresAt: undefined, exists: false }
-        scratch.set(key, state)
+      const record = entries.get(opts.idempotencyKey)
+      if (typeof record === 'object' && record.kind === 'record') {
+        return { ok: true, values: [...record.values], ttlMs: [...record.ttlMs], replayed: true }
       }
-      return state
     }
-    const refuse = (index: number, reason: 'limit' | 'floor' | 'missing'): ApplyResult => {
-      const values = ops.map((op) => read(op.key, 'counter')?.value)
-      const ttlMs = ops.map((op) => {
-        const entry = read(op.key, 'counter')
-        return entry ? ttlOf(entry) : undefined
-      })
-      return { ok: false, index, reason, values, ttlMs }
+    // First check every op against the running values (ops on one key see each other), and
+    // only then write, so a refusal writes nothing.
+    const values: number[] = new Array(ops.length)
+    const existed: boolean[] = new Array(ops.length)
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!
+      let earlier = -1
+      for (let j = i - 1; j >= 0; j--) {
+        if (ops[j]!.key === op.key) {
+          earlier = j
+          break
+        }
+      }
+      const current = earlier >= 0 ? values[earlier] : counter(op.key)
+      // An earlier op on this key that did not write (delta 0) did not create it either.
+      const exists = earlier >= 0 ? existed[earlier]! || ops[earlier]!.delta !== 0 : current !== undefined
+      if (!exists && op.ifMissing === 'report') return refuse(ops, i, 'missing')
+      const base = current ?? 0
+      const next = base + op.delta
+      if (op.delta > 0 && ((op.max !== undefined && next > op.max) || !Number.isSafeInteger(next))) return refuse(ops, i, 'limit')
+      if (op.delta < 0 && op.min !== undefined && next < op.min) return refuse(ops, i, 'floor')
+      values[i] = next
+      existed[i] = exists
     }
-    const now = clock()
-    for (const [index, op] of ops.entries()) {
-      const state = current(op.key)
-      if (!state.exists && op.ifMissing === 'report') return refuse(index, 'missing')
-      const next = state.value + op.delta
-      if (op.delta > 0 && ((op.max !== undefined && next > op.max) || !Number.isSafeInteger(next))) return refuse(index, 'limit')
-      if (op.delta < 0 && op.min !== undefined && next < op.min) return refuse(index, 'floor')
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!
       if (op.delta === 0) continue
-      if (!state.exists) {
-        state.exists = true
-        state.expiresAt = op.ttlMs === undefined ? undefined : now + op.ttlMs
+      // A new counter gets its TTL; an existing one keeps its own (noUpdateTTL).
+      entries.set(op.key, values[i]!, !existed[i] && op.ttlMs !== undefined ? withTtl(op.ttlMs) : undefined)
+    }
+    // Report each counter's value after the whole call (the last op on its key wins).
+    for (let i = ops.length - 2; i >= 0; i--) {
+      for (let j = ops.length - 1; j > i; j--) {
+        if (ops[j]!.key === ops[i]!.key) {
+          values[i] = values[j]!
+          break
+        }
       }
-      state.value = next
     }
-    for (const op of ops) {
-      const state = scratch.get(op.key)!
-      if (state.exists && op.delta !== 0) entries.set(op.key, { kind: 'counter', value: state.value, expiresAt: state.expiresAt })
-    }
-    const values = ops.map((op) => scratch.get(op.key)!.value)
-    const ttlMs = ops.map((op) => ttlOf(scratch.get(op.key)!))
+    const ttlMs = ops.map((op) => ttlOf(op.key))
     if (opts.clearIdempotencyKey !== undefined) entries.delete(opts.clearIdempotencyKey)
     if (opts.idempotencyKey !== undefined) {
-      const lifetime = opts.idempotencyTtlMs ?? 86_400_000
-      entries.set(opts.idempotencyKey, { kind: 'record', values, ttlMs, expiresAt: now + lifetime })
+      entries.set(opts.idempotencyKey, { kind: 'record', values: [...values], ttlMs }, withTtl(opts.idempotencyTtlMs ?? 86_400_000))
     }
     return { ok: true, values, ttlMs }
   }
@@ -154,23 +168,28 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
       return applyNow(ops, opts)
     },
 
+    applySync(ops, opts = {}) {
+      opts.signal?.throwIfAborted()
+      return applyNow(ops, opts)
+    },
+
     async seed(key, value, ttlMs) {
-      if (read(key, 'counter')) return false
-      entries.set(key, { kind: 'counter', value, expiresAt: ttlMs === undefined ? undefined : clock() + ttlMs })
+      if (counter(key) !== undefined) return false
+      entries.set(key, value, ttlMs === undefined ? undefined : withTtl(ttlMs))
       return true
     },
 
     async get(key): Promise<CounterSnapshot | undefined> {
-      const entry = read(key, 'counter')
-      if (!entry) return undefined
-      const ttlMs = ttlOf(entry)
-      return ttlMs === undefined ? { value: entry.value } : { value: entry.value, ttlMs }
+      const value = counter(key)
+      if (value === undefined) return undefined
+      const ttlMs = ttlOf(key)
+      return ttlMs === undefined ? { value } : { value, ttlMs }
     },
 
     async set(key, value, ttlMs) {
-      const entry = read(key, 'counter')
-      const expiresAt = entry ? entry.expiresAt : ttlMs === undefined ? undefined : clock() + ttlMs
-      entries.set(key, { kind: 'counter', value, expiresAt })
+      // A live counter keeps its TTL (noUpdateTTL); a missing one is created with ttlMs.
+      const live = counter(key) !== undefined
+      entries.set(key, value, !live && ttlMs !== undefined ? withTtl(ttlMs) : undefined)
     },
 
     async delete(key) {
@@ -178,15 +197,15 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
     },
 
     async acquireLock(key, token, ttlMs) {
-      const lock = read(key, 'lock')
-      if (lock) return lock.token === token
-      entries.set(key, { kind: 'lock', token, expiresAt: clock() + ttlMs })
+      const lock = entries.get(key)
+      if (typeof lock === 'object' && lock.kind === 'lock') return lock.token === token
+      entries.set(key, { kind: 'lock', token }, withTtl(ttlMs))
       return true
     },
 
     async releaseLock(key, token) {
-      const lock = read(key, 'lock')
-      if (!lock || lock.token !== token) return false
+      const lock = entries.get(key)
+      if (typeof lock !== 'object' || lock.kind !== 'lock' || lock.token !== token) return false
       entries.delete(key)
       return true
     },

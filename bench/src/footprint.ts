@@ -1,0 +1,50 @@
+import { createMemoryStore } from '@andromeda/memory'
+import { LRUCache } from 'lru-cache'
+
+const gc = () => {
+  const collect = (globalThis as { gc?: () => void }).gc
+  if (!collect) throw new Error('run with --expose-gc')
+  collect()
+  collect()
+}
+
+/** Bytes of heap per live entry after filling `count` entries, measured after a full GC. */
+async function bytesPerEntry(count: number, fill: (count: number) => Promise<unknown>): Promise<number> {
+  gc()
+  const before = process.memoryUsage().heapUsed
+  const held = await fill(count)
+  gc()
+  const after = process.memoryUsage().heapUsed
+  if (!held) throw new Error('nothing held')
+  return (after - before) / count
+}
+
+export interface FootprintResult {
+  entries: number
+  memoryStore: number
+  memoryStoreWithTtl: number
+  bareLruCache: number
+}
+
+/** Memory store counters vs a bare lru-cache holding plain numbers under the same keys. */
+export async function benchFootprint(entries: number): Promise<FootprintResult> {
+  const key = (i: number) => `{voucher:v${i}}:usage`
+  const bareLruCache = await bytesPerEntry(entries, async (n) => {
+    const cache = new LRUCache<string, number>({ max: n })
+    for (let i = 0; i < n; i++) cache.set(key(i), 1 + (i % 100))
+    return cache
+  })
+  const memoryStore = await bytesPerEntry(entries, async (n) => {
+    const store = createMemoryStore({ max: n })
+    for (let i = 0; i < n; i++) await store.apply([{ key: key(i), delta: 1 + (i % 100), max: 1000, ifMissing: 'create' }])
+    return store
+  })
+  const memoryStoreWithTtl = await bytesPerEntry(entries, async (n) => {
+    const store = createMemoryStore({ max: n })
+    for (let i = 0; i < n; i++) {
+      await store.apply([{ key: key(i), delta: 1 + (i % 100), max: 1000, ttlMs: 3_600_000, ifMissing: 'create' }])
+    }
+    return store
+  })
+  return { entries, memoryStore, memoryStoreWithTtl, bareLruCache }
+}
