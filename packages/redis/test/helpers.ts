@@ -109,6 +109,14 @@ export async function startRedis(extraArgs: string[] = [], port?: number, dir?: 
     )
     await waitFor(() => canConnect(ownPort), `redis-server on port ${ownPort}`)
   }
+  const stop = async () => {
+    const proc = child
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
+    const exited = new Promise((resolve) => proc.once('exit', resolve))
+    proc.kill('SIGCONT')
+    proc.kill('SIGTERM')
+    await exited
+  }
   await start()
   return {
     port: ownPort,
@@ -116,16 +124,9 @@ export async function startRedis(extraArgs: string[] = [], port?: number, dir?: 
       return child?.pid
     },
     start,
-    async stop() {
-      const proc = child
-      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
-      const exited = new Promise((resolve) => proc.once('exit', resolve))
-      proc.kill('SIGCONT')
-      proc.kill('SIGTERM')
-      await exited
-    },
+    stop,
     async destroy() {
-      await this.stop()
+      await stop()
       if (!dir) rmSync(workDir, { recursive: true, force: true })
     },
     pause: () => child?.kill('SIGSTOP'),
