@@ -67,8 +67,10 @@ export function createKeyvRedisPath(adapter: KeyvRedisLike, commandTimeoutMs: nu
   }
 
   return {
-    get capabilities() {
-      return current.store.capabilities
+    capabilities: {
+      shared: true,
+      atomic: 'global',
+      canApplyTogether: (keys) => current.store.capabilities.canApplyTogether(keys),
     },
     apply: async (ops, options) => (await connected()).apply(ops, options),
     seed: async (key, value, ttlMs) => (await connected()).seed(key, value, ttlMs),

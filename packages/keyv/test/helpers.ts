@@ -50,3 +50,14 @@ export function requireService(available: boolean, what: string): boolean {
   console.warn(`skipping: ${what} is not available`)
   return false
 }
+
+/** Delete every key under one random namespace (SCAN + UNLINK); the rest of the server is left alone. */
+export async function deleteNamespace(adapter: { getClient(): Promise<unknown> }, namespace: string): Promise<void> {
+  const client = (await adapter.getClient()) as {
+    scanIterator(options: { MATCH: string; COUNT: number }): AsyncIterable<string[]>
+    unlink(keys: string[]): Promise<number>
+  }
+  for await (const keys of client.scanIterator({ MATCH: `${namespace}*`, COUNT: 500 })) {
+    if (keys.length > 0) await client.unlink(keys)
+  }
+}
