@@ -200,6 +200,37 @@ describe('expressQuota', () => {
     expect(Date.now() - started).toBeLessThan(2000)
   })
 
+  it('does not refund a request whose client went away while the handler succeeded', async () => {
+    const quota = createQuota({ name: 'api', store: createMemoryStore(), limit: 3 })
+    const outcomes: SettleOutcome[] = []
+    const app = express()
+    app.use(
+      expressQuota({
+        quota,
+        id: () => 'u',
+        refundWhen: (o) => {
+          outcomes.push(o)
+          return defaultRefundWhen(o)
+        },
+      }),
+    )
+    let finished: () => void = () => {}
+    const handlerDone = new Promise<void>((resolve) => {
+      finished = resolve
+    })
+    app.get('/slow', (_req, res) => {
+      setTimeout(() => {
+        res.json({ done: true })
+        finished()
+      }, 300)
+    })
+    await expect(request(app).get('/slow').timeout(50)).rejects.toThrow(/Timeout/)
+    await handlerDone
+    await settled(outcomes, 1)
+    expect(outcomes).toEqual([{ status: 200, aborted: true }])
+    expect((await quota.get('u')).usage).toBe(1)
+  })
+
   it('charges the same Idempotency-Key once', async () => {
     const quota = createQuota({ name: 'api', store: createMemoryStore(), limit: 3 })
     const app = express()

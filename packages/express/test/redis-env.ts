@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { Socket } from 'node:net'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 
 /** The shared Redis every CI run provides; never flushed, keys live under a random prefix. */
 export const REDIS = { host: '127.0.0.1', port: 6379 }

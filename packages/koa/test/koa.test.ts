@@ -184,6 +184,35 @@ describe('koaQuota', () => {
     expect(Date.now() - started).toBeLessThan(2000)
   })
 
+  it('does not refund a request whose client went away while the handler succeeded', async () => {
+    const quota = createQuota({ name: 'api', store: createMemoryStore(), limit: 3 })
+    const outcomes: SettleOutcome[] = []
+    let settledOnce: () => void = () => {}
+    const settledPromise = new Promise<void>((resolve) => {
+      settledOnce = resolve
+    })
+    const app = new Koa()
+    app.use(
+      koaQuota({
+        quota,
+        id: () => 'u',
+        refundWhen: (o) => {
+          outcomes.push(o)
+          settledOnce()
+          return defaultRefundWhen(o)
+        },
+      }),
+    )
+    app.use(async (ctx) => {
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      ctx.body = { done: true }
+    })
+    await expect(request(serve(app)).get('/slow').timeout(50)).rejects.toThrow(/Timeout/)
+    await settledPromise
+    expect(outcomes).toEqual([{ status: 200, aborted: true }])
+    expect((await quota.get('u')).usage).toBe(1)
+  })
+
   it('charges the same Idempotency-Key once', async () => {
     const quota = createQuota({ name: 'api', store: createMemoryStore(), limit: 3 })
     const app = new Koa()
