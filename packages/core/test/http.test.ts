@@ -35,7 +35,7 @@ function mapStore(): CounterStore & { values: Map<string, number> } {
         if (op.min !== undefined && op.delta < 0 && value < op.min) return { ok: false, index, reason: 'floor', values: [current ?? 0] }
         next.push(value)
       }
-      ops.forEach((op, i) => values.set(op.key, next[i]!))
+      for (const [i, op] of ops.entries()) values.set(op.key, next[i]!)
       if (options.idempotencyKey) records.set(options.idempotencyKey, next)
       if (options.clearIdempotencyKey) records.delete(options.clearIdempotencyKey)
       return { ok: true, values: next }
