@@ -138,13 +138,35 @@ async function saga(
     plan.engine.notify(plan, result)
     if (!result.allowed) {
       await rollback(granted, undefined)
-      for (const g of granted) results[plans.indexOf(g.plan)] = { ...results[plans.indexOf(g.plan)]!, allowed: false }
+      // Nothing stays granted: like the atomic path, every other item reports "not granted" at
+      // its usage after the call (not a stale pre-rollback usage, nor the placeholder of an
+      // item the saga never reached).
+      await Promise.all(
+        counted.map(async (i) => {
+          if (i !== index) results[i] = await notGranted(plans[i]!)
+        }),
+      )
       return { allowed: false, results, refused: { index, quota: plan.engine.name, reason: result.reason ?? 'limit' } }
     }
     replayedAll &&= result.replayed === true
-    granted.push({ plan, recordKey })
+    // A replayed step's units belong to the earlier call that was granted them: a rollback of
+    // this call must not give them back (nor clear that call's record).
+    if (!result.replayed) granted.push({ plan, recordKey })
   }
   return replayedAll ? { allowed: true, results, replayed: true } : { allowed: true, results }
+}
+
+/** The result of an item that is not granted because another item was refused. */
+async function notGranted(plan: Plan<any>): Promise<QuotaResult> {
+  let snapshot: Awaited<ReturnType<typeof plan.engine.store.get>>
+  try {
+    snapshot = await plan.engine.store.get(plan.key)
+  } catch {
+    // Only the reported usage is lost: the refusal and the rollback stand either way.
+    snapshot = undefined
+  }
+  const result = plan.engine.toResult(plan, { ok: false, index: 0, reason: 'limit', values: [snapshot?.value], ttlMs: [snapshot?.ttlMs] }, 0)
+  return result
 }
 
 /** Give back every granted step, newest first. Throws CompensationError if any refund failed. */

@@ -1,0 +1,77 @@
+import { type CounterStore, consumeAll, createQuota } from '@andromeda/core'
+import { createMemoryStore } from '@andromeda/memory'
+import { describe, expect, it } from 'vitest'
+
+// Shrunk counter-examples of the model-based property suite (@andromeda/store-test-suite),
+// kept as plain tests so each fault stays fixed.
+
+/** The same store, claiming it can never apply keys together: consumeAll takes the saga. */
+function sagaOnly(store: CounterStore): CounterStore {
+  return {
+    capabilities: { ...store.capabilities, canApplyTogether: () => false },
+    apply: (ops, opts) => store.apply(ops, opts),
+    seed: (key, value, ttlMs) => store.seed(key, value, ttlMs),
+    get: (key) => store.get(key),
+    set: (key, value, ttlMs) => store.set(key, value, ttlMs),
+    delete: (key) => store.delete(key),
+    acquireLock: (key, token, ttlMs) => store.acquireLock(key, token, ttlMs),
+    releaseLock: (key, token) => store.releaseLock(key, token),
+  }
+}
+
+function manualClock() {
+  let now = Date.UTC(2026, 0, 1)
+  return { now: () => now, advance: (ms: number) => void (now += ms) }
+}
+
+describe('consumeAll saga (found by the property suite)', () => {
+  it('a refused saga reports an item it never reached as not granted, against its own limit', async () => {
+    const store = sagaOnly(createMemoryStore())
+    const full = createQuota({ name: 'full', store, limit: 0 })
+    const free = createQuota({ name: 'free', store, limit: 5 })
+    await free.consume('a', 2)
+    const result = await consumeAll([
+      { quota: full, id: 'a', cost: 1 },
+      { quota: free, id: 'a', cost: 0 },
+    ])
+    expect(result).toMatchObject({ allowed: false, refused: { index: 0, quota: 'full', reason: 'limit' } })
+    // It used to be the placeholder { allowed: true, unlimited: true, limit: Infinity }.
+    expect(result.results[1]).toMatchObject({ allowed: false, usage: 2, limit: 5, remaining: 3 })
+    expect(result.results[1]?.unlimited).toBeUndefined()
+  })
+
+  it('a refused saga reports a rolled-back item at its usage after the rollback', async () => {
+    const store = sagaOnly(createMemoryStore())
+    const a = createQuota({ name: 'a', store, limit: 5 })
+    const b = createQuota({ name: 'b', store, limit: 0 })
+    const result = await consumeAll([
+      { quota: a, id: 'v', cost: 2 },
+      { quota: b, id: 'v', cost: 1 },
+    ])
+    expect(result.allowed).toBe(false)
+    expect(result.results[0]).toMatchObject({ allowed: false, usage: 0, remaining: 5 })
+    expect((await a.get('v')).usage).toBe(0)
+  })
+
+  it('a retried saga whose later step is refused does not give back the units of a replayed step', async () => {
+    const clock = manualClock()
+    const store = sagaOnly(createMemoryStore({ clock: clock.now }))
+    const a = createQuota({ name: 'a', store, limit: 5, clock: clock.now })
+    // b's idempotency records lapse sooner than a's.
+    const b = createQuota({ name: 'b', store, limit: 1, clock: clock.now, idempotencyTtlMs: 1_000 })
+    const items = [
+      { quota: a, id: 'v', cost: 2 },
+      { quota: b, id: 'v', cost: 1 },
+    ]
+    expect(await consumeAll(items, { idempotencyKey: 'order-1' })).toMatchObject({ allowed: true })
+    clock.advance(1_000)
+    // The retry replays a's step (its record is live) and evaluates b's afresh: b is full.
+    expect(await consumeAll(items, { idempotencyKey: 'order-1' })).toMatchObject({ allowed: false, refused: { index: 1 } })
+    // The 2 units of the first, granted call stay counted, and its record still replays.
+    expect((await a.get('v')).usage).toBe(2)
+    await b.refund('v')
+    const retried = await consumeAll(items, { idempotencyKey: 'order-1' })
+    expect(retried).toMatchObject({ allowed: true, results: [{ usage: 2, replayed: true }, { usage: 1 }] })
+    expect((await a.get('v')).usage).toBe(2)
+  })
+})
