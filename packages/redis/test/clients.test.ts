@@ -1,0 +1,33 @@
+import { Cluster, Redis } from 'ioredis'
+import { createClient, createCluster } from 'redis'
+import { describe, expect, it } from 'vitest'
+import { createRedisStore } from '../src/index.js'
+
+// Type-level too: each library's own client type is accepted without a cast.
+describe('createRedisStore() accepts the clients users already have', () => {
+  it('ioredis Redis and Cluster, node-redis client and cluster (RESP2 and RESP3)', async () => {
+    const ioredis = new Redis({ lazyConnect: true })
+    const ioCluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true })
+    const nodeRedis = createClient()
+    const nodeRedis3 = createClient({ RESP: 3 })
+    const nodeCluster = createCluster({ rootNodes: [{ socket: { host: '127.0.0.1', port: 1 } }] })
+    for (const client of [ioredis, ioCluster, nodeRedis, nodeRedis3, nodeCluster]) {
+      const store = createRedisStore({ client })
+      expect(store.capabilities).toMatchObject({ shared: true, atomic: 'global' })
+      await store.close?.()
+    }
+    ioredis.disconnect()
+    ioCluster.disconnect()
+  })
+
+  it('an unopened node-redis client fails fast with a retryable StoreError', async () => {
+    const store = createRedisStore({ client: createClient(), commandTimeoutMs: 200 })
+    await expect(store.get('k')).rejects.toMatchObject({ code: 'ERR_STORE', retryable: true })
+  })
+
+  it('rejects what it cannot use', () => {
+    expect(() => createRedisStore({ client: {} as never })).toThrow(/client/)
+    expect(() => createRedisStore({ client: new Redis({ lazyConnect: true }), prefix: '{x}' })).toThrow(/prefix/)
+    expect(() => createRedisStore({ client: new Redis({ lazyConnect: true }), commandTimeoutMs: 0 })).toThrow(/commandTimeoutMs/)
+  })
+})
