@@ -89,7 +89,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
   async refund(id: string, cost = 1, options: CallOptions<D> = {}): Promise<QuotaResult> {
     const idempotency = checkIdempotencyKey(options.idempotencyKey)
     const plan = await this.plan(id, cost, options.data)
-    if (plan.limit === null) return this.unlimited(plan)
+    if (plan.limit === null) return this.unlimited(plan, this.config.hooks.onRefund)
     const op: CounterOp = { key: plan.key, delta: -plan.cost, min: 0, ifMissing: 'report' }
     const applied = await this.withErrorHook(plan, 'refund', () =>
       this.applyLoading([op], [plan], {
@@ -319,9 +319,10 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     }
   }
 
-  private unlimited(plan: Plan<D>): QuotaResult {
+  /** An id without a quota: allowed, nothing counted; told to the hook of the operation (consume or refund). */
+  private unlimited(plan: Plan<D>, hook = this.config.hooks.onConsume): QuotaResult {
     const result: QuotaResult = { allowed: true, unlimited: true, usage: 0, limit: Infinity, remaining: Infinity }
-    callHook(this.config.hooks.onConsume, this.event(plan, result))
+    callHook(hook, this.event(plan, result))
     return result
   }
 

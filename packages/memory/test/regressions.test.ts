@@ -75,3 +75,17 @@ describe('consumeAll saga (found by the property suite)', () => {
     expect((await a.get('v')).usage).toBe(2)
   })
 })
+
+describe('hooks (found by the property suite)', () => {
+  it('a refund on an id without a quota (limit null) is told to onRefund, not onConsume', async () => {
+    const seen: string[] = []
+    const quota = createQuota({
+      name: 'vip',
+      store: createMemoryStore(),
+      limit: () => null,
+      hooks: { onConsume: (e) => void seen.push(`consume ${e.id}`), onRefund: (e) => void seen.push(`refund ${e.id}`) },
+    })
+    expect(await quota.refund('vip', 0)).toMatchObject({ allowed: true, unlimited: true })
+    expect(seen).toEqual(['refund vip'])
+  })
+})
