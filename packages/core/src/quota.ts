@@ -80,10 +80,17 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
 
   // ---------------------------------------------------------------- public API
 
-  async consume(id: string, cost = 1, options: CallOptions<D> = {}): Promise<QuotaResult> {
-    const idempotency = checkIdempotencyKey(options.idempotencyKey)
-    const plan = await this.plan(id, cost, options.data)
-    return this.consumePlan(plan, idempotency && idempotencyKey(plan.key, 'consume', idempotency), options.signal)
+  consume(id: string, cost = 1, options: CallOptions<D> = {}): Promise<QuotaResult> {
+    // Not `async`: the hot path (constant options) runs with one promise, the result's own.
+    try {
+      const idempotency = checkIdempotencyKey(options.idempotencyKey)
+      const planned = this.plan(id, cost, options.data)
+      const start = (plan: Plan<D>) =>
+        this.consumePlan(plan, idempotency && idempotencyKey(plan.key, 'consume', idempotency), options.signal)
+      return planned instanceof Promise ? planned.then(start) : start(planned)
+    } catch (error) {
+      return Promise.reject(error)
+    }
   }
 
   async refund(id: string, cost = 1, options: CallOptions<D> = {}): Promise<QuotaResult> {
@@ -211,11 +218,13 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     if (plan.limit === null) return this.unlimited(plan)
     let applied: ApplyResult
     try {
-      applied = await this.applyLoading([this.consumeOp(plan)], [plan], {
-        idempotencyKey: recordKey,
-        idempotencyTtlMs: this.config.idempotencyTtlMs,
-        signal,
-      })
+      const ops = [this.consumeOp(plan)]
+      const options: ApplyOptions = { idempotencyKey: recordKey, idempotencyTtlMs: this.config.idempotencyTtlMs, signal }
+      signal?.throwIfAborted()
+      // Common case first: one apply on a present counter, no loading round.
+      const first = this.applyOnce(ops, options)
+      applied = first instanceof Promise ? await first : first
+      if (!applied.ok && applied.reason === 'missing') applied = await this.applyLoading(ops, [plan], options)
     } catch (error) {
       this.reportError(plan, 'consume', error)
       const degraded = this.onStoreFault(plan, error)
