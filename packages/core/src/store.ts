@@ -45,8 +45,10 @@ export interface ApplyOptions {
   /**
    * Key of the idempotency record, built by the engine in the hash-tag group of `ops[0].key`.
    * When a live record exists the store changes nothing and returns the recorded result with
-   * `replayed: true`; when the call is granted the store records its result, in the same atomic
-   * step, for `idempotencyTtlMs`. A refused call records nothing.
+   * `replayed: true`, each recorded `ttlMs` less the time since it was recorded (possibly <= 0),
+   * so the replay reports the reset time the recorded call did; when the call is granted the
+   * store records its result, in the same atomic step, for `idempotencyTtlMs`. A refused call
+   * records nothing.
    */
   idempotencyKey?: string
   /** Lifetime of the idempotency record (ms). Required with `idempotencyKey`. */

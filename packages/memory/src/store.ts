@@ -29,7 +29,10 @@ export interface MemoryStoreOptions {
 }
 
 /** Counters are stored as plain numbers (lean); records and locks as small objects. */
-type Entry = number | { kind: 'record'; values: number[]; ttlMs: (number | undefined)[] } | { kind: 'lock'; token: string }
+type Entry =
+  | number
+  | { kind: 'record'; values: number[]; ttlMs: (number | undefined)[]; recordedAt: number }
+  | { kind: 'lock'; token: string }
 
 const DEFAULT_MAX = 100_000
 
@@ -109,7 +112,10 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
     if (opts.idempotencyKey !== undefined) {
       const record = entries.get(opts.idempotencyKey)
       if (typeof record === 'object' && record.kind === 'record') {
-        return { ok: true, values: [...record.values], ttlMs: [...record.ttlMs], replayed: true }
+        // Lifetimes as seen now, so a replay reports the reset time the recorded call did.
+        const elapsed = clock() - record.recordedAt
+        const ttlMs = record.ttlMs.map((ttl) => (ttl === undefined ? undefined : ttl - elapsed))
+        return { ok: true, values: [...record.values], ttlMs, replayed: true }
       }
     }
     // First check every op against the running values (ops on one key see each other), and
@@ -154,7 +160,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
     const ttlMs = ops.map((op) => ttlOf(op.key))
     if (opts.clearIdempotencyKey !== undefined) entries.delete(opts.clearIdempotencyKey)
     if (opts.idempotencyKey !== undefined) {
-      entries.set(opts.idempotencyKey, { kind: 'record', values: [...values], ttlMs }, withTtl(opts.idempotencyTtlMs ?? 86_400_000))
+      entries.set(opts.idempotencyKey, { kind: 'record', values: [...values], ttlMs, recordedAt: clock() }, withTtl(opts.idempotencyTtlMs ?? 86_400_000))
     }
     return { ok: true, values, ttlMs }
   }

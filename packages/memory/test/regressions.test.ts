@@ -89,3 +89,15 @@ describe('hooks (found by the property suite)', () => {
     expect(seen).toEqual(['refund vip'])
   })
 })
+
+describe('idempotent replays (found by the property suite)', () => {
+  it('a replay later in the counter lifetime reports the reset time of the recorded call', async () => {
+    const clock = manualClock()
+    const quota = createQuota({ name: 'q', store: createMemoryStore({ clock: clock.now }), limit: 5, ttlMs: 1_000, clock: clock.now })
+    const first = await quota.consume('a', 1, { idempotencyKey: 'k' })
+    expect(first.resetAt).toBe(clock.now() + 1_000)
+    clock.advance(1)
+    // It used to drift to clock + 1_000 (the recorded ttlMs taken from the replay's now).
+    expect(await quota.consume('a', 1, { idempotencyKey: 'k' })).toEqual({ ...first, replayed: true })
+  })
+})
