@@ -1,0 +1,206 @@
+import {
+  type CounterStore,
+  consumeAll,
+  createQuota,
+  createUsageSync,
+  LoadError,
+  type Quota,
+  StoreError,
+  type UsageSync,
+} from '@andromeda/core'
+import { expressQuota } from '@andromeda/express'
+import express, { type NextFunction, type Request, type Response } from 'express'
+import { type Database, isUniqueViolation } from './db.js'
+
+/** Voucher codes and user ids: short, and without `:` so `${user}:${voucher}` is unambiguous. */
+const ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/
+
+export interface FlashSaleOptions {
+  /** The system of record: vouchers and claims. */
+  db: Database
+  /** Where the counters live: memory (one process) or Redis (shared). */
+  store: CounterStore
+  /** How often the write-behind sync saves voucher usage to the database (ms). Default 1000. */
+  syncIntervalMs?: number
+  /** Claim and unclaim attempts a user may make per minute; `null` turns the limiter off. Default 60. */
+  attemptsPerMinute?: number | null
+  /** Told about failures that become a 500 or that no client sees (a refund that failed, a sync write). */
+  onError?: (error: unknown, where: string) => void
+}
+
+/** The service: the Express app, its quotas and the (not yet started) usage sync. */
+export interface FlashSale {
+  app: express.Express
+  /** Units of each voucher: limit from the database, usage loaded from its claim rows. */
+  vouchers: Quota
+  /** One claim per user per voucher, id `${user}:${voucher}`, limit 1. */
+  perUser: Quota
+  /** Writes voucher usage back to `vouchers.usage`; `start()` it, and `stop()` it for a final flush. */
+  sync: UsageSync
+}
+
+/** A claim of a voucher the database does not know. */
+class UnknownVoucherError extends Error {
+  constructor(readonly code: string) {
+    super(`no voucher "${code}"`)
+    this.name = 'UnknownVoucherError'
+  }
+}
+
+const PROBLEM = 'application/problem+json'
+
+function problem(res: Response, status: number, body: Record<string, unknown>): void {
+  res.status(status).type(PROBLEM).json({ type: 'about:blank', status, ...body })
+}
+
+/**
+ * Build the flash-sale service.
+ *
+ * - `POST /claim {voucher, user}`: 201 and the claim; 409 `sold-out` or `already-claimed`;
+ *   404 for an unknown voucher; 429 when the user makes too many attempts.
+ * - `POST /unclaim {voucher, user}`: 200 and the units go back; 404 when there is no such claim.
+ * - `GET /vouchers/:code`: the live counter (usage, limit, remaining).
+ */
+export function createFlashSale(options: FlashSaleOptions): FlashSale {
+  const { db, store } = options
+  const report = options.onError ?? ((error, where) => console.error(`[flash-sale] ${where}:`, error))
+
+  const vouchers = createQuota({
+    name: 'voucher',
+    store,
+    limit: async (code) => {
+      const limit = await db.voucherLimit(code)
+      if (limit === undefined) throw new UnknownVoucherError(code)
+      return limit
+    },
+    limitCacheTtlMs: 1000,
+    // What to load when a voucher's counter is missing (first use, memory store after a
+    // restart, Redis flushed): the number of claim rows, not the `usage` column.
+    // `usage` is written by the sync below, up to one interval late; reloading from it after
+    // the counter vanished would hand out again every unit claimed since the last sync (an
+    // oversell, the hole of the Go original's sync-every-3-s example). The rows are the
+    // committed truth. Their only lag is claims consumed but not yet inserted, which is why
+    // voucher counters get no TTL: they must not vanish while claims are in flight.
+    loadUsage: (code) => db.countClaims(code),
+  })
+
+  const perUser = createQuota({
+    name: 'per-user',
+    store,
+    limit: 1,
+    loadUsage: (id) => {
+      const [user, voucher] = id.split(':') as [string, string]
+      return db.countClaims(voucher, user)
+    },
+    // Unlike vouchers, these counters may expire (they would pile up otherwise): a reload
+    // that misses a claim still in flight lets a second claim through the quota, and the
+    // claims' primary key refuses its insert, which gives the units back.
+    ttlMs: 3_600_000,
+  })
+
+  const sync = createUsageSync({
+    quota: vouchers,
+    ids: () => db.voucherCodes(),
+    persist: (code, usage) => db.saveUsage(code, usage),
+    intervalMs: options.syncIntervalMs ?? 1000,
+    onError: (error, code) => report(error, `sync of voucher ${code ?? '(listing)'}`),
+  })
+
+  /** Give the units of a claim back to both quotas; a failure leaves a counter high (never an oversell). */
+  async function giveBack(voucher: string, user: string): Promise<void> {
+    const outcomes = await Promise.allSettled([vouchers.refund(voucher), perUser.refund(`${user}:${voucher}`)])
+    for (const outcome of outcomes) if (outcome.status === 'rejected') report(outcome.reason, `refund of ${user}:${voucher}`)
+  }
+
+  const app = express()
+  app.disable('x-powered-by')
+  app.use(express.json({ limit: '2kb' }))
+
+  const validBody = (req: Request) => {
+    const { voucher, user } = (req.body ?? {}) as { voucher?: unknown; user?: unknown }
+    return typeof voucher === 'string' && ID_PATTERN.test(voucher) && typeof user === 'string' && ID_PATTERN.test(user)
+      ? { voucher, user }
+      : undefined
+  }
+
+  const attemptsPerMinute = options.attemptsPerMinute === undefined ? 60 : options.attemptsPerMinute
+  if (attemptsPerMinute !== null) {
+    const attempts = createQuota({ name: 'attempts', store, limit: attemptsPerMinute, period: 'minute' })
+    // Throttles bots hammering the endpoints; RateLimit headers tell clients where they stand.
+    // An attempt counts whatever its answer, so no refund on a 4xx.
+    app.use(
+      ['/claim', '/unclaim'],
+      expressQuota({ quota: attempts, id: (req) => validBody(req)!.user, skip: (req) => !validBody(req), refundWhen: false }),
+    )
+  }
+
+  app.post('/claim', async (req, res) => {
+    const body = validBody(req)
+    if (!body) return problem(res, 400, { title: 'Bad Request', detail: 'body must be {"voucher": string, "user": string}' })
+    const { voucher, user } = body
+    // Both units or neither. The per-user item goes first: when the two keys cannot be applied
+    // in one atomic call (Redis, different slots) consumeAll runs them in order, and a repeat
+    // claimer is then refused without ever holding a voucher unit someone else could get.
+    const outcome = await consumeAll([
+      { quota: perUser, id: `${user}:${voucher}` },
+      { quota: vouchers, id: voucher },
+    ])
+    if (!outcome.allowed) {
+      const soldOut = outcome.refused?.quota === 'voucher'
+      return problem(res, 409, {
+        title: soldOut ? 'Sold out' : 'Already claimed',
+        reason: soldOut ? 'sold-out' : 'already-claimed',
+        'violated-policies': [outcome.refused?.quota],
+      })
+    }
+    // Not `transact`: it guards one quota, and this claim holds two. The same shape by hand:
+    // the units are held, the insert runs, and if it fails both units go back.
+    try {
+      await db.insertClaim(voucher, user)
+    } catch (error) {
+      await giveBack(voucher, user)
+      if (isUniqueViolation(error)) {
+        return problem(res, 409, { title: 'Already claimed', reason: 'already-claimed', 'violated-policies': ['per-user'] })
+      }
+      throw error
+    }
+    const granted = outcome.results[1]!
+    res.status(201).json({ voucher, user, usage: granted.usage, remaining: granted.remaining })
+  })
+
+  app.post('/unclaim', async (req, res) => {
+    const body = validBody(req)
+    if (!body) return problem(res, 400, { title: 'Bad Request', detail: 'body must be {"voucher": string, "user": string}' })
+    const { voucher, user } = body
+    // Make sure the voucher's counter is in the store before the row goes: a counter loaded
+    // after the delete would count the remaining rows, and the refund below would take the
+    // unclaimed unit off a second time.
+    await vouchers.get(voucher)
+    if (!(await db.deleteClaim(voucher, user))) {
+      return problem(res, 404, { title: 'Not Found', detail: `user "${user}" has no claim on voucher "${voucher}"` })
+    }
+    await giveBack(voucher, user)
+    res.json({ voucher, user, unclaimed: true })
+  })
+
+  app.get('/vouchers/:code', async (req, res) => {
+    const state = await vouchers.get(req.params.code)
+    res.json({ code: req.params.code, usage: state.usage, limit: state.limit, remaining: state.remaining })
+  })
+
+  app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(error)
+    if (LoadError.isInstance(error) && (error as LoadError).cause instanceof UnknownVoucherError) {
+      return problem(res, 404, { title: 'Not Found', detail: ((error as LoadError).cause as Error).message })
+    }
+    const status = (error as { status?: unknown }).status
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      return problem(res, status, { title: 'Bad Request', detail: (error as Error).message })
+    }
+    report(error, 'request')
+    if (StoreError.isInstance(error)) return problem(res, 503, { title: 'Service Unavailable', detail: 'quota store unavailable' })
+    problem(res, 500, { title: 'Internal Server Error' })
+  })
+
+  return { app, vouchers, perUser, sync }
+}

@@ -1,0 +1,144 @@
+import { PGlite } from '@electric-sql/pglite'
+import pg from 'pg'
+
+/** The little SQL surface the service needs; PGlite and a `pg` Pool both provide it. */
+interface Sql {
+  query<R extends Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }>
+  close(): Promise<void>
+}
+
+/** One voucher as stored: `usage` is what the write-behind sync last saved. */
+export interface VoucherRow {
+  code: string
+  limit: number
+  usage: number
+}
+
+/** The system of record of the flash sale: vouchers and the claims made against them. */
+export interface Database {
+  /** 'pglite' (embedded, in this process) or 'postgres' (a server, by URL). */
+  readonly kind: 'pglite' | 'postgres'
+  /** Table names, e.g. `andromeda_demo_vouchers`. */
+  readonly tables: { vouchers: string; claims: string }
+  /** Create the tables if they do not exist. */
+  migrate(): Promise<void>
+  /** Add vouchers, or change the limit of existing ones (usage is left alone). */
+  upsertVouchers(vouchers: { code: string; limit: number }[]): Promise<void>
+  /** The limit of a voucher, undefined when there is no such voucher. */
+  voucherLimit(code: string): Promise<number | undefined>
+  voucherCodes(): Promise<string[]>
+  vouchers(): Promise<VoucherRow[]>
+  /** Claim rows of a voucher (of one user of it, when `user` is given). */
+  countClaims(voucher: string, user?: string): Promise<number>
+  /** Insert a claim; rejects with a unique violation (code 23505) if the user already has one. */
+  insertClaim(voucher: string, user: string): Promise<void>
+  /** Delete a claim; true when there was one. */
+  deleteClaim(voucher: string, user: string): Promise<boolean>
+  /** Write-behind target of the usage sync. */
+  saveUsage(code: string, usage: number): Promise<void>
+  /** Drop this database's tables (the demo's own, random-prefixed ones). */
+  dropTables(): Promise<void>
+  close(): Promise<void>
+}
+
+export interface DatabaseOptions {
+  /** `postgres://...` for a PostgreSQL server; omitted: embedded PGlite. */
+  url?: string
+  /** PGlite only: a data directory to keep the data in; omitted: in memory. */
+  dataDir?: string
+  /** Prefix of the table names, letters, digits and underscores. Default `andromeda_demo_`. */
+  tablePrefix?: string
+  /** Pool size for PostgreSQL. Default 20. */
+  poolSize?: number
+}
+
+/** Postgres' SQLSTATE for a unique violation. */
+export const UNIQUE_VIOLATION = '23505'
+
+export function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === UNIQUE_VIOLATION
+}
+
+/** Open PGlite (embedded) or PostgreSQL (when `url` is given) behind one interface. */
+export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
+  const prefix = options.tablePrefix ?? 'andromeda_demo_'
+  if (!/^[a-z_][a-z0-9_]*$/i.test(prefix)) throw new Error(`table prefix must be letters, digits and underscores, got "${prefix}"`)
+  const tables = { vouchers: `${prefix}vouchers`, claims: `${prefix}claims` }
+  let sql: Sql
+  let kind: Database['kind']
+  if (options.url) {
+    kind = 'postgres'
+    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 20 })
+    // An idle client's error (the server went away) must not crash the process.
+    pool.on('error', () => {})
+    sql = { query: (text, params) => pool.query(text, params) as never, close: () => pool.end() }
+  } else {
+    kind = 'pglite'
+    const lite = await PGlite.create(options.dataDir)
+    sql = { query: (text, params) => lite.query(text, params) as never, close: () => lite.close() }
+  }
+  const { vouchers: V, claims: C } = tables
+
+  return {
+    kind,
+    tables,
+    async migrate() {
+      await sql.query(`CREATE TABLE IF NOT EXISTS ${V} (
+        code text PRIMARY KEY,
+        "limit" integer NOT NULL CHECK ("limit" >= 0),
+        usage integer NOT NULL DEFAULT 0 CHECK (usage >= 0)
+      )`)
+      // The primary key is the database's own guard of "one claim per user per voucher".
+      await sql.query(`CREATE TABLE IF NOT EXISTS ${C} (
+        voucher text NOT NULL REFERENCES ${V} (code) ON DELETE CASCADE,
+        user_id text NOT NULL,
+        claimed_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (voucher, user_id)
+      )`)
+    },
+    async upsertVouchers(list) {
+      for (const { code, limit } of list) {
+        await sql.query(`INSERT INTO ${V} (code, "limit") VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET "limit" = EXCLUDED."limit"`, [
+          code,
+          limit,
+        ])
+      }
+    },
+    async voucherLimit(code) {
+      const { rows } = await sql.query<{ limit: number }>(`SELECT "limit" FROM ${V} WHERE code = $1`, [code])
+      return rows[0]?.limit
+    },
+    async voucherCodes() {
+      const { rows } = await sql.query<{ code: string }>(`SELECT code FROM ${V} ORDER BY code`)
+      return rows.map((row) => row.code)
+    },
+    async vouchers() {
+      const { rows } = await sql.query<{ code: string; limit: number; usage: number }>(
+        `SELECT code, "limit", usage FROM ${V} ORDER BY code`,
+      )
+      return rows
+    },
+    async countClaims(voucher, user) {
+      const { rows } =
+        user === undefined
+          ? await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${C} WHERE voucher = $1`, [voucher])
+          : await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${C} WHERE voucher = $1 AND user_id = $2`, [voucher, user])
+      return rows[0]!.n
+    },
+    async insertClaim(voucher, user) {
+      await sql.query(`INSERT INTO ${C} (voucher, user_id) VALUES ($1, $2)`, [voucher, user])
+    },
+    async deleteClaim(voucher, user) {
+      const { rows } = await sql.query(`DELETE FROM ${C} WHERE voucher = $1 AND user_id = $2 RETURNING voucher`, [voucher, user])
+      return rows.length > 0
+    },
+    async saveUsage(code, usage) {
+      await sql.query(`UPDATE ${V} SET usage = $2 WHERE code = $1`, [code, usage])
+    },
+    async dropTables() {
+      await sql.query(`DROP TABLE IF EXISTS ${C}`)
+      await sql.query(`DROP TABLE IF EXISTS ${V}`)
+    },
+    close: () => sql.close(),
+  }
+}

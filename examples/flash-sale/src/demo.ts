@@ -1,0 +1,348 @@
+/**
+ * `pnpm demo`: start the flash-sale service on a free loopback port, fire thousands of
+ * concurrent claims at it over real HTTP, then check, voucher by voucher, that what the
+ * clients were granted, the claim rows, the synced usage and the counters all agree and that
+ * nothing was oversold. Exits 1 on any mismatch, 130 when interrupted.
+ */
+import { randomBytes } from 'node:crypto'
+import { setMaxListeners } from 'node:events'
+import { parseArgs } from 'node:util'
+import cliProgress from 'cli-progress'
+import { Agent, request } from 'undici'
+import { redact } from './store.js'
+import { type RunningServer, startServer } from './server.js'
+
+const HELP = `Usage: pnpm demo [options]
+
+  --claims N         claims to fire (default 5000)
+  --users N          distinct users (default 2000)
+  --vouchers N       vouchers on sale (default 3)
+  --limit N          units per voucher (default 100)
+  --concurrency N    requests in flight (default 200)
+  --store S          memory | redis (default: redis when REDIS_URL is set, else memory)
+  --db D             pglite | postgres (default: postgres when DATABASE_URL is set, else pglite)
+  --redis-url URL    default: REDIS_URL, else redis://127.0.0.1:6379
+  --database-url URL default: DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres
+  --seed N           seed of the random claims (default 1)
+  --timeout S        give up on the load after S seconds (default 120)
+  --help
+`
+
+interface Settings {
+  claims: number
+  users: number
+  vouchers: number
+  limit: number
+  concurrency: number
+  store: 'memory' | 'redis'
+  db: 'pglite' | 'postgres'
+  redisUrl: string | undefined
+  databaseUrl: string | undefined
+  seed: number
+  timeoutMs: number
+}
+
+class UsageError extends Error {}
+
+function settingsFrom(argv: string[]): Settings | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      claims: { type: 'string' },
+      users: { type: 'string' },
+      vouchers: { type: 'string' },
+      limit: { type: 'string' },
+      concurrency: { type: 'string' },
+      store: { type: 'string' },
+      db: { type: 'string' },
+      'redis-url': { type: 'string' },
+      'database-url': { type: 'string' },
+      seed: { type: 'string' },
+      timeout: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+    strict: true,
+  })
+  if (values.help) return undefined
+  const count = (name: keyof typeof values, fallback: number, min: number) => {
+    const raw = values[name]
+    if (raw === undefined) return fallback
+    const n = Number(raw)
+    if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${String(raw)}"`)
+    return n
+  }
+  const env = (name: string) => process.env[name] || undefined
+  const store = values.store ?? (env('REDIS_URL') ? 'redis' : 'memory')
+  const db = values.db ?? (env('DATABASE_URL') ? 'postgres' : 'pglite')
+  if (store !== 'memory' && store !== 'redis') throw new UsageError(`--store must be memory or redis, got "${store}"`)
+  if (db !== 'pglite' && db !== 'postgres') throw new UsageError(`--db must be pglite or postgres, got "${db}"`)
+  return {
+    claims: count('claims', 5000, 1),
+    users: count('users', 2000, 1),
+    vouchers: count('vouchers', 3, 1),
+    limit: count('limit', 100, 0),
+    concurrency: count('concurrency', 200, 1),
+    store,
+    db,
+    redisUrl: store === 'redis' ? (values['redis-url'] ?? env('REDIS_URL') ?? 'redis://127.0.0.1:6379') : undefined,
+    databaseUrl:
+      db === 'postgres' ? (values['database-url'] ?? env('DATABASE_URL') ?? 'postgres://postgres@127.0.0.1:5432/postgres') : undefined,
+    seed: count('seed', 1, 0),
+    timeoutMs: count('timeout', 120, 1) * 1000,
+  }
+}
+
+/** Small seeded PRNG (mulberry32), so a run can be repeated with `--seed`. */
+function random(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+interface LoadResult {
+  sent: number
+  /** Claims granted (201) per voucher, as the clients saw them. */
+  granted: Map<string, number>
+  refused: Map<string, number>
+  errors: Map<string, number>
+  latenciesMs: number[]
+  durationMs: number
+  /** Distinct users that asked for each voucher. */
+  demand: Map<string, number>
+}
+
+const bump = (map: Map<string, number>, key: string, by = 1) => map.set(key, (map.get(key) ?? 0) + by)
+
+/** Fire the claims over HTTP with `concurrency` requests in flight; stops early on `signal`. */
+async function fireClaims(url: string, codes: string[], s: Settings, signal: AbortSignal): Promise<LoadResult> {
+  const next = random(s.seed)
+  const claims = Array.from({ length: s.claims }, () => ({
+    voucher: codes[Math.floor(next() * codes.length)]!,
+    user: `user-${Math.floor(next() * s.users) + 1}`,
+  }))
+  const wanted = new Map<string, Set<string>>(codes.map((code) => [code, new Set()]))
+  for (const claim of claims) wanted.get(claim.voucher)!.add(claim.user)
+
+  const result: LoadResult = {
+    sent: 0,
+    granted: new Map(codes.map((code) => [code, 0])),
+    refused: new Map(),
+    errors: new Map(),
+    latenciesMs: [],
+    durationMs: 0,
+    demand: new Map([...wanted].map(([code, users]) => [code, users.size])),
+  }
+  const agent = new Agent({ connections: s.concurrency, headersTimeout: 30_000, bodyTimeout: 30_000 })
+  const bar = new cliProgress.SingleBar(
+    {
+      format: ' claims {bar} {percentage}% | {value}/{total} | granted {granted} | refused {refused} | errors {errors}',
+      hideCursor: true,
+      noTTYOutput: true,
+      notTTYSchedule: 2000,
+      stream: process.stderr,
+    },
+    cliProgress.Presets.shades_classic,
+  )
+  const counts = { granted: 0, refused: 0, errors: 0 }
+  bar.start(s.claims, 0, counts)
+
+  // Every request in flight listens to the one signal.
+  setMaxListeners(s.concurrency + 10, signal)
+  const started = performance.now()
+  let cursor = 0
+  const worker = async () => {
+    while (cursor < claims.length && !signal.aborted) {
+      const claim = claims[cursor++]!
+      result.sent++
+      const t0 = performance.now()
+      try {
+        const response = await request(`${url}/claim`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(claim),
+          dispatcher: agent,
+          signal,
+        })
+        const body = (await response.body.json().catch(() => ({}))) as { reason?: string }
+        result.latenciesMs.push(performance.now() - t0)
+        if (response.statusCode === 201) {
+          bump(result.granted, claim.voucher)
+          counts.granted++
+        } else if (response.statusCode === 409) {
+          bump(result.refused, body.reason ?? 'conflict')
+          counts.refused++
+        } else if (response.statusCode === 429) {
+          bump(result.refused, 'too-many-attempts')
+          counts.refused++
+        } else {
+          bump(result.errors, `HTTP ${response.statusCode}`)
+          counts.errors++
+        }
+      } catch (error) {
+        if (signal.aborted) break // interrupted or timed out: not the service's error
+        bump(result.errors, (error as Error).name || 'Error')
+        counts.errors++
+      }
+      bar.increment(1, counts)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(s.concurrency, s.claims) }, worker))
+  result.durationMs = performance.now() - started
+  bar.update(counts)
+  bar.stop()
+  await agent.close().catch(() => {})
+  return result
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
+  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
+}
+
+/** Read the database and the counters after the final sync; print the table; return the failed checks. */
+async function report(running: RunningServer, load: LoadResult, s: Settings): Promise<string[]> {
+  const failures: string[] = []
+  const rows: string[][] = []
+  for (const voucher of await running.db.vouchers()) {
+    const granted = load.granted.get(voucher.code) ?? 0
+    const claimRows = await running.db.countClaims(voucher.code)
+    const counter = (await running.sale.vouchers.get(voucher.code)).usage
+    const problems: string[] = []
+    if (claimRows > voucher.limit || counter > voucher.limit) problems.push('OVERSOLD')
+    if (granted !== claimRows || claimRows !== voucher.usage || voucher.usage !== counter) problems.push('MISMATCH')
+    // Enough distinct users asked for it: every unit must be gone, or some leaked.
+    if (load.sent === s.claims && (load.demand.get(voucher.code) ?? 0) >= voucher.limit && granted !== voucher.limit) {
+      problems.push('UNDERSOLD')
+    }
+    for (const p of problems) {
+      failures.push(
+        `${voucher.code}: ${p} (limit ${voucher.limit}, granted ${granted}, rows ${claimRows}, synced ${voucher.usage}, counter ${counter})`,
+      )
+    }
+    rows.push([
+      voucher.code,
+      String(voucher.limit),
+      String(granted),
+      String(claimRows),
+      String(voucher.usage),
+      String(counter),
+      problems.length ? problems.join(',') : 'ok',
+    ])
+  }
+  const sorted = [...load.latenciesMs].sort((a, b) => a - b)
+  const ms = (v: number) => `${v.toFixed(1)} ms`
+  const list = (map: Map<string, number>) =>
+    map.size === 0
+      ? '0'
+      : `${[...map.values()].reduce((a, b) => a + b, 0)} (${[...map].map(([k, v]) => `${k} ${v}`).join(', ')})`
+  const errorCount = [...load.errors.values()].reduce((a, b) => a + b, 0)
+  if (errorCount > 0) failures.push(`${errorCount} request(s) failed: ${list(load.errors)}`)
+
+  console.log('')
+  console.log(table(['voucher', 'limit', 'granted', 'claim rows', 'synced usage', 'counter', 'check'], rows))
+  console.log('')
+  console.log(`requests      ${load.sent} in ${(load.durationMs / 1000).toFixed(2)} s (${Math.round(load.sent / (load.durationMs / 1000))}/s)`)
+  console.log(`granted       ${[...load.granted.values()].reduce((a, b) => a + b, 0)}`)
+  console.log(`refused       ${list(load.refused)}`)
+  console.log(`errors        ${list(load.errors)}`)
+  console.log(`latency       p50 ${ms(percentile(sorted, 50))}  p95 ${ms(percentile(sorted, 95))}  p99 ${ms(percentile(sorted, 99))}`)
+  return failures
+}
+
+async function main(): Promise<number> {
+  let s: Settings | undefined
+  try {
+    s = settingsFrom(process.argv.slice(2).filter((arg) => arg !== '--'))
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${HELP}`)
+    return 2
+  }
+  if (!s) {
+    console.log(HELP)
+    return 0
+  }
+
+  // Ctrl-C (or SIGTERM): stop the load, then shut down in order below. A second one exits at once.
+  const interrupt = new AbortController()
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupt.signal.aborted) {
+      console.error('\nforced exit')
+      process.exit(130)
+    }
+    console.error(`\n${signal}: stopping the load, the server and the sync (final flush)...`)
+    interrupt.abort(new Error(signal))
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+
+  const runId = randomBytes(4).toString('hex')
+  const codes = Array.from({ length: s.vouchers }, (_, i) => `FLASH-${i + 1}`)
+  const where = [
+    s.db === 'postgres' ? `PostgreSQL ${redact(s.databaseUrl!)}` : 'PGlite (embedded)',
+    s.store === 'redis' ? `Redis ${redact(s.redisUrl!)}` : 'memory store',
+  ].join(' + ')
+  console.log(
+    `flash-sale demo: ${s.claims} claims from ${s.users} users at ${s.vouchers} voucher(s) of ${s.limit}, concurrency ${s.concurrency}`,
+  )
+  console.log(`on ${where}`)
+
+  let serviceErrors = 0
+  const running = await startServer({
+    databaseUrl: s.databaseUrl,
+    redisUrl: s.redisUrl,
+    // This run's own tables and keys, removed at the end.
+    tablePrefix: `andromeda_demo_${runId}_`,
+    keyPrefix: `andromeda-demo:${runId}:`,
+    vouchers: codes.map((code) => ({ code, limit: s.limit })),
+    // Every user makes a few attempts; the limiter is not what this demo measures.
+    attemptsPerMinute: null,
+    onError: () => {
+      serviceErrors++
+    },
+  })
+  let failures: string[] = []
+  try {
+    if (!interrupt.signal.aborted) {
+      console.log(`service on ${running.url}\n`)
+      const deadline = AbortSignal.timeout(s.timeoutMs)
+      const load = await fireClaims(running.url, codes, s, AbortSignal.any([interrupt.signal, deadline]))
+      if (deadline.aborted && !interrupt.signal.aborted) failures.push(`load timed out after ${s.timeoutMs / 1000} s`)
+      await running.closeHttp()
+      // The final flush: the `usage` column now holds each counter's last value.
+      await running.sale.sync.stop()
+      if (!interrupt.signal.aborted) failures = [...failures, ...(await report(running, load, s))]
+      if (serviceErrors > 0) failures.push(`${serviceErrors} failure(s) reported by the service`)
+    }
+  } finally {
+    await running.stop({ dropTables: s.db === 'postgres', deleteKeys: s.store === 'redis' })
+  }
+  if (interrupt.signal.aborted) {
+    console.error('interrupted: load stopped, server closed, usage synced (final flush), connections closed.')
+    return 130
+  }
+  if (failures.length > 0) {
+    console.log(`\nFAILED:\n  ${failures.join('\n  ')}`)
+    return 1
+  }
+  console.log('\nok: no voucher oversold; granted, claim rows, synced usage and counters agree.')
+  return 0
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    console.error(`demo failed: ${error.message}`)
+    process.exit(1)
+  },
+)
