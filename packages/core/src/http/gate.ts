@@ -155,7 +155,7 @@ async function charge(target: QuotaTarget<any>, cost: number, key: string | unde
   if (engine) {
     const plan: Plan<any> = await engine.plan(target.id, cost, target.data)
     const recordKey = key === undefined ? undefined : idempotencyKey(plan.key, 'consume', key)
-    const result = await engine.consumePlan(plan, { idempotencyKey: recordKey, signal })
+    const result = await engine.consumePlan(plan, recordKey, signal)
     const period = engine.config.period
     return {
       result,
