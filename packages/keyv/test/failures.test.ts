@@ -1,0 +1,184 @@
+import { EventEmitter } from 'node:events'
+import { createQuota, StoreError } from '@andromeda/core'
+import Keyv from 'keyv'
+import { describe, expect, it } from 'vitest'
+import { createKeyvStore } from '../src/index.js'
+
+type Mode = 'ok' | 'throw' | 'false' | 'hang' | 'emit'
+
+/**
+ * A Keyv adapter over a Map whose reads and writes can be made to fail the ways Keyv adapters
+ * do: throw, answer `false`, never answer, or emit `error` while a call is pending.
+ */
+class FlakyAdapter extends EventEmitter {
+  readonly map = new Map<string, unknown>()
+  getMode: Mode = 'ok'
+  setMode: Mode = 'ok'
+  /** Only the n-th set from now fails (1 = the next one); 0 = every set follows setMode. */
+  failSetNumber = 0
+  private sets = 0
+  /** Writes that were held back by 'hang': call to let them land. */
+  readonly held: Array<() => void> = []
+
+  async get(key: string) {
+    return this.run(this.getMode, () => this.map.get(key))
+  }
+
+  async set(key: string, value: unknown) {
+    this.sets++
+    const mode = this.failSetNumber === 0 || this.sets === this.failSetNumber ? this.setMode : 'ok'
+    return this.run(mode, () => {
+      this.map.set(key, value)
+      return true
+    })
+  }
+
+  async delete(key: string) {
+    return this.map.delete(key)
+  }
+
+  async clear() {
+    this.map.clear()
+  }
+
+  private run<T>(mode: Mode, work: () => T): Promise<T | false> {
+    switch (mode) {
+      case 'throw':
+        return Promise.reject(new Error('connection reset'))
+      case 'false':
+        return Promise.resolve(false)
+      case 'hang':
+        return new Promise((resolve) => this.held.push(() => resolve(work())))
+      case 'emit':
+        setTimeout(() => this.emit('error', new Error('pool error')), 5)
+        return new Promise(() => {})
+      default:
+        return Promise.resolve(work())
+    }
+  }
+}
+
+function setup(timeoutMs = 200) {
+  const adapter = new FlakyAdapter()
+  const keyv = new Keyv({ store: adapter })
+  const store = createKeyvStore({ keyv, commandTimeoutMs: timeoutMs, shared: false })
+  const quota = createQuota({ name: 'q', store, limit: 10 })
+  return { adapter, keyv, store, quota }
+}
+
+const elapsed = async (fn: () => Promise<unknown>): Promise<{ error?: unknown; ms: number }> => {
+  const started = Date.now()
+  const error = await fn().then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  return { error, ms: Date.now() - started }
+}
+
+describe('keyv failures become StoreErrors', () => {
+  it('a read that throws is a StoreError, never a missing counter that gets created at 0', async () => {
+    const { adapter, quota, store } = setup()
+    await quota.consume('a', 4)
+    adapter.getMode = 'throw'
+    const failed = await elapsed(() => quota.consume('a'))
+    expect(StoreError.isInstance(failed.error)).toBe(true)
+    expect((failed.error as StoreError).retryable).toBe(true)
+    adapter.getMode = 'ok'
+    expect((await store.get(counterOf('a')))?.value).toBe(4)
+  })
+
+  it('a consume whose write answers false is rejected and not counted', async () => {
+    const { adapter, quota } = setup()
+    await quota.consume('a', 2)
+    adapter.setMode = 'false'
+    const failed = await elapsed(() => quota.consume('a'))
+    expect(StoreError.isInstance(failed.error)).toBe(true)
+    expect((failed.error as StoreError).retryable).toBe(false)
+    adapter.setMode = 'ok'
+    expect((await quota.get('a')).usage).toBe(2)
+  })
+
+  it('a refund whose write throws is never reported as done', async () => {
+    const { adapter, quota } = setup()
+    await quota.consume('a', 3)
+    adapter.setMode = 'throw'
+    await expect(quota.refund('a', 1)).rejects.toSatisfy(StoreError.isInstance)
+    adapter.setMode = 'ok'
+    expect((await quota.get('a')).usage).toBe(3)
+  })
+
+  it('a write that never answers rejects within commandTimeoutMs, and the key stays held until it lands', async () => {
+    const { adapter, store } = setup(100)
+    const key = '{q:a}:usage'
+    adapter.setMode = 'hang'
+    const first = await elapsed(() => store.apply([{ key, delta: 1, max: 10, ifMissing: 'create' }]))
+    expect(StoreError.isInstance(first.error)).toBe(true)
+    expect((first.error as StoreError).retryable).toBe(false)
+    expect(first.ms).toBeLessThan(1_000)
+    adapter.setMode = 'ok'
+    // The next call on the key waits for the late write instead of reading under it.
+    const second = store.apply([{ key, delta: 1, max: 10, ifMissing: 'create' }])
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    adapter.held.shift()?.()
+    expect(await second).toMatchObject({ ok: true, values: [2] })
+  })
+
+  it('a key held by a call that never settles makes later calls reject in bounded time', async () => {
+    const adapter = new FlakyAdapter()
+    const store = createKeyvStore({ keyv: new Keyv({ store: adapter }), commandTimeoutMs: 50, lockWaitTimeoutMs: 100 })
+    adapter.setMode = 'hang'
+    await expect(store.apply([{ key: 'k', delta: 1, max: 5, ifMissing: 'create' }])).rejects.toSatisfy(StoreError.isInstance)
+    const later = await elapsed(() => store.apply([{ key: 'k', delta: 1, max: 5, ifMissing: 'create' }]))
+    expect(StoreError.isInstance(later.error)).toBe(true)
+    expect((later.error as StoreError).retryable).toBe(true)
+    expect(later.ms).toBeLessThan(1_000)
+  })
+
+  it("an error event from Keyv's adapter during a call fails that call", async () => {
+    const { adapter, quota } = setup(5_000)
+    adapter.getMode = 'emit'
+    const failed = await elapsed(() => quota.consume('a'))
+    expect(StoreError.isInstance(failed.error)).toBe(true)
+    expect((failed.error as Error).message).toContain('pool error')
+    expect(failed.ms).toBeLessThan(1_000)
+  })
+
+  it('a multi-key apply whose second write fails puts the first counter back', async () => {
+    const { adapter, store } = setup()
+    await store.apply([{ key: '{g}:a', delta: 1, max: 10, ifMissing: 'create' }])
+    adapter.setMode = 'throw'
+    adapter.failSetNumber = 2 // this apply's writes are sets 2 and 3 from the start: fail its second
+    await expect(
+      store.apply([
+        { key: '{g}:a', delta: 1, max: 10, ifMissing: 'create' },
+        { key: '{g}:b', delta: 1, max: 10, ifMissing: 'create' },
+      ]),
+    ).rejects.toSatisfy(StoreError.isInstance)
+    adapter.setMode = 'ok'
+    // The roll-back holds the keys, so this read-modify-write sees the restored value.
+    expect(await store.apply([{ key: '{g}:a', delta: 0, max: 10, ifMissing: 'create' }])).toMatchObject({ ok: true, values: [1] })
+    expect(await store.get('{g}:b')).toBeUndefined()
+  })
+
+  it('an idempotent consume whose record cannot be saved is rejected and leaves no units behind', async () => {
+    const { adapter, quota } = setup()
+    adapter.setMode = 'throw'
+    adapter.failSetNumber = 2 // the counter write succeeds, the record write fails
+    await expect(quota.consume('a', 1, { idempotencyKey: 'order-1' })).rejects.toSatisfy(StoreError.isInstance)
+    adapter.setMode = 'ok'
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    expect((await quota.get('a')).usage).toBe(0)
+    expect(await quota.consume('a', 1, { idempotencyKey: 'order-1' })).toMatchObject({ allowed: true, usage: 1 })
+  })
+
+  it('a closed store rejects with StoreError', async () => {
+    const { store } = setup()
+    await store.close?.()
+    await store.close?.()
+    await expect(store.apply([{ key: 'k', delta: 1, ifMissing: 'create' }])).rejects.toSatisfy(StoreError.isInstance)
+  })
+})
+
+function counterOf(id: string): string {
+  return `{q:${id}}:usage`
+}
