@@ -21,7 +21,12 @@ function sagaOnly(store: CounterStore): CounterStore {
 
 function manualClock() {
   let now = Date.UTC(2026, 0, 1)
-  return { now: () => now, advance: (ms: number) => void (now += ms) }
+  return {
+    now: () => now,
+    advance: (ms: number) => {
+      now += ms
+    },
+  }
 }
 
 describe('consumeAll saga (found by the property suite)', () => {

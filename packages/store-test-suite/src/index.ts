@@ -4,6 +4,7 @@ import type { ConformanceOptions } from './options.js'
 
 export type { ConformanceOptions } from './options.js'
 export { keyGroup, randomKey, randomName } from './options.js'
+export { createManualClock, PROPERTY_IDS, type PropertyClock, type PropertyOptions, runStoreProperties } from './properties.js'
 
 /**
  * Run the CounterStore conformance suite: every contract method (limit, floor, missing,

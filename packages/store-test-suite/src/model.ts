@@ -1,0 +1,382 @@
+/**
+ * A pure, in-memory model of the quota guarantees (DESIGN.md, "Rules every path keeps" and
+ * "Precise semantics"), used by the property suite to predict every result step by step.
+ *
+ * It is deliberately written from the guarantees, not from the engine: counters are keyed by
+ * the structured identity (quota, id, period window), never by the engine's encoded store keys,
+ * so a key collision in the engine shows up as a disagreement with the model.
+ */
+
+/** Fixed windows the model knows (the suite uses these three). */
+export type ModelPeriod = 'minute' | 'hour' | 'day'
+
+const PERIOD_MS: Record<ModelPeriod, number> = { minute: 60_000, hour: 3_600_000, day: 86_400_000 }
+
+/** What the model needs to know about one quota. Everything is a pure function of the id. */
+export interface ModelQuotaSpec {
+  name: string
+  /** null: the id has no quota. */
+  limit(id: string): number | null
+  ttlMs?: number
+  period?: ModelPeriod
+  /** The system of record (static during a run). */
+  loadUsage?: (id: string) => number
+  idempotencyTtlMs: number
+}
+
+/** The result shape the model predicts (the engine's `QuotaResult`). */
+export interface ModelResult {
+  allowed: boolean
+  usage: number
+  limit: number
+  remaining: number
+  resetAt?: number
+  reason?: 'limit' | 'floor'
+  replayed?: true
+  unlimited?: true
+}
+
+export interface ModelState {
+  usage: number
+  limit: number
+  remaining: number
+  resetAt?: number
+  unlimited?: true
+}
+
+/** Hook calls a step is expected to make, as `hook:id:cost:allowed`. */
+export type ModelEvent = string
+
+export interface ModelConsumeAllItem {
+  spec: ModelQuotaSpec
+  id: string
+  cost: number
+}
+
+export interface ModelConsumeAllResult {
+  allowed: boolean
+  results: ModelResult[]
+  refused?: { index: number; quota: string; reason: 'limit' | 'floor' }
+  replayed?: true
+}
+
+interface Counter {
+  value: number
+  expiresAt: number | undefined
+}
+
+interface IdempotencyRecord {
+  results: ModelResult[]
+  expiresAt: number
+}
+
+const UNLIMITED: ModelResult = { allowed: true, unlimited: true, usage: 0, limit: Infinity, remaining: Infinity }
+
+/** Start of the window containing `now` (UTC; minute, hour and day windows are epoch-aligned). */
+export function windowStartAt(period: ModelPeriod, now: number): number {
+  return Math.floor(now / PERIOD_MS[period]) * PERIOD_MS[period]
+}
+
+/**
+ * The model. Every operation takes `now` (the clock both engine and store read during the step)
+ * and returns what the engine must answer, updating the model's counters and idempotency records.
+ */
+export class QuotaModel {
+  private readonly counters = new Map<string, Counter>()
+  private readonly records = new Map<string, IdempotencyRecord>()
+  /** Hook calls of the last operation. */
+  events: ModelEvent[] = []
+
+  // ------------------------------------------------------------------ identities
+
+  /** Identity of the counter an id uses now (its period window included). */
+  counterId(spec: ModelQuotaSpec, id: string, now: number): string {
+    return JSON.stringify([spec.name, id, spec.period ? windowStartAt(spec.period, now) : null])
+  }
+
+  private recordId(counter: string, operation: 'consume' | 'refund' | 'all', key: string): string {
+    return JSON.stringify([counter, operation, key])
+  }
+
+  /** End of the id's current window, for periodic quotas. */
+  private periodEndAt(spec: ModelQuotaSpec, now: number): number | undefined {
+    return spec.period ? windowStartAt(spec.period, now) + PERIOD_MS[spec.period] : undefined
+  }
+
+  /** Lifetime a counter created now gets: the rest of the window, or `ttlMs`. */
+  private lifetime(spec: ModelQuotaSpec, now: number): number | undefined {
+    const endAt = this.periodEndAt(spec, now)
+    return endAt === undefined ? spec.ttlMs : endAt - now
+  }
+
+  private live(counter: string, now: number): Counter | undefined {
+    const c = this.counters.get(counter)
+    if (c && c.expiresAt !== undefined && c.expiresAt <= now) {
+      this.counters.delete(counter)
+      return undefined
+    }
+    return c
+  }
+
+  private liveRecord(record: string, now: number): IdempotencyRecord | undefined {
+    const r = this.records.get(record)
+    if (r && r.expiresAt <= now) {
+      this.records.delete(record)
+      return undefined
+    }
+    return r
+  }
+
+  private create(spec: ModelQuotaSpec, counter: string, value: number, now: number): Counter {
+    const ttl = this.lifetime(spec, now)
+    const c = { value, expiresAt: ttl === undefined ? undefined : now + ttl }
+    this.counters.set(counter, c)
+    return c
+  }
+
+  /** A missing counter of a quota with loadUsage is loaded (seeded) before it is used. */
+  private loaded(spec: ModelQuotaSpec, id: string, counter: string, now: number): Counter | undefined {
+    const c = this.live(counter, now)
+    if (c || !spec.loadUsage) return c
+    const usage = spec.loadUsage(id)
+    this.events.push(`onLoad:${id}:${usage}`)
+    return this.create(spec, counter, usage, now)
+  }
+
+  private resetAt(spec: ModelQuotaSpec, c: Counter | undefined, now: number): number | undefined {
+    return this.periodEndAt(spec, now) ?? c?.expiresAt
+  }
+
+  private result(spec: ModelQuotaSpec, limit: number, c: Counter | undefined, now: number, allowed: boolean): ModelResult {
+    const usage = c?.value ?? 0
+    const r: ModelResult = { allowed, usage, limit, remaining: Math.max(limit - usage, 0) }
+    const resetAt = this.resetAt(spec, c, now)
+    if (resetAt !== undefined) r.resetAt = resetAt
+    return r
+  }
+
+  // ------------------------------------------------------------------ operations
+
+  consume(spec: ModelQuotaSpec, id: string, cost: number, key: string | undefined, now: number): ModelResult {
+    this.events = []
+    const result = this.consumeQuiet(spec, id, cost, key, now)
+    this.events.push(`${result.allowed ? 'onConsume' : 'onExceeded'}:${id}:${cost}:${result.allowed}`)
+    return result
+  }
+
+  private consumeQuiet(
+    spec: ModelQuotaSpec,
+    id: string,
+    cost: number,
+    key: string | undefined,
+    now: number,
+    operation: 'consume' | 'all' = 'consume',
+  ): ModelResult {
+    const limit = spec.limit(id)
+    if (limit === null) return { ...UNLIMITED }
+    const counter = this.counterId(spec, id, now)
+    const record = key === undefined ? undefined : this.recordId(counter, operation, key)
+    const replay = record && this.liveRecord(record, now)
+    if (replay) return { ...replay.results[0]!, replayed: true }
+    let c = this.loaded(spec, id, counter, now)
+    const current = c?.value ?? 0
+    if (cost > 0 && current + cost > limit) return { ...this.result(spec, limit, c, now, false), reason: 'limit' }
+    if (cost > 0) {
+      c ??= this.create(spec, counter, 0, now)
+      c.value += cost
+    }
+    const result = this.result(spec, limit, c, now, true)
+    if (record) this.records.set(record, { results: [result], expiresAt: now + spec.idempotencyTtlMs })
+    return result
+  }
+
+  refund(spec: ModelQuotaSpec, id: string, cost: number, key: string | undefined, now: number): ModelResult {
+    this.events = []
+    const limit = spec.limit(id)
+    let result: ModelResult
+    if (limit === null) {
+      result = { ...UNLIMITED }
+    } else {
+      const counter = this.counterId(spec, id, now)
+      const record = key === undefined ? undefined : this.recordId(counter, 'refund', key)
+      const replay = record && this.liveRecord(record, now)
+      if (replay) {
+        result = { ...replay.results[0]!, replayed: true }
+      } else {
+        const c = this.loaded(spec, id, counter, now)
+        // A refund never creates a counter, and is refused whole rather than clamped.
+        if (!c || c.value - cost < 0) {
+          result = { ...this.result(spec, limit, c, now, false), reason: 'floor' }
+        } else {
+          c.value -= cost
+          result = this.result(spec, limit, c, now, true)
+          if (record) this.records.set(record, { results: [result], expiresAt: now + spec.idempotencyTtlMs })
+        }
+      }
+    }
+    this.events.push(`${result.allowed ? 'onRefund' : 'onExceeded'}:${id}:${cost}:${result.allowed}`)
+    return result
+  }
+
+  get(spec: ModelQuotaSpec, id: string, now: number): ModelState {
+    this.events = []
+    const limit = spec.limit(id)
+    if (limit === null) return { usage: 0, limit: Infinity, remaining: Infinity, unlimited: true }
+    const c = this.loaded(spec, id, this.counterId(spec, id, now), now)
+    const { allowed: _allowed, ...state } = this.result(spec, limit, c, now, true)
+    return state
+  }
+
+  /** Overwrite the usage; a live counter keeps its lifetime, a new one gets the quota's. */
+  set(spec: ModelQuotaSpec, id: string, usage: number, now: number): void {
+    this.events = []
+    const counter = this.counterId(spec, id, now)
+    const c = this.live(counter, now)
+    if (c) c.value = usage
+    else this.create(spec, counter, usage, now)
+  }
+
+  reset(spec: ModelQuotaSpec, id: string, now: number): void {
+    this.events = []
+    this.counters.delete(this.counterId(spec, id, now))
+  }
+
+  /**
+   * `transact`: consume; when refused it throws (returned as `exceeded`); when `fails`, the units
+   * are given back (and the idempotency record cleared) unless the call was a replay, unlimited,
+   * cost 0, or `irreversible`.
+   */
+  transact(
+    spec: ModelQuotaSpec,
+    id: string,
+    cost: number,
+    fails: boolean,
+    irreversible: boolean,
+    key: string | undefined,
+    now: number,
+  ): { exceeded: boolean; result: ModelResult } {
+    const result = this.consume(spec, id, cost, key, now)
+    if (!result.allowed || !fails) return { exceeded: !result.allowed, result }
+    if (!result.replayed && !result.unlimited && cost > 0 && !irreversible) {
+      const counter = this.counterId(spec, id, now)
+      this.live(counter, now)!.value -= cost
+      if (key !== undefined) this.records.delete(this.recordId(counter, 'consume', key))
+      this.events.push(`onCompensate:${id}:${cost}`)
+    }
+    return { exceeded: false, result }
+  }
+
+  /**
+   * `consumeAll`, all or nothing. `atomic` says which path the engine takes for these items (one
+   * atomic apply, or a saga of single consumes with compensation); the guarantees are the same,
+   * but idempotency records live per call on the atomic path and per step on the saga.
+   */
+  consumeAll(items: readonly ModelConsumeAllItem[], key: string | undefined, atomic: boolean, now: number): ModelConsumeAllResult {
+    this.events = []
+    const limits = items.map((item) => item.spec.limit(item.id))
+    const counted = items.flatMap((_, i) => (limits[i] === null ? [] : [i]))
+    const results: ModelResult[] = items.map(() => ({ ...UNLIMITED }))
+    if (counted.length === 0) return { allowed: true, results }
+    return atomic
+      ? this.consumeAllAtomic(items, limits, counted, results, key, now)
+      : this.consumeAllSaga(items, limits, counted, results, key, now)
+  }
+
+  private consumeAllAtomic(
+    items: readonly ModelConsumeAllItem[],
+    limits: (number | null)[],
+    counted: number[],
+    results: ModelResult[],
+    key: string | undefined,
+    now: number,
+  ): ModelConsumeAllResult {
+    const first = items[counted[0]!]!
+    const record = key === undefined ? undefined : this.recordId(this.counterId(first.spec, first.id, now), 'all', key)
+    const replay = record && this.liveRecord(record, now)
+    if (replay) {
+      counted.forEach((i, k) => {
+        results[i] = { ...replay.results[k]!, replayed: true }
+      })
+      return { allowed: true, results, replayed: true }
+    }
+    // Scratch values: several items on one counter see each other; a refusal writes nothing.
+    const scratch = new Map<string, number>()
+    for (const i of counted) {
+      const { spec, id, cost } = items[i]!
+      const counter = this.counterId(spec, id, now)
+      const c = this.loaded(spec, id, counter, now)
+      const current = scratch.get(counter) ?? c?.value ?? 0
+      if (cost > 0 && current + cost > limits[i]!) {
+        for (const j of counted) {
+          const other = items[j]!
+          const oc = this.live(this.counterId(other.spec, other.id, now), now)
+          results[j] = this.result(other.spec, limits[j]!, oc, now, false)
+        }
+        results[i] = { ...results[i]!, reason: 'limit' }
+        return { allowed: false, results, refused: { index: i, quota: spec.name, reason: 'limit' } }
+      }
+      scratch.set(counter, current + cost)
+    }
+    for (const i of counted) {
+      const { spec, id, cost } = items[i]!
+      if (cost === 0) continue
+      const counter = this.counterId(spec, id, now)
+      const c = this.live(counter, now) ?? this.create(spec, counter, 0, now)
+      c.value = scratch.get(counter)!
+    }
+    for (const i of counted) {
+      const { spec, id } = items[i]!
+      const counter = this.counterId(spec, id, now)
+      const c = this.live(counter, now)
+      results[i] = this.result(spec, limits[i]!, c ?? { value: scratch.get(counter)!, expiresAt: undefined }, now, true)
+    }
+    if (record) this.records.set(record, { results: counted.map((i) => results[i]!), expiresAt: now + first.spec.idempotencyTtlMs })
+    return { allowed: true, results }
+  }
+
+  private consumeAllSaga(
+    items: readonly ModelConsumeAllItem[],
+    limits: (number | null)[],
+    counted: number[],
+    results: ModelResult[],
+    key: string | undefined,
+    now: number,
+  ): ModelConsumeAllResult {
+    const granted: number[] = []
+    let replayedAll = true
+    for (const i of counted) {
+      const { spec, id, cost } = items[i]!
+      // Each step keeps its own idempotency record, next to its own counter.
+      const step = this.consumeQuiet(spec, id, cost, key === undefined ? undefined : `${key}#${i}`, now, 'all')
+      results[i] = step
+      if (!step.allowed) {
+        // Give back what this call granted, newest first. A replayed step's units belong to
+        // the earlier call that was granted them, so they are not given back.
+        for (const g of [...granted].reverse()) {
+          const item = items[g]!
+          if (results[g]!.replayed) continue
+          const counter = this.counterId(item.spec, item.id, now)
+          const c = this.live(counter, now)
+          if (!c) continue
+          c.value -= item.cost
+          if (key !== undefined) this.records.delete(this.recordId(counter, 'all', `${key}#${g}`))
+        }
+        // Nothing stays granted: every item reports its usage after the call, not granted.
+        for (const j of counted) {
+          if (j === i) continue
+          const other = items[j]!
+          results[j] = this.result(other.spec, limits[j]!, this.live(this.counterId(other.spec, other.id, now), now), now, false)
+        }
+        return { allowed: false, results, refused: { index: i, quota: spec.name, reason: step.reason ?? 'limit' } }
+      }
+      replayedAll &&= step.replayed === true
+      granted.push(i)
+    }
+    return replayedAll ? { allowed: true, results, replayed: true } : { allowed: true, results }
+  }
+
+  /** Usage the model holds for an id right now (no load), for invariant checks. */
+  peek(spec: ModelQuotaSpec, id: string, now: number): number | undefined {
+    return this.live(this.counterId(spec, id, now), now)?.value
+  }
+}
