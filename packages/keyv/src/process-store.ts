@@ -55,7 +55,7 @@ export function createProcessStore(settings: ProcessStoreSettings): CounterStore
     }
   }
 
-  /** A session with a fresh deadline: a lone read that needs no lock, or a roll-back. */
+  /** A session with a fresh deadline, for a roll-back. */
   const freshSession = () => new Session(adapter, Date.now() + settings.commandTimeoutMs, settings.commandTimeoutMs, settings.watch)
 
   /** The live entry of a type at `key`, or undefined (missing, expired or another type). */
@@ -165,12 +165,13 @@ export function createProcessStore(settings: ProcessStoreSettings): CounterStore
     },
 
     async get(key): Promise<CounterSnapshot | undefined> {
-      if (closed) throw new StoreError('keyv store is closed', { retryable: false })
-      // One adapter read is atomic on its own; no lock needed.
-      const entry = await read(freshSession(), key, 'counter')
-      if (!entry) return undefined
-      const ttlMs = ttlOf(entry)
-      return ttlMs === undefined ? { value: entry.value } : { value: entry.value, ttlMs }
+      // Under the lock too, so a read never sees a value that a failed apply is about to put back.
+      return critical([key], async (io) => {
+        const entry = await read(io, key, 'counter')
+        if (!entry) return undefined
+        const ttlMs = ttlOf(entry)
+        return ttlMs === undefined ? { value: entry.value } : { value: entry.value, ttlMs }
+      })
     },
 
     async set(key, value, ttlMs) {

@@ -20,6 +20,39 @@ export function isKeyvRedis(store: unknown): store is KeyvRedisLike {
   return typeof s.getClient === 'function' && typeof s.keyPrefixSeparator === 'string' && typeof s.client === 'object' && s.client !== null
 }
 
+/** The parts of an @keyv/valkey `KeyvValkey` adapter this package uses: its iovalkey client. */
+export interface KeyvValkeyLike {
+  readonly redis: unknown
+  readonly namespace?: string | undefined
+}
+
+/**
+ * True for an @keyv/valkey adapter: its `redis` is an iovalkey client, which speaks the ioredis
+ * API that `@andromeda/redis` drives.
+ */
+export function isKeyvValkey(store: unknown): store is KeyvValkeyLike {
+  if (typeof store !== 'object' || store === null) return false
+  const client = (store as { redis?: unknown }).redis as { status?: unknown; evalsha?: unknown; eval?: unknown } | undefined
+  return (
+    store.constructor?.name === 'KeyvValkey' &&
+    typeof client === 'object' &&
+    client !== null &&
+    typeof client.status === 'string' &&
+    typeof client.evalsha === 'function' &&
+    typeof client.eval === 'function'
+  )
+}
+
+/**
+ * The globally atomic path on @keyv/valkey: counters go through its iovalkey client (which
+ * connects by itself; `@andromeda/redis` waits for it within `commandTimeoutMs`) as raw integer
+ * keys under `<namespace>:`, the prefix Keyv gives its own keys there.
+ */
+export function createKeyvValkeyPath(adapter: KeyvValkeyLike, namespace: string | undefined, commandTimeoutMs: number): CounterStore {
+  const prefix = namespace ? `${namespace}:` : ''
+  return createRedisStore({ client: adapter.redis as RedisClientLike, prefix, commandTimeoutMs })
+}
+
 /** The key prefix @keyv/redis itself puts in front of its keys: `<namespace><separator>`. */
 export function keyvRedisPrefix(store: KeyvRedisLike): string {
   return store.namespace ? `${store.namespace}${store.keyPrefixSeparator ?? '::'}` : ''

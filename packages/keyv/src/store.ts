@@ -3,7 +3,7 @@ import { InvalidArgumentError } from '@andromeda/core'
 import type Keyv from 'keyv'
 import { type AdapterLike, createKeyMapper, type KeyvLike, minKeyLength } from './backend.js'
 import { createProcessStore } from './process-store.js'
-import { createKeyvRedisPath, isKeyvRedis } from './redis-path.js'
+import { createKeyvRedisPath, createKeyvValkeyPath, isKeyvRedis, isKeyvValkey } from './redis-path.js'
 
 /** Options of `createKeyvStore`. */
 export interface KeyvStoreOptions {
@@ -108,6 +108,7 @@ export function createKeyvStore(options: KeyvStoreOptions): CounterStore {
   if (options.clock !== undefined && typeof options.clock !== 'function') throw new InvalidArgumentError('clock', 'must be a function')
 
   if (isKeyvRedis(adapter)) return createKeyvRedisPath(adapter, commandTimeoutMs)
+  if (isKeyvValkey(adapter)) return createKeyvValkeyPath(adapter, keyv.namespace, commandTimeoutMs)
 
   const namespace = keyv.namespace
   const prefix = namespace && keyv.useKeyPrefix !== false ? `${namespace}:` : ''
