@@ -1,6 +1,7 @@
 import { CompensationError, InvalidArgumentError, StoreError } from './errors.js'
 import { idempotencyKey } from './keys.js'
 import { type Plan, QuotaEngine, checkIdempotencyKey } from './quota.js'
+import { checkCallOptions } from './validate.js'
 import type { ConsumeAllItem, ConsumeAllResult, QuotaResult } from './types.js'
 
 /** Options of `consumeAll`. */
@@ -18,7 +19,8 @@ async function planItems(items: readonly ConsumeAllItem[]): Promise<Plan<any>[]>
         throw new InvalidArgumentError(`items[${index}].quota`, 'must be a quota made by createQuota of this copy of @andromeda/core')
       }
       try {
-        return await item.quota.plan(item.id, item.cost ?? 1, item.data)
+        // Only a missing cost defaults to 1: null is a bad cost here as in consume().
+        return await item.quota.plan(item.id, item.cost === undefined ? 1 : item.cost, item.data)
       } catch (error) {
         if (!InvalidArgumentError.isInstance(error)) throw error
         throw new InvalidArgumentError(`items[${index}].${error.argument}`, error.message.slice(error.argument.length + 2))
@@ -51,6 +53,7 @@ async function planItems(items: readonly ConsumeAllItem[]): Promise<Plan<any>[]>
  * ```
  */
 export async function consumeAll(items: readonly ConsumeAllItem[], options: ConsumeAllOptions = {}): Promise<ConsumeAllResult> {
+  checkCallOptions(options)
   const idempotency = checkIdempotencyKey(options.idempotencyKey)
   const plans = await planItems(items)
   const counted = plans.flatMap((plan, index) => (plan.limit === null ? [] : [index]))

@@ -17,7 +17,7 @@ import type {
   QuotaState,
   TransactOptions,
 } from './types.js'
-import { MAX_ID_LENGTH, checkCount, checkDurationMs, checkFunction, checkString } from './validate.js'
+import { MAX_ID_LENGTH, checkCallOptions, checkCount, checkDurationMs, checkFunction, checkString } from './validate.js'
 
 /** Longest accepted idempotency key. */
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 1024
@@ -83,6 +83,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
   consume(id: string, cost = 1, options: CallOptions<D> = {}): Promise<QuotaResult> {
     // Not `async`: the hot path (constant options) runs with one promise, the result's own.
     try {
+      checkCallOptions(options)
       const idempotency = checkIdempotencyKey(options.idempotencyKey)
       const planned = this.plan(id, cost, options.data)
       const start = (plan: Plan<D>) =>
@@ -94,6 +95,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
   }
 
   async refund(id: string, cost = 1, options: CallOptions<D> = {}): Promise<QuotaResult> {
+    checkCallOptions(options)
     const idempotency = checkIdempotencyKey(options.idempotencyKey)
     const plan = await this.plan(id, cost, options.data)
     if (plan.limit === null) return this.unlimited(plan, this.config.hooks.onRefund)
@@ -111,6 +113,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
   }
 
   async get(id: string, options: Pick<CallOptions<D>, 'signal' | 'data'> = {}): Promise<QuotaState> {
+    checkCallOptions(options)
     const plan = await this.plan(id, 0, options.data)
     if (plan.limit === null) return { usage: 0, limit: Infinity, remaining: Infinity, unlimited: true }
     const limit = plan.limit
@@ -127,12 +130,14 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
   }
 
   async set(id: string, usage: number, options: Pick<CallOptions<D>, 'data'> = {}): Promise<void> {
+    checkCallOptions(options)
     checkCount('usage', usage)
     const plan = await this.plan(id, 0, options.data)
     await this.withErrorHook(plan, 'set', () => this.guarded.set(plan.key, usage, plan.ttlMs))
   }
 
   async reset(id: string, options: Pick<CallOptions<D>, 'data'> = {}): Promise<void> {
+    checkCallOptions(options)
     const plan = await this.plan(id, 0, options.data)
     await this.withErrorHook(plan, 'reset', () => this.guarded.delete(plan.key))
   }
@@ -144,6 +149,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     options: TransactOptions<D> = {},
   ): Promise<T> {
     checkFunction('fn', fn)
+    checkCallOptions(options)
     const idempotency = checkIdempotencyKey(options.idempotencyKey)
     const plan = await this.plan(id, cost, options.data)
     const recordKey = idempotency && idempotencyKey(plan.key, 'consume', idempotency)

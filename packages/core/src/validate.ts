@@ -47,3 +47,23 @@ export function checkOneOf<T extends string>(argument: string, value: unknown, a
   }
   return value as T
 }
+
+/** An AbortSignal, from this realm or another (checked by shape, not by class). */
+function isAbortSignal(value: unknown): value is AbortSignal {
+  const signal = value as AbortSignal | null
+  return (
+    typeof signal === 'object' &&
+    signal !== null &&
+    typeof signal.aborted === 'boolean' &&
+    typeof signal.throwIfAborted === 'function' &&
+    typeof signal.addEventListener === 'function'
+  )
+}
+
+/** Options of one call: undefined or an object whose `signal`, when given, is an AbortSignal. */
+export function checkCallOptions(value: unknown): void {
+  if (value === undefined) return
+  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError('options', `must be an object, got ${typeOf(value)}`)
+  const { signal } = value as { signal?: unknown }
+  if (signal !== undefined && !isAbortSignal(signal)) throw new InvalidArgumentError('signal', `must be an AbortSignal, got ${typeOf(signal)}`)
+}

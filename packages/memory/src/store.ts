@@ -54,9 +54,12 @@ const DEFAULT_MAX = 100_000
  * ```
  */
 export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStore {
-  const max = options.max ?? DEFAULT_MAX
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
+  const max = options.max === undefined ? DEFAULT_MAX : options.max
   if (!Number.isSafeInteger(max) || max < 1) throw new InvalidArgumentError('max', `must be a positive integer, got ${String(max)}`)
   if (options.clock !== undefined && typeof options.clock !== 'function') throw new InvalidArgumentError('clock', 'must be a function')
+  // Checked now: a bad onEvict would otherwise only fail inside lru-cache, at the first eviction.
+  if (options.onEvict !== undefined && typeof options.onEvict !== 'function') throw new InvalidArgumentError('onEvict', 'must be a function')
   const clock = options.clock ?? Date.now
   let warned = false
   const onEvict =
