@@ -275,11 +275,15 @@ async function main(): Promise<number> {
 
   // Ctrl-C (or SIGTERM): stop the load, then shut down in order below. A second one exits at once.
   const interrupt = new AbortController()
+  let interruptedAt = 0
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupt.signal.aborted) {
+      // A wrapper may relay the same Ctrl-C a moment later; only a deliberate second one forces.
+      if (Date.now() - interruptedAt < 500) return
       console.error('\nforced exit')
       process.exit(130)
     }
+    interruptedAt = Date.now()
     console.error(`\n${signal}: stopping the load, the server and the sync (final flush)...`)
     interrupt.abort(new Error(signal))
   }
