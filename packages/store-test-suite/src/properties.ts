@@ -45,8 +45,8 @@ export function createManualClock(startAt = Date.UTC(2026, 0, 1)): PropertyClock
 /** Options of `runStoreProperties`: those of the conformance suite, plus run control. */
 export interface PropertyOptions extends ConformanceOptions {
   /**
-   * Runs per property (default 200 for the model, 100 for concurrency). Each run is a fresh
-   * random sequence on fresh quota names.
+   * Runs per property (default: `ANDROMEDA_PROPERTY_RUNS` from the environment, else 200 for
+   * the model and 100 for the others). Each run is a fresh random sequence on fresh quota names.
    */
   numRuns?: number
   /**
@@ -467,6 +467,12 @@ async function runConcurrent(
 
 // ------------------------------------------------------------------ the suite
 
+function runsOf(options: PropertyOptions, fallback: number): number {
+  if (options.numRuns !== undefined) return options.numRuns
+  const fromEnv = Number(process.env.ANDROMEDA_PROPERTY_RUNS)
+  return Number.isSafeInteger(fromEnv) && fromEnv > 0 ? fromEnv : fallback
+}
+
 function seedOf(options: PropertyOptions): number | undefined {
   if (options.seed !== undefined) return options.seed
   const fromEnv = process.env.ANDROMEDA_PROPERTY_SEED
@@ -497,7 +503,7 @@ function seedOf(options: PropertyOptions): number | undefined {
 export function runStoreProperties(options: PropertyOptions): void {
   const seed = seedOf(options)
   const params = (numRuns: number): fc.Parameters<unknown> => ({
-    numRuns: options.numRuns ?? numRuns,
+    numRuns: runsOf(options, numRuns),
     ...(seed === undefined ? {} : { seed }),
   })
   const clocked = options.clock !== undefined
