@@ -8,7 +8,7 @@ import { StoreError } from '@andromeda/core'
  */
 export type StoredEntry =
   | { type: 'counter'; value: number; expiresAt?: number }
-  | { type: 'record'; values: number[]; ttlMs: (number | null)[]; expiresAt: number }
+  | { type: 'record'; values: number[]; ttlMs: (number | null)[]; recordedAt: number; expiresAt: number }
   | { type: 'lock'; token: string; expiresAt: number }
 
 /** The parts of a Keyv storage adapter this package calls (Keyv's `KeyvStoreAdapter`, or a Map). */
@@ -70,7 +70,7 @@ export function decodeEntry(raw: unknown): StoredEntry | undefined {
   const entry = (wrapper as { value?: unknown } | null)?.value as StoredEntry | undefined
   if (typeof entry !== 'object' || entry === null) return undefined
   if (entry.type === 'counter' && Number.isSafeInteger(entry.value)) return entry
-  if (entry.type === 'record' && Array.isArray(entry.values)) return entry
+  if (entry.type === 'record' && Array.isArray(entry.values) && Array.isArray(entry.ttlMs) && typeof entry.recordedAt === 'number') return entry
   if (entry.type === 'lock' && typeof entry.token === 'string') return entry
   return undefined
 }

@@ -82,7 +82,9 @@ export function createProcessStore(settings: ProcessStoreSettings): CounterStore
       ...distinct.map((key) => read(io, key, 'counter')),
     ])
     if (record) {
-      return { ok: true, values: [...record.values], ttlMs: record.ttlMs.map((t) => t ?? undefined), replayed: true }
+      // Lifetimes as seen now, so a replay reports the reset time the recorded call did.
+      const elapsed = clock() - record.recordedAt
+      return { ok: true, values: [...record.values], ttlMs: record.ttlMs.map((t) => (t === null ? undefined : t - elapsed)), replayed: true }
     }
     const stored = new Map<string, CounterEntry | undefined>(distinct.map((key, i) => [key, loaded[i] as CounterEntry | undefined]))
 
@@ -136,7 +138,13 @@ export function createProcessStore(settings: ProcessStoreSettings): CounterStore
       }
       if (opts.idempotencyKey !== undefined) {
         const lifetime = opts.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS
-        await write(io, opts.idempotencyKey, { type: 'record', values, ttlMs: ttlMs.map((t) => t ?? null), expiresAt: now + lifetime })
+        await write(io, opts.idempotencyKey, {
+          type: 'record',
+          values,
+          ttlMs: ttlMs.map((t) => t ?? null),
+          recordedAt: now,
+          expiresAt: now + lifetime,
+        })
       }
     } catch (error) {
       if (undo.length > 0) io.track(rollBack(undo, freshSession()))
