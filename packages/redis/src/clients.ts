@@ -107,42 +107,72 @@ export function toDriver(client: unknown): Driver | undefined {
   return undefined
 }
 
-function ioredisDriver(client: IoRedisLike): Driver {
-  const cluster = client.isCluster === true
+type Readiness = 'ready' | 'closed' | 'waiting'
+
+/**
+ * Waits for a client to become ready, with one listener per event on the client however many
+ * calls wait (no MaxListeners warning under load). `state()` reads the client's status.
+ */
+function readinessGate(
+  client: { on(event: string, listener: () => void): unknown; off(event: string, listener: () => void): unknown },
+  events: string[],
+  state: () => Readiness,
+  describe: () => string,
+) {
   const waiters = new Set<() => void>()
   const wake = () => {
     for (const waiter of [...waiters]) waiter()
   }
-  // One listener per store, however many calls wait (no MaxListeners warning under load).
-  client.on('ready', wake)
-  client.on('end', wake)
+  for (const event of events) client.on(event, wake)
+  const closed = () => new NotSentError(`the client is closed (${describe()})`)
 
+  return {
+    wait(deadlineAt: number, signal?: AbortSignal): Promise<void> {
+      const now = state()
+      if (now === 'ready') return Promise.resolve()
+      if (now === 'closed') return Promise.reject(closed())
+      return new Promise<void>((resolve, reject) => {
+        const finish = (error?: unknown) => {
+          waiters.delete(check)
+          clearTimeout(timer)
+          signal?.removeEventListener('abort', onAbort)
+          if (error) reject(error)
+          else resolve()
+        }
+        const check = () => {
+          const current = state()
+          if (current === 'ready') finish()
+          else if (current === 'closed') finish(closed())
+        }
+        const onAbort = () => finish(signal?.reason)
+        const timer = setTimeout(
+          () => finish(new NotSentError(`the client did not become ready in time (${describe()})`)),
+          Math.max(deadlineAt - Date.now(), 0),
+        )
+        waiters.add(check)
+        signal?.addEventListener('abort', onAbort, { once: true })
+      })
+    },
+    dispose() {
+      for (const event of events) client.off(event, wake)
+      wake()
+    },
+  }
+}
+
+function ioredisDriver(client: IoRedisLike): Driver {
+  const cluster = client.isCluster === true
   // Commands are sent only while the client is ready: ioredis would otherwise park them in its
   // offline queue and send them whenever it reconnects, long after we gave up on them.
+  const gate = readinessGate(
+    client,
+    ['ready', 'end', 'close'],
+    () => (client.status === 'ready' ? 'ready' : client.status === 'end' ? 'closed' : 'waiting'),
+    () => `ioredis status "${client.status}"`,
+  )
   const ready = (deadlineAt: number, signal?: AbortSignal): Promise<void> => {
-    if (client.status === 'ready') return Promise.resolve()
-    if (client.status === 'end') return Promise.reject(new NotSentError('the ioredis client was closed (quit/disconnect)'))
     if (client.status === 'wait') client.connect().catch(() => {}) // lazyConnect: the first command connects
-    return new Promise<void>((resolve, reject) => {
-      const finish = (error?: Error) => {
-        waiters.delete(check)
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-        if (error) reject(error)
-        else resolve()
-      }
-      const check = () => {
-        if (client.status === 'ready') finish()
-        else if (client.status === 'end') finish(new NotSentError('the ioredis client was closed (quit/disconnect)'))
-      }
-      const onAbort = () => finish(signal?.reason)
-      const timer = setTimeout(
-        () => finish(new NotSentError(`the ioredis client was not connected (status "${client.status}")`)),
-        Math.max(deadlineAt - Date.now(), 0),
-      )
-      waiters.add(check)
-      signal?.addEventListener('abort', onAbort, { once: true })
-    })
+    return gate.wait(deadlineAt, signal)
   }
 
   const nodesOf = (): IoRedisLike[] =>
@@ -162,11 +192,7 @@ function ioredisDriver(client: IoRedisLike): Driver {
         ),
       ),
     notSent: (error) => error instanceof NotSentError,
-    dispose() {
-      client.off('ready', wake)
-      client.off('end', wake)
-      wake()
-    },
+    dispose: () => gate.dispose(),
   }
 }
 
@@ -193,12 +219,25 @@ function nodeRedisDriver(client: NodeRedisLike): Driver {
       abort,
     )
 
+  // A single client: send only once it is ready (commands queued while it reconnects are not
+  // always flushed promptly). A cluster has no such flag; its node clients queue, and the abort
+  // signal withdraws what was never written.
+  const single = client as NodeRedisLike & { isReady?: boolean }
+  const gate = cluster
+    ? undefined
+    : readinessGate(
+        client as unknown as Parameters<typeof readinessGate>[0],
+        ['ready', 'end'],
+        () => (single.isReady === true ? 'ready' : single.isOpen ? 'waiting' : 'closed'),
+        () => (single.isOpen ? 'node-redis client reconnecting' : 'node-redis client not open: call connect() first'),
+      )
   return {
     library: 'node-redis',
     cluster,
     clientKeyPrefix: '',
-    ready: async () => {
+    ready: async (deadlineAt, signal) => {
       if (!client.isOpen) throw new NotSentError('the node-redis client is not open (call connect() first)')
+      await gate?.wait(deadlineAt, signal)
     },
     evalsha: (sha, keys, args, abort) => send(['EVALSHA', sha, String(keys.length), ...keys, ...args], keys[0]!, abort),
     eval: (lua, keys, args, abort) => send(['EVAL', lua, String(keys.length), ...keys, ...args], keys[0]!, abort),
@@ -218,6 +257,6 @@ function nodeRedisDriver(client: NodeRedisLike): Driver {
     notSent: (error) =>
       error instanceof NotSentError ||
       (error instanceof Error && (NODE_REDIS_NOT_SENT.has(error.constructor.name) || NODE_REDIS_NOT_SENT_MESSAGES.has(error.message))),
-    dispose() {},
+    dispose: () => gate?.dispose(),
   }
 }
