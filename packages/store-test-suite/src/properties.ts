@@ -406,22 +406,38 @@ interface ConcurrentOp {
 async function runConcurrent(
   store: CounterStore,
   s: fc.Scheduler,
-  setup: { limit: number; otherLimit: number; loaded: number | null },
+  setup: { limit: number; otherLimit: number; loaded: number | null; saga: boolean },
   ops: ConcurrentOp[],
 ): Promise<void> {
   const view = scheduled(store, s)
   const loaded = setup.loaded === null ? null : Math.min(setup.loaded, setup.limit)
-  const a = createQuota({
+  const ids = ['x', 'y']
+  const ledger = new Map<string, number>()
+  const add = (quota: string, id: string, delta: number) => ledger.set(`${quota}/${id}`, (ledger.get(`${quota}/${id}`) ?? 0) + delta)
+  // Random refunds may give back more than their callers were granted. A concurrent one can then
+  // take a counter below the units a consumeAll saga is giving back, and that give-back is
+  // refused (floor): those units stay counted. The engine tells onCompensate with the refused
+  // result; the ledger counts them.
+  const hooks = (name: () => string): QuotaHooks => ({
+    onCompensate: (e) => {
+      if (e.result && !e.result.allowed) add(name(), e.id, e.cost)
+    },
+  })
+  const a: Quota = createQuota({
     name: randomName('ca'),
     store: view,
     limit: setup.limit,
     ...(loaded === null ? {} : { loadUsage: s.scheduleFunction(async () => loaded) }),
     lock: { retryDelayMs: 1, retries: 1000 },
+    hooks: hooks(() => a.name),
   })
-  const b = createQuota({ name: randomName('cb'), store: view, limit: setup.otherLimit })
-  const ids = ['x', 'y']
-  const ledger = new Map<string, number>()
-  const add = (quota: string, id: string, delta: number) => ledger.set(`${quota}/${id}`, (ledger.get(`${quota}/${id}`) ?? 0) + delta)
+  // On a view of its own, b makes consumeAll([a, b]) take the saga; on the same view, one apply.
+  const b: Quota = createQuota({
+    name: randomName('cb'),
+    store: setup.saga ? sagaOnly(view) : view,
+    limit: setup.otherLimit,
+    hooks: hooks(() => b.name),
+  })
 
   const check = (r: QuotaResult, limit: number, cost: number, kind: 'consume' | 'refund', label: string) => {
     expect(r.usage, label).toBeGreaterThanOrEqual(0)
@@ -534,6 +550,7 @@ export function runStoreProperties(options: PropertyOptions): void {
               limit: fc.integer({ min: 0, max: 10 }),
               otherLimit: fc.integer({ min: 0, max: 10 }),
               loaded: fc.option(fc.integer({ min: 0, max: 10 })),
+              saga: fc.boolean(),
             }),
             fc.array(op, { minLength: 1, maxLength: 40 }),
             (s, setup, ops) => runConcurrent(store, s, setup, ops),
