@@ -151,8 +151,8 @@ async function fireClaims(url: string, codes: string[], s: Settings, signal: Abo
   const counts = { granted: 0, refused: 0, errors: 0 }
   bar.start(s.claims, 0, counts)
 
-  // Every request in flight listens to the one signal.
-  setMaxListeners(s.concurrency + 10, signal)
+  // Every request in flight listens to the one signal (undici may add more than one listener each).
+  setMaxListeners(s.concurrency * 4 + 20, signal)
   const started = performance.now()
   let cursor = 0
   const worker = async () => {
