@@ -559,6 +559,22 @@ export function runStoreProperties(options: PropertyOptions): void {
         )
       }), 120_000)
 
+    it('an idempotent replay reports the lifetime the recorded call reported, less the time since', () =>
+      withStore(options, async (store) => {
+        // The engine's clock is frozen, so resetAt moves only with the lifetime the store reports:
+        // a store that replays the recorded ttlMs as it was would report the same resetAt later on.
+        const frozenAt = Date.now()
+        const quota = createQuota({ name: randomName('replay'), store, limit: 5, ttlMs: 600_000, clock: () => frozenAt })
+        const first = await quota.consume('a', 1, { idempotencyKey: 'k' })
+        expect(first.resetAt).toBeDefined()
+        const recordedAt = options.clock?.now() ?? Date.now()
+        if (options.clock) await options.clock.advance(50)
+        else while (Date.now() - recordedAt < 50) await new Promise((resolve) => setTimeout(resolve, 10))
+        const replay = await quota.consume('a', 1, { idempotencyKey: 'k' })
+        expect(replay).toMatchObject({ allowed: true, replayed: true, usage: 1 })
+        expect(replay.resetAt).toBeLessThan(first.resetAt!)
+      }))
+
     it('bad arguments are InvalidArgumentErrors naming the argument and never touch a counter', () =>
       withStore(options, async (store) => {
         const bad = fc.oneof(
