@@ -59,7 +59,7 @@ function problem(res: Response, status: number, body: Record<string, unknown>): 
  * - `POST /claim {voucher, user}`: 201 and the claim; 409 `sold-out` or `already-claimed`;
  *   404 for an unknown voucher; 429 when the user makes too many attempts.
  * - `POST /unclaim {voucher, user}`: 200 and the units go back; 404 when there is no such claim.
- * - `GET /vouchers/:code`: the live counter (usage, limit, remaining).
+ * - `GET /vouchers/:code`: the live counter (usage, limit, remaining). `GET /healthz`: 200.
  */
 export function createFlashSale(options: FlashSaleOptions): FlashSale {
   const { db, store } = options
@@ -181,6 +181,10 @@ export function createFlashSale(options: FlashSaleOptions): FlashSale {
     }
     await giveBack(voucher, user)
     res.json({ voucher, user, unclaimed: true })
+  })
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true })
   })
 
   app.get('/vouchers/:code', async (req, res) => {

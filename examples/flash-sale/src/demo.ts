@@ -137,6 +137,8 @@ async function fireClaims(url: string, codes: string[], s: Settings, signal: Abo
     durationMs: 0,
     demand: new Map([...wanted].map(([code, users]) => [code, users.size])),
   }
+  // Every request in flight listens to the one signal (undici may add more than one listener each).
+  setMaxListeners(s.concurrency * 4 + 20, signal)
   const agent = new Agent({ connections: s.concurrency, headersTimeout: 30_000, bodyTimeout: 30_000 })
   const bar = new cliProgress.SingleBar(
     {
@@ -148,11 +150,19 @@ async function fireClaims(url: string, codes: string[], s: Settings, signal: Abo
     },
     cliProgress.Presets.shades_classic,
   )
+  // Open every connection before the clock starts, as load generators do: a server busy with
+  // requests accepts new connections slowly, and the first claims would measure that instead.
+  await Promise.all(
+    Array.from({ length: Math.min(s.concurrency, s.claims) }, () =>
+      request(`${url}/healthz`, { dispatcher: agent, signal }).then((response) => response.body.dump()),
+    ),
+  ).catch((error) => {
+    if (!signal.aborted) throw error
+  })
+
   const counts = { granted: 0, refused: 0, errors: 0 }
   bar.start(s.claims, 0, counts)
 
-  // Every request in flight listens to the one signal (undici may add more than one listener each).
-  setMaxListeners(s.concurrency * 4 + 20, signal)
   const started = performance.now()
   let cursor = 0
   const worker = async () => {
