@@ -48,3 +48,21 @@ export async function benchFootprint(entries: number): Promise<FootprintResult> 
   })
   return { entries, memoryStore, memoryStoreWithTtl, bareLruCache }
 }
+
+/** Bytes Redis reports (MEMORY USAGE) for one andromeda counter with a TTL. */
+export async function redisBytesPerCounter(): Promise<number> {
+  const { Redis } = await import('ioredis')
+  const { createQuota, counterKey } = await import('@andromeda/core')
+  const { createRedisStore } = await import('@andromeda/redis')
+  const client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+  try {
+    const name = `bench-footprint-${process.pid}`
+    const quota = createQuota({ name, store: createRedisStore({ client }), limit: 1000, ttlMs: 3_600_000 })
+    await quota.consume('v1', 42)
+    const bytes = Number(await client.call('MEMORY', 'USAGE', counterKey(name, 'v1'), 'SAMPLES', '0'))
+    await client.del(counterKey(name, 'v1'))
+    return bytes
+  } finally {
+    client.disconnect()
+  }
+}

@@ -1,8 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
-import { benchFootprint } from './footprint.js'
+import { benchFootprint, redisBytesPerCounter } from './footprint.js'
 import { type ScenarioResult, toMarkdown } from './harness.js'
+import { benchHttp, httpMarkdown } from './http.js'
 import { benchMemory } from './memory.js'
+import { FLOOR, benchRedis, commandsPerConsume } from './redis.js'
 
 const args = new Set(process.argv.slice(2))
 const quick = args.has('--quick')
@@ -22,10 +24,38 @@ const report = (title: string, results: ScenarioResult[], floor?: string) => {
   for (const r of results) console.log(toMarkdown(r, floor))
 }
 
-report('Memory path', await benchMemory({ rounds, total }))
+const only = [...args].find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',')
+const wanted = (section: string) => !only || only.includes(section)
+
+if (wanted('memory')) report('Memory path', await benchMemory({ rounds, total }))
+
+if (wanted('redis')) {
+  report('Redis path', await benchRedis({ rounds: quick ? 3 : 5, total: quick ? 2_000 : 20_000, quick }), FLOOR)
+  const commands = await commandsPerConsume()
+  json.commandsPerConsume = commands
+  const table = [
+    '**Commands the client sends per consume on a present key** (MONITOR, script-internal calls skipped)',
+    '',
+    '| contender | commands |',
+    '|---|---:|',
+    ...commands.map((c) => `| ${c.name} | ${c.commands.toFixed(2)} |`),
+    '',
+  ].join('\n')
+  sections.push(table)
+  console.log(table)
+}
+
+if (wanted('http')) {
+  const figures = await benchHttp({ rounds: quick ? 1 : 3, durationSeconds: quick ? 2 : 5, connections: 50 })
+  json.http = figures
+  const table = httpMarkdown(figures)
+  sections.push('### HTTP path\n', table)
+  console.log(table)
+}
 
 const footprint = await benchFootprint(quick ? 20_000 : 100_000)
 json.footprint = footprint
+const redisBytes = wanted('redis') ? await redisBytesPerCounter() : undefined
 const footprintTable = [
   '### Footprint (bytes of heap per live counter)',
   '',
@@ -34,6 +64,7 @@ const footprintTable = [
   `| bare lru-cache of numbers | ${footprint.bareLruCache.toFixed(0)} | 1.00x |`,
   `| @andromeda/memory, no TTL | ${footprint.memoryStore.toFixed(0)} | ${(footprint.memoryStore / footprint.bareLruCache).toFixed(2)}x |`,
   `| @andromeda/memory, with TTL | ${footprint.memoryStoreWithTtl.toFixed(0)} | ${(footprint.memoryStoreWithTtl / footprint.bareLruCache).toFixed(2)}x |`,
+  ...(redisBytes === undefined ? [] : [`| Redis, one counter with TTL (MEMORY USAGE) | ${redisBytes} | — |`]),
   '',
 ].join('\n')
 sections.push(footprintTable)
