@@ -1,7 +1,8 @@
-import { CompensationError, InvalidArgumentError, StoreError } from './errors.js'
+import { callHook } from './async.js'
+import { CompensationError, InvalidArgumentError, QuotaExceededError, StoreError, toStoreError } from './errors.js'
 import { idempotencyKey } from './keys.js'
 import { type Plan, QuotaEngine, checkIdempotencyKey } from './quota.js'
-import { checkCallOptions } from './validate.js'
+import { checkCallOptions, checkFunction } from './validate.js'
 import type { ConsumeAllItem, ConsumeAllResult, QuotaResult } from './types.js'
 
 /** Options of `consumeAll`. */
@@ -53,12 +54,68 @@ async function planItems(items: readonly ConsumeAllItem[]): Promise<Plan<any>[]>
  * ```
  */
 export async function consumeAll(items: readonly ConsumeAllItem[], options: ConsumeAllOptions = {}): Promise<ConsumeAllResult> {
+  return (await consumeAllWithUndo(items, options)).result
+}
+
+/** Options of `transactAll`. */
+export interface TransactAllOptions extends ConsumeAllOptions {
+  /** When true, units stay consumed even if `fn` throws (the work cannot be undone). */
+  irreversible?: boolean
+}
+
+/**
+ * `consumeAll`, then run `fn`, and give every unit back if `fn` throws (unless `irreversible`):
+ * the multi-quota form of `transact`. The give-back is one atomic store call when the items
+ * were consumed in one, fires `onCompensate` for each item and clears the call's idempotency
+ * record, so a retry with the same key is evaluated afresh.
+ *
+ * @returns what `fn` returns.
+ * @throws QuotaExceededError when an item was refused (`fn` does not run); `.result` is that
+ *   item's result. `fn`'s own error after giving the units back, or CompensationError when the
+ *   give-back failed too. InvalidArgumentError / StoreError as `consumeAll`.
+ *
+ * @example
+ * ```ts
+ * const claim = await transactAll(
+ *   [{ quota: vouchers, id: code }, { quota: perUser, id: `${user}:${code}` }],
+ *   () => db.insertClaim(code, user), // throws on a duplicate: both units go back
+ * )
+ * ```
+ */
+export async function transactAll<T>(
+  items: readonly ConsumeAllItem[],
+  fn: (result: ConsumeAllResult) => T | Promise<T>,
+  options: TransactAllOptions = {},
+): Promise<T> {
+  checkFunction('fn', fn)
+  const { result, undo } = await consumeAllWithUndo(items, options)
+  if (!result.allowed) {
+    const index = result.refused?.index ?? 0
+    throw new QuotaExceededError(result.refused?.quota ?? 'unknown', result.results[index]!)
+  }
+  try {
+    return await fn(result)
+  } catch (error) {
+    if (!options.irreversible) await undo(error)
+    throw error
+  }
+}
+
+/** What `consumeAll` decided, and how to give back exactly what this call counted. */
+interface Outcome {
+  result: ConsumeAllResult
+  undo(cause: unknown): Promise<void>
+}
+
+const NOTHING_TO_UNDO = async () => {}
+
+async function consumeAllWithUndo(items: readonly ConsumeAllItem[], options: ConsumeAllOptions): Promise<Outcome> {
   checkCallOptions(options)
   const idempotency = checkIdempotencyKey(options.idempotencyKey)
   const plans = await planItems(items)
   const counted = plans.flatMap((plan, index) => (plan.limit === null ? [] : [index]))
   const results: QuotaResult[] = plans.map(() => ({ allowed: true, unlimited: true, usage: 0, limit: Infinity, remaining: Infinity }))
-  if (counted.length === 0) return { allowed: true, results }
+  if (counted.length === 0) return { result: { allowed: true, results }, undo: NOTHING_TO_UNDO }
 
   const first = plans[counted[0]!]!
   const store = first.engine.store
@@ -78,7 +135,7 @@ async function atomically(
   results: QuotaResult[],
   recordKey: string | undefined,
   signal: AbortSignal | undefined,
-): Promise<ConsumeAllResult> {
+): Promise<Outcome> {
   const countedPlans = counted.map((i) => plans[i]!)
   const engine = countedPlans[0]!.engine
   let applied: Awaited<ReturnType<typeof engine.applyLoading>>
@@ -89,14 +146,16 @@ async function atomically(
       { idempotencyKey: recordKey, idempotencyTtlMs: engine.config.idempotencyTtlMs, signal },
     )
   } catch (error) {
-    return storeFault(plans, counted, results, error)
+    return { result: storeFault(plans, counted, results, error), undo: NOTHING_TO_UNDO }
   }
   countedPlans.forEach((plan, k) => {
     results[counted[k]!] = plan.engine.toResult(plan, applied, k)
   })
   if (applied.ok) {
     for (const [k, plan] of countedPlans.entries()) plan.engine.notify(plan, results[counted[k]!]!)
-    return applied.replayed ? { allowed: true, results, replayed: true } : { allowed: true, results }
+    // A replay's units belong to the earlier call: there is nothing of this call's to give back.
+    if (applied.replayed) return { result: { allowed: true, results, replayed: true }, undo: NOTHING_TO_UNDO }
+    return { result: { allowed: true, results }, undo: (cause) => compensateTogether(countedPlans, recordKey, cause) }
   }
   const index = counted[applied.index]!
   const refusedPlan = plans[index]!
@@ -105,10 +164,34 @@ async function atomically(
   results[index] = refusedPlan.engine.toResult(refusedPlan, applied, applied.index)
   refusedPlan.engine.notify(refusedPlan, results[index]!)
   return {
-    allowed: false,
-    results,
-    refused: { index, quota: refusedPlan.engine.name, reason: results[index]!.reason ?? 'limit' },
+    result: { allowed: false, results, refused: { index, quota: refusedPlan.engine.name, reason: results[index]!.reason ?? 'limit' } },
+    undo: NOTHING_TO_UNDO,
   }
+}
+
+/** Give back every item of an atomic consumeAll in one atomic apply, clearing its record. */
+async function compensateTogether(plans: Plan<any>[], recordKey: string | undefined, cause: unknown): Promise<void> {
+  const engine = plans[0]!.engine
+  const ops = plans.map((plan) => ({ key: plan.key, delta: -plan.cost, min: 0, ifMissing: 'report' as const }))
+  let failure: unknown
+  try {
+    const applied = await engine.store.apply(ops, recordKey ? { clearIdempotencyKey: recordKey } : {})
+    for (const [k, plan] of plans.entries()) {
+      const result = plan.engine.toResult(plan, applied, k)
+      callHook(plan.engine.config.hooks.onCompensate, { quota: plan.engine.name, id: plan.id, cost: plan.cost, result, data: plan.ctx.data })
+    }
+    return
+  } catch (error) {
+    failure = toStoreError(error)
+  }
+  for (const plan of plans) {
+    callHook(plan.engine.config.hooks.onCompensate, { quota: plan.engine.name, id: plan.id, cost: plan.cost, error: failure, data: plan.ctx.data })
+  }
+  throw new CompensationError(`transactAll could not give back ${plans.length} item(s) after the function failed`, {
+    cause,
+    compensationError: failure,
+    pending: plans.map((plan) => ({ quota: plan.engine.name, id: plan.id, cost: plan.cost })),
+  })
 }
 
 async function saga(
@@ -117,7 +200,7 @@ async function saga(
   results: QuotaResult[],
   idempotency: string | undefined,
   signal: AbortSignal | undefined,
-): Promise<ConsumeAllResult> {
+): Promise<Outcome> {
   const granted: { plan: Plan<any>; recordKey: string | undefined }[] = []
   let replayedAll = true
   for (const index of counted) {
@@ -135,7 +218,7 @@ async function saga(
       result = plan.engine.toResult(plan, applied, 0)
     } catch (error) {
       await rollback(granted, error)
-      return storeFault(plans, counted, results, error)
+      return { result: storeFault(plans, counted, results, error), undo: NOTHING_TO_UNDO }
     }
     results[index] = result
     plan.engine.notify(plan, result)
@@ -149,14 +232,20 @@ async function saga(
           if (i !== index) results[i] = await notGranted(plans[i]!)
         }),
       )
-      return { allowed: false, results, refused: { index, quota: plan.engine.name, reason: result.reason ?? 'limit' } }
+      return {
+        result: { allowed: false, results, refused: { index, quota: plan.engine.name, reason: result.reason ?? 'limit' } },
+        undo: NOTHING_TO_UNDO,
+      }
     }
     replayedAll &&= result.replayed === true
     // A replayed step's units belong to the earlier call that was granted them: a rollback of
     // this call must not give them back (nor clear that call's record).
     if (!result.replayed) granted.push({ plan, recordKey })
   }
-  return replayedAll ? { allowed: true, results, replayed: true } : { allowed: true, results }
+  return {
+    result: replayedAll ? { allowed: true, results, replayed: true } : { allowed: true, results },
+    undo: (cause) => rollback(granted, cause),
+  }
 }
 
 /** The result of an item that is not granted because another item was refused. */

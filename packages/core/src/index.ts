@@ -1,5 +1,5 @@
 export { createQuota } from './quota.js'
-export { consumeAll, type ConsumeAllOptions } from './consume-all.js'
+export { consumeAll, type ConsumeAllOptions, transactAll, type TransactAllOptions } from './consume-all.js'
 export {
   AndromedaError,
   type AndromedaErrorCode,

@@ -5,6 +5,7 @@ import {
   StoreError,
   consumeAll,
   createQuota,
+  transactAll,
 } from '@andromeda/core'
 import { describe, expect, it } from 'vitest'
 import { type ConformanceOptions, randomName, withStore } from './options.js'
@@ -200,6 +201,48 @@ export function engineTests(options: ConformanceOptions): void {
       expect(await consumeAll(items, { idempotencyKey: 'order-1' })).toMatchObject({ allowed: true, replayed: true })
       expect((await a.get('v')).usage).toBe(1)
       expect((await b.get('u')).usage).toBe(1)
+    })
+
+    for (const path of ['atomic', 'saga'] as const) {
+      test(`transactAll (${path}) whose function throws gives every unit back, once, and a retry with its key is charged afresh`, async (store) => {
+        const target = path === 'saga' ? sagaOnly(store) : store
+        const compensated: string[] = []
+        const hooks = { onCompensate: (e: { quota: string; result?: { allowed: boolean } }) => compensated.push(`${e.quota}:${e.result?.allowed}`) }
+        const a = createQuota({ name: randomName('a'), store: target, limit: 5, hooks })
+        const b = createQuota({ name: randomName('b'), store: target, limit: 5, hooks })
+        const items = [
+          { quota: a, id: 'v', cost: 2 },
+          { quota: b, id: 'u' },
+        ]
+        const boom = new Error('insert failed')
+        await expect(transactAll(items, () => Promise.reject(boom), { idempotencyKey: 'claim-1' })).rejects.toBe(boom)
+        expect((await a.get('v')).usage).toBe(0)
+        expect((await b.get('u')).usage).toBe(0)
+        expect(compensated.sort()).toEqual([`${a.name}:true`, `${b.name}:true`])
+        const retried = await transactAll(items, (r) => r, { idempotencyKey: 'claim-1' })
+        expect(retried.replayed).toBeFalsy()
+        expect((await a.get('v')).usage).toBe(2)
+        expect((await b.get('u')).usage).toBe(1)
+      })
+    }
+
+    test('transactAll refused by one quota throws QuotaExceededError naming it, runs nothing and changes nothing', async (store) => {
+      const a = createQuota({ name: randomName('a'), store, limit: 5 })
+      const b = createQuota({ name: randomName('b'), store, limit: 0 })
+      let ran = false
+      const error = await transactAll(
+        [
+          { quota: a, id: 'v' },
+          { quota: b, id: 'u' },
+        ],
+        () => {
+          ran = true
+        },
+      ).catch((e: unknown) => e)
+      expect(QuotaExceededError.isInstance(error) && error.result.reason).toBe('limit')
+      expect(String((error as Error).message)).toContain(b.name)
+      expect(ran).toBe(false)
+      expect((await a.get('v')).usage).toBe(0)
     })
 
     test('the same idempotency key twice counts once; the second result says replayed', async (store) => {
