@@ -118,6 +118,9 @@ export interface CounterStore {
   acquireLock(key: string, token: string, ttlMs: number): Promise<boolean>
   /** Release the lock only if `token` holds it. True when it was released. */
   releaseLock(key: string, token: string): Promise<boolean>
-  /** Release the store's own resources (never a client the user handed in). Safe to call twice. */
+  /**
+   * Release the store's own resources (never a client the user handed in). Safe to call twice.
+   * Afterwards every method rejects with a `StoreError`.
+   */
   close?(): Promise<void>
 }

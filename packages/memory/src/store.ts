@@ -1,5 +1,5 @@
 import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot, CounterStore } from '@andromeda/core'
-import { InvalidArgumentError } from '@andromeda/core'
+import { InvalidArgumentError, StoreError } from '@andromeda/core'
 import { LRUCache } from 'lru-cache'
 
 /** Why a live entry left the store without being deleted: only `'evict'` (the store was full). */
@@ -168,27 +168,37 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
     return { ok: true, values, ttlMs }
   }
 
+  let closed = false
+  /** After close() every call fails, as it would on a store whose connection is gone. */
+  const checkOpen = () => {
+    if (closed) throw new StoreError('the memory store is closed', { retryable: false })
+  }
+
   // Every method body is synchronous: nothing can interleave inside one call.
   return {
     capabilities: { shared: false, atomic: 'process', canApplyTogether: () => true },
 
     async apply(ops, opts = {}) {
+      checkOpen()
       opts.signal?.throwIfAborted()
       return applyNow(ops, opts)
     },
 
     applySync(ops, opts = {}) {
+      checkOpen()
       opts.signal?.throwIfAborted()
       return applyNow(ops, opts)
     },
 
     async seed(key, value, ttlMs) {
+      checkOpen()
       if (counter(key) !== undefined) return false
       entries.set(key, value, ttlMs === undefined ? undefined : withTtl(ttlMs))
       return true
     },
 
     async get(key): Promise<CounterSnapshot | undefined> {
+      checkOpen()
       const value = counter(key)
       if (value === undefined) return undefined
       const ttlMs = ttlOf(key)
@@ -196,16 +206,19 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
     },
 
     async set(key, value, ttlMs) {
+      checkOpen()
       // A live counter keeps its TTL (noUpdateTTL); a missing one is created with ttlMs.
       const live = counter(key) !== undefined
       entries.set(key, value, !live && ttlMs !== undefined ? withTtl(ttlMs) : undefined)
     },
 
     async delete(key) {
+      checkOpen()
       entries.delete(key)
     },
 
     async acquireLock(key, token, ttlMs) {
+      checkOpen()
       const lock = entries.get(key)
       if (typeof lock === 'object' && lock.kind === 'lock') return lock.token === token
       entries.set(key, { kind: 'lock', token }, withTtl(ttlMs))
@@ -213,6 +226,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
     },
 
     async releaseLock(key, token) {
+      checkOpen()
       const lock = entries.get(key)
       if (typeof lock !== 'object' || lock.kind !== 'lock' || lock.token !== token) return false
       entries.delete(key)
@@ -220,6 +234,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
     },
 
     async close() {
+      closed = true
       entries.clear()
     },
   }

@@ -69,3 +69,16 @@ describe('createMemoryStore', () => {
     expect(createMemoryStore().capabilities).toMatchObject({ shared: false, atomic: 'process' })
   })
 })
+
+describe('createMemoryStore close()', () => {
+  it('is safe to call twice, and afterwards every call rejects with a StoreError', async () => {
+    const store = createMemoryStore()
+    await store.apply([{ key: 'k', delta: 1, max: 5, ifMissing: 'create' }])
+    await store.close?.()
+    await store.close?.()
+    await expect(store.get('k')).rejects.toMatchObject({ code: 'ERR_STORE' })
+    await expect(store.apply([{ key: 'k', delta: 1, max: 5, ifMissing: 'create' }])).rejects.toMatchObject({ code: 'ERR_STORE' })
+    const quota = createQuota({ name: 'q', store, limit: 5 })
+    await expect(quota.consume('k')).rejects.toMatchObject({ code: 'ERR_STORE' })
+  })
+})
