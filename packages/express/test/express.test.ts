@@ -5,7 +5,7 @@ import express4 from 'express4'
 import request from 'supertest'
 import { describe, expect, it, vi } from 'vitest'
 import { defaultRefundWhen, expressQuota, type SettleOutcome } from '../src/index.js'
-import { downStore, hangingStore, parseItems } from './helpers.js'
+import { downStore, hangingStore, parseRateLimitItems as parseItems } from '@andromeda/test-utils'
 
 type ExpressFactory = typeof express
 

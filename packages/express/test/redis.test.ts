@@ -5,10 +5,10 @@ import { Redis } from 'ioredis'
 import request from 'supertest'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { expressQuota } from '../src/index.js'
-import { parseItems } from './helpers.js'
-import { cleanUp, REDIS, randomPrefix, redisAvailable } from './redis-env.js'
+import { parseRateLimitItems as parseItems, redisAnswers, requireService } from '@andromeda/test-utils'
+import { cleanUp, REDIS, randomPrefix } from './redis-env.js'
 
-const available = await redisAvailable()
+const available = requireService(await redisAnswers(REDIS.port, REDIS.host), `Redis on ${REDIS.host}:${REDIS.port}`)
 
 describe.runIf(available)('expressQuota on the Redis store', () => {
   const client = new Redis({ ...REDIS, lazyConnect: false, maxRetriesPerRequest: 1 })

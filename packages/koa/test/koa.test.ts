@@ -7,7 +7,7 @@ import Koa2 from 'koa2'
 import request from 'supertest'
 import { afterEach, describe, expect, it } from 'vitest'
 import { defaultRefundWhen, koaQuota, type SettleOutcome } from '../src/index.js'
-import { downStore, hangingStore, parseItems } from './helpers.js'
+import { downStore, hangingStore, parseRateLimitItems as parseItems } from '@andromeda/test-utils'
 
 type KoaClass = typeof Koa
 

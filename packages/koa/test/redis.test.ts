@@ -6,10 +6,10 @@ import Koa from 'koa'
 import request from 'supertest'
 import { afterAll, describe, expect, it } from 'vitest'
 import { koaQuota } from '../src/index.js'
-import { parseItems } from './helpers.js'
-import { cleanUp, REDIS, randomPrefix, redisAvailable } from './redis-env.js'
+import { parseRateLimitItems as parseItems, redisAnswers, requireService } from '@andromeda/test-utils'
+import { cleanUp, REDIS, randomPrefix } from './redis-env.js'
 
-const available = await redisAvailable()
+const available = requireService(await redisAnswers(REDIS.port, REDIS.host), `Redis on ${REDIS.host}:${REDIS.port}`)
 
 describe.runIf(available)('koaQuota on the Redis store', () => {
   const client = new Redis({ ...REDIS, maxRetriesPerRequest: 1 })

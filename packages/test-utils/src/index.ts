@@ -1,0 +1,72 @@
+import { Socket } from 'node:net'
+import { type CounterStore, StoreError } from '@andromeda/core'
+import { createMemoryStore } from '@andromeda/memory'
+
+export const IN_CI = process.env.CI === 'true'
+
+/** True when a Redis server answers PING on host:port within a second. */
+export function redisAnswers(port = 6379, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket()
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(1000, () => done(false))
+    socket.once('error', () => done(false))
+    socket.connect(port, host, () => socket.write('PING\r\n'))
+    socket.once('data', (data) => done(data.toString().startsWith('+PONG')))
+  })
+}
+
+/**
+ * Whether suites that need `what` may run. Under CI=true they must: a missing service fails
+ * the run. Elsewhere they skip, with the reason printed.
+ */
+export function requireService(available: boolean, what: string): boolean {
+  if (available) return true
+  if (IN_CI) throw new Error(`${what} is required when CI=true but is not available`)
+  console.warn(`skipping: ${what} is not available`)
+  return false
+}
+
+/** A store whose every call fails as an unreachable backend would. */
+export function downStore(): CounterStore {
+  const fail = async (): Promise<never> => {
+    throw new StoreError('connection refused', { retryable: true })
+  }
+  return everyMethod(fail)
+}
+
+/** A store whose calls never answer: the caller's own time bound must cut in. */
+export function hangingStore(): CounterStore {
+  return everyMethod(() => new Promise<never>(() => {}))
+}
+
+function everyMethod(call: () => Promise<never>): CounterStore {
+  return {
+    capabilities: createMemoryStore().capabilities,
+    apply: call,
+    seed: call,
+    get: call,
+    set: call,
+    delete: call,
+    acquireLock: call,
+    releaseLock: call,
+  }
+}
+
+/** Parse a RateLimit field, `"name";r=2;t=60, "other";r=1`, into `{ name: { r: 2, t: 60 }, ... }`. */
+export function parseRateLimitItems(header: string | undefined): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {}
+  for (const item of (header ?? '').split(/,\s*/).filter(Boolean)) {
+    const [name, ...params] = item.split(';')
+    const entry: Record<string, number> = {}
+    for (const param of params) {
+      const [key, value] = param.split('=')
+      entry[key!] = Number(value)
+    }
+    out[JSON.parse(name!)] = entry
+  }
+  return out
+}
