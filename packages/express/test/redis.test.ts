@@ -5,15 +5,24 @@ import { Redis } from 'ioredis'
 import request from 'supertest'
 import { afterAll, describe, expect, it, vi } from 'vitest'
 import { expressQuota } from '../src/index.js'
-import { parseRateLimitItems as parseItems, redisAnswers, requireService } from '@andromeda/test-utils'
-import { cleanUp, REDIS, randomPrefix } from './redis-env.js'
+import {
+  SHARED_REDIS as REDIS,
+  deletePrefix,
+  parseRateLimitItems as parseItems,
+  randomPrefix,
+  redisAnswers,
+  requireService,
+} from '@andromeda/test-utils'
 
 const available = requireService(await redisAnswers(REDIS.port, REDIS.host), `Redis on ${REDIS.host}:${REDIS.port}`)
 
 describe.runIf(available)('expressQuota on the Redis store', () => {
   const client = new Redis({ ...REDIS, lazyConnect: false, maxRetriesPerRequest: 1 })
-  const prefix = randomPrefix()
-  afterAll(() => cleanUp(client, prefix))
+  const prefix = randomPrefix('http')
+  afterAll(async () => {
+    await deletePrefix(client, prefix)
+    client.disconnect()
+  })
 
   function app(limit: number) {
     const quota = createQuota({ name: 'api', store: createRedisStore({ client, prefix }), limit, period: 'hour' })

@@ -6,18 +6,25 @@ import Koa from 'koa'
 import request from 'supertest'
 import { afterAll, describe, expect, it } from 'vitest'
 import { koaQuota } from '../src/index.js'
-import { parseRateLimitItems as parseItems, redisAnswers, requireService } from '@andromeda/test-utils'
-import { cleanUp, REDIS, randomPrefix } from './redis-env.js'
+import {
+  SHARED_REDIS as REDIS,
+  deletePrefix,
+  parseRateLimitItems as parseItems,
+  randomPrefix,
+  redisAnswers,
+  requireService,
+} from '@andromeda/test-utils'
 
 const available = requireService(await redisAnswers(REDIS.port, REDIS.host), `Redis on ${REDIS.host}:${REDIS.port}`)
 
 describe.runIf(available)('koaQuota on the Redis store', () => {
   const client = new Redis({ ...REDIS, maxRetriesPerRequest: 1 })
-  const prefix = randomPrefix()
+  const prefix = randomPrefix('http')
   const servers: Server[] = []
   afterAll(async () => {
     for (const server of servers) server.close()
-    await cleanUp(client, prefix)
+    await deletePrefix(client, prefix)
+    client.disconnect()
   })
 
   function app(limit: number) {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { Socket } from 'node:net'
 import { type CounterStore, StoreError } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
@@ -69,4 +70,28 @@ export function parseRateLimitItems(header: string | undefined): Record<string, 
     out[JSON.parse(name!)] = entry
   }
   return out
+}
+
+/** The Redis every development machine and CI run provides. Never flushed: tests use random prefixes. */
+export const SHARED_REDIS = { host: '127.0.0.1', port: 6379 } as const
+
+/** A fresh key prefix, so tests never see each other's keys. */
+export function randomPrefix(tag = 't'): string {
+  return `andromeda-test:${tag}:${randomBytes(6).toString('hex')}:`
+}
+
+/** The part of an ioredis client `deletePrefix` needs. */
+interface ScanningClient {
+  scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>
+  del(...keys: string[]): Promise<number>
+}
+
+/** Delete the keys under one prefix only (SCAN + DEL); the rest of the server is left alone. */
+export async function deletePrefix(client: ScanningClient, prefix: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
+    cursor = next
+    if (keys.length > 0) await client.del(...keys)
+  } while (cursor !== '0')
 }
