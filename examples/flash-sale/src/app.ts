@@ -1,4 +1,5 @@
 import {
+  AndromedaError,
   type CounterStore,
   consumeAll,
   createQuota,
@@ -9,6 +10,8 @@ import {
   type UsageSync,
 } from '@andromeda/core'
 import { expressQuota } from '@andromeda/express'
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import { type Database, isUniqueViolation } from './db.js'
 
@@ -24,7 +27,7 @@ export interface FlashSaleOptions {
   syncIntervalMs?: number
   /** Claim and unclaim attempts a user may make per minute; `null` turns the limiter off. Default 60. */
   attemptsPerMinute?: number | null
-  /** Told about failures that become a 500 or that no client sees (a refund that failed, a sync write). */
+  /** Told about failures that become a 503 or a 500, or that no client sees (a refund that failed, a sync write). */
   onError?: (error: unknown, where: string) => void
 }
 
@@ -49,6 +52,32 @@ class UnknownVoucherError extends Error {
 
 const PROBLEM = 'application/problem+json'
 
+/** Lifetime of the idempotency records of claims and refunds: covers the retries of one request. */
+const IDEMPOTENCY_TTL_MS = 60_000
+
+/** Waits between the retries of one store call (ms); no new attempt starts after `RETRY_BUDGET_MS`. */
+const RETRY_DELAYS_MS = [50, 200, 500]
+const RETRY_BUDGET_MS = 2500
+
+/**
+ * Run `call`; while it fails with a retryable `StoreError` (surely not applied, or carrying an
+ * idempotency key), wait and run it again: a few times, and none started after the budget, so
+ * a request stays bounded (each attempt is bounded by the store's `commandTimeoutMs`).
+ */
+async function retrying<T>(call: () => Promise<T>): Promise<T> {
+  const startedAt = performance.now()
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call()
+    } catch (error) {
+      const delay = RETRY_DELAYS_MS[attempt]
+      const late = performance.now() - startedAt + (delay ?? 0) > RETRY_BUDGET_MS
+      if (delay === undefined || late || !StoreError.isInstance(error) || !error.retryable) throw error
+      await sleep(delay)
+    }
+  }
+}
+
 function problem(res: Response, status: number, body: Record<string, unknown>): void {
   res.status(status).type(PROBLEM).json({ type: 'about:blank', status, ...body })
 }
@@ -65,22 +94,27 @@ export function createFlashSale(options: FlashSaleOptions): FlashSale {
   const { db, store } = options
   const report = options.onError ?? ((error, where) => console.error(`[flash-sale] ${where}:`, error))
 
+  const voucherLimit = async (code: string) => {
+    const limit = await db.voucherLimit(code)
+    if (limit === undefined) throw new UnknownVoucherError(code)
+    return limit
+  }
   const vouchers = createQuota({
     name: 'voucher',
     store,
-    limit: async (code) => {
-      const limit = await db.voucherLimit(code)
-      if (limit === undefined) throw new UnknownVoucherError(code)
-      return limit
-    },
+    limit: voucherLimit,
     limitCacheTtlMs: 1000,
+    // Long enough for the retries of one request (see `retrying`), short enough not to pile up.
+    idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
     // What to load when a voucher's counter is missing (first use, memory store after a
     // restart, Redis flushed): the number of claim rows, not the `usage` column.
     // `usage` is written by the sync below, up to one interval late; reloading from it after
     // the counter vanished would hand out again every unit claimed since the last sync (an
     // oversell, the hole of the Go original's sync-every-3-s example). The rows are the
     // committed truth. Their only lag is claims consumed but not yet inserted, which is why
-    // voucher counters get no TTL: they must not vanish while claims are in flight.
+    // voucher counters get no TTL: they must not vanish while claims are in flight. A Redis
+    // restart makes them vanish anyway; then the database's own guard in `insertClaim`
+    // refuses what a counter reloaded too low would let through.
     loadUsage: (code) => db.countClaims(code),
   })
 
@@ -96,7 +130,23 @@ export function createFlashSale(options: FlashSaleOptions): FlashSale {
     // that misses a claim still in flight lets a second claim through the quota, and the
     // claims' primary key refuses its insert, which gives the units back.
     ttlMs: 3_600_000,
+    idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
   })
+
+  // The same counters (same names, so the same keys) without `loadUsage`, for giving units
+  // back. A refund must only undo a unit the counter holds. When the counter is missing
+  // (Redis restarted between the row's delete and this refund), reloading it would count the
+  // rows, which already lack the claim, and the refund would then take the unit off a second
+  // time: a counter one unit low, an oversell waiting to happen. Without `loadUsage` a refund
+  // on a missing counter changes nothing, and the next load counts the rows.
+  const voucherRefunds = createQuota({
+    name: 'voucher',
+    store,
+    limit: voucherLimit,
+    limitCacheTtlMs: 1000,
+    idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
+  })
+  const perUserRefunds = createQuota({ name: 'per-user', store, limit: 1, idempotencyTtlMs: IDEMPOTENCY_TTL_MS })
 
   const sync = createUsageSync({
     quota: vouchers,
@@ -106,9 +156,18 @@ export function createFlashSale(options: FlashSaleOptions): FlashSale {
     onError: (error, code) => report(error, `sync of voucher ${code ?? '(listing)'}`),
   })
 
-  /** Give the units of a claim back to both quotas; a failure leaves a counter high (never an oversell). */
-  async function giveBack(voucher: string, user: string): Promise<void> {
-    const outcomes = await Promise.allSettled([vouchers.refund(voucher), perUser.refund(`${user}:${voucher}`)])
+  /**
+   * Give the units of a claim back (both, or only the per-user one). Each refund carries an
+   * idempotency key and is retried while the store answers with a retryable fault, so a
+   * refund whose reply was lost is neither lost nor applied twice. A failure after the retries
+   * leaves a counter high (never an oversell) and is reported.
+   */
+  async function giveBack(voucher: string, user: string, which: 'both' | 'per-user' = 'both'): Promise<void> {
+    const key = randomUUID()
+    const outcomes = await Promise.allSettled([
+      which === 'both' ? retrying(() => voucherRefunds.refund(voucher, 1, { idempotencyKey: key })) : undefined,
+      retrying(() => perUserRefunds.refund(`${user}:${voucher}`, 1, { idempotencyKey: key })),
+    ])
     for (const outcome of outcomes) if (outcome.status === 'rejected') report(outcome.reason, `refund of ${user}:${voucher}`)
   }
 
@@ -141,10 +200,19 @@ export function createFlashSale(options: FlashSaleOptions): FlashSale {
     // Both units or neither. The per-user item goes first: when the two keys cannot be applied
     // in one atomic call (Redis, different slots) consumeAll runs them in order, and a repeat
     // claimer is then refused without ever holding a voucher unit someone else could get.
-    const outcome = await consumeAll([
-      { quota: perUser, id: `${user}:${voucher}` },
-      { quota: vouchers, id: voucher },
-    ])
+    // The idempotency key makes the call safe to send again: when a reply is lost (a dropped
+    // connection, a pause past the store's timeout) the units may have been counted, and a
+    // retry with the same key replays that result instead of counting them twice or leaking them.
+    const idempotencyKey = randomUUID()
+    const outcome = await retrying(() =>
+      consumeAll(
+        [
+          { quota: perUser, id: `${user}:${voucher}` },
+          { quota: vouchers, id: voucher },
+        ],
+        { idempotencyKey },
+      ),
+    )
     if (!outcome.allowed) {
       const soldOut = outcome.refused?.quota === 'voucher'
       return problem(res, 409, {
@@ -155,14 +223,22 @@ export function createFlashSale(options: FlashSaleOptions): FlashSale {
     }
     // Not `transact`: it guards one quota, and this claim holds two. The same shape by hand:
     // the units are held, the insert runs, and if it fails both units go back.
+    let inserted: boolean
     try {
-      await db.insertClaim(voucher, user)
+      inserted = await db.insertClaim(voucher, user)
     } catch (error) {
       await giveBack(voucher, user)
       if (isUniqueViolation(error)) {
         return problem(res, 409, { title: 'Already claimed', reason: 'already-claimed', 'violated-policies': ['per-user'] })
       }
       throw error
+    }
+    if (!inserted) {
+      // The database holds `limit` rows already: the voucher counter was lower than the rows
+      // (reloaded while a claim was between its counter and its row). Keep the voucher unit,
+      // which brings the counter back up toward the rows; give the per-user unit back.
+      await giveBack(voucher, user, 'per-user')
+      return problem(res, 409, { title: 'Sold out', reason: 'sold-out', 'violated-policies': ['voucher'] })
     }
     const granted = outcome.results[1]!
     res.status(201).json({ voucher, user, usage: granted.usage, remaining: granted.remaining })
@@ -202,7 +278,18 @@ export function createFlashSale(options: FlashSaleOptions): FlashSale {
       return problem(res, status, { title: 'Bad Request', detail: (error as Error).message })
     }
     report(error, 'request')
-    if (StoreError.isInstance(error)) return problem(res, 503, { title: 'Service Unavailable', detail: 'quota store unavailable' })
+    // The quota's own failures (store down or slow, a load or a loader lock that failed, a
+    // give-back that failed) are typed: a 503 whose body names the stable code, so a client
+    // can tell "try again" from a bug. Only what is not andromeda's stays an untyped 500.
+    if (AndromedaError.isInstance(error)) {
+      res.set('Retry-After', '1')
+      return problem(res, 503, {
+        title: 'Service Unavailable',
+        detail: StoreError.isInstance(error) ? 'quota store unavailable' : error.message,
+        code: error.code,
+        ...(StoreError.isInstance(error) ? { retryable: error.retryable } : {}),
+      })
+    }
     problem(res, 500, { title: 'Internal Server Error' })
   })
 

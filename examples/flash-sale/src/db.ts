@@ -12,6 +12,8 @@ export interface VoucherRow {
   code: string
   limit: number
   usage: number
+  /** Claim rows, kept by the same statements that insert and delete them: the database's guard of the limit. */
+  claimed: number
 }
 
 /** The system of record of the flash sale: vouchers and the claims made against them. */
@@ -30,8 +32,12 @@ export interface Database {
   vouchers(): Promise<VoucherRow[]>
   /** Claim rows of a voucher (of one user of it, when `user` is given). */
   countClaims(voucher: string, user?: string): Promise<number>
-  /** Insert a claim; rejects with a unique violation (code 23505) if the user already has one. */
-  insertClaim(voucher: string, user: string): Promise<void>
+  /**
+   * Insert a claim unless the voucher already has `limit` claim rows: true when inserted, false
+   * when the voucher is full. Rejects with a unique violation (code 23505) if the user already
+   * has a claim on it.
+   */
+  insertClaim(voucher: string, user: string): Promise<boolean>
   /** Delete a claim; true when there was one. */
   deleteClaim(voucher: string, user: string): Promise<boolean>
   /** Write-behind target of the usage sync. */
@@ -86,7 +92,8 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
       await sql.query(`CREATE TABLE IF NOT EXISTS ${V} (
         code text PRIMARY KEY,
         "limit" integer NOT NULL CHECK ("limit" >= 0),
-        usage integer NOT NULL DEFAULT 0 CHECK (usage >= 0)
+        usage integer NOT NULL DEFAULT 0 CHECK (usage >= 0),
+        claimed integer NOT NULL DEFAULT 0 CHECK (claimed >= 0)
       )`)
       // The primary key is the database's own guard of "one claim per user per voucher".
       await sql.query(`CREATE TABLE IF NOT EXISTS ${C} (
@@ -113,8 +120,8 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
       return rows.map((row) => row.code)
     },
     async vouchers() {
-      const { rows } = await sql.query<{ code: string; limit: number; usage: number }>(
-        `SELECT code, "limit", usage FROM ${V} ORDER BY code`,
+      const { rows } = await sql.query<{ code: string; limit: number; usage: number; claimed: number }>(
+        `SELECT code, "limit", usage, claimed FROM ${V} ORDER BY code`,
       )
       return rows
     },
@@ -126,10 +133,27 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
       return rows[0]!.n
     },
     async insertClaim(voucher, user) {
-      await sql.query(`INSERT INTO ${C} (voucher, user_id) VALUES ($1, $2)`, [voucher, user])
+      // The counters are the fast guard of the limit, this is the last one: a counter can be
+      // lower than the rows for a while (Redis restarted while a claim was between its counter
+      // and its row, and the counter was reloaded without it), and then only the system of
+      // record can refuse the unit. One statement: the UPDATE takes the voucher's row lock and
+      // re-checks `claimed < limit` on the latest version, so concurrent claims queue up on
+      // it; a unique violation of the INSERT undoes the UPDATE.
+      const { rows } = await sql.query(
+        `WITH slot AS (
+           UPDATE ${V} SET claimed = claimed + 1 WHERE code = $1 AND claimed < "limit" RETURNING code
+         )
+         INSERT INTO ${C} (voucher, user_id) SELECT code, $2 FROM slot RETURNING voucher`,
+        [voucher, user],
+      )
+      return rows.length > 0
     },
     async deleteClaim(voucher, user) {
-      const { rows } = await sql.query(`DELETE FROM ${C} WHERE voucher = $1 AND user_id = $2 RETURNING voucher`, [voucher, user])
+      const { rows } = await sql.query(
+        `WITH gone AS (DELETE FROM ${C} WHERE voucher = $1 AND user_id = $2 RETURNING voucher)
+         UPDATE ${V} SET claimed = claimed - 1 WHERE code IN (SELECT voucher FROM gone) RETURNING code`,
+        [voucher, user],
+      )
       return rows.length > 0
     },
     async saveUsage(code, usage) {

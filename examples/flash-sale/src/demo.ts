@@ -11,6 +11,7 @@ import cliProgress from 'cli-progress'
 import { Agent, request } from 'undici'
 import { redact } from './store.js'
 import { type RunningServer, startServer } from './server.js'
+import { bump, percentile, random, table, tally, total } from './tools.js'
 
 const HELP = `Usage: pnpm demo [options]
 
@@ -92,18 +93,6 @@ function settingsFrom(argv: string[]): Settings | undefined {
   }
 }
 
-/** Small seeded PRNG (mulberry32), so a run can be repeated with `--seed`. */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 interface LoadResult {
   sent: number
   /** Claims granted (201) per voucher, as the clients saw them. */
@@ -115,8 +104,6 @@ interface LoadResult {
   /** Distinct users that asked for each voucher. */
   demand: Map<string, number>
 }
-
-const bump = (map: Map<string, number>, key: string, by = 1) => map.set(key, (map.get(key) ?? 0) + by)
 
 /** Fire the claims over HTTP with `concurrency` requests in flight; stops early on `signal`. */
 async function fireClaims(url: string, codes: string[], s: Settings, signal: AbortSignal): Promise<LoadResult> {
@@ -209,17 +196,6 @@ async function fireClaims(url: string, codes: string[], s: Settings, signal: Abo
   return result
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
-  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
-}
-
 /** Read the database and the counters after the final sync; print the table; return the failed checks. */
 async function report(running: RunningServer, load: LoadResult, s: Settings): Promise<string[]> {
   const failures: string[] = []
@@ -252,20 +228,16 @@ async function report(running: RunningServer, load: LoadResult, s: Settings): Pr
   }
   const sorted = [...load.latenciesMs].sort((a, b) => a - b)
   const ms = (v: number) => `${v.toFixed(1)} ms`
-  const list = (map: Map<string, number>) =>
-    map.size === 0
-      ? '0'
-      : `${[...map.values()].reduce((a, b) => a + b, 0)} (${[...map].map(([k, v]) => `${k} ${v}`).join(', ')})`
-  const errorCount = [...load.errors.values()].reduce((a, b) => a + b, 0)
-  if (errorCount > 0) failures.push(`${errorCount} request(s) failed: ${list(load.errors)}`)
+  const errorCount = total(load.errors)
+  if (errorCount > 0) failures.push(`${errorCount} request(s) failed: ${tally(load.errors)}`)
 
   console.log('')
   console.log(table(['voucher', 'limit', 'granted', 'claim rows', 'synced usage', 'counter', 'check'], rows))
   console.log('')
   console.log(`requests      ${load.sent} in ${(load.durationMs / 1000).toFixed(2)} s (${Math.round(load.sent / (load.durationMs / 1000))}/s)`)
-  console.log(`granted       ${[...load.granted.values()].reduce((a, b) => a + b, 0)}`)
-  console.log(`refused       ${list(load.refused)}`)
-  console.log(`errors        ${list(load.errors)}`)
+  console.log(`granted       ${total(load.granted)}`)
+  console.log(`refused       ${tally(load.refused)}`)
+  console.log(`errors        ${tally(load.errors)}`)
   console.log(`latency       p50 ${ms(percentile(sorted, 50))}  p95 ${ms(percentile(sorted, 95))}  p99 ${ms(percentile(sorted, 99))}`)
   return failures
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
+import type { CounterStore } from '@andromeda/core'
 import type { AddressInfo } from 'node:net'
 import { createFlashSale, type FlashSale } from '../src/app.js'
 import { type Database, openDatabase } from '../src/db.js'
@@ -51,12 +52,16 @@ export interface TestService {
 }
 
 /**
- * Start the app over real HTTP. `wrapDb` lets a test swap a database method (a failing insert);
- * the tables and Redis keys are this service's own and are removed by `close()`.
+ * Start the app over real HTTP. `wrapDb` and `wrapStore` let a test swap a method (a failing
+ * insert, a lost reply); the tables and Redis keys are this service's own and are removed by `close()`.
  */
 export async function startTestService(
   backend: Backend,
-  options: { wrapDb?: (db: Database) => Database; attemptsPerMinute?: number | null } = {},
+  options: {
+    wrapDb?: (db: Database) => Database
+    wrapStore?: (store: CounterStore) => CounterStore
+    attemptsPerMinute?: number | null
+  } = {},
 ): Promise<TestService> {
   const run = randomBytes(4).toString('hex')
   const db = await openDatabase({ url: backend.databaseUrl, tablePrefix: `andromeda_test_${run}_` })
@@ -65,7 +70,7 @@ export async function startTestService(
   const errors: unknown[] = []
   const sale = createFlashSale({
     db: options.wrapDb ? options.wrapDb(db) : db,
-    store: store.store,
+    store: options.wrapStore ? options.wrapStore(store.store) : store.store,
     attemptsPerMinute: options.attemptsPerMinute === undefined ? null : options.attemptsPerMinute,
     syncIntervalMs: 60_000, // tests flush by hand
     onError: (error) => errors.push(error),
