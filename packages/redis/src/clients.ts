@@ -39,13 +39,28 @@ export interface Driver {
   readonly cluster: boolean
   /** The client's own key prefix (ioredis `keyPrefix`), added to every key by the client. */
   readonly clientKeyPrefix: string
-  /** Resolve when a command may be sent now; reject with NotSentError otherwise. */
-  ready(deadlineAt: number, signal?: AbortSignal): Promise<void>
-  /** EVALSHA routed by `keys[0]`. `abort` fires at the deadline. */
-  evalsha(sha: string, keys: string[], args: string[], abort: AbortSignal): Promise<unknown>
-  /** EVAL routed by `keys[0]` (loads the script on that node as a side effect). */
-  eval(lua: string, keys: string[], args: string[], abort: AbortSignal): Promise<unknown>
-  /** For each primary that answers: its clock minus ours at the moment its answer arrived (ms). */
+  /**
+   * True when the client keeps a command it has not written yet in a queue of its own, from
+   * which an `AbortSignal` withdraws it (node-redis): the store then hands every command a
+   * signal that fires at its deadline. ioredis takes no signal; the store sends to it only
+   * while it is ready.
+   */
+  readonly withdraws: boolean
+  /** True when a command may be sent now (a cheap check, made on every call). */
+  isReady(): boolean
+  /** Resolve when a command may be sent; reject with NotSentError when `waitMs` passes first. */
+  ready(waitMs: number, signal?: AbortSignal): Promise<void>
+  /**
+   * EVALSHA routed by the first key. `keysAndArgs` holds the `numKeys` keys, then the
+   * arguments; it is handed to the client as it is (no copy). `abort`: see `withdraws`.
+   */
+  evalsha(sha: string, numKeys: number, keysAndArgs: string[], abort?: AbortSignal): Promise<unknown>
+  /** EVAL routed by the first key (loads the script on that node as a side effect). */
+  eval(lua: string, numKeys: number, keysAndArgs: string[], abort?: AbortSignal): Promise<unknown>
+  /**
+   * For each primary that answers: its clock minus ours (`performance.now()`, which no wall
+   * clock step moves) at the moment its answer arrived (ms).
+   */
   clockOffsets(abort: AbortSignal): Promise<number[]>
   /** True when `error` proves the command never reached the server. */
   notSent(error: unknown): boolean
@@ -69,6 +84,7 @@ async function offsetsOf(probes: Promise<number>[]): Promise<number[]> {
   return offsets
 }
 
+/** Used by the clock calibration only: the store's deadline queue bounds the script calls. */
 function raceAbort<T>(promise: Promise<T>, abort: AbortSignal): Promise<T> {
   if (abort.aborted) return Promise.reject(new NotSentError('deadline passed before sending'))
   return new Promise<T>((resolve, reject) => {
@@ -127,7 +143,7 @@ function readinessGate(
   const closed = () => new NotSentError(`the client is closed (${describe()})`)
 
   return {
-    wait(deadlineAt: number, signal?: AbortSignal): Promise<void> {
+    wait(waitMs: number, signal?: AbortSignal): Promise<void> {
       const now = state()
       if (now === 'ready') return Promise.resolve()
       if (now === 'closed') return Promise.reject(closed())
@@ -147,7 +163,7 @@ function readinessGate(
         const onAbort = () => finish(signal?.reason)
         const timer = setTimeout(
           () => finish(new NotSentError(`the client did not become ready in time (${describe()})`)),
-          Math.max(deadlineAt - Date.now(), 0),
+          Math.max(waitMs, 0),
         )
         waiters.add(check)
         signal?.addEventListener('abort', onAbort, { once: true })
@@ -170,10 +186,14 @@ function ioredisDriver(client: IoRedisLike): Driver {
     () => (client.status === 'ready' ? 'ready' : client.status === 'end' ? 'closed' : 'waiting'),
     () => `ioredis status "${client.status}"`,
   )
-  const ready = (deadlineAt: number, signal?: AbortSignal): Promise<void> => {
+  const ready = (waitMs: number, signal?: AbortSignal): Promise<void> => {
     if (client.status === 'wait') client.connect().catch(() => {}) // lazyConnect: the first command connects
-    return gate.wait(deadlineAt, signal)
+    return gate.wait(waitMs, signal)
   }
+  // ioredis flattens array arguments one level (Command's args.flat()), so the store's array
+  // goes out as it is, without a copy per call.
+  const send = client.evalsha as unknown as (sha: string, numKeys: number, keysAndArgs: string[]) => Promise<unknown>
+  const sendLua = client.eval as unknown as (lua: string, numKeys: number, keysAndArgs: string[]) => Promise<unknown>
 
   const nodesOf = (): IoRedisLike[] =>
     cluster ? (client as unknown as { nodes(role: string): IoRedisLike[] }).nodes('master') : [client]
@@ -182,13 +202,15 @@ function ioredisDriver(client: IoRedisLike): Driver {
     library: 'ioredis',
     cluster,
     clientKeyPrefix: client.options?.keyPrefix ?? client.options?.redisOptions?.keyPrefix ?? '',
+    withdraws: false,
+    isReady: () => client.status === 'ready',
     ready,
-    evalsha: (sha, keys, args, abort) => raceAbort(client.evalsha(sha, keys.length, ...keys, ...args), abort),
-    eval: (lua, keys, args, abort) => raceAbort(client.eval(lua, keys.length, ...keys, ...args), abort),
+    evalsha: (sha, numKeys, keysAndArgs) => send.call(client, sha, numKeys, keysAndArgs),
+    eval: (lua, numKeys, keysAndArgs) => sendLua.call(client, lua, numKeys, keysAndArgs),
     clockOffsets: (abort) =>
       offsetsOf(
         nodesOf().map((node) =>
-          raceAbort((node as unknown as { time(): Promise<unknown> }).time(), abort).then((reply) => timeToMs(reply) - Date.now()),
+          raceAbort((node as unknown as { time(): Promise<unknown> }).time(), abort).then((reply) => timeToMs(reply) - performance.now()),
         ),
       ),
     notSent: (error) => error instanceof NotSentError,
@@ -213,11 +235,10 @@ function nodeRedisDriver(client: NodeRedisLike): Driver {
   }
   // node-redis keeps a command in its offline queue until it is written; the abort signal
   // (fired at the deadline) takes it out again, so a timed-out command is never sent late.
-  const send = (args: string[], firstKey: string, abort: AbortSignal) =>
-    raceAbort(
-      cluster ? asCluster.sendCommand(firstKey, false, args, { abortSignal: abort }) : asClient.sendCommand(args, { abortSignal: abort }),
-      abort,
-    )
+  const send = (args: string[], firstKey: string, abort: AbortSignal | undefined) => {
+    const options = abort ? { abortSignal: abort } : {}
+    return cluster ? asCluster.sendCommand(firstKey, false, args, options as never) : asClient.sendCommand(args, options as never)
+  }
 
   // A single client: send only once it is ready (commands queued while it reconnects are not
   // always flushed promptly). A cluster has no such flag; its node clients queue, and the abort
@@ -235,12 +256,14 @@ function nodeRedisDriver(client: NodeRedisLike): Driver {
     library: 'node-redis',
     cluster,
     clientKeyPrefix: '',
-    ready: async (deadlineAt, signal) => {
+    withdraws: true,
+    isReady: () => client.isOpen && (cluster || single.isReady === true),
+    ready: async (waitMs, signal) => {
       if (!client.isOpen) throw new NotSentError('the node-redis client is not open (call connect() first)')
-      await gate?.wait(deadlineAt, signal)
+      await gate?.wait(waitMs, signal)
     },
-    evalsha: (sha, keys, args, abort) => send(['EVALSHA', sha, String(keys.length), ...keys, ...args], keys[0]!, abort),
-    eval: (lua, keys, args, abort) => send(['EVAL', lua, String(keys.length), ...keys, ...args], keys[0]!, abort),
+    evalsha: (sha, numKeys, keysAndArgs, abort) => send(['EVALSHA', sha, String(numKeys), ...keysAndArgs], keysAndArgs[0]!, abort),
+    eval: (lua, numKeys, keysAndArgs, abort) => send(['EVAL', lua, String(numKeys), ...keysAndArgs], keysAndArgs[0]!, abort),
     clockOffsets: async (abort) => {
       const nodes: Node[] = cluster ? await Promise.all(asCluster.masters.map((m) => asCluster.nodeClient(m))) : [client]
       return offsetsOf(
@@ -250,7 +273,7 @@ function nodeRedisDriver(client: NodeRedisLike): Driver {
               abortSignal: abort,
             }),
             abort,
-          ).then((reply) => timeToMs(reply) - Date.now()),
+          ).then((reply) => timeToMs(reply) - performance.now()),
         ),
       )
     },

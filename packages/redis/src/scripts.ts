@@ -18,13 +18,16 @@ import { createHash } from 'node:crypto'
  */
 
 const PRELUDE = `
-local deadline = tonumber(ARGV[1])
-if deadline > 0 then
-  local t = redis.call('TIME')
-  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) >= deadline then
-    return {'expired'}
+local now = nil
+local function now_ms()
+  if now == nil then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
+  return now
 end
+local deadline = tonumber(ARGV[1])
+if deadline > 0 and now_ms() >= deadline then return {'expired'} end
 local function pttl_of(key)
   local p = redis.call('PTTL', key)
   if p < 0 then return '' end
@@ -37,13 +40,15 @@ end
  * apply: several bounded changes, all or nothing.
  *
  * KEYS: the n op keys in op order (a key may repeat), then the idempotency record key when
- *   ARGV[3] is '1', then the record key to clear when ARGV[5] is '1'.
- * ARGV: [1] deadline, [2] n, [3] '1' when an idempotency record is kept, [4] its lifetime (ms),
- *   [5] '1' when a record is cleared, then five values per op: delta, max ('' = none),
- *   min ('' = none), ttlMs ('' = none; used only when the op creates the counter),
- *   ifMissing ('c' create, 'r' report).
- * Reply: {'ok', v1, ttl1, ..., vn, ttln} | {'replay', 'v1,ttl1,...'} |
+ *   ARGV[3] is not '', then the record key to clear, when there is one more key.
+ * ARGV: [1] deadline, [2] n, [3] the idempotency record's lifetime in ms ('' = no record),
+ *   then four values per op: delta, bound ('' = none; the max when delta > 0, the min when
+ *   delta < 0, unused when 0), ttlMs ('' = none; used only when the op creates the counter),
+ *   ifMissing ('c' create, 'r' report). Few arguments: each one costs on both ends of every call.
+ * Reply: {'ok', v1, ttl1, ..., vn, ttln} | {'replay', 'v1,ttl1,...', ms since it was recorded} |
  *   {'refused', index (0-based), 'limit'|'floor'|'missing', v1, ttl1, ...} | {'expired'}.
+ * The record holds '<server time when written (ms)>|v1,ttl1,...': a replay reports each
+ * lifetime less the time since, so it names the reset time the recorded call did.
  */
 export const APPLY_LUA = `${PRELUDE}
 local MAX = 9007199254740991
@@ -51,12 +56,54 @@ local n = tonumber(ARGV[2])
 local idem_key = nil
 local clear_key = nil
 local extra = n
-if ARGV[3] == '1' then extra = extra + 1; idem_key = KEYS[extra] end
-if ARGV[5] == '1' then extra = extra + 1; clear_key = KEYS[extra] end
+if ARGV[3] ~= '' then extra = extra + 1; idem_key = KEYS[extra] end
+if #KEYS > extra then extra = extra + 1; clear_key = KEYS[extra] end
+
+local function integer_of(key, raw)
+  local v = tonumber(raw)
+  if v == nil or v ~= math.floor(v) or v > MAX or v < -MAX then
+    error('counter ' .. key .. ' does not hold an integer within 2^53')
+  end
+  return v
+end
+
+-- One op and no idempotency record (a plain consume or refund, the hot path): the rules of the
+-- general path below, without its per-key state. A counter created here reports its full
+-- ttlMs: PTTL would read the same, as time stands still for the keys while a script runs.
+if extra == 1 then
+  local key = KEYS[1]
+  local delta = tonumber(ARGV[4])
+  local bound = ARGV[5]
+  local raw = redis.call('GET', key)
+  if not raw then
+    if ARGV[7] == 'r' then return {'refused', '0', 'missing', '', ''} end
+    if delta > 0 and ((bound ~= '' and delta > tonumber(bound)) or delta > MAX) then return {'refused', '0', 'limit', '', ''} end
+    if delta < 0 and bound ~= '' and delta < tonumber(bound) then return {'refused', '0', 'floor', '', ''} end
+    if delta == 0 then return {'ok', '0', ''} end
+    local value = string.format('%d', delta)
+    if ARGV[6] == '' then
+      redis.call('SET', key, value)
+      return {'ok', value, ''}
+    end
+    redis.call('SET', key, value, 'PX', ARGV[6])
+    return {'ok', value, ARGV[6]}
+  end
+  local nxt = integer_of(key, raw) + delta
+  if delta > 0 and ((bound ~= '' and nxt > tonumber(bound)) or nxt > MAX) then return {'refused', '0', 'limit', raw, pttl_of(key)} end
+  if delta < 0 and bound ~= '' and nxt < tonumber(bound) then return {'refused', '0', 'floor', raw, pttl_of(key)} end
+  local value = string.format('%d', nxt)
+  if delta ~= 0 then redis.call('SET', key, value, 'KEEPTTL') end
+  return {'ok', value, pttl_of(key)}
+end
 
 if idem_key then
   local record = redis.call('GET', idem_key)
-  if record then return {'replay', record} end
+  if record then
+    local written, result = string.match(record, '^(%d+)|(.*)$')
+    -- A record without its write time (an earlier format) replays its lifetimes as recorded.
+    if not written then return {'replay', record, '0'} end
+    return {'replay', result, string.format('%d', math.max(now_ms() - tonumber(written), 0))}
+  end
 end
 
 local state = {}
@@ -65,12 +112,7 @@ local function current(key)
   if s == nil then
     local raw = redis.call('GET', key)
     local v = 0
-    if raw then
-      v = tonumber(raw)
-      if v == nil or v ~= math.floor(v) or v > MAX or v < -MAX then
-        error('counter ' .. key .. ' does not hold an integer within 2^53')
-      end
-    end
+    if raw then v = integer_of(key, raw) end
     s = { v = v, exists = raw ~= false and raw ~= nil, created = false, ttl = '', dirty = false }
     state[key] = s
   end
@@ -93,20 +135,19 @@ local function refuse(index, reason)
 end
 
 for i = 1, n do
-  local base = 5 + (i - 1) * 5
+  local base = 3 + (i - 1) * 4
   local delta = tonumber(ARGV[base + 1])
-  local max = ARGV[base + 2]
-  local min = ARGV[base + 3]
+  local bound = ARGV[base + 2]
   local s = current(KEYS[i])
-  if not s.exists and ARGV[base + 5] == 'r' then return refuse(i - 1, 'missing') end
+  if not s.exists and ARGV[base + 4] == 'r' then return refuse(i - 1, 'missing') end
   local nxt = s.v + delta
-  if delta > 0 and ((max ~= '' and nxt > tonumber(max)) or nxt > MAX) then return refuse(i - 1, 'limit') end
-  if delta < 0 and min ~= '' and nxt < tonumber(min) then return refuse(i - 1, 'floor') end
+  if delta > 0 and ((bound ~= '' and nxt > tonumber(bound)) or nxt > MAX) then return refuse(i - 1, 'limit') end
+  if delta < 0 and bound ~= '' and nxt < tonumber(bound) then return refuse(i - 1, 'floor') end
   if delta ~= 0 then
     if not s.exists then
       s.exists = true
       s.created = true
-      s.ttl = ARGV[base + 4]
+      s.ttl = ARGV[base + 3]
     end
     s.v = nxt
     s.dirty = true
@@ -139,7 +180,7 @@ if clear_key then redis.call('DEL', clear_key) end
 if idem_key then
   local parts = {}
   for i = 2, #out do parts[#parts + 1] = out[i] end
-  redis.call('SET', idem_key, table.concat(parts, ','), 'PX', ARGV[4])
+  redis.call('SET', idem_key, string.format('%d', now_ms()) .. '|' .. table.concat(parts, ','), 'PX', ARGV[3])
 end
 return out
 `

@@ -1,7 +1,7 @@
 import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot, CounterStore } from '@andromeda/core'
 import { AndromedaError, InvalidArgumentError, StoreError } from '@andromeda/core'
 import calculateSlot from 'cluster-key-slot'
-import { type Driver, NoReplyError, type RedisClientLike, toDriver } from './clients.js'
+import { type Driver, NoReplyError, NotSentError, type RedisClientLike, toDriver } from './clients.js'
 import { SCRIPTS, type Script } from './scripts.js'
 
 /** Options of `createRedisStore`. */
@@ -28,18 +28,29 @@ export interface RedisStoreOptions {
 const DEFAULT_COMMAND_TIMEOUT_MS = 2000
 /** How long one clock calibration is trusted before it is refreshed in the background. */
 const CALIBRATION_MAX_AGE_MS = 60_000
-/** Slack for the millisecond truncation of both clocks (TIME and Date.now). */
+/** Slack for the millisecond truncation of the server's clock (TIME) and for rounding ours. */
 const CLOCK_SLACK_MS = 2
 /** Error replies that mean Redis did not run the command and a retry may succeed. */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|NOSCRIPT|READONLY)\b/
 
 type Reply = string[]
+/** Turns a script's reply into a method's result; `count` is the number of ops (apply only). */
+type Parse<T> = (reply: Reply, count: number) => T
+const NO_OPTIONS: ApplyOptions = {}
 
 function checkInteger(name: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
     throw new InvalidArgumentError(name, `must be an integer in [${min}, 2^53 - 1], got ${String(value)}`)
   }
   return value
+}
+
+/** `checkInteger` for a field of `ops[i]`, as a string; the argument's name is built only on failure. */
+function opInteger(ops: readonly CounterOp[], i: number, field: 'delta' | 'max' | 'min' | 'ttlMs', min: number, optional: boolean): string {
+  const value = ops[i]![field]
+  if (value === undefined && optional) return ''
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) checkInteger(`ops[${i}].${field}`, value, min)
+  return String(value)
 }
 
 function checkKey(name: string, key: unknown): string {
@@ -87,10 +98,11 @@ function isNoScript(error: unknown): boolean {
  *   (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags).
  *   `capabilities.canApplyTogether(keys)` is true when all keys map to one slot (always on a
  *   single node); the engine runs its saga otherwise.
- * - Bounded failure: every call settles within `commandTimeoutMs`. Each script carries a
- *   deadline in the server's clock (calibrated with `TIME` against this process's clock,
- *   refreshed every minute) and refuses to run once it has passed, so a call rejected for a
- *   timeout can never be applied later by a client that queued or resent it.
+ * - Bounded failure: every call settles within `commandTimeoutMs` (one deadline queue and
+ *   one timer per store). Each script carries a deadline in the server's clock (calibrated
+ *   with `TIME` against this process's monotonic clock, refreshed every minute) and refuses to
+ *   run once it has passed, so a call rejected for a timeout can never be applied later by a
+ *   client that queued or resent it.
  *
  * @param options - `client` (required), `prefix`, `commandTimeoutMs`; see `RedisStoreOptions`.
  * @returns a `CounterStore`; its `close()` waits for calls in flight and detaches from the
@@ -129,13 +141,52 @@ export function createRedisStore(options: RedisStoreOptions): CounterStore {
   return new RedisStore(driver, prefix, timeoutMs)
 }
 
+/** One script call, from the store method's call to its settlement. */
+class Call<T = unknown> {
+  /** The call that started next: the store's deadline queue, in start order. */
+  next: Call | undefined = undefined
+  /** Settled; whatever arrives later (a reply, a NOSCRIPT) is dropped. */
+  done = false
+  /** Handed to the client: it may run from here on, so a timeout can no longer say "not sent". */
+  sent = false
+  /** Sent again as EVAL after NOSCRIPT. */
+  reloaded = false
+  /** Past its deadline, its node-redis abort fired: settles as soon as node-redis has answered that. */
+  withdrawn = false
+
+  constructor(
+    readonly script: Script,
+    readonly numKeys: number,
+    /** KEYS then ARGV; ARGV[1], the deadline in the server's clock, is filled in when it is sent. */
+    readonly command: string[],
+    readonly count: number,
+    readonly parse: Parse<T>,
+    readonly idempotent: boolean,
+    readonly signal: AbortSignal | undefined,
+    /** `performance.now()` at which the call must have settled. */
+    readonly dueAt: number,
+    readonly abort: AbortController | undefined,
+    readonly resolve: (value: T) => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+}
+
 class RedisStore implements CounterStore {
   readonly capabilities: CounterStore['capabilities']
   private closed: Promise<void> | undefined
-  private readonly inFlight = new Set<Promise<unknown>>()
-  /** Lower bound of (server clock - our clock) over every primary, ms. */
-  private clock: { offsetMs: number; measuredAt: number } | undefined
-  private calibrating: Promise<number> | undefined
+  /** Lower bound of (server clock - `performance.now()`) over every primary, ms. */
+  private clock: { offsetMs: number; refreshAfter: number } | undefined
+  private calibrating: Promise<void> | undefined
+  /**
+   * Calls not yet settled, oldest first. Every call of a store has the same timeout, so their
+   * deadlines come in start order: one timer, armed for the oldest, bounds them all (instead
+   * of a timer and an AbortController per call).
+   */
+  private head: Call | undefined
+  private tail: Call | undefined
+  private live = 0
+  private timer: NodeJS.Timeout | undefined
+  private idle: (() => void)[] = []
 
   constructor(
     private readonly driver: Driver,
@@ -156,100 +207,94 @@ class RedisStore implements CounterStore {
 
   // ------------------------------------------------------------------ contract
 
-  async apply(ops: readonly CounterOp[], options: ApplyOptions = {}): Promise<ApplyResult> {
+  apply(ops: readonly CounterOp[], options: ApplyOptions = NO_OPTIONS): Promise<ApplyResult> {
+    // Not `async`: one promise per call, the one `run` returns. Bad input still rejects.
+    try {
+      return this.startApply(ops, options)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  private startApply(ops: readonly CounterOp[], options: ApplyOptions): Promise<ApplyResult> {
     if (!Array.isArray(ops)) throw new InvalidArgumentError('ops', 'must be an array')
-    const args: string[] = []
-    const keys: string[] = []
-    ops.forEach((op, i) => {
-      keys.push(checkKey(`ops[${i}].key`, op.key))
+    const n = ops.length
+    const command: string[] = []
+    const opArgs: string[] = []
+    let writes = false
+    for (let i = 0; i < n; i++) {
+      const op = ops[i]!
+      const key = op.key
+      if (typeof key !== 'string' || key.length === 0) checkKey(`ops[${i}].key`, key)
+      command.push(this.prefix + key)
       if (op.ifMissing !== 'create' && op.ifMissing !== 'report') {
         throw new InvalidArgumentError(`ops[${i}].ifMissing`, `must be 'create' or 'report'`)
       }
-      args.push(
-        String(checkInteger(`ops[${i}].delta`, op.delta, -Number.MAX_SAFE_INTEGER)),
-        optionalInteger(`ops[${i}].max`, op.max, 0),
-        optionalInteger(`ops[${i}].min`, op.min, -Number.MAX_SAFE_INTEGER),
-        optionalInteger(`ops[${i}].ttlMs`, op.ttlMs, 1),
+      const delta = opInteger(ops, i, 'delta', -Number.MAX_SAFE_INTEGER, false)
+      const max = opInteger(ops, i, 'max', 0, true)
+      const min = opInteger(ops, i, 'min', -Number.MAX_SAFE_INTEGER, true)
+      // Only one bound can refuse an op (max an increment, min a decrement): one argument.
+      const sign = op.delta as number
+      if (sign !== 0) writes = true
+      opArgs.push(
+        delta,
+        sign > 0 ? max : sign < 0 ? min : '',
+        opInteger(ops, i, 'ttlMs', 1, true),
         op.ifMissing === 'create' ? 'c' : 'r',
       )
-    })
-    if (ops.length === 0) return { ok: true, values: [], ttlMs: [] }
+    }
+    if (n === 0) return Promise.resolve({ ok: true, values: [], ttlMs: [] })
     const { idempotencyKey, clearIdempotencyKey, signal } = options
-    if (idempotencyKey !== undefined) keys.push(checkKey('idempotencyKey', idempotencyKey))
-    if (clearIdempotencyKey !== undefined) keys.push(checkKey('clearIdempotencyKey', clearIdempotencyKey))
-    if (!this.capabilities.canApplyTogether(keys)) {
+    if (idempotencyKey !== undefined) command.push(this.prefix + checkKey('idempotencyKey', idempotencyKey))
+    if (clearIdempotencyKey !== undefined) command.push(this.prefix + checkKey('clearIdempotencyKey', clearIdempotencyKey))
+    const numKeys = command.length
+    if (this.driver.cluster && !this.oneSlot(command)) {
       throw new InvalidArgumentError('ops', 'keys map to several Redis Cluster slots; check capabilities.canApplyTogether() first')
     }
-    const idempotencyTtlMs = idempotencyKey === undefined ? '' : optionalInteger('idempotencyTtlMs', options.idempotencyTtlMs ?? 86_400_000, 1)
-    const header = [String(ops.length), idempotencyKey === undefined ? '0' : '1', idempotencyTtlMs, clearIdempotencyKey === undefined ? '0' : '1']
+    command.push(
+      '', // ARGV[1]: the deadline, set when the call is sent
+      String(n),
+      idempotencyKey === undefined ? '' : optionalInteger('idempotencyTtlMs', options.idempotencyTtlMs ?? 86_400_000, 1),
+    )
+    for (let i = 0; i < opArgs.length; i++) command.push(opArgs[i]!)
     // Sending it again is harmless when it changes nothing, or when a record would replay it.
-    const idempotent = idempotencyKey !== undefined || ops.every((op) => op.delta === 0)
-    const reply = await this.run(SCRIPTS.apply, keys, [...header, ...args], idempotent, signal)
-
-    if (reply[0] === 'replay') {
-      const parts = (reply[1] ?? '').split(',')
-      return {
-        ok: true,
-        values: ops.map((_, i) => parseValue(parts[2 * i] ?? '')),
-        ttlMs: ops.map((_, i) => parseTtl(parts[2 * i + 1])),
-        replayed: true,
-      }
-    }
-    if (reply[0] === 'refused') {
-      const reason = reply[2] as 'limit' | 'floor' | 'missing'
-      return {
-        ok: false,
-        index: Number(reply[1]),
-        reason,
-        values: ops.map((_, i) => parseOptional(reply[3 + 2 * i])),
-        ttlMs: ops.map((_, i) => parseTtl(reply[4 + 2 * i])),
-      }
-    }
-    return {
-      ok: true,
-      values: ops.map((_, i) => parseValue(reply[1 + 2 * i] ?? '')),
-      ttlMs: ops.map((_, i) => parseTtl(reply[2 + 2 * i])),
-    }
+    const idempotent = idempotencyKey !== undefined || !writes
+    return this.run(SCRIPTS.apply, numKeys, command, n, parseApply, idempotent, signal)
   }
 
-  async seed(key: string, value: number, ttlMs?: number): Promise<boolean> {
-    const args = [String(checkInteger('value', value, 0)), optionalInteger('ttlMs', ttlMs, 1)]
-    const reply = await this.run(SCRIPTS.seed, [checkKey('key', key)], args, true)
-    return reply[1] === '1'
+  seed(key: string, value: number, ttlMs?: number): Promise<boolean> {
+    return this.runOne(SCRIPTS.seed, key, parseFlag, () => [String(checkInteger('value', value, 0)), optionalInteger('ttlMs', ttlMs, 1)])
   }
 
-  async get(key: string): Promise<CounterSnapshot | undefined> {
-    const reply = await this.run(SCRIPTS.get, [checkKey('key', key)], [], true)
-    if (reply[1] === undefined || reply[1] === '') return undefined
-    const value = parseValue(reply[1])
-    const ttlMs = parseTtl(reply[2])
-    return ttlMs === undefined ? { value } : { value, ttlMs }
+  get(key: string): Promise<CounterSnapshot | undefined> {
+    return this.runOne(SCRIPTS.get, key, parseSnapshot, () => [])
   }
 
-  async set(key: string, value: number, ttlMs?: number): Promise<void> {
-    const args = [String(checkInteger('value', value, 0)), optionalInteger('ttlMs', ttlMs, 1)]
-    await this.run(SCRIPTS.set, [checkKey('key', key)], args, true)
+  set(key: string, value: number, ttlMs?: number): Promise<void> {
+    return this.runOne(SCRIPTS.set, key, parseNothing, () => [String(checkInteger('value', value, 0)), optionalInteger('ttlMs', ttlMs, 1)])
   }
 
-  async delete(key: string): Promise<void> {
-    await this.run(SCRIPTS.delete, [checkKey('key', key)], [], true)
+  delete(key: string): Promise<void> {
+    return this.runOne(SCRIPTS.delete, key, parseNothing, () => [])
   }
 
-  async acquireLock(key: string, token: string, ttlMs: number): Promise<boolean> {
-    const args = [checkKey('token', token), String(checkInteger('ttlMs', ttlMs, 1))]
-    const reply = await this.run(SCRIPTS.acquireLock, [checkKey('key', key)], args, true)
-    return reply[1] === '1'
+  acquireLock(key: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.runOne(SCRIPTS.acquireLock, key, parseFlag, () => [checkKey('token', token), String(checkInteger('ttlMs', ttlMs, 1))])
   }
 
-  async releaseLock(key: string, token: string): Promise<boolean> {
-    const reply = await this.run(SCRIPTS.releaseLock, [checkKey('key', key)], [checkKey('token', token)], true)
-    return reply[1] === '1'
+  releaseLock(key: string, token: string): Promise<boolean> {
+    return this.runOne(SCRIPTS.releaseLock, key, parseFlag, () => [checkKey('token', token)])
   }
 
   /** Wait for calls in flight (each bounded by `commandTimeoutMs`), then detach from the client. */
   close(): Promise<void> {
     this.closed ??= (async () => {
-      while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight])
+      while (this.live > 0 || this.calibrating) {
+        if (this.live > 0) await new Promise<void>((resolve) => this.idle.push(resolve))
+        else await this.calibrating?.catch(() => {})
+      }
+      clearTimeout(this.timer)
+      this.timer = undefined
       this.driver.dispose()
     })()
     return this.closed
@@ -257,109 +302,296 @@ class RedisStore implements CounterStore {
 
   // ------------------------------------------------------------------ one bounded script call
 
-  private track<T>(promise: Promise<T>): Promise<T> {
-    this.inFlight.add(promise)
-    const done = () => this.inFlight.delete(promise)
-    promise.then(done, done)
-    return promise
-  }
-
-  private run(script: Script, keys: string[], args: string[], idempotent: boolean, signal?: AbortSignal): Promise<Reply> {
-    if (this.closed) return Promise.reject(new StoreError('the Redis store is closed', { retryable: true }))
-    signal?.throwIfAborted()
-    return this.track(this.runBounded(script, keys, args, idempotent, signal))
-  }
-
-  private async runBounded(script: Script, keys: string[], args: string[], idempotent: boolean, signal?: AbortSignal): Promise<Reply> {
-    const deadlineAt = Date.now() + this.timeoutMs
-    const deadline = new AbortController()
-    const timer = setTimeout(() => deadline.abort(), this.timeoutMs)
+  /** A script on one key (every method but apply); these never double-count if sent again. */
+  private runOne<T>(script: Script, key: string, parse: Parse<T>, args: () => string[]): Promise<T> {
     try {
-      await this.driver.ready(deadlineAt, signal)
-      const offsetMs = await this.clockOffset(deadline.signal)
-      // The server refuses the script from this instant on (its clock): never later than our
-      // own timeout fires, so a call we reported as failed can never be applied afterwards.
-      const serverDeadline = String(deadlineAt + offsetMs - CLOCK_SLACK_MS)
-      const fullKeys = keys.map((key) => this.prefix + key)
-      const argv = [serverDeadline, ...args]
-      let reply: unknown
-      try {
-        reply = await this.driver.evalsha(script.sha, fullKeys, argv, deadline.signal)
-      } catch (error) {
-        if (!isNoScript(error)) throw error
-        // NOSCRIPT: the node never ran it, so sending it in full cannot double-apply.
-        reply = await this.driver.eval(script.lua, fullKeys, argv, deadline.signal)
-      }
-      if (!Array.isArray(reply) || typeof reply[0] !== 'string') {
-        throw new StoreError(`unexpected reply to the ${script.name} script: ${JSON.stringify(reply)}`, { retryable: false })
-      }
-      if (reply[0] === 'expired') {
-        throw new StoreError(`${script.name} reached Redis after its deadline (${this.timeoutMs} ms) and was not applied`, {
-          retryable: true,
-        })
-      }
-      return reply.map((part) => (typeof part === 'string' ? part : String(part)))
+      // Arguments are checked in the order the methods name them: key first.
+      const command = [this.prefix + checkKey('key', key), '', ...args()]
+      return this.run(script, 1, command, 0, parse, true, undefined)
     } catch (error) {
-      throw this.classify(error, script, idempotent, signal)
-    } finally {
-      clearTimeout(timer)
+      return Promise.reject(error)
     }
   }
 
-  private classify(error: unknown, script: Script, idempotent: boolean, signal?: AbortSignal): unknown {
+  private oneSlot(command: string[]): boolean {
+    if (command.length <= 1) return true
+    const clientPrefix = this.driver.clientKeyPrefix
+    const slot = calculateSlot(clientPrefix + command[0]!)
+    for (let i = 1; i < command.length; i++) if (calculateSlot(clientPrefix + command[i]!) !== slot) return false
+    return true
+  }
+
+  private run<T>(
+    script: Script,
+    numKeys: number,
+    command: string[],
+    count: number,
+    parse: Parse<T>,
+    idempotent: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreError('the Redis store is closed', { retryable: true }))
+    if (signal?.aborted) return Promise.reject(signal.reason)
+    return new Promise<T>((resolve, reject) => {
+      const dueAt = performance.now() + this.timeoutMs
+      const abort = this.driver.withdraws ? new AbortController() : undefined
+      const call = new Call<T>(script, numKeys, command, count, parse, idempotent, signal, dueAt, abort, resolve, reject)
+      this.enqueue(call as Call)
+      // Hot path: connected and calibrated, the command goes out now, with no await before it.
+      if (this.clock !== undefined && this.driver.isReady()) this.send(call as Call)
+      else void this.prepare(call as Call)
+    })
+  }
+
+  /** Wait for the client and the clock calibration, then send; each step bounded by the call's deadline. */
+  private async prepare(call: Call): Promise<void> {
+    try {
+      while (!call.done) {
+        if (!this.driver.isReady()) await this.driver.ready(call.dueAt - performance.now(), call.signal)
+        else if (this.clock === undefined) await this.calibrate()
+        else return this.send(call)
+      }
+    } catch (error) {
+      if (!call.done) this.rejectCall(call, this.classify(error, call))
+    }
+  }
+
+  private send(call: Call): void {
+    if (call.done) return
+    const clock = this.clock!
+    if (call.dueAt > clock.refreshAfter) this.refreshClock()
+    // The server refuses the script from this instant on (its clock): never later than the
+    // deadline queue rejects the call here, so a call reported as failed is never applied afterwards.
+    call.command[call.numKeys] = String(Math.floor(call.dueAt + clock.offsetMs) - CLOCK_SLACK_MS)
+    call.sent = true
+    let sent: Promise<unknown>
+    try {
+      sent = this.driver.evalsha(call.script.sha, call.numKeys, call.command, call.abort?.signal)
+    } catch (error) {
+      this.fail(call, error)
+      return
+    }
+    sent.then(
+      (reply) => this.reply(call, reply),
+      (error) => this.fail(call, error),
+    )
+  }
+
+  private reply(call: Call, reply: unknown): void {
+    if (call.done) return
+    if (!Array.isArray(reply) || typeof reply[0] !== 'string') {
+      const error = new StoreError(`unexpected reply to the ${call.script.name} script: ${JSON.stringify(reply)}`, { retryable: false })
+      this.rejectCall(call, error)
+      return
+    }
+    if (reply[0] === 'expired') {
+      const error = new StoreError(`${call.script.name} reached Redis after its deadline (${this.timeoutMs} ms) and was not applied`, {
+        retryable: true,
+      })
+      this.rejectCall(call, error)
+      return
+    }
+    for (let i = 1; i < reply.length; i++) if (typeof reply[i] !== 'string') reply[i] = String(reply[i])
+    let value: unknown
+    try {
+      value = call.parse(reply as Reply, call.count)
+    } catch (error) {
+      this.rejectCall(call, this.classify(error, call))
+      return
+    }
+    this.settle(call)
+    call.resolve(value)
+  }
+
+  private fail(call: Call, error: unknown): void {
+    if (call.done) return
+    if (!call.reloaded && !call.withdrawn && isNoScript(error)) {
+      // NOSCRIPT: the node never ran it, so sending it in full cannot double-apply.
+      call.reloaded = true
+      let sent: Promise<unknown>
+      try {
+        sent = this.driver.eval(call.script.lua, call.numKeys, call.command, call.abort?.signal)
+      } catch (thrown) {
+        this.rejectCall(call, this.classify(thrown, call))
+        return
+      }
+      sent.then(
+        (reply) => this.reply(call, reply),
+        (thrown) => this.fail(call, thrown),
+      )
+      return
+    }
+    this.rejectCall(call, this.classify(error, call))
+  }
+
+  private rejectCall(call: Call, error: unknown): void {
+    this.settle(call)
+    call.reject(error)
+  }
+
+  private classify(error: unknown, call: Call): unknown {
     if (AndromedaError.isInstance(error)) return error
+    const signal = call.signal
     if (signal?.aborted && error === signal.reason) return error
-    const what = `Redis ${script.name}`
+    const what = `Redis ${call.script.name}`
     if (this.driver.notSent(error)) {
       return new StoreError(`${what} was not sent: ${errorMessage(error)}`, { retryable: true, cause: error })
     }
     if (error instanceof NoReplyError) {
       return new StoreError(
-        `${what} got no reply within ${this.timeoutMs} ms${idempotent ? '' : '; it may have been applied'}`,
-        { retryable: idempotent, cause: error },
+        `${what} got no reply within ${this.timeoutMs} ms${call.idempotent ? '' : '; it may have been applied'}`,
+        { retryable: call.idempotent, cause: error },
       )
     }
     if (isReplyError(error)) {
       // Redis answered with an error: the scripts check everything before their first write,
       // so nothing was applied; only transient states are worth a retry.
       return new StoreError(`${what} failed: ${errorMessage(error)}`, {
-        retryable: idempotent || TRANSIENT_REPLY.test(errorMessage(error)),
+        retryable: call.idempotent || TRANSIENT_REPLY.test(errorMessage(error)),
         cause: error,
       })
     }
     // A transport error after the command may have been written: applied or not, unknown.
-    return new StoreError(`${what} failed: ${errorMessage(error)}`, { retryable: idempotent, cause: error })
+    return new StoreError(`${what} failed: ${errorMessage(error)}`, { retryable: call.idempotent, cause: error })
+  }
+
+  // ------------------------------------------------------------------ the deadline queue
+
+  private enqueue(call: Call): void {
+    if (this.tail === undefined) this.head = call
+    else this.tail.next = call
+    this.tail = call
+    if (this.live++ === 0) this.timer?.ref()
+    // Armed already means armed for an older call, whose deadline comes first.
+    if (this.timer === undefined) this.arm(this.timeoutMs)
+  }
+
+  private settle(call: Call): void {
+    call.done = true
+    // Settled calls leave from the front, so the queue holds about the calls in flight.
+    let head = this.head
+    while (head?.done) head = head.next
+    this.head = head
+    if (head === undefined) this.tail = undefined
+    if (--this.live === 0) {
+      // Idle: the timer no longer keeps the process alive.
+      this.timer?.unref()
+      if (this.idle.length > 0) for (const resolve of this.idle.splice(0)) resolve()
+    }
+  }
+
+  private arm(delayMs: number): void {
+    this.timer = setTimeout(this.onTimer, Math.max(Math.ceil(delayMs), 1))
+    if (this.live === 0) this.timer.unref()
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined
+    const now = performance.now()
+    for (let call = this.head; call !== undefined && call.dueAt <= now; call = call.next) {
+      if (!call.done && !call.withdrawn) this.expire(call)
+    }
+    let next = this.head
+    while (next !== undefined && (next.done || next.withdrawn)) next = next.next
+    if (next !== undefined) this.arm(next.dueAt - now)
+  }
+
+  private expire(call: Call): void {
+    if (!call.sent) {
+      const error = new NotSentError(`no connection to Redis within ${this.timeoutMs} ms`)
+      this.rejectCall(call, this.classify(error, call))
+      return
+    }
+    const noReply = () => {
+      if (!call.done) this.rejectCall(call, this.classify(new NoReplyError('no reply before the deadline'), call))
+    }
+    if (call.abort === undefined) {
+      noReply()
+      return
+    }
+    // node-redis rejects a command still in its queue on this abort (AbortError, proof it was
+    // never written); that answer must win over "no reply", so ours waits one turn.
+    call.withdrawn = true
+    call.abort.abort()
+    setImmediate(noReply)
   }
 
   // ------------------------------------------------------------------ clock calibration
 
-  /** Lower bound of (server clock - ours); measured once, refreshed in the background. */
-  private async clockOffset(abort: AbortSignal): Promise<number> {
-    const clock = this.clock
-    if (clock) {
-      if (Date.now() - clock.measuredAt > CALIBRATION_MAX_AGE_MS && !this.calibrating) {
-        const refresh = new AbortController()
-        const timer = setTimeout(() => refresh.abort(), this.timeoutMs)
-        this.track(this.calibrate(refresh.signal).finally(() => clearTimeout(timer))).catch(() => {})
-      }
-      return clock.offsetMs
-    }
-    return this.calibrate(abort)
-  }
-
-  private calibrate(abort: AbortSignal): Promise<number> {
-    this.calibrating ??= this.driver
-      .clockOffsets(abort)
-      .then((offsets) => {
+  /** Measure (server clock - ours) on every primary; one measurement at a time. */
+  private calibrate(): Promise<void> {
+    this.calibrating ??= (async () => {
+      const abort = new AbortController()
+      const timer = setTimeout(() => abort.abort(), this.timeoutMs)
+      try {
+        const offsets = await this.driver.clockOffsets(abort.signal)
         // TIME answered at or before our reading, so each sample is a lower bound of its
         // primary's offset; the smallest bounds them all.
         const offsetMs = Math.min(...offsets)
-        this.clock = { offsetMs, measuredAt: Date.now() }
-        return offsetMs
-      })
-      .finally(() => {
+        this.clock = { offsetMs, refreshAfter: performance.now() + CALIBRATION_MAX_AGE_MS + this.timeoutMs }
+      } finally {
+        clearTimeout(timer)
         this.calibrating = undefined
-      })
+      }
+    })()
     return this.calibrating
   }
+
+  /** Refresh a calibration past its age in the background; calls keep the current one meanwhile. */
+  private refreshClock(): void {
+    if (this.calibrating || this.closed) return
+    this.calibrate().catch(() => {})
+  }
+}
+
+// ------------------------------------------------------------------ replies
+
+/** apply: {'ok', v1, ttl1, ...} | {'replay', 'v1,ttl1,...', ms since recorded} | {'refused', index, reason, v1, ttl1, ...}. */
+function parseApply(reply: Reply, n: number): ApplyResult {
+  const status = reply[0]
+  if (status === 'ok') {
+    const values: number[] = new Array(n)
+    const ttlMs: (number | undefined)[] = new Array(n)
+    for (let i = 0; i < n; i++) {
+      values[i] = parseValue(reply[1 + 2 * i] ?? '')
+      ttlMs[i] = parseTtl(reply[2 + 2 * i])
+    }
+    return { ok: true, values, ttlMs }
+  }
+  if (status === 'replay') {
+    const parts = (reply[1] ?? '').split(',')
+    // The record's lifetimes were measured when it was written; the contract wants them now.
+    const elapsedMs = Number(reply[2] ?? 0)
+    const values: number[] = new Array(n)
+    const ttlMs: (number | undefined)[] = new Array(n)
+    for (let i = 0; i < n; i++) {
+      values[i] = parseValue(parts[2 * i] ?? '')
+      const ttl = parseTtl(parts[2 * i + 1])
+      ttlMs[i] = ttl === undefined ? undefined : ttl - elapsedMs
+    }
+    return { ok: true, values, ttlMs, replayed: true }
+  }
+  if (status === 'refused') {
+    const values: (number | undefined)[] = new Array(n)
+    const ttlMs: (number | undefined)[] = new Array(n)
+    for (let i = 0; i < n; i++) {
+      values[i] = parseOptional(reply[3 + 2 * i])
+      ttlMs[i] = parseTtl(reply[4 + 2 * i])
+    }
+    return { ok: false, index: Number(reply[1]), reason: reply[2] as 'limit' | 'floor' | 'missing', values, ttlMs }
+  }
+  throw new StoreError(`unexpected reply to the apply script: ${JSON.stringify(reply)}`, { retryable: false })
+}
+
+/** seed, acquireLock, releaseLock: {'ok', '1' | '0'}. */
+const parseFlag = (reply: Reply): boolean => reply[1] === '1'
+
+const parseNothing = (): void => {}
+
+/** get: {'ok', value ('' = missing), pttl ('' = none)}. */
+function parseSnapshot(reply: Reply): CounterSnapshot | undefined {
+  if (reply[1] === undefined || reply[1] === '') return undefined
+  const value = parseValue(reply[1])
+  const ttlMs = parseTtl(reply[2])
+  return ttlMs === undefined ? { value } : { value, ttlMs }
 }
