@@ -35,3 +35,20 @@ export function callHook<E>(hook: ((event: E) => unknown) | undefined, event: E)
     // dropped on purpose: observers must not break the operation they observe
   }
 }
+
+/** Settle like `promise`, or reject with `onTimeout()` after `ms` if it has not settled by then. */
+export function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms)
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error: unknown) => {
+        clearTimeout(timer)
+        reject(error)
+      },
+    )
+  })
+}

@@ -30,8 +30,13 @@ export interface QuotaConfig<D> {
 }
 
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000
-/** The Go original's defaults: LockIn 3 s, MaxRetry 10, RetryIn 100 ms. */
-export const DEFAULT_LOCK = { ttlMs: 3000, retries: 10, retryDelayMs: 100 } as const
+/**
+ * The Go original's LockIn 3 s and RetryIn 100 ms; waiters retry 30 times (its MaxRetry was 10)
+ * so they wait as long as a lock can live instead of giving up while a load is still running.
+ */
+export const DEFAULT_LOCK = { ttlMs: 3000, retries: 30, retryDelayMs: 100 } as const
+
+const HOOK_NAMES = ['onConsume', 'onRefund', 'onExceeded', 'onLoad', 'onError', 'onCompensate']
 
 const STORE_METHODS = ['apply', 'seed', 'get', 'set', 'delete', 'acquireLock', 'releaseLock'] as const
 
@@ -67,13 +72,19 @@ export function resolveConfig<D>(options: QuotaOptions<D>): QuotaConfig<D> {
   if (options.loadUsage !== undefined) checkFunction('loadUsage', options.loadUsage)
   if (options.cost !== undefined) checkFunction('cost', options.cost)
   if (options.clock !== undefined) checkFunction('clock', options.clock)
+  if (options.lock !== undefined && (typeof options.lock !== 'object' || options.lock === null)) {
+    throw new InvalidArgumentError('lock', 'must be an object { ttlMs?, retries?, retryDelayMs? }')
+  }
   const lock = { ...DEFAULT_LOCK, ...options.lock }
   checkDurationMs('lock.ttlMs', lock.ttlMs)
   checkCount('lock.retries', lock.retries)
   checkCount('lock.retryDelayMs', lock.retryDelayMs)
   const hooks = options.hooks ?? {}
   if (typeof hooks !== 'object' || hooks === null) throw new InvalidArgumentError('hooks', 'must be an object')
-  for (const [key, hook] of Object.entries(hooks)) checkFunction(`hooks.${key}`, hook)
+  for (const [key, hook] of Object.entries(hooks)) {
+    if (!HOOK_NAMES.includes(key)) throw new InvalidArgumentError(`hooks.${key}`, `is not a hook; hooks are ${HOOK_NAMES.join(', ')}`)
+    checkFunction(`hooks.${key}`, hook)
+  }
   return {
     name,
     store,

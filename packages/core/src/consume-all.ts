@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { callHook } from './async.js'
 import { CompensationError, InvalidArgumentError, QuotaExceededError, StoreError, toStoreError } from './errors.js'
 import { idempotencyKey } from './keys.js'
@@ -119,7 +120,7 @@ async function consumeAllWithUndo(items: readonly ConsumeAllItem[], options: Con
 
   const first = plans[counted[0]!]!
   const store = first.engine.store
-  const recordKey = idempotency && idempotencyKey(first.key, 'all', idempotency)
+  const recordKey = idempotency && idempotencyKey(first.key, 'all', idempotency, requestDigest(counted.map((i) => plans[i]!)))
   const together =
     counted.every((i) => plans[i]!.engine.store === store) &&
     store.capabilities.canApplyTogether(recordKey ? [...counted.map((i) => plans[i]!.key), recordKey] : counted.map((i) => plans[i]!.key))
@@ -169,13 +170,31 @@ async function atomically(
   }
 }
 
-/** Give back every item of an atomic consumeAll in one atomic apply, clearing its record. */
+/** A short digest of which counters a multi-quota request charges, and how much. */
+function requestDigest(plans: Plan<any>[]): string {
+  const hash = createHash('sha256')
+  for (const plan of plans) hash.update(`${plan.key}\u0000${plan.cost}\u0000`)
+  return hash.digest('base64url').slice(0, 16)
+}
+
+/**
+ * Give back every item of an atomic consumeAll in one atomic apply, clearing its record. When
+ * that is refused (one counter expired, was reset or was refunded meanwhile), the items are
+ * given back one by one instead, so one vanished counter never keeps the others' units.
+ */
 async function compensateTogether(plans: Plan<any>[], recordKey: string | undefined, cause: unknown): Promise<void> {
   const engine = plans[0]!.engine
   const ops = plans.map((plan) => ({ key: plan.key, delta: -plan.cost, min: 0, ifMissing: 'report' as const }))
   let failure: unknown
   try {
     const applied = await engine.store.apply(ops, recordKey ? { clearIdempotencyKey: recordKey } : {})
+    if (!applied.ok) {
+      // The record sits in the first item's hash-tag group: its give-back clears it.
+      return rollback(
+        plans.map((plan, k) => ({ plan, recordKey: k === 0 ? recordKey : undefined })),
+        cause,
+      )
+    }
     for (const [k, plan] of plans.entries()) {
       const result = plan.engine.toResult(plan, applied, k)
       callHook(plan.engine.config.hooks.onCompensate, { quota: plan.engine.name, id: plan.id, cost: plan.cost, result, data: plan.ctx.data })
@@ -206,7 +225,7 @@ async function saga(
   for (const index of counted) {
     const plan = plans[index]!
     // Each step keeps its own record, in its own counter's hash-tag group (never cross-slot).
-    const recordKey = idempotency && idempotencyKey(plan.key, 'all', `${idempotency}#${index}`)
+    const recordKey = idempotency && idempotencyKey(plan.key, 'all', `${idempotency}#${index}`, String(plan.cost))
     let result: QuotaResult
     try {
       signal?.throwIfAborted()

@@ -31,7 +31,11 @@ export function lockKey(counter: string): string {
   return `${counter}:lock`
 }
 
-/** Idempotency record of one operation on one counter. */
-export function idempotencyKey(counter: string, operation: 'consume' | 'refund' | 'all', key: string): string {
-  return `${counter}:idem:${operation}:${encodeKeyPart(key)}`
+/**
+ * Idempotency record of one operation on one counter. `fingerprint` (the cost, or a digest of
+ * a multi-quota request) makes a key reused for a different request a different record, so it
+ * is evaluated afresh instead of replaying another request's result.
+ */
+export function idempotencyKey(counter: string, operation: 'consume' | 'refund' | 'all', key: string, fingerprint = ''): string {
+  return `${counter}:idem:${operation}:${encodeKeyPart(key)}:${fingerprint}`
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { abortable, sleep } from './async.js'
+import { abortable, sleep, withDeadline } from './async.js'
 import { InvalidArgumentError, LoadError, LockTimeoutError, toStoreError } from './errors.js'
 import { lockKey } from './keys.js'
 import type { CounterStore } from './store.js'
@@ -48,7 +48,13 @@ export class Loader {
           // Another process may have seeded it between our miss and our lock.
           if (await this.store.get(request.key)) return
           const startedAt = performance.now()
-          const usage = await request.readUsage()
+          // A load that outlives its lock is no longer exclusive, and one that never answers
+          // would hold every caller of this counter: bound it by the lock's lifetime.
+          const usage = await withDeadline(
+            request.readUsage(),
+            this.lock.ttlMs,
+            () => new LoadError(`loadUsage did not answer within lock.ttlMs (${this.lock.ttlMs} ms) for ${request.key}`),
+          )
           await this.store.seed(request.key, usage, request.ttlMs)
           request.onLoaded?.(usage, performance.now() - startedAt)
           return

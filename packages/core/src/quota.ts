@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import { callHook } from './async.js'
 import { type QuotaConfig, resolveConfig } from './config.js'
-import { CompensationError, LoadError, QuotaExceededError, StoreError, toStoreError } from './errors.js'
+import { CompensationError, InvalidArgumentError, LoadError, QuotaExceededError, StoreError, toStoreError } from './errors.js'
 import { guardStore } from './guarded-store.js'
 import { counterKey, idempotencyKey } from './keys.js'
 import { Loader, readUsage } from './load.js'
@@ -39,6 +39,15 @@ export interface Plan<D = unknown> {
 }
 
 const warnedStores = new WeakSet<object>()
+
+/** Run a user's option function; whatever it throws becomes a LoadError naming the option. */
+async function callOption<T>(option: string, fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (error) {
+    throw new LoadError(`the ${option} function failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+  }
+}
 
 /** Warn once per store that is shared between processes but atomic only within one. */
 function warnIfProcessAtomicShared(store: CounterStore): void {
@@ -87,7 +96,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
       const idempotency = checkIdempotencyKey(options.idempotencyKey)
       const planned = this.plan(id, cost, options.data)
       const start = (plan: Plan<D>) =>
-        this.consumePlan(plan, idempotency && idempotencyKey(plan.key, 'consume', idempotency), options.signal)
+        this.consumePlan(plan, idempotency && this.recordKey(plan, 'consume', idempotency), options.signal)
       return planned instanceof Promise ? planned.then(start) : start(planned)
     } catch (error) {
       return Promise.reject(error)
@@ -102,7 +111,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     const op: CounterOp = { key: plan.key, delta: -plan.cost, min: 0, ifMissing: 'report' }
     const applied = await this.withErrorHook(plan, 'refund', () =>
       this.applyLoading([op], [plan], {
-        idempotencyKey: idempotency && idempotencyKey(plan.key, 'refund', idempotency),
+        idempotencyKey: idempotency && this.recordKey(plan, 'refund', idempotency),
         idempotencyTtlMs: this.config.idempotencyTtlMs,
         signal: options.signal,
       }),
@@ -152,7 +161,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     checkCallOptions(options)
     const idempotency = checkIdempotencyKey(options.idempotencyKey)
     const plan = await this.plan(id, cost, options.data)
-    const recordKey = idempotency && idempotencyKey(plan.key, 'consume', idempotency)
+    const recordKey = idempotency && this.recordKey(plan, 'consume', idempotency)
     const result = await this.consumePlan(plan, recordKey, options.signal)
     if (!result.allowed) throw new QuotaExceededError(this.name, result)
     try {
@@ -184,6 +193,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     checkString('id', id, MAX_ID_LENGTH)
     checkCount('cost', requestedCost)
     const now = this.config.clock()
+    if (!Number.isSafeInteger(now) || now < 0) throw new InvalidArgumentError('clock', `must return epoch ms, got ${String(now)}`)
     const window = this.config.period ? periodWindow(this.config.period, now) : undefined
     const ctx: QuotaContext<D> = window
       ? { quota: this.name, data, periodStartAt: window.startAt }
@@ -203,10 +213,15 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     if (cost === undefined && typeof limit !== 'function' && typeof ttlMs !== 'function') return make(requestedCost, limit, ttlMs)
     return (async () =>
       make(
-        cost ? checkCount('cost', await cost(id, requestedCost, ctx)) : requestedCost,
+        cost ? checkCount('cost', await callOption('cost', () => cost(id, requestedCost, ctx))) : requestedCost,
         await this.resolveLimit(id, ctx),
         window ? undefined : await this.resolveTtl(id, ctx),
       ))()
+  }
+
+  /** Where a call's idempotency record lives: in the counter's hash-tag group, keyed by its cost too. */
+  recordKey(plan: Plan<D>, operation: 'consume' | 'refund', key: string): string {
+    return idempotencyKey(plan.key, operation, key, String(plan.cost))
   }
 
   /** The store op that consumes a plan's cost. */
@@ -280,6 +295,10 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     const op: CounterOp = { key: plan.key, delta: -plan.cost, min: 0, ifMissing: 'report' }
     try {
       const applied = await this.guarded.apply([op], clearIdempotencyKey ? { clearIdempotencyKey } : {})
+      // Refused means the units are already gone (the counter expired, was reset, or someone
+      // else refunded it to the floor): nothing is left to give back, but the call's record
+      // must still go, or a retry would replay a grant whose units no longer exist.
+      if (!applied.ok && clearIdempotencyKey) await this.guarded.delete(clearIdempotencyKey)
       const result = this.toResult(plan, applied, 0)
       callHook(this.config.hooks.onCompensate, { quota: this.name, id: plan.id, cost: plan.cost, result, data: plan.ctx.data })
       return undefined
@@ -371,14 +390,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     if (typeof limit !== 'function') return limit
     const cached = this.limitCache?.get(id)
     if (cached) return cached.limit
-    let value: unknown
-    try {
-      value = await limit(id, ctx)
-    } catch (error) {
-      throw new LoadError(`limit function of quota "${this.name}" failed: ${error instanceof Error ? error.message : String(error)}`, {
-        cause: error,
-      })
-    }
+    const value = await callOption('limit', () => limit(id, ctx))
     const resolved = value === null ? null : checkCount('limit', value)
     this.limitCache?.set(id, { limit: resolved })
     return resolved
@@ -387,7 +399,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
   private async resolveTtl(id: string, ctx: QuotaContext<D>): Promise<number | undefined> {
     const { ttlMs } = this.config
     if (typeof ttlMs !== 'function') return ttlMs
-    const value = await ttlMs(id, ctx)
+    const value = await callOption('ttlMs', () => ttlMs(id, ctx))
     return value === undefined ? undefined : checkDurationMs('ttlMs', value)
   }
 }

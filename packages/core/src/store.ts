@@ -112,7 +112,7 @@ export interface CounterStore {
   get(key: string): Promise<CounterSnapshot | undefined>
   /** Overwrite a counter's value. A live counter keeps its lifetime; a new one gets `ttlMs`. */
   set(key: string, value: number, ttlMs?: number): Promise<void>
-  /** Remove a counter (missing is fine). */
+  /** Remove a counter or an idempotency record (missing is fine). */
   delete(key: string): Promise<void>
   /** Take the lock `key` for `ttlMs` if nobody holds it. True when this token now holds it. */
   acquireLock(key: string, token: string, ttlMs: number): Promise<boolean>

@@ -117,3 +117,44 @@ describe('onStoreError', () => {
     expect(errors).toHaveLength(1)
   })
 })
+
+describe('option functions and odd options', () => {
+  it('a cost or ttlMs function that throws is a LoadError naming the option, and the store is untouched', async () => {
+    const store = untouchableStore()
+    const boom = () => {
+      throw new Error('db down')
+    }
+    const costly = createQuota({ name: 'q', store, limit: 5, cost: boom })
+    await expect(costly.consume('v')).rejects.toMatchObject({ code: 'ERR_LOAD', message: expect.stringContaining('cost') })
+    const timed = createQuota({ name: 'q', store, limit: 5, ttlMs: boom })
+    await expect(timed.consume('v')).rejects.toMatchObject({ code: 'ERR_LOAD', message: expect.stringContaining('ttlMs') })
+    expect(store.calls).toEqual([])
+  })
+
+  it('a clock that does not return epoch ms is an InvalidArgumentError naming clock', async () => {
+    const store = untouchableStore()
+    for (const bad of [Number.NaN, 'abc', -1, 1.5]) {
+      const quota = createQuota({ name: 'q', store, limit: 5, clock: () => bad as number })
+      const error = await quota.consume('v').catch((e: unknown) => e)
+      expect(InvalidArgumentError.isInstance(error) && error.argument).toBe('clock')
+    }
+    expect(store.calls).toEqual([])
+  })
+
+  it('a misspelled hook or a lock that is not an object is refused when the quota is created', () => {
+    const store = untouchableStore()
+    expect(argumentOf(() => createQuota({ name: 'q', store, limit: 5, hooks: { onConsumed: () => {} } as never }))).toBe('hooks.onConsumed')
+    expect(argumentOf(() => createQuota({ name: 'q', store, limit: 5, lock: 'abc' as never }))).toBe('lock')
+  })
+
+  it('a loadUsage that never answers fails with a LoadError once the lock lifetime has passed', async () => {
+    const store = untouchableStore({
+      apply: async () => ({ ok: false, index: 0, reason: 'missing', values: [undefined] }),
+      acquireLock: async () => true,
+      releaseLock: async () => true,
+      get: async () => undefined,
+    })
+    const quota = createQuota({ name: 'q', store, limit: 5, loadUsage: () => new Promise<number>(() => {}), lock: { ttlMs: 50 } })
+    await expect(quota.consume('v')).rejects.toMatchObject({ code: 'ERR_LOAD', message: expect.stringContaining('lock.ttlMs') })
+  })
+})

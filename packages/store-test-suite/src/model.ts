@@ -94,8 +94,12 @@ export class QuotaModel {
     return JSON.stringify([spec.name, id, spec.period ? windowStartAt(spec.period, now) : null])
   }
 
-  private recordId(counter: string, operation: 'consume' | 'refund' | 'all', key: string): string {
-    return JSON.stringify([counter, operation, key])
+  /**
+   * Identity of an idempotency record: the key names it together with the request, so a key
+   * reused for a different request (another cost, other items) is evaluated afresh.
+   */
+  private recordId(counter: string, operation: 'consume' | 'refund' | 'all', key: string, request: unknown): string {
+    return JSON.stringify([counter, operation, key, request])
   }
 
   /** End of the id's current window, for periodic quotas. */
@@ -175,7 +179,7 @@ export class QuotaModel {
     const limit = spec.limit(id)
     if (limit === null) return { ...UNLIMITED }
     const counter = this.counterId(spec, id, now)
-    const record = key === undefined ? undefined : this.recordId(counter, operation, key)
+    const record = key === undefined ? undefined : this.recordId(counter, operation, key, cost)
     const replay = record && this.liveRecord(record, now)
     if (replay) return { ...replay.results[0]!, replayed: true }
     let c = this.loaded(spec, id, counter, now)
@@ -198,7 +202,7 @@ export class QuotaModel {
       result = { ...UNLIMITED }
     } else {
       const counter = this.counterId(spec, id, now)
-      const record = key === undefined ? undefined : this.recordId(counter, 'refund', key)
+      const record = key === undefined ? undefined : this.recordId(counter, 'refund', key, cost)
       const replay = record && this.liveRecord(record, now)
       if (replay) {
         result = { ...replay.results[0]!, replayed: true }
@@ -260,7 +264,7 @@ export class QuotaModel {
     if (!result.replayed && !result.unlimited && cost > 0 && !irreversible) {
       const counter = this.counterId(spec, id, now)
       this.live(counter, now)!.value -= cost
-      if (key !== undefined) this.records.delete(this.recordId(counter, 'consume', key))
+      if (key !== undefined) this.records.delete(this.recordId(counter, 'consume', key, cost))
       this.events.push(`onCompensate:${id}:${cost}`)
     }
     return { exceeded: false, result }
@@ -291,7 +295,8 @@ export class QuotaModel {
     now: number,
   ): ModelConsumeAllResult {
     const first = items[counted[0]!]!
-    const record = key === undefined ? undefined : this.recordId(this.counterId(first.spec, first.id, now), 'all', key)
+    const request = counted.map((i) => [this.counterId(items[i]!.spec, items[i]!.id, now), items[i]!.cost])
+    const record = key === undefined ? undefined : this.recordId(this.counterId(first.spec, first.id, now), 'all', key, request)
     const replay = record && this.liveRecord(record, now)
     if (replay) {
       counted.forEach((i, k) => {
@@ -359,7 +364,7 @@ export class QuotaModel {
           const c = this.live(counter, now)
           if (!c) continue
           c.value -= item.cost
-          if (key !== undefined) this.records.delete(this.recordId(counter, 'all', `${key}#${g}`))
+          if (key !== undefined) this.records.delete(this.recordId(counter, 'all', `${key}#${g}`, item.cost))
         }
         // Nothing stays granted: every item reports its usage after the call, not granted.
         for (const j of counted) {

@@ -154,7 +154,7 @@ async function charge(target: QuotaTarget<any>, cost: number, key: string | unde
   const engine = asEngine(target.quota)
   if (engine) {
     const plan: Plan<any> = await engine.plan(target.id, cost, target.data)
-    const recordKey = key === undefined ? undefined : idempotencyKey(plan.key, 'consume', key)
+    const recordKey = key === undefined ? undefined : engine.recordKey(plan, 'consume', key)
     const result = await engine.consumePlan(plan, recordKey, signal)
     const period = engine.config.period
     return {

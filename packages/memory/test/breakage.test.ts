@@ -1,0 +1,82 @@
+import { consumeAll, createQuota, transactAll } from '@andromeda/core'
+import { createMemoryStore } from '@andromeda/memory'
+import { describe, expect, it } from 'vitest'
+
+// Cases found by trying to break the library from the outside, kept as plain tests.
+
+describe('giving units back when a counter vanished meanwhile', () => {
+  it('transactAll whose function outlives one short-lived counter still gives back every other unit, and clears its record', async () => {
+    let now = Date.UTC(2026, 0, 1)
+    const clock = () => now
+    const store = createMemoryStore({ clock })
+    const burst = createQuota({ name: 'burst', store, clock, limit: 10, ttlMs: 300 })
+    const monthly = createQuota({ name: 'monthly', store, clock, limit: 1000 })
+    const items = [
+      { quota: burst, id: 'k' },
+      { quota: monthly, id: 'k' },
+    ]
+    const failure = new Error('handler failed')
+    await expect(
+      transactAll(
+        items,
+        () => {
+          now += 500 // the burst counter expires while the function runs
+          throw failure
+        },
+        { idempotencyKey: 'req-1' },
+      ),
+    ).rejects.toBe(failure)
+    expect((await monthly.get('k')).usage).toBe(0)
+    const retried = await consumeAll(items, { idempotencyKey: 'req-1' })
+    expect(retried.replayed).toBeFalsy()
+    expect((await monthly.get('k')).usage).toBe(1)
+  })
+
+  it('transact whose counter expired while its function ran clears its record, so a retry is charged afresh', async () => {
+    let now = Date.UTC(2026, 0, 1)
+    const clock = () => now
+    const quota = createQuota({ name: 'q', store: createMemoryStore({ clock }), clock, limit: 5, ttlMs: 100 })
+    await expect(
+      quota.transact(
+        'v',
+        1,
+        () => {
+          now += 200
+          throw new Error('x')
+        },
+        { idempotencyKey: 'req-1' },
+      ),
+    ).rejects.toThrow('x')
+    const retried = await quota.consume('v', 1, { idempotencyKey: 'req-1' })
+    expect(retried).toMatchObject({ allowed: true, usage: 1 })
+    expect(retried.replayed).toBeFalsy()
+  })
+})
+
+describe('an idempotency key reused for a different request', () => {
+  it('consume with another cost is evaluated afresh, never answered with the other request result', async () => {
+    const quota = createQuota({ name: 'q', store: createMemoryStore(), limit: 100 })
+    await quota.consume('i', 5, { idempotencyKey: 'k' })
+    const other = await quota.consume('i', 7, { idempotencyKey: 'k' })
+    expect(other).toMatchObject({ allowed: true, usage: 12 })
+    expect(other.replayed).toBeFalsy()
+    expect(await quota.consume('i', 5, { idempotencyKey: 'k' })).toMatchObject({ usage: 5, replayed: true })
+  })
+
+  it('consumeAll with other items is evaluated afresh, and never reports an item as charged that was not', async () => {
+    const store = createMemoryStore()
+    const q = createQuota({ name: 'q', store, limit: 50 })
+    const q2 = createQuota({ name: 'q2', store, limit: 50 })
+    await consumeAll([{ quota: q, id: 'i', cost: 1 }], { idempotencyKey: 'k' })
+    const other = await consumeAll(
+      [
+        { quota: q, id: 'i', cost: 3 },
+        { quota: q2, id: 'i', cost: 3 },
+      ],
+      { idempotencyKey: 'k' },
+    )
+    expect(other.replayed).toBeFalsy()
+    expect(other.results.map((r) => r.usage)).toEqual([4, 3])
+    expect((await q2.get('i')).usage).toBe(3)
+  })
+})
