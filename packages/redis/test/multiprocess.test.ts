@@ -14,6 +14,13 @@ const outDir = join(packageDir, 'node_modules', '.cache', 'andromeda-redis-test'
 const PROCESSES = 4
 const CONSUMES = 500
 
+interface MixReport {
+  granted: number
+  refunded: number
+  outOfRange: number
+  errors: string[]
+}
+
 interface ChildReport {
   allowed: number
   refused: number
@@ -23,10 +30,10 @@ interface ChildReport {
 }
 
 /** Start every child, wait until all are connected, release them at once, collect reports. */
-async function runChildren(env: Record<string, string>): Promise<ChildReport[]> {
-  const children = Array.from({ length: PROCESSES }, () =>
+async function runChildren(env: Record<string, string>, perChild: (i: number) => Record<string, string> = () => ({})): Promise<ChildReport[]> {
+  const children = Array.from({ length: PROCESSES }, (_, i) =>
     spawn(process.execPath, [join(outDir, 'consumer.mjs')], {
-      env: { ...process.env, ...env, CONSUMES: String(CONSUMES) },
+      env: { ...process.env, ...env, ...perChild(i), CONSUMES: String(CONSUMES) },
       stdio: ['pipe', 'pipe', 'inherit'],
     }),
   )
@@ -93,6 +100,24 @@ describe.runIf(available)(`${PROCESSES} processes x ${CONSUMES} concurrent consu
     expect(reports.reduce((sum, r) => sum + r.allowed, 0)).toBe(1000)
     expect(reports.reduce((sum, r) => sum + r.refused, 0)).toBe(PROCESSES * CONSUMES - 1000)
   })
+
+  for (const seed of [randomBytes(4).readUInt32LE(0), randomBytes(4).readUInt32LE(0)]) {
+    it(`random concurrent consumes and refunds from every process end with usage == granted - refunded, within [0, limit] (seed ${seed})`, async () => {
+      const env = { ...base(), LIMIT: '300' }
+      // Each process gets its own seed derived from the printed one, so a failure can be replayed.
+      const reports = (await runChildren(env, (i) => ({ MIX_SEED: String(seed + i) }))) as unknown as MixReport[]
+      expect(reports.flatMap((r) => r.errors)).toEqual([])
+      expect(reports.reduce((sum, r) => sum + r.outOfRange, 0)).toBe(0)
+      const granted = reports.reduce((sum, r) => sum + r.granted, 0)
+      const refunded = reports.reduce((sum, r) => sum + r.refunded, 0)
+      const usage = Number((await admin.get(`${prefix}{${env.QUOTA_NAME}:v1}:usage`)) ?? '0')
+      expect(usage).toBe(granted - refunded)
+      expect(usage).toBeGreaterThanOrEqual(0)
+      expect(usage).toBeLessThanOrEqual(300)
+      expect(granted).toBeGreaterThan(0)
+      expect(refunded).toBeGreaterThan(0)
+    })
+  }
 
   it('limit 1000 with loadUsage returning 400: exactly 600 allowed, loadUsage at most once per process', async () => {
     const env = { ...base(), LOAD_USAGE: '400' }
