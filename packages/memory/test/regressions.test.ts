@@ -1,23 +1,10 @@
-import { type CounterStore, consumeAll, createQuota } from '@andromeda/core'
+import { consumeAll, createQuota } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
+import { sagaOnly } from '@andromeda/store-test-suite'
 import { describe, expect, it } from 'vitest'
 
 // Shrunk counter-examples of the model-based property suite (@andromeda/store-test-suite),
 // kept as plain tests so each fault stays fixed.
-
-/** The same store, claiming it can never apply keys together: consumeAll takes the saga. */
-function sagaOnly(store: CounterStore): CounterStore {
-  return {
-    capabilities: { ...store.capabilities, canApplyTogether: () => false },
-    apply: (ops, opts) => store.apply(ops, opts),
-    seed: (key, value, ttlMs) => store.seed(key, value, ttlMs),
-    get: (key) => store.get(key),
-    set: (key, value, ttlMs) => store.set(key, value, ttlMs),
-    delete: (key) => store.delete(key),
-    acquireLock: (key, token, ttlMs) => store.acquireLock(key, token, ttlMs),
-    releaseLock: (key, token) => store.releaseLock(key, token),
-  }
-}
 
 function manualClock() {
   let now = Date.UTC(2026, 0, 1)

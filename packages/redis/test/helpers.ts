@@ -1,48 +1,16 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer, Socket } from 'node:net'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 
 const run = promisify(execFile)
 
-/** The shared Redis every session and CI run provides. Never flushed: tests use random prefixes. */
-export const SHARED_REDIS = { host: '127.0.0.1', port: 6379 }
+import { redisAnswers as canConnect } from '@andromeda/test-utils'
 
-export const IN_CI = process.env.CI === 'true'
-
-/** A fresh key prefix per test, so tests never see each other's keys. */
-export function randomPrefix(tag = 't'): string {
-  return `andromeda-test:${tag}:${randomBytes(6).toString('hex')}:`
-}
-
-/** True when something answers PING on host:port within a second. */
-export function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = new Socket()
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(1000, () => done(false))
-    socket.once('error', () => done(false))
-    socket.connect(port, host, () => socket.write('PING\r\n'))
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG')))
-  })
-}
-
-/**
- * Whether suites that need `what` may run. In CI they must: a missing service fails the run.
- * Elsewhere they skip with a printed reason.
- */
-export function requireService(available: boolean, what: string): boolean {
-  if (available) return true
-  if (IN_CI) throw new Error(`${what} is required when CI=true but is not available`)
-  console.warn(`skipping: ${what} is not available`)
-  return false
-}
+export { IN_CI, SHARED_REDIS, randomPrefix, requireService } from '@andromeda/test-utils'
+export { canConnect }
 
 export async function hasRedisServerBinary(): Promise<boolean> {
   try {

@@ -8,15 +8,7 @@ import {
   transactAll,
 } from '@andromeda/core'
 import { describe, expect, it } from 'vitest'
-import { type ConformanceOptions, randomName, withStore } from './options.js'
-
-/** The same store, but claiming it can never apply keys together: forces consumeAll's saga. */
-function sagaOnly(store: CounterStore): CounterStore {
-  return Object.assign(Object.create(store), {
-    capabilities: { ...store.capabilities, canApplyTogether: () => false },
-    apply: store.apply.bind(store),
-  })
-}
+import { type ConformanceOptions, randomName, sagaOnly, withStore } from './options.js'
 
 /** The same store, but `apply` rejects with a StoreError from its `failFrom`-th call on. */
 function failingFrom(store: CounterStore, failFrom: number): CounterStore {

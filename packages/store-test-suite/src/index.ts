@@ -3,7 +3,7 @@ import { engineTests } from './engine.js'
 import type { ConformanceOptions } from './options.js'
 
 export type { ConformanceOptions } from './options.js'
-export { keyGroup, randomKey, randomName } from './options.js'
+export { keyGroup, randomKey, randomName, sagaOnly } from './options.js'
 export { createManualClock, PROPERTY_IDS, type PropertyClock, type PropertyOptions, runStoreProperties } from './properties.js'
 
 /**

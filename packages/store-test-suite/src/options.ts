@@ -40,3 +40,20 @@ export async function withStore<T>(options: ConformanceOptions, fn: (store: Coun
     await options.destroyStore?.(store)
   }
 }
+
+/**
+ * The same store, claiming it can never apply keys together, so `consumeAll` takes its saga
+ * path: lets a test cover both paths on a store that can apply everything at once.
+ */
+export function sagaOnly(store: CounterStore): CounterStore {
+  return {
+    capabilities: { ...store.capabilities, canApplyTogether: () => false },
+    apply: (ops, opts) => store.apply(ops, opts),
+    seed: (key, value, ttlMs) => store.seed(key, value, ttlMs),
+    get: (key) => store.get(key),
+    set: (key, value, ttlMs) => store.set(key, value, ttlMs),
+    delete: (key) => store.delete(key),
+    acquireLock: (key, token, ttlMs) => store.acquireLock(key, token, ttlMs),
+    releaseLock: (key, token) => store.releaseLock(key, token),
+  }
+}

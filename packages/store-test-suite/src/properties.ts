@@ -20,7 +20,7 @@ import {
   QuotaModel,
   windowStartAt,
 } from './model.js'
-import { type ConformanceOptions, randomName, withStore } from './options.js'
+import { type ConformanceOptions, randomName, sagaOnly, withStore } from './options.js'
 
 /**
  * A clock the suite can move. Hand the same clock to the store (its expiry clock) and to the
@@ -146,20 +146,6 @@ function commandArbitrary(clocked: boolean): fc.Arbitrary<Cmd> {
 }
 
 // ------------------------------------------------------------------ store views
-
-/** The same store, claiming it can never apply keys together: consumeAll takes the saga. */
-function sagaOnly(store: CounterStore): CounterStore {
-  return {
-    capabilities: { ...store.capabilities, canApplyTogether: () => false },
-    apply: (ops, opts) => store.apply(ops, opts),
-    seed: (key, value, ttlMs) => store.seed(key, value, ttlMs),
-    get: (key) => store.get(key),
-    set: (key, value, ttlMs) => store.set(key, value, ttlMs),
-    delete: (key) => store.delete(key),
-    acquireLock: (key, token, ttlMs) => store.acquireLock(key, token, ttlMs),
-    releaseLock: (key, token) => store.releaseLock(key, token),
-  }
-}
 
 /** The same store, with every call started when fast-check's scheduler says so. */
 function scheduled(store: CounterStore, s: fc.Scheduler): CounterStore {

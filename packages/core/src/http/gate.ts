@@ -1,5 +1,4 @@
 import { InvalidArgumentError, StoreError } from '../errors.js'
-import { idempotencyKey } from '../keys.js'
 import { periodSeconds } from '../period.js'
 import type { Plan, QuotaEngine } from '../quota.js'
 import type { Quota, QuotaResult } from '../types.js'
