@@ -127,7 +127,7 @@ async function consumeAllWithUndo(items: readonly ConsumeAllItem[], options: Con
 
   return together
     ? atomically(plans, counted, results, recordKey, options.signal)
-    : saga(plans, counted, results, idempotency, options.signal)
+    : saga(plans, counted, results, idempotency && `${idempotency}#${requestDigest(counted.map((i) => plans[i]!))}`, options.signal)
 }
 
 async function atomically(

@@ -80,3 +80,26 @@ describe('an idempotency key reused for a different request', () => {
     expect((await q2.get('i')).usage).toBe(3)
   })
 })
+
+describe('an idempotency key reused for a different request on the saga path', () => {
+  it('consumeAll across two stores with other items is evaluated afresh for every item', async () => {
+    const q1 = createQuota({ name: 'q1', store: createMemoryStore(), limit: 10 })
+    const q2 = createQuota({ name: 'q2', store: createMemoryStore(), limit: 10 })
+    await consumeAll(
+      [
+        { quota: q1, id: 'x' },
+        { quota: q2, id: 'y' },
+      ],
+      { idempotencyKey: 'K' },
+    )
+    const other = await consumeAll(
+      [
+        { quota: q1, id: 'x' },
+        { quota: q2, id: 'z' },
+      ],
+      { idempotencyKey: 'K' },
+    )
+    expect(other.results.map((r) => r.replayed ?? false)).toEqual([false, false])
+    expect((await q1.get('x')).usage).toBe(2)
+  })
+})

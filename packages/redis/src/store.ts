@@ -330,7 +330,7 @@ class RedisStore implements CounterStore {
     idempotent: boolean,
     signal: AbortSignal | undefined,
   ): Promise<T> {
-    if (this.closed) return Promise.reject(new StoreError('the Redis store is closed', { retryable: true }))
+    if (this.closed) return Promise.reject(new StoreError('the Redis store is closed', { retryable: false }))
     if (signal?.aborted) return Promise.reject(signal.reason)
     return new Promise<T>((resolve, reject) => {
       const dueAt = performance.now() + this.timeoutMs

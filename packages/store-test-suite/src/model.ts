@@ -283,7 +283,15 @@ export class QuotaModel {
     if (counted.length === 0) return { allowed: true, results }
     return atomic
       ? this.consumeAllAtomic(items, limits, counted, results, key, now)
-      : this.consumeAllSaga(items, limits, counted, results, key, now)
+      : this.consumeAllSaga(
+          items,
+          limits,
+          counted,
+          results,
+          // Every step's record is named by the whole request, as the atomic path's one record is.
+          key === undefined ? undefined : `${key}#${JSON.stringify(counted.map((i) => [this.counterId(items[i]!.spec, items[i]!.id, now), items[i]!.cost]))}`,
+          now,
+        )
   }
 
   private consumeAllAtomic(
