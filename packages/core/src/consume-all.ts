@@ -156,7 +156,8 @@ async function atomically(
     for (const [k, plan] of countedPlans.entries()) plan.engine.notify(plan, results[counted[k]!]!)
     // A replay's units belong to the earlier call: there is nothing of this call's to give back.
     if (applied.replayed) return { result: { allowed: true, results, replayed: true }, undo: NOTHING_TO_UNDO }
-    return { result: { allowed: true, results }, undo: (cause) => compensateTogether(countedPlans, recordKey, cause) }
+    const resetAts = counted.map((i) => results[i]!.resetAt)
+    return { result: { allowed: true, results }, undo: (cause) => compensateTogether(countedPlans, resetAts, recordKey, cause) }
   }
   const index = counted[applied.index]!
   const refusedPlan = plans[index]!
@@ -182,19 +183,25 @@ function requestDigest(plans: Plan<any>[]): string {
  * that is refused (one counter expired, was reset or was refunded meanwhile), the items are
  * given back one by one instead, so one vanished counter never keeps the others' units.
  */
-async function compensateTogether(plans: Plan<any>[], recordKey: string | undefined, cause: unknown): Promise<void> {
+async function compensateTogether(
+  plans: Plan<any>[],
+  resetAts: (number | undefined)[],
+  recordKey: string | undefined,
+  cause: unknown,
+): Promise<void> {
+  // One by one: the record sits in the first item's hash-tag group, so its give-back clears it.
+  const oneByOne = () => rollback(
+    plans.map((plan, k) => ({ plan, recordKey: k === 0 ? recordKey : undefined, resetAt: resetAts[k] })),
+    cause,
+  )
+  // A ttl-bounded counter may have been replaced while `fn` ran: each item is checked on its own.
+  if (plans.some((plan) => plan.ttlMs !== undefined && plan.periodEndAt === undefined)) return oneByOne()
   const engine = plans[0]!.engine
   const ops = plans.map((plan) => ({ key: plan.key, delta: -plan.cost, min: 0, ifMissing: 'report' as const }))
   let failure: unknown
   try {
     const applied = await engine.store.apply(ops, recordKey ? { clearIdempotencyKey: recordKey } : {})
-    if (!applied.ok) {
-      // The record sits in the first item's hash-tag group: its give-back clears it.
-      return rollback(
-        plans.map((plan, k) => ({ plan, recordKey: k === 0 ? recordKey : undefined })),
-        cause,
-      )
-    }
+    if (!applied.ok) return oneByOne()
     for (const [k, plan] of plans.entries()) {
       const result = plan.engine.toResult(plan, applied, k)
       callHook(plan.engine.config.hooks.onCompensate, { quota: plan.engine.name, id: plan.id, cost: plan.cost, result, data: plan.ctx.data })
@@ -220,7 +227,7 @@ async function saga(
   idempotency: string | undefined,
   signal: AbortSignal | undefined,
 ): Promise<Outcome> {
-  const granted: { plan: Plan<any>; recordKey: string | undefined }[] = []
+  const granted: Granted[] = []
   let replayedAll = true
   for (const index of counted) {
     const plan = plans[index]!
@@ -259,7 +266,7 @@ async function saga(
     replayedAll &&= result.replayed === true
     // A replayed step's units belong to the earlier call that was granted them: a rollback of
     // this call must not give them back (nor clear that call's record).
-    if (!result.replayed) granted.push({ plan, recordKey })
+    if (!result.replayed) granted.push({ plan, recordKey, resetAt: result.resetAt })
   }
   return {
     result: replayedAll ? { allowed: true, results, replayed: true } : { allowed: true, results },
@@ -281,11 +288,18 @@ async function notGranted(plan: Plan<any>): Promise<QuotaResult> {
 }
 
 /** Give back every granted step, newest first. Throws CompensationError if any refund failed. */
-async function rollback(granted: { plan: Plan<any>; recordKey: string | undefined }[], cause: unknown): Promise<void> {
+/** A unit grant a rollback may have to give back: its plan, its call's record, its counter's reset time. */
+interface Granted {
+  plan: Plan<any>
+  recordKey: string | undefined
+  resetAt: number | undefined
+}
+
+async function rollback(granted: Granted[], cause: unknown): Promise<void> {
   const pending: { quota: string; id: string; cost: number }[] = []
   let lastFailure: unknown
-  for (const { plan, recordKey } of [...granted].reverse()) {
-    const failure = await plan.engine.compensate(plan, recordKey)
+  for (const { plan, recordKey, resetAt } of [...granted].reverse()) {
+    const failure = await plan.engine.compensate(plan, recordKey, resetAt)
     if (failure !== undefined) {
       pending.push({ quota: plan.engine.name, id: plan.id, cost: plan.cost })
       lastFailure = failure

@@ -170,7 +170,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
       // A replay's units belong to the earlier call; unlimited and degraded calls counted nothing.
       const counted = !result.replayed && !result.unlimited && !result.degraded && plan.cost > 0
       if (counted && !options.irreversible) {
-        const failure = await this.compensate(plan, recordKey)
+        const failure = await this.compensate(plan, recordKey, result.resetAt)
         if (failure !== undefined) {
           throw new CompensationError(`quota "${this.name}" could not give back ${plan.cost} unit(s) after the function failed`, {
             cause: error,
@@ -291,9 +291,16 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
    * Give back a plan's cost on the engine's own initiative, clearing the idempotency record of
    * the call it undoes in the same atomic step. Returns the failure, if any.
    */
-  async compensate(plan: Plan<D>, clearIdempotencyKey: string | undefined): Promise<unknown> {
+  async compensate(plan: Plan<D>, clearIdempotencyKey: string | undefined, grantedResetAt?: number): Promise<unknown> {
     const op: CounterOp = { key: plan.key, delta: -plan.cost, min: 0, ifMissing: 'report' }
     try {
+      const successor = await this.successorCounter(plan, grantedResetAt)
+      if (successor) {
+        if (clearIdempotencyKey) await this.guarded.delete(clearIdempotencyKey)
+        const result = this.toResult(plan, { ok: false, index: 0, reason: 'missing', values: [successor.value], ttlMs: [successor.ttlMs] }, 0)
+        callHook(this.config.hooks.onCompensate, { quota: this.name, id: plan.id, cost: plan.cost, result, data: plan.ctx.data })
+        return undefined
+      }
       const applied = await this.guarded.apply([op], clearIdempotencyKey ? { clearIdempotencyKey } : {})
       // Refused means the units are already gone (the counter expired, was reset, or someone
       // else refunded it to the floor): nothing is left to give back, but the call's record
@@ -306,6 +313,22 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
       callHook(this.config.hooks.onCompensate, { quota: this.name, id: plan.id, cost: plan.cost, error, data: plan.ctx.data })
       return error
     }
+  }
+
+  /**
+   * The counter now at a ttl-bounded plan's key when it is not the one that granted the units:
+   * ours expired while the caller's work ran and another call created a new one, which never
+   * held our units. Told by its expiry: a counter created after ours expired ends at least
+   * `ttlMs` after ours did (we allow half of it for clock reading jitter). Period counters need
+   * no check (each window has its own key). The read and the give-back are two steps, so a
+   * counter that expires in between is not caught; see the README's limits.
+   */
+  private async successorCounter(plan: Plan<D>, grantedResetAt: number | undefined) {
+    if (grantedResetAt === undefined || plan.periodEndAt !== undefined || plan.ttlMs === undefined) return undefined
+    const snapshot = await this.guarded.get(plan.key)
+    if (!snapshot) return undefined
+    const endsAt = snapshot.ttlMs === undefined ? Number.POSITIVE_INFINITY : this.config.clock() + snapshot.ttlMs
+    return endsAt - grantedResetAt > plan.ttlMs / 2 ? snapshot : undefined
   }
 
   /** Map the store's answer for op `index` to a QuotaResult. */

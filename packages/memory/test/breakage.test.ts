@@ -103,3 +103,42 @@ describe('an idempotency key reused for a different request on the saga path', (
     expect((await q1.get('x')).usage).toBe(2)
   })
 })
+
+describe('a give-back never lands on a counter created after the one that granted the units', () => {
+  it('transact whose ttl counter expired and was re-created while its function ran leaves the new counter alone', async () => {
+    let now = Date.UTC(2026, 0, 1)
+    const clock = () => now
+    const rows: string[] = []
+    const quota = createQuota({ name: 'lu', store: createMemoryStore({ clock }), clock, limit: 1, ttlMs: 100, loadUsage: () => rows.length })
+    await expect(
+      quota.transact('v', 1, async () => {
+        now += 150 // our counter expires
+        if ((await quota.consume('v')).allowed) rows.push('other') // reloaded from the rows: 1 of 1
+        throw new Error('insert failed')
+      }),
+    ).rejects.toThrow('insert failed')
+    expect((await quota.get('v')).usage).toBe(1)
+    expect((await quota.consume('v')).allowed).toBe(false)
+  })
+
+  it('transactAll on one store does the same for each ttl-bounded item', async () => {
+    let now = Date.UTC(2026, 0, 1)
+    const clock = () => now
+    const store = createMemoryStore({ clock })
+    const window = createQuota({ name: 'window', store, clock, limit: 1, ttlMs: 100 })
+    const monthly = createQuota({ name: 'monthly', store, clock, limit: 10 })
+    const items = [
+      { quota: window, id: 'k' },
+      { quota: monthly, id: 'k' },
+    ]
+    await expect(
+      transactAll(items, async () => {
+        now += 150
+        expect((await window.consume('k')).allowed).toBe(true) // a new window counter
+        throw new Error('x')
+      }),
+    ).rejects.toThrow('x')
+    expect((await window.get('k')).usage).toBe(1)
+    expect((await monthly.get('k')).usage).toBe(0)
+  })
+})

@@ -160,7 +160,7 @@ async function charge(target: QuotaTarget<any>, cost: number, key: string | unde
       result,
       cost: plan.cost,
       windowSeconds: period ? periodSeconds(period) : undefined,
-      giveBack: () => engine.compensate(plan, recordKey),
+      giveBack: () => engine.compensate(plan, recordKey, result.resetAt),
     }
   }
   const options = { signal, ...(key === undefined ? {} : { idempotencyKey: key }), ...(target.data === undefined ? {} : { data: target.data }) }
