@@ -1,6 +1,11 @@
 import { toStoreError } from './errors.js'
 import type { ApplyOptions, CounterOp, CounterStore } from './store.js'
 
+/** What a store threw, as the engine rethrows it: the caller's own abort reason as it is, else typed. */
+export function typedStoreError(error: unknown, signal: AbortSignal | undefined): unknown {
+  return signal?.aborted && error === signal.reason ? error : toStoreError(error)
+}
+
 /**
  * The user's store with every rejection turned into a typed error: andromeda errors pass as
  * they are, the caller's own abort reason passes as it is, anything else becomes a `StoreError`.
@@ -10,8 +15,7 @@ export function guardStore(store: CounterStore): CounterStore {
     try {
       return await call()
     } catch (error) {
-      if (signal?.aborted && error === signal.reason) throw error
-      throw toStoreError(error)
+      throw typedStoreError(error, signal)
     }
   }
   return {

@@ -1,8 +1,8 @@
 import { LRUCache } from 'lru-cache'
 import { callHook } from './async.js'
 import { type QuotaConfig, resolveConfig } from './config.js'
-import { CompensationError, InvalidArgumentError, LoadError, QuotaExceededError, StoreError, toStoreError } from './errors.js'
-import { guardStore } from './guarded-store.js'
+import { CompensationError, InvalidArgumentError, LoadError, QuotaExceededError, StoreError } from './errors.js'
+import { guardStore, typedStoreError } from './guarded-store.js'
 import { counterKey, idempotencyKey } from './keys.js'
 import { Loader, readUsage } from './load.js'
 import { periodWindow } from './period.js'
@@ -372,7 +372,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     try {
       return this.store.applySync(ops, options)
     } catch (error) {
-      throw options.signal?.aborted && error === options.signal.reason ? error : toStoreError(error)
+      throw typedStoreError(error, options.signal)
     }
   }
 

@@ -289,9 +289,14 @@ export class QuotaModel {
           counted,
           results,
           // Every step's record is named by the whole request, as the atomic path's one record is.
-          key === undefined ? undefined : `${key}#${JSON.stringify(counted.map((i) => [this.counterId(items[i]!.spec, items[i]!.id, now), items[i]!.cost]))}`,
+          key === undefined ? undefined : `${key}#${JSON.stringify(this.requestOf(items, counted, now))}`,
           now,
         )
+  }
+
+  /** What a multi-quota request charges: each counted item's counter and cost. */
+  private requestOf(items: readonly ModelConsumeAllItem[], counted: number[], now: number): Array<[string, number]> {
+    return counted.map((i) => [this.counterId(items[i]!.spec, items[i]!.id, now), items[i]!.cost])
   }
 
   private consumeAllAtomic(
@@ -303,7 +308,7 @@ export class QuotaModel {
     now: number,
   ): ModelConsumeAllResult {
     const first = items[counted[0]!]!
-    const request = counted.map((i) => [this.counterId(items[i]!.spec, items[i]!.id, now), items[i]!.cost])
+    const request = this.requestOf(items, counted, now)
     const record = key === undefined ? undefined : this.recordId(this.counterId(first.spec, first.id, now), 'all', key, request)
     const replay = record && this.liveRecord(record, now)
     if (replay) {

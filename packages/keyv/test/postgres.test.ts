@@ -1,5 +1,5 @@
 import type { CounterStore } from '@andromeda/core'
-import { runStoreConformance } from '@andromeda/store-test-suite'
+import { runStoreConformance, runStoreProperties } from '@andromeda/store-test-suite'
 import KeyvPostgres from '@keyv/postgres'
 import Keyv from 'keyv'
 import pg from 'pg'
@@ -14,6 +14,11 @@ describe.runIf(available)('keyv on @keyv/postgres', () => {
   const table = randomNamespace('keyv').replaceAll('-', '_')
   const adapter = available ? new KeyvPostgres({ uri: POSTGRES_URL, table }) : undefined
   const keyv = new Keyv({ store: adapter, namespace: 'andromeda' })
+  const store = {
+    name: 'keyv (@keyv/postgres)',
+    createStore: () => createKeyvStore({ keyv }),
+    destroyStore: async (s: CounterStore) => s.close?.(),
+  }
 
   afterAll(async () => {
     const admin = new pg.Client({ connectionString: POSTGRES_URL })
@@ -23,9 +28,7 @@ describe.runIf(available)('keyv on @keyv/postgres', () => {
     await adapter?.disconnect()
   })
 
-  runStoreConformance({
-    name: 'keyv (@keyv/postgres)',
-    createStore: () => createKeyvStore({ keyv }),
-    destroyStore: async (store: CounterStore) => store.close?.(),
-  })
+  runStoreConformance(store)
+  // Real time on a real database: fewer runs than the clocked Map suite.
+  runStoreProperties({ ...store, numRuns: 25 })
 })
