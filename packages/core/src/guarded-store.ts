@@ -20,7 +20,7 @@ export function guardStore(store: CounterStore): CounterStore {
   }
   return {
     capabilities: store.capabilities,
-    apply: (ops: readonly CounterOp[], options?: ApplyOptions) => guard(() => store.apply(ops, options), options?.signal),
+    apply: (ops: readonly CounterOp[], options?: ApplyOptions) => guard(async () => store.apply(ops, options), options?.signal),
     seed: (key, value, ttlMs) => guard(() => store.seed(key, value, ttlMs)),
     get: (key) => guard(() => store.get(key)),
     set: (key, value, ttlMs) => guard(() => store.set(key, value, ttlMs)),

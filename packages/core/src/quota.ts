@@ -3,7 +3,7 @@ import { callHook } from './async.js'
 import { type QuotaConfig, resolveConfig } from './config.js'
 import { CompensationError, InvalidArgumentError, LoadError, QuotaExceededError, StoreError } from './errors.js'
 import { guardStore, typedStoreError } from './guarded-store.js'
-import { counterKey, idempotencyKey } from './keys.js'
+import { CounterKeyCache, counterKeyIn, idempotencyKey, quotaKeyPrefix } from './keys.js'
 import { Loader, readUsage } from './load.js'
 import { periodWindow } from './period.js'
 import type { ApplyOptions, ApplyResult, CounterOp, CounterStore } from './store.js'
@@ -17,7 +17,16 @@ import type {
   QuotaState,
   TransactOptions,
 } from './types.js'
-import { MAX_ID_LENGTH, checkCallOptions, checkCount, checkDurationMs, checkFunction, checkString } from './validate.js'
+import {
+  MAX_ID_LENGTH,
+  checkCallOptions,
+  checkCount,
+  checkDurationMs,
+  checkFunction,
+  checkString,
+  isCount,
+  isPlainId,
+} from './validate.js'
 
 /** Longest accepted idempotency key. */
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 1024
@@ -34,11 +43,29 @@ export interface Plan<D = unknown> {
   /** End of the current period window (periodic quotas). */
   periodEndAt: number | undefined
   ctx: QuotaContext<D>
-  /** Clock reading when the plan was made; resetAt is computed from it. */
-  now: number
+  /**
+   * Clock reading when the plan was made (periodic quotas, whose window it picks); otherwise
+   * the clock is read only when a result needs it (resetAt of a counter with a TTL).
+   */
+  now: number | undefined
+}
+
+/** What the hot path needs of a quota whose options are all constants (see `consumeConstant`). */
+interface ConstantOptions {
+  limit: number
+  ttlMs: number | undefined
+  ifMissing: 'create' | 'report'
 }
 
 const warnedStores = new WeakSet<object>()
+
+/** Shared by every call without an idempotency key or signal: the store only reads it. */
+const NO_APPLY_OPTIONS: ApplyOptions = Object.freeze({})
+
+/** A store's `apply` may answer with its result or a promise of it (a thenable from any realm). */
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as PromiseLike<T> | null)?.then === 'function'
+}
 
 /** Run a user's option function; whatever it throws becomes a LoadError naming the option. */
 async function callOption<T>(option: string, fn: () => T | Promise<T>): Promise<T> {
@@ -73,11 +100,31 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
   private readonly guarded: CounterStore
   private readonly loader: Loader
   private readonly limitCache: LRUCache<string, { limit: number | null }> | undefined
+  /** `{<name>:`, the start of every key of this quota, built once. */
+  private readonly keyPrefix: string
+  /** Set when cost, limit and ttlMs are constants and there is no period: the hot path applies. */
+  private readonly constant: ConstantOptions | undefined
+  /**
+   * A period or a ttlMs: such a quota reads its clock (and checks it) before every call.
+   * Others read it only when a counter reports a lifetime (resetAt), which saves a clock
+   * read per consume on the hot path.
+   */
+  private readonly usesTime: boolean
+  /** Counter keys of recent ids (quotas without a period). */
+  private readonly counterKeys: CounterKeyCache
 
   constructor(options: QuotaOptions<D>) {
     this.config = resolveConfig(options)
     this.name = this.config.name
     this.store = this.config.store
+    this.keyPrefix = quotaKeyPrefix(this.name)
+    this.counterKeys = new CounterKeyCache(this.keyPrefix)
+    this.usesTime = this.config.period !== undefined || this.config.ttlMs !== undefined
+    const { cost, limit, ttlMs, period, loadUsage } = this.config
+    this.constant =
+      cost === undefined && typeof limit === 'number' && typeof ttlMs !== 'function' && period === undefined
+        ? { limit, ttlMs, ifMissing: loadUsage ? 'report' : 'create' }
+        : undefined
     this.guarded = guardStore(this.store)
     this.loader = new Loader(this.guarded, this.config.lock)
     this.limitCache =
@@ -89,15 +136,28 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
 
   // ---------------------------------------------------------------- public API
 
-  consume(id: string, cost = 1, options: CallOptions<D> = {}): Promise<QuotaResult> {
-    // Not `async`: the hot path (constant options) runs with one promise, the result's own.
+  consume(id: string, cost = 1, options?: CallOptions<D>): Promise<QuotaResult> {
+    // Not `async`: on a store that answers synchronously (memory) the whole call makes one
+    // promise, the result's own; on Redis one more, for the reply.
+    if (options === undefined && this.constant !== undefined && isPlainId(id) && isCount(cost)) {
+      return this.consumeConstant(this.constant, id, cost)
+    }
     try {
-      checkCallOptions(options)
-      const idempotency = checkIdempotencyKey(options.idempotencyKey)
-      const planned = this.plan(id, cost, options.data)
-      const start = (plan: Plan<D>) =>
-        this.consumePlan(plan, idempotency && this.recordKey(plan, 'consume', idempotency), options.signal)
-      return planned instanceof Promise ? planned.then(start) : start(planned)
+      let idempotency: string | undefined
+      let data: D | undefined
+      let signal: AbortSignal | undefined
+      if (options !== undefined) {
+        checkCallOptions(options)
+        idempotency = checkIdempotencyKey(options.idempotencyKey)
+        data = options.data
+        signal = options.signal
+      }
+      const planned = this.plan(id, cost, data)
+      if (planned instanceof Promise) {
+        return planned.then((plan) => this.consumePlan(plan, idempotency && this.recordKey(plan, 'consume', idempotency), signal))
+      }
+      const result = this.consumePlan(planned, idempotency && this.recordKey(planned, 'consume', idempotency), signal)
+      return result instanceof Promise ? result : Promise.resolve(result)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -192,31 +252,42 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
   plan(id: string, requestedCost: number, data: D | undefined): Plan<D> | Promise<Plan<D>> {
     checkString('id', id, MAX_ID_LENGTH)
     checkCount('cost', requestedCost)
-    const now = this.config.clock()
-    if (!Number.isSafeInteger(now) || now < 0) throw new InvalidArgumentError('clock', `must return epoch ms, got ${String(now)}`)
-    const window = this.config.period ? periodWindow(this.config.period, now) : undefined
+    const { cost, limit, ttlMs, period } = this.config
+    // Time is read before the store only by quotas that use it; see `usesTime`.
+    const now = this.usesTime ? this.now() : undefined
+    const window = period ? periodWindow(period, now!) : undefined
     const ctx: QuotaContext<D> = window
       ? { quota: this.name, data, periodStartAt: window.startAt }
       : { quota: this.name, data }
-    const { cost, limit, ttlMs } = this.config
-    const make = (resolvedCost: number, resolvedLimit: number | null, resolvedTtlMs: number | undefined): Plan<D> => ({
-      engine: this,
-      id,
-      cost: resolvedCost,
-      limit: resolvedLimit,
-      key: counterKey(this.name, id, window?.startAt),
-      ttlMs: window ? window.endAt - now : resolvedTtlMs,
-      periodEndAt: window?.endAt,
-      ctx,
-      now,
-    })
-    if (cost === undefined && typeof limit !== 'function' && typeof ttlMs !== 'function') return make(requestedCost, limit, ttlMs)
+    const key = window ? counterKeyIn(this.keyPrefix, id, window.startAt) : this.counterKeys.get(id)
+    if (cost === undefined && typeof limit !== 'function' && typeof ttlMs !== 'function') {
+      return this.makePlan(id, requestedCost, limit, key, window ? window.endAt - now! : ttlMs, window?.endAt, ctx, now)
+    }
     return (async () =>
-      make(
+      this.makePlan(
+        id,
         cost ? checkCount('cost', await callOption('cost', () => cost(id, requestedCost, ctx))) : requestedCost,
         await this.resolveLimit(id, ctx),
-        window ? undefined : await this.resolveTtl(id, ctx),
+        key,
+        window ? window.endAt - now! : await this.resolveTtl(id, ctx),
+        window?.endAt,
+        ctx,
+        now,
       ))()
+  }
+
+  /** One shape for every plan (the hot path stays monomorphic). */
+  private makePlan(
+    id: string,
+    cost: number,
+    limit: number | null,
+    key: string,
+    ttlMs: number | undefined,
+    periodEndAt: number | undefined,
+    ctx: QuotaContext<D>,
+    now: number | undefined,
+  ): Plan<D> {
+    return { engine: this, id, cost, limit, key, ttlMs, periodEndAt, ctx, now }
   }
 
   /** Where a call's idempotency record lives: in the counter's hash-tag group, keyed by its cost too. */
@@ -235,26 +306,113 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     }
   }
 
-  async consumePlan(plan: Plan<D>, recordKey: string | undefined, signal: AbortSignal | undefined): Promise<QuotaResult> {
-    if (plan.limit === null) return this.unlimited(plan)
-    let applied: ApplyResult
+  /**
+   * The hot path: `consume(id, cost)` without options on a quota whose options are constants.
+   * The same steps as `plan` + `consumePlan`, without building a plan unless the answer needs
+   * one (a refusal, a counter to load, a hook to tell, a store fault): the input was checked by
+   * the caller, the key needs no window, and a grant is mapped straight to its result.
+   */
+  private consumeConstant(constant: ConstantOptions, id: string, cost: number): Promise<QuotaResult> {
+    const key = this.counterKeys.get(id)
+    const ops: CounterOp[] = [{ key, delta: cost, max: constant.limit, ttlMs: constant.ttlMs, ifMissing: constant.ifMissing }]
+    let now: number | undefined
     try {
-      const ops = [this.consumeOp(plan)]
-      const options: ApplyOptions = { idempotencyKey: recordKey, idempotencyTtlMs: this.config.idempotencyTtlMs, signal }
-      signal?.throwIfAborted()
-      // Common case first: one apply on a present counter, no loading round.
-      const first = this.applyOnce(ops, options)
-      applied = first instanceof Promise ? await first : first
-      if (!applied.ok && applied.reason === 'missing') applied = await this.applyLoading(ops, [plan], options)
+      // A quota with a TTL checks its clock before the store is touched (see `usesTime`).
+      if (constant.ttlMs !== undefined) now = this.now()
     } catch (error) {
-      this.reportError(plan, 'consume', error)
-      const degraded = this.onStoreFault(plan, error)
-      if (degraded) return degraded
-      throw error
+      return Promise.reject(error)
+    }
+    try {
+      const applied = this.store.apply(ops, NO_APPLY_OPTIONS)
+      if (isPromiseLike(applied)) {
+        return Promise.resolve(applied).then(
+          (answer) => this.constantApplied(constant, id, cost, ops, answer, now),
+          (error: unknown) => this.consumeFailed(this.constantPlan(constant, id, cost, key, now), typedStoreError(error, undefined)),
+        )
+      }
+      const result = this.constantApplied(constant, id, cost, ops, applied, now)
+      return result instanceof Promise ? result : Promise.resolve(result)
+    } catch (error) {
+      try {
+        return Promise.resolve(this.consumeFailed(this.constantPlan(constant, id, cost, key, now), typedStoreError(error, undefined)))
+      } catch (failure) {
+        return Promise.reject(failure)
+      }
+    }
+  }
+
+  private constantApplied(
+    constant: ConstantOptions,
+    id: string,
+    cost: number,
+    ops: CounterOp[],
+    applied: ApplyResult,
+    now: number | undefined,
+  ): QuotaResult | Promise<QuotaResult> {
+    if (!applied.ok || this.config.hooks.onConsume !== undefined) {
+      return this.consumeApplied(this.constantPlan(constant, id, cost, ops[0]!.key, now), ops, NO_APPLY_OPTIONS, applied)
+    }
+    const usage = applied.values[0]!
+    const limit = constant.limit
+    const result: QuotaResult = { allowed: true, usage, limit, remaining: limit > usage ? limit - usage : 0 }
+    const ttlMs = applied.ttlMs?.[0]
+    if (ttlMs !== undefined) result.resetAt = (now ?? this.now()) + ttlMs
+    return result
+  }
+
+  private constantPlan(constant: ConstantOptions, id: string, cost: number, key: string, now: number | undefined): Plan<D> {
+    return this.makePlan(id, cost, constant.limit, key, constant.ttlMs, undefined, { quota: this.name, data: undefined }, now)
+  }
+
+  /**
+   * Consume a plan's cost. Synchronous when the store answered synchronously and no load was
+   * needed (the memory store's hot path); a promise otherwise.
+   */
+  consumePlan(plan: Plan<D>, recordKey: string | undefined, signal: AbortSignal | undefined): QuotaResult | Promise<QuotaResult> {
+    if (plan.limit === null) return this.unlimited(plan)
+    const ops = [this.consumeOp(plan)]
+    const options: ApplyOptions =
+      recordKey === undefined && signal === undefined
+        ? NO_APPLY_OPTIONS
+        : { idempotencyKey: recordKey, idempotencyTtlMs: this.config.idempotencyTtlMs, signal }
+    let applied: ApplyResult | Promise<ApplyResult>
+    try {
+      signal?.throwIfAborted()
+      applied = this.store.apply(ops, options)
+    } catch (error) {
+      return this.consumeFailed(plan, typedStoreError(error, signal))
+    }
+    if (!isPromiseLike(applied)) return this.consumeApplied(plan, ops, options, applied)
+    return Promise.resolve(applied).then(
+      (answer) => this.consumeApplied(plan, ops, options, answer),
+      (error: unknown) => this.consumeFailed(plan, typedStoreError(error, signal)),
+    )
+  }
+
+  /** The store's first answer to a consume: the result, or (a counter to load first) a second round. */
+  private consumeApplied(
+    plan: Plan<D>,
+    ops: CounterOp[],
+    options: ApplyOptions,
+    applied: ApplyResult,
+  ): QuotaResult | Promise<QuotaResult> {
+    if (!applied.ok && applied.reason === 'missing') {
+      return this.applyLoading(ops, [plan], options).then(
+        (loaded) => this.consumeApplied(plan, ops, options, loaded),
+        (error: unknown) => this.consumeFailed(plan, error),
+      )
     }
     const result = this.toResult(plan, applied, 0)
     this.notify(plan, result)
     return result
+  }
+
+  /** A consume the store failed: `onStoreError` decides between a result and the error. */
+  private consumeFailed(plan: Plan<D>, error: unknown): QuotaResult {
+    this.reportError(plan, 'consume', error)
+    const degraded = this.onStoreFault(plan, error)
+    if (degraded) return degraded
+    throw error
   }
 
   /** Apply ops; when one reports a missing counter whose quota can load, load it and try again. */
@@ -349,7 +507,8 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
 
   /** Hooks for a finished consume. */
   notify(plan: Plan<D>, result: QuotaResult): void {
-    callHook(result.allowed ? this.config.hooks.onConsume : this.config.hooks.onExceeded, this.event(plan, result))
+    const hook = result.allowed ? this.config.hooks.onConsume : this.config.hooks.onExceeded
+    if (hook) callHook(hook, this.event(plan, result))
   }
 
   /** Apply `onStoreError` to a consume that failed; returns a result unless the error must propagate. */
@@ -366,11 +525,10 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
 
   // ---------------------------------------------------------------- helpers
 
-  /** One store apply with typed errors; synchronous when the store offers `applySync`. */
-  private applyOnce(ops: readonly CounterOp[], options: ApplyOptions): ApplyResult | Promise<ApplyResult> {
-    if (!this.store.applySync) return this.guarded.apply(ops, options)
+  /** One store apply with typed errors. */
+  private async applyOnce(ops: readonly CounterOp[], options: ApplyOptions): Promise<ApplyResult> {
     try {
-      return this.store.applySync(ops, options)
+      return await this.store.apply(ops, options)
     } catch (error) {
       throw typedStoreError(error, options.signal)
     }
@@ -379,7 +537,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
   /** An id without a quota: allowed, nothing counted; told to the hook of the operation (consume or refund). */
   private unlimited(plan: Plan<D>, hook = this.config.hooks.onConsume): QuotaResult {
     const result: QuotaResult = { allowed: true, unlimited: true, usage: 0, limit: Infinity, remaining: Infinity }
-    callHook(hook, this.event(plan, result))
+    if (hook) callHook(hook, this.event(plan, result))
     return result
   }
 
@@ -389,7 +547,9 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
 
   private resetAt(plan: Plan<D>, ttlMs: number | undefined): number | undefined {
     if (plan.periodEndAt !== undefined) return plan.periodEndAt
-    return ttlMs === undefined ? undefined : plan.now + ttlMs
+    if (ttlMs === undefined) return undefined
+    plan.now ??= this.now()
+    return plan.now + ttlMs
   }
 
   /** Run a store-touching step; report the quota's own failures to `onError`. */
@@ -406,6 +566,13 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
   private reportError(plan: Plan<D>, operation: QuotaErrorEvent['operation'], error: unknown): void {
     const aborted = error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')
     if (!aborted) callHook(this.config.hooks.onError, { quota: this.name, id: plan.id, operation, error, data: plan.ctx.data })
+  }
+
+  /** The quota's clock, checked: every time the engine derives comes from it. */
+  private now(): number {
+    const now = this.config.clock()
+    if (!Number.isSafeInteger(now) || now < 0) throw new InvalidArgumentError('clock', `must return epoch ms, got ${String(now)}`)
+    return now
   }
 
   private async resolveLimit(id: string, ctx: QuotaContext<D>): Promise<number | null> {

@@ -99,13 +99,15 @@ export interface CounterSnapshot {
  */
 export interface CounterStore {
   readonly capabilities: StoreCapabilities
-  /** Apply all ops or none, atomically (see `CounterOp`). */
-  apply(ops: readonly CounterOp[], options?: ApplyOptions): Promise<ApplyResult>
   /**
-   * Optional: the same as `apply`, returned synchronously. A store that needs no I/O (memory)
-   * offers it so the engine's hot path skips a promise per call. Throws instead of rejecting.
+   * Apply all ops or none, atomically (see `CounterOp`).
+   *
+   * Returns the result itself or a promise of it: a store that needs no I/O (memory) answers
+   * synchronously, so the engine's hot path makes no promise for the store; every caller goes
+   * through this one method, so a wrapper (metrics, fault injection) sees every call. Failures
+   * reject (or, from a synchronous store, throw); the engine treats both alike.
    */
-  applySync?(ops: readonly CounterOp[], options?: ApplyOptions): ApplyResult
+  apply(ops: readonly CounterOp[], options?: ApplyOptions): ApplyResult | Promise<ApplyResult>
   /** Create the counter with `value` only if it is absent (set-if-absent). True if it was set. */
   seed(key: string, value: number, ttlMs?: number): Promise<boolean>
   /** Read a counter; undefined when it is missing or expired. */

@@ -153,7 +153,10 @@ export interface QuotaOptions<D = unknown> {
   cost?: (id: string, requested: number, ctx: QuotaContext<D>) => number | Promise<number>
   /** How long idempotency records live (ms). Default 24 h. */
   idempotencyTtlMs?: number
-  /** Clock for periods (epoch ms). Default `Date.now`. */
+  /**
+   * The quota's time source (epoch ms). Default `Date.now`. Quotas with a `period` or `ttlMs`
+   * read and check it before every call; others read it only to report a `resetAt`.
+   */
   clock?: () => number
   hooks?: QuotaHooks<D>
 }

@@ -16,6 +16,16 @@ export function checkString(argument: string, value: unknown, maxLength: number)
   return value
 }
 
+/** True for an id `checkString('id', ...)` accepts; the hot path's test, with no error built. */
+export function isPlainId(value: unknown): value is string {
+  return typeof value === 'string' && value.length !== 0 && value.length <= MAX_ID_LENGTH && value.isWellFormed()
+}
+
+/** True for a value `checkCount` accepts. */
+export function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+}
+
 /** A safe integer >= 0 (cost, limit, usage). */
 export function checkCount(argument: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {

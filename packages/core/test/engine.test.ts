@@ -131,12 +131,16 @@ describe('option functions and odd options', () => {
     expect(store.calls).toEqual([])
   })
 
-  it('a clock that does not return epoch ms is an InvalidArgumentError naming clock', async () => {
+  it('a clock that does not return epoch ms is an InvalidArgumentError naming clock, before the store is touched', async () => {
     const store = untouchableStore()
+    // Quotas that use time (a TTL or a period) read their clock before every call.
+    const timed = [{ ttlMs: 60_000 }, { period: 'day' as const }, { ttlMs: () => 60_000 }]
     for (const bad of [Number.NaN, 'abc', -1, 1.5]) {
-      const quota = createQuota({ name: 'q', store, limit: 5, clock: () => bad as number })
-      const error = await quota.consume('v').catch((e: unknown) => e)
-      expect(InvalidArgumentError.isInstance(error) && error.argument).toBe('clock')
+      for (const options of timed) {
+        const quota = createQuota({ name: 'q', store, limit: 5, clock: () => bad as number, ...options })
+        const error = await quota.consume('v').catch((e: unknown) => e)
+        expect(InvalidArgumentError.isInstance(error) && error.argument).toBe('clock')
+      }
     }
     expect(store.calls).toEqual([])
   })

@@ -66,9 +66,11 @@ function setup(timeoutMs = 200) {
   return { adapter, keyv, store, quota }
 }
 
-const elapsed = async (fn: () => Promise<unknown>): Promise<{ error?: unknown; ms: number }> => {
+const elapsed = async (fn: () => unknown): Promise<{ error?: unknown; ms: number }> => {
   const started = Date.now()
-  const error = await fn().then(
+  const error = await Promise.resolve()
+    .then(fn)
+    .then(
     () => undefined,
     (e: unknown) => e,
   )

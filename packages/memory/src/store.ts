@@ -28,13 +28,26 @@ export interface MemoryStoreOptions {
   onEvict?: (event: MemoryEvictionEvent) => void
 }
 
-/** Counters are stored as plain numbers (lean); records and locks as small objects. */
+/**
+ * A counter without a TTL. Its value is changed in place, so a consume is one lru-cache lookup
+ * (`get`, which also marks it recently used) instead of three (`get`, `set`,
+ * `getRemainingTTL`): the memory store's hot path. A counter with a TTL is kept as a plain
+ * number, so lru-cache's own TTL tracking expires it; boxing it too would cost 32 bytes more
+ * per counter than the footprint target allows.
+ */
+class Counter {
+  constructor(public value: number) {}
+}
+
+/** Counters as a `Counter` (no TTL) or a plain number (with a TTL); records and locks as small objects. */
 type Entry =
   | number
+  | Counter
   | { kind: 'record'; values: number[]; ttlMs: (number | undefined)[]; recordedAt: number }
   | { kind: 'lock'; token: string }
 
 const DEFAULT_MAX = 100_000
+const NO_OPTIONS: ApplyOptions = Object.freeze({})
 
 /**
  * A `CounterStore` in this process's memory, on lru-cache.
@@ -90,6 +103,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
       // During eviction the entry is still indexed, so its remaining TTL tells live from expired.
       if (reason !== 'evict' || entries.getRemainingTTL(key) <= 0) return
       if (typeof entry === 'number') onEvict({ key, kind: 'counter', value: entry })
+      else if (entry instanceof Counter) onEvict({ key, kind: 'counter', value: entry.value })
       else onEvict({ key, kind: entry.kind })
     },
   })
@@ -97,12 +111,30 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
   /** A live counter's value; undefined when missing or expired. */
   const counter = (key: string): number | undefined => {
     const entry = entries.get(key)
-    return typeof entry === 'number' ? entry : undefined
+    return typeof entry === 'number' ? entry : entry instanceof Counter ? entry.value : undefined
+  }
+
+  /** Create a counter: boxed without a TTL, a number with one (see `Counter`). */
+  const create = (key: string, value: number, ttlMs: number | undefined): void => {
+    if (ttlMs === undefined) entries.set(key, new Counter(value))
+    else entries.set(key, value, withTtl(ttlMs))
+  }
+
+  /** Change a live counter's value; it keeps its lifetime. */
+  const update = (key: string, value: number): void => {
+    const entry = entries.peek(key)
+    if (entry instanceof Counter) entry.value = value
+    else entries.set(key, value)
   }
 
   /** Remaining lifetime in ms (at least 1 while live); undefined when the entry never expires. */
   const ttlOf = (key: string): number | undefined => {
     if (!entries.has(key)) return undefined
+    return liveTtlOf(key)
+  }
+
+  /** `ttlOf` for a key known to be live (one lookup fewer). */
+  const liveTtlOf = (key: string): number | undefined => {
     const remaining = entries.getRemainingTTL(key)
     return remaining === Number.POSITIVE_INFINITY ? undefined : remaining + 1
   }
@@ -111,10 +143,47 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
     return { ok: false, index, reason, values: ops.map((op) => counter(op.key)), ttlMs: ops.map((op) => ttlOf(op.key)) }
   }
 
+  /**
+   * One op, no idempotency record: a consume or a refund, the hot path. The same rules as
+   * `applyNow`, without its per-op bookkeeping.
+   */
+  function applyOne(op: CounterOp): ApplyResult {
+    const key = op.key
+    const delta = op.delta
+    const entry = entries.get(key)
+    if (entry instanceof Counter) {
+      // The hot path: a live counter without a TTL, changed in place.
+      const next = entry.value + delta
+      if (delta > 0 && ((op.max !== undefined && next > op.max) || !Number.isSafeInteger(next))) {
+        return { ok: false, index: 0, reason: 'limit', values: [entry.value], ttlMs: [undefined] }
+      }
+      if (delta < 0 && op.min !== undefined && next < op.min) return { ok: false, index: 0, reason: 'floor', values: [entry.value], ttlMs: [undefined] }
+      entry.value = next
+      return { ok: true, values: [next], ttlMs: [undefined] }
+    }
+    const current = typeof entry === 'number' ? entry : undefined
+    if (current === undefined && op.ifMissing === 'report') return { ok: false, index: 0, reason: 'missing', values: [undefined], ttlMs: [undefined] }
+    const next = (current ?? 0) + delta
+    if (delta > 0 && ((op.max !== undefined && next > op.max) || !Number.isSafeInteger(next))) {
+      return { ok: false, index: 0, reason: 'limit', values: [current], ttlMs: [current === undefined ? undefined : liveTtlOf(key)] }
+    }
+    if (delta < 0 && op.min !== undefined && next < op.min) {
+      return { ok: false, index: 0, reason: 'floor', values: [current], ttlMs: [current === undefined ? undefined : liveTtlOf(key)] }
+    }
+    if (current === undefined) {
+      if (delta === 0) return { ok: true, values: [0], ttlMs: [undefined] }
+      // A new counter lives exactly its ttlMs from now.
+      create(key, next, op.ttlMs)
+      return { ok: true, values: [next], ttlMs: [op.ttlMs] }
+    }
+    if (delta !== 0) entries.set(key, next)
+    return { ok: true, values: [next], ttlMs: [liveTtlOf(key)] }
+  }
+
   function applyNow(ops: readonly CounterOp[], opts: ApplyOptions): ApplyResult {
     if (opts.idempotencyKey !== undefined) {
       const record = entries.get(opts.idempotencyKey)
-      if (typeof record === 'object' && record.kind === 'record') {
+      if (typeof record === 'object' && !(record instanceof Counter) && record.kind === 'record') {
         // Lifetimes as seen now, so a replay reports the reset time the recorded call did.
         const elapsed = clock() - record.recordedAt
         const ttlMs = record.ttlMs.map((ttl) => (ttl === undefined ? undefined : ttl - elapsed))
@@ -148,8 +217,9 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!
       if (op.delta === 0) continue
-      // A new counter gets its TTL; an existing one keeps its own (noUpdateTTL).
-      entries.set(op.key, values[i]!, !existed[i] && op.ttlMs !== undefined ? withTtl(op.ttlMs) : undefined)
+      // A new counter gets its TTL; an existing one keeps its own.
+      if (existed[i]) update(op.key, values[i]!)
+      else create(op.key, values[i]!, op.ttlMs)
     }
     // Report each counter's value after the whole call (the last op on its key wins).
     for (let i = ops.length - 2; i >= 0; i--) {
@@ -178,22 +248,23 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
   return {
     capabilities: { shared: false, atomic: 'process', canApplyTogether: () => true },
 
-    async apply(ops, opts = {}) {
-      checkOpen()
-      opts.signal?.throwIfAborted()
-      return applyNow(ops, opts)
-    },
-
-    applySync(ops, opts = {}) {
-      checkOpen()
-      opts.signal?.throwIfAborted()
-      return applyNow(ops, opts)
+    // Answers synchronously (the contract allows it): the engine's hot path makes no promise
+    // for the store. Failures still come back as rejected promises, as from any store.
+    apply(ops, opts = NO_OPTIONS) {
+      try {
+        checkOpen()
+        if (opts.signal !== undefined) opts.signal.throwIfAborted()
+        if (ops.length === 1 && opts.idempotencyKey === undefined && opts.clearIdempotencyKey === undefined) return applyOne(ops[0]!)
+        return applyNow(ops, opts)
+      } catch (error) {
+        return Promise.reject(error)
+      }
     },
 
     async seed(key, value, ttlMs) {
       checkOpen()
       if (counter(key) !== undefined) return false
-      entries.set(key, value, ttlMs === undefined ? undefined : withTtl(ttlMs))
+      create(key, value, ttlMs)
       return true
     },
 
@@ -208,8 +279,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
     async set(key, value, ttlMs) {
       checkOpen()
       // A live counter keeps its TTL (noUpdateTTL); a missing one is created with ttlMs.
-      const live = counter(key) !== undefined
-      entries.set(key, value, !live && ttlMs !== undefined ? withTtl(ttlMs) : undefined)
+      if (counter(key) !== undefined) update(key, value)
+      else create(key, value, ttlMs)
     },
 
     async delete(key) {
@@ -220,7 +291,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
     async acquireLock(key, token, ttlMs) {
       checkOpen()
       const lock = entries.get(key)
-      if (typeof lock === 'object' && lock.kind === 'lock') return lock.token === token
+      if (typeof lock === 'object' && !(lock instanceof Counter) && lock.kind === 'lock') return lock.token === token
       entries.set(key, { kind: 'lock', token }, withTtl(ttlMs))
       return true
     },
@@ -228,7 +299,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
     async releaseLock(key, token) {
       checkOpen()
       const lock = entries.get(key)
-      if (typeof lock !== 'object' || lock.kind !== 'lock' || lock.token !== token) return false
+      if (typeof lock !== 'object' || lock instanceof Counter || lock.kind !== 'lock' || lock.token !== token) return false
       entries.delete(key)
       return true
     },

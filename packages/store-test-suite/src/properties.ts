@@ -152,7 +152,7 @@ function scheduled(store: CounterStore, s: fc.Scheduler): CounterStore {
   const later = <T>(label: string, call: () => Promise<T>) => s.schedule(Promise.resolve(), label).then(call)
   return {
     capabilities: store.capabilities,
-    apply: (ops, opts) => later(`apply ${ops.map((op) => op.delta).join(',')}`, () => store.apply(ops, opts)),
+    apply: (ops, opts) => later(`apply ${ops.map((op) => op.delta).join(',')}`, async () => store.apply(ops, opts)),
     seed: (key, value, ttlMs) => later('seed', () => store.seed(key, value, ttlMs)),
     get: (key) => later('get', () => store.get(key)),
     set: (key, value, ttlMs) => later('set', () => store.set(key, value, ttlMs)),
