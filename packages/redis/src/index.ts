@@ -1,2 +1,2 @@
 export type { IoRedisLike, NodeRedisLike, RedisClientLike } from './clients.js'
-export { createRedisStore, type RedisStoreOptions } from './store.js'
+export { createRedisStore, type RedisCounterStore, type RedisStoreOptions } from './store.js'

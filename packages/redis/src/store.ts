@@ -1,8 +1,13 @@
 import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot, CounterStore } from '@andromeda/core'
 import { AndromedaError, InvalidArgumentError, StoreError } from '@andromeda/core'
 import calculateSlot from 'cluster-key-slot'
+import { Batcher } from './batcher.js'
+import { Call, type Decode, Send } from './call.js'
 import { type Driver, NoReplyError, NotSentError, type RedisClientLike, toDriver } from './clients.js'
-import { SCRIPTS, type Script } from './scripts.js'
+import { DeadlineQueue } from './deadline-queue.js'
+import { EntryError, decodeApplyEntry, decodeGetEntry, parseApply, parseFlag, parseNothing } from './replies.js'
+import { SCRIPTS, type Script } from './scripts/index.js'
+import { ServerClock } from './server-clock.js'
 
 /** Options of `createRedisStore`. */
 export interface RedisStoreOptions {
@@ -23,19 +28,28 @@ export interface RedisStoreOptions {
    * the script, should it still reach the server, refuses to run. Default 2000.
    */
   commandTimeoutMs?: number
+  /**
+   * Coalescing of calls on one counter each (consume, refund, get) issued in the same tick
+   * into one script call per Cluster slot; each call is still checked and applied on its own.
+   * `maxOps` caps the calls per script call (default 128). `false` sends every call on its
+   * own. Default on.
+   */
+  batch?: false | { maxOps?: number }
+}
+
+/** What `createRedisStore` returns: a `CounterStore` whose calls all answer with promises. */
+export interface RedisCounterStore extends CounterStore {
+  apply(ops: readonly CounterOp[], options?: ApplyOptions): Promise<ApplyResult>
+  /** Wait for calls in flight (each bounded by `commandTimeoutMs`), then detach from the client (which stays open). */
+  close(): Promise<void>
 }
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 2000
-/** How long one clock calibration is trusted before it is refreshed in the background. */
-const CALIBRATION_MAX_AGE_MS = 60_000
+const DEFAULT_MAX_BATCH_OPS = 128
 /** Slack for the millisecond truncation of the server's clock (TIME) and for rounding ours. */
 const CLOCK_SLACK_MS = 2
 /** Error replies that mean Redis did not run the command and a retry may succeed. */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|NOSCRIPT|READONLY)\b/
-
-type Reply = string[]
-/** Turns a script's reply into a method's result; `count` is the number of ops (apply only). */
-type Parse<T> = (reply: Reply, count: number) => T
 const NO_OPTIONS: ApplyOptions = {}
 
 function checkInteger(name: string, value: unknown, min: number): number {
@@ -61,24 +75,17 @@ function checkKey(name: string, key: unknown): string {
 const optionalInteger = (name: string, value: number | undefined, min: number) =>
   value === undefined ? '' : String(checkInteger(name, value, min))
 
-function parseValue(raw: string): number {
-  const value = Number(raw)
-  if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value)) {
-    throw new StoreError(`Redis holds a counter value that is not a safe integer: ${JSON.stringify(raw)}`, { retryable: false })
-  }
-  return value
-}
-
-const parseTtl = (raw: string | undefined): number | undefined => (raw === undefined || raw === '' ? undefined : Number(raw))
-const parseOptional = (raw: string | undefined): number | undefined => (raw === undefined || raw === '' ? undefined : parseValue(raw))
-
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
 }
 
 function isReplyError(error: unknown): boolean {
   if (!(error instanceof Error)) return false
-  return error.name === 'ReplyError' || ['ReplyError', 'ErrorReply', 'SimpleError', 'BlobError'].includes(error.constructor.name)
+  return (
+    error instanceof EntryError ||
+    error.name === 'ReplyError' ||
+    ['ReplyError', 'ErrorReply', 'SimpleError', 'BlobError'].includes(error.constructor.name)
+  )
 }
 
 function isNoScript(error: unknown): boolean {
@@ -86,32 +93,37 @@ function isNoScript(error: unknown): boolean {
 }
 
 /**
- * A `CounterStore` on Redis: every method is one Lua script, atomic for every process
+ * A `CounterStore` on Redis: every call is one Lua script, atomic for every process
  * (`capabilities: { shared: true, atomic: 'global' }`), on a single node or a Redis Cluster.
  *
+ * - Calls on one counter each (consume, refund, get) issued in the same tick go out together
+ *   as one script call per Cluster slot (`batch`); each is checked and applied on its own, so a
+ *   refused call changes nothing and does not affect the others. Under concurrency a consume
+ *   costs a fraction of a round trip; alone, exactly one.
  * - Scripts go out as EVALSHA; on `NOSCRIPT` (a fresh or flushed node, per node on a Cluster)
- *   the same call is sent once as EVAL, which loads it
- *   (https://redis.io/docs/latest/commands/evalsha/). A consume on a present counter is one
- *   round trip.
+ *   the same script call is sent once as EVAL, which loads it
+ *   (https://redis.io/docs/latest/commands/evalsha/).
  * - Keys are the engine's (`{quota:id}:usage...`), behind `prefix`; the counter, lock and
  *   idempotency records of one id share the hash tag, so they sit in one Cluster slot
  *   (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags).
  *   `capabilities.canApplyTogether(keys)` is true when all keys map to one slot (always on a
  *   single node); the engine runs its saga otherwise.
  * - Bounded failure: every call settles within `commandTimeoutMs` (one deadline queue and
- *   one timer per store). Each script carries a deadline in the server's clock (calibrated
- *   with `TIME` against this process's monotonic clock, refreshed every minute) and refuses to
- *   run once it has passed, so a call rejected for a timeout can never be applied later by a
- *   client that queued or resent it.
+ *   one timer per store). Each script call carries the earliest deadline of its calls in the
+ *   server's clock (calibrated with `TIME` against this process's monotonic clock, refreshed
+ *   every minute) and refuses to run once it has passed, so a call rejected for a timeout can
+ *   never be applied later by a client that queued or resent it. A script call that fails
+ *   fails each of its calls with a `StoreError`.
  *
- * @param options - `client` (required), `prefix`, `commandTimeoutMs`; see `RedisStoreOptions`.
- * @returns a `CounterStore`; its `close()` waits for calls in flight and detaches from the
+ * @param options - `client` (required), `prefix`, `commandTimeoutMs`, `batch`; see `RedisStoreOptions`.
+ * @returns a `RedisCounterStore`; its `close()` waits for calls in flight and detaches from the
  *   client, which stays open (it is yours).
  * @throws InvalidArgumentError when `client` is not a recognised Redis client, `prefix`
- *   contains `{` or `}`, or `commandTimeoutMs` is not a positive integer. Methods reject with
- *   `StoreError` when Redis fails (`retryable: true` only when the call surely was not
- *   applied, or cannot double-count if sent again) and with `InvalidArgumentError` for
- *   out-of-contract input (non-integers, values beyond 2^53 - 1, keys in several Cluster slots).
+ *   contains `{` or `}`, `commandTimeoutMs` is not a positive integer or `batch.maxOps` not
+ *   one. Methods reject with `StoreError` when Redis fails (`retryable: true` only when the
+ *   call surely was not applied, or cannot double-count if sent again) and with
+ *   `InvalidArgumentError` for out-of-contract input (non-integers, values beyond 2^53 - 1,
+ *   keys in several Cluster slots).
  *
  * @example
  * ```ts
@@ -119,12 +131,16 @@ function isNoScript(error: unknown): boolean {
  * import { createQuota } from '@andromeda/core'
  * import { createRedisStore } from '@andromeda/redis'
  *
- * const store = createRedisStore({ client: new Redis(process.env.REDIS_URL), prefix: 'shop:' })
+ * const client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+ * client.on('error', (error) => console.error('redis', error.message))
+ * const store = createRedisStore({ client, prefix: 'shop:' })
  * const vouchers = createQuota({ name: 'voucher', store, limit: 100 })
  * const { allowed } = await vouchers.consume('SUMMER24')
+ * await store.close()
+ * client.disconnect()
  * ```
  */
-export function createRedisStore(options: RedisStoreOptions): CounterStore {
+export function createRedisStore(options: RedisStoreOptions): RedisCounterStore {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
   const driver = toDriver(options.client)
   if (!driver) {
@@ -138,60 +154,29 @@ export function createRedisStore(options: RedisStoreOptions): CounterStore {
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
     throw new InvalidArgumentError('commandTimeoutMs', `must be a positive integer (ms), got ${String(timeoutMs)}`)
   }
-  return new RedisStore(driver, prefix, timeoutMs)
+  const batch = options.batch ?? {}
+  if (batch !== false && (typeof batch !== 'object' || batch === null)) {
+    throw new InvalidArgumentError('batch', 'must be false or { maxOps?: number }')
+  }
+  const maxOps = batch === false ? 1 : (batch.maxOps ?? DEFAULT_MAX_BATCH_OPS)
+  if (!Number.isSafeInteger(maxOps) || maxOps < 1) {
+    throw new InvalidArgumentError('batch.maxOps', `must be a positive integer, got ${String(maxOps)}`)
+  }
+  return new RedisStore(driver, prefix, timeoutMs, maxOps)
 }
 
-/** One script call, from the store method's call to its settlement. */
-class Call<T = unknown> {
-  /** The call that started next: the store's deadline queue, in start order. */
-  next: Call | undefined = undefined
-  /** Settled; whatever arrives later (a reply, a NOSCRIPT) is dropped. */
-  done = false
-  /** Handed to the client: it may run from here on, so a timeout can no longer say "not sent". */
-  sent = false
-  /** Sent again as EVAL after NOSCRIPT. */
-  reloaded = false
-  /** Past its deadline, its node-redis abort fired: settles as soon as node-redis has answered that. */
-  withdrawn = false
-
-  constructor(
-    readonly script: Script,
-    readonly numKeys: number,
-    /** KEYS then ARGV; ARGV[1], the deadline in the server's clock, is filled in when it is sent. */
-    readonly command: string[],
-    readonly count: number,
-    readonly parse: Parse<T>,
-    readonly idempotent: boolean,
-    readonly signal: AbortSignal | undefined,
-    /** `performance.now()` at which the call must have settled. */
-    readonly dueAt: number,
-    readonly abort: AbortController | undefined,
-    readonly resolve: (value: T) => void,
-    readonly reject: (error: unknown) => void,
-  ) {}
-}
-
-class RedisStore implements CounterStore {
+class RedisStore implements RedisCounterStore {
   readonly capabilities: CounterStore['capabilities']
   private closed: Promise<void> | undefined
-  /** Lower bound of (server clock - `performance.now()`) over every primary, ms. */
-  private clock: { offsetMs: number; refreshAfter: number } | undefined
-  private calibrating: Promise<void> | undefined
-  /**
-   * Calls not yet settled, oldest first. Every call of a store has the same timeout, so their
-   * deadlines come in start order: one timer, armed for the oldest, bounds them all (instead
-   * of a timer and an AbortController per call).
-   */
-  private head: Call | undefined
-  private tail: Call | undefined
-  private live = 0
-  private timer: NodeJS.Timeout | undefined
-  private idle: (() => void)[] = []
+  private readonly clock: ServerClock
+  private readonly queue: DeadlineQueue
+  private readonly batcher: Batcher
 
   constructor(
     private readonly driver: Driver,
     private readonly prefix: string,
     private readonly timeoutMs: number,
+    maxOps: number,
   ) {
     const slotPrefix = driver.clientKeyPrefix + prefix
     this.capabilities = {
@@ -203,229 +188,291 @@ class RedisStore implements CounterStore {
         return keys.every((key) => calculateSlot(slotPrefix + key) === slot)
       },
     }
+    this.clock = new ServerClock(driver, timeoutMs)
+    this.queue = new DeadlineQueue(
+      timeoutMs,
+      (call) => this.expire(call),
+      (call) => call.send?.withdrawn === true,
+    )
+    const clientPrefix = driver.clientKeyPrefix
+    this.batcher = new Batcher(
+      maxOps,
+      driver.cluster ? (key) => calculateSlot(clientPrefix + key) : () => 0,
+      (calls) => this.dispatch(new Send(SCRIPTS.batch, calls, true, this.newAbort())),
+    )
   }
 
   // ------------------------------------------------------------------ contract
 
   apply(ops: readonly CounterOp[], options: ApplyOptions = NO_OPTIONS): Promise<ApplyResult> {
-    // Not `async`: one promise per call, the one `run` returns. Bad input still rejects.
+    // Not `async`: one promise per call, the call's own. Bad input still rejects.
     try {
-      return this.startApply(ops, options)
+      if (!Array.isArray(ops)) throw new InvalidArgumentError('ops', 'must be an array')
+      if (ops.length === 1) return this.applyOne(ops[0]!, options)
+      return this.applyMany(ops, options)
     } catch (error) {
       return Promise.reject(error)
     }
   }
 
-  private startApply(ops: readonly CounterOp[], options: ApplyOptions): Promise<ApplyResult> {
-    if (!Array.isArray(ops)) throw new InvalidArgumentError('ops', 'must be an array')
+  seed(key: string, value: number, ttlMs?: number): Promise<boolean> {
+    return this.runOwn(SCRIPTS.seed, key, parseFlag, () => [String(checkInteger('value', value, 0)), optionalInteger('ttlMs', ttlMs, 1)])
+  }
+
+  get(key: string): Promise<CounterSnapshot | undefined> {
+    try {
+      const counter = this.prefix + checkKey('key', key)
+      return this.start('get', [counter], ['g', '', '', '', '', ''], decodeGetEntry, true, undefined, true)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  set(key: string, value: number, ttlMs?: number): Promise<void> {
+    return this.runOwn(SCRIPTS.set, key, parseNothing, () => [String(checkInteger('value', value, 0)), optionalInteger('ttlMs', ttlMs, 1)])
+  }
+
+  delete(key: string): Promise<void> {
+    return this.runOwn(SCRIPTS.delete, key, parseNothing, () => [])
+  }
+
+  acquireLock(key: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.runOwn(SCRIPTS.acquireLock, key, parseFlag, () => [checkKey('token', token), String(checkInteger('ttlMs', ttlMs, 1))])
+  }
+
+  releaseLock(key: string, token: string): Promise<boolean> {
+    return this.runOwn(SCRIPTS.releaseLock, key, parseFlag, () => [checkKey('token', token)])
+  }
+
+  /** Wait for calls in flight (each bounded by `commandTimeoutMs`), then detach from the client. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      while (this.queue.live > 0 || this.clock.busy) {
+        if (this.queue.live > 0) await this.queue.drained()
+        else await this.clock.calibrate().catch(() => {})
+      }
+      this.queue.stop()
+      this.driver.dispose()
+    })()
+    return this.closed
+  }
+
+  // ------------------------------------------------------------------ building calls
+
+  /** One op: a call of the batch script (see `scripts/batch.ts` for its six slots). */
+  private applyOne(op: CounterOp, options: ApplyOptions): Promise<ApplyResult> {
+    const ops = [op]
+    const key = op.key
+    if (typeof key !== 'string' || key.length === 0) checkKey('ops[0].key', key)
+    if (op.ifMissing !== 'create' && op.ifMissing !== 'report') throw new InvalidArgumentError('ops[0].ifMissing', `must be 'create' or 'report'`)
+    const delta = opInteger(ops, 0, 'delta', -Number.MAX_SAFE_INTEGER, false)
+    const sign = op.delta
+    // Only one bound can refuse an op (max an increment, min a decrement): one slot.
+    const bound = sign > 0 ? opInteger(ops, 0, 'max', 0, true) : sign < 0 ? opInteger(ops, 0, 'min', -Number.MAX_SAFE_INTEGER, true) : ''
+    const ttl = opInteger(ops, 0, 'ttlMs', 1, true)
+    const { idempotencyKey, clearIdempotencyKey, signal } = options
+    const keys = [this.prefix + key]
+    let shape = 'a'
+    let recordTtl = ''
+    if (idempotencyKey !== undefined) {
+      keys.push(this.prefix + checkKey('idempotencyKey', idempotencyKey))
+      shape += 'r'
+      recordTtl = optionalInteger('idempotencyTtlMs', options.idempotencyTtlMs ?? 86_400_000, 1)
+    }
+    if (clearIdempotencyKey !== undefined) {
+      keys.push(this.prefix + checkKey('clearIdempotencyKey', clearIdempotencyKey))
+      shape += 'c'
+    }
+    if (keys.length > 1) this.checkOneSlot(keys)
+    const args = [shape, delta, bound, ttl, op.ifMissing === 'create' ? 'c' : 'r', recordTtl]
+    // Sending it again is harmless when it changes nothing, or when a record would replay it.
+    const idempotent = idempotencyKey !== undefined || sign === 0
+    return this.start('apply', keys, args, decodeApplyEntry, idempotent, signal, true)
+  }
+
+  /** Several ops, all or nothing: a call of the apply script. */
+  private applyMany(ops: readonly CounterOp[], options: ApplyOptions): Promise<ApplyResult> {
     const n = ops.length
-    const command: string[] = []
+    const keys: string[] = []
     const opArgs: string[] = []
     let writes = false
     for (let i = 0; i < n; i++) {
       const op = ops[i]!
       const key = op.key
       if (typeof key !== 'string' || key.length === 0) checkKey(`ops[${i}].key`, key)
-      command.push(this.prefix + key)
+      keys.push(this.prefix + key)
       if (op.ifMissing !== 'create' && op.ifMissing !== 'report') {
         throw new InvalidArgumentError(`ops[${i}].ifMissing`, `must be 'create' or 'report'`)
       }
       const delta = opInteger(ops, i, 'delta', -Number.MAX_SAFE_INTEGER, false)
       const max = opInteger(ops, i, 'max', 0, true)
       const min = opInteger(ops, i, 'min', -Number.MAX_SAFE_INTEGER, true)
-      // Only one bound can refuse an op (max an increment, min a decrement): one argument.
       const sign = op.delta as number
       if (sign !== 0) writes = true
-      opArgs.push(
-        delta,
-        sign > 0 ? max : sign < 0 ? min : '',
-        opInteger(ops, i, 'ttlMs', 1, true),
-        op.ifMissing === 'create' ? 'c' : 'r',
-      )
+      opArgs.push(delta, sign > 0 ? max : sign < 0 ? min : '', opInteger(ops, i, 'ttlMs', 1, true), op.ifMissing === 'create' ? 'c' : 'r')
     }
     if (n === 0) return Promise.resolve({ ok: true, values: [], ttlMs: [] })
     const { idempotencyKey, clearIdempotencyKey, signal } = options
-    if (idempotencyKey !== undefined) command.push(this.prefix + checkKey('idempotencyKey', idempotencyKey))
-    if (clearIdempotencyKey !== undefined) command.push(this.prefix + checkKey('clearIdempotencyKey', clearIdempotencyKey))
-    const numKeys = command.length
-    if (this.driver.cluster && !this.oneSlot(command)) {
-      throw new InvalidArgumentError('ops', 'keys map to several Redis Cluster slots; check capabilities.canApplyTogether() first')
-    }
-    command.push(
-      '', // ARGV[1]: the deadline, set when the call is sent
-      String(n),
-      idempotencyKey === undefined ? '' : optionalInteger('idempotencyTtlMs', options.idempotencyTtlMs ?? 86_400_000, 1),
-    )
-    for (let i = 0; i < opArgs.length; i++) command.push(opArgs[i]!)
-    // Sending it again is harmless when it changes nothing, or when a record would replay it.
-    const idempotent = idempotencyKey !== undefined || !writes
-    return this.run(SCRIPTS.apply, numKeys, command, n, parseApply, idempotent, signal)
+    if (idempotencyKey !== undefined) keys.push(this.prefix + checkKey('idempotencyKey', idempotencyKey))
+    if (clearIdempotencyKey !== undefined) keys.push(this.prefix + checkKey('clearIdempotencyKey', clearIdempotencyKey))
+    this.checkOneSlot(keys)
+    const recordTtl = idempotencyKey === undefined ? '' : optionalInteger('idempotencyTtlMs', options.idempotencyTtlMs ?? 86_400_000, 1)
+    const args = [String(n), recordTtl, ...opArgs]
+    const decode: Decode<ApplyResult> = (reply) => parseApply(reply, n)
+    return this.start('apply', keys, args, decode, idempotencyKey !== undefined || !writes, signal, false)
   }
 
-  seed(key: string, value: number, ttlMs?: number): Promise<boolean> {
-    return this.runOne(SCRIPTS.seed, key, parseFlag, () => [String(checkInteger('value', value, 0)), optionalInteger('ttlMs', ttlMs, 1)])
-  }
-
-  get(key: string): Promise<CounterSnapshot | undefined> {
-    return this.runOne(SCRIPTS.get, key, parseSnapshot, () => [])
-  }
-
-  set(key: string, value: number, ttlMs?: number): Promise<void> {
-    return this.runOne(SCRIPTS.set, key, parseNothing, () => [String(checkInteger('value', value, 0)), optionalInteger('ttlMs', ttlMs, 1)])
-  }
-
-  delete(key: string): Promise<void> {
-    return this.runOne(SCRIPTS.delete, key, parseNothing, () => [])
-  }
-
-  acquireLock(key: string, token: string, ttlMs: number): Promise<boolean> {
-    return this.runOne(SCRIPTS.acquireLock, key, parseFlag, () => [checkKey('token', token), String(checkInteger('ttlMs', ttlMs, 1))])
-  }
-
-  releaseLock(key: string, token: string): Promise<boolean> {
-    return this.runOne(SCRIPTS.releaseLock, key, parseFlag, () => [checkKey('token', token)])
-  }
-
-  /** Wait for calls in flight (each bounded by `commandTimeoutMs`), then detach from the client. */
-  close(): Promise<void> {
-    this.closed ??= (async () => {
-      while (this.live > 0 || this.calibrating) {
-        if (this.live > 0) await new Promise<void>((resolve) => this.idle.push(resolve))
-        else await this.calibrating?.catch(() => {})
-      }
-      clearTimeout(this.timer)
-      this.timer = undefined
-      this.driver.dispose()
-    })()
-    return this.closed
-  }
-
-  // ------------------------------------------------------------------ one bounded script call
-
-  /** A script on one key (every method but apply); these never double-count if sent again. */
-  private runOne<T>(script: Script, key: string, parse: Parse<T>, args: () => string[]): Promise<T> {
+  /** A method with a script of its own on one key; these never double-count if sent again. */
+  private runOwn<T>(script: Script, key: string, decode: Decode<T>, args: () => string[]): Promise<T> {
     try {
       // Arguments are checked in the order the methods name them: key first.
-      const command = [this.prefix + checkKey('key', key), '', ...args()]
-      return this.run(script, 1, command, 0, parse, true, undefined)
+      const keys = [this.prefix + checkKey('key', key)]
+      return this.start(script.name, keys, args(), decode, true, undefined, false, script)
     } catch (error) {
       return Promise.reject(error)
     }
   }
 
-  private oneSlot(command: string[]): boolean {
-    if (command.length <= 1) return true
+  private checkOneSlot(keys: string[]): void {
+    if (!this.driver.cluster) return
     const clientPrefix = this.driver.clientKeyPrefix
-    const slot = calculateSlot(clientPrefix + command[0]!)
-    for (let i = 1; i < command.length; i++) if (calculateSlot(clientPrefix + command[i]!) !== slot) return false
-    return true
+    const slot = calculateSlot(clientPrefix + keys[0]!)
+    for (let i = 1; i < keys.length; i++) {
+      if (calculateSlot(clientPrefix + keys[i]!) !== slot) {
+        throw new InvalidArgumentError('ops', 'keys map to several Redis Cluster slots; check capabilities.canApplyTogether() first')
+      }
+    }
   }
 
-  private run<T>(
-    script: Script,
-    numKeys: number,
-    command: string[],
-    count: number,
-    parse: Parse<T>,
+  // ------------------------------------------------------------------ one bounded call
+
+  private start<T>(
+    method: string,
+    keys: string[],
+    args: string[],
+    decode: Decode<T>,
     idempotent: boolean,
     signal: AbortSignal | undefined,
+    batched: boolean,
+    script: Script = SCRIPTS.apply,
   ): Promise<T> {
     if (this.closed) return Promise.reject(new StoreError('the Redis store is closed', { retryable: false }))
     if (signal?.aborted) return Promise.reject(signal.reason)
     return new Promise<T>((resolve, reject) => {
       const dueAt = performance.now() + this.timeoutMs
-      const abort = this.driver.withdraws ? new AbortController() : undefined
-      const call = new Call<T>(script, numKeys, command, count, parse, idempotent, signal, dueAt, abort, resolve, reject)
-      this.enqueue(call as Call)
-      // Hot path: connected and calibrated, the command goes out now, with no await before it.
-      if (this.clock !== undefined && this.driver.isReady()) this.send(call as Call)
-      else void this.prepare(call as Call)
+      const call = new Call<T>(method, keys, args, decode, idempotent, signal, dueAt, resolve, reject) as Call
+      this.queue.add(call)
+      if (batched) this.batcher.add(call)
+      else this.dispatch(new Send(script, [call], false, this.newAbort()))
     })
   }
 
-  /** Wait for the client and the clock calibration, then send; each step bounded by the call's deadline. */
-  private async prepare(call: Call): Promise<void> {
+  /** node-redis withdraws a command it has not written yet on this abort (see `Driver.withdraws`). */
+  private newAbort(): AbortController | undefined {
+    return this.driver.withdraws ? new AbortController() : undefined
+  }
+
+  /** Send now when connected and calibrated (the hot path: no await before it), else once ready. */
+  private dispatch(send: Send): void {
+    if (this.clock.offsetMs !== undefined && this.driver.isReady()) this.transmit(send)
+    else void this.prepare(send)
+  }
+
+  /** Wait for the client and the clock calibration, each step bounded by the earliest deadline of the send's calls. */
+  private async prepare(send: Send): Promise<void> {
     try {
-      while (!call.done) {
-        if (!this.driver.isReady()) await this.driver.ready(call.dueAt - performance.now(), call.signal)
-        else if (this.clock === undefined) await this.calibrate()
-        else return this.send(call)
+      while (send.keepLive()) {
+        if (!this.driver.isReady()) await this.driver.ready(send.dueAt() - performance.now(), send.calls[0]!.signal)
+        else if (this.clock.offsetMs === undefined) await this.clock.calibrate()
+        else return this.transmit(send)
       }
     } catch (error) {
-      if (!call.done) this.rejectCall(call, this.classify(error, call))
+      for (const call of send.calls) if (!call.done) this.rejectCall(call, this.classify(error, call))
     }
   }
 
-  private send(call: Call): void {
-    if (call.done) return
-    const clock = this.clock!
-    if (call.dueAt > clock.refreshAfter) this.refreshClock()
+  private transmit(send: Send): void {
+    // A call whose signal aborted before it went out is withdrawn with its reason.
+    for (const call of send.calls) if (!call.done && call.signal?.aborted) this.rejectCall(call, call.signal.reason)
+    if (!send.keepLive()) return
+    const dueAt = send.dueAt()
+    if (!this.closed) this.clock.refreshIfOld(dueAt)
     // The server refuses the script from this instant on (its clock): never later than the
-    // deadline queue rejects the call here, so a call reported as failed is never applied afterwards.
-    call.command[call.numKeys] = String(Math.floor(call.dueAt + clock.offsetMs) - CLOCK_SLACK_MS)
-    call.sent = true
+    // deadline queue rejects the earliest call here, so a call reported as failed is never
+    // applied afterwards.
+    send.build(String(Math.floor(dueAt + this.clock.offsetMs!) - CLOCK_SLACK_MS))
+    send.sent = true
     let sent: Promise<unknown>
     try {
-      sent = this.driver.evalsha(call.script.sha, call.numKeys, call.command, call.abort?.signal)
+      sent = this.driver.evalsha(send.script.sha, send.numKeys, send.command, send.abort?.signal)
     } catch (error) {
-      this.fail(call, error)
+      this.fail(send, error)
       return
     }
     sent.then(
-      (reply) => this.reply(call, reply),
-      (error) => this.fail(call, error),
+      (reply) => this.reply(send, reply),
+      (error) => this.fail(send, error),
     )
   }
 
-  private reply(call: Call, reply: unknown): void {
-    if (call.done) return
+  private reply(send: Send, reply: unknown): void {
+    const what = `the ${send.script.name} script`
     if (!Array.isArray(reply) || typeof reply[0] !== 'string') {
-      const error = new StoreError(`unexpected reply to the ${call.script.name} script: ${JSON.stringify(reply)}`, { retryable: false })
-      this.rejectCall(call, error)
+      this.rejectSend(send, () => new StoreError(`unexpected reply to ${what}: ${JSON.stringify(reply)}`, { retryable: false }))
       return
     }
     if (reply[0] === 'expired') {
-      const error = new StoreError(`${call.script.name} reached Redis after its deadline (${this.timeoutMs} ms) and was not applied`, {
-        retryable: true,
-      })
-      this.rejectCall(call, error)
-      return
-    }
-    for (let i = 1; i < reply.length; i++) if (typeof reply[i] !== 'string') reply[i] = String(reply[i])
-    let value: unknown
-    try {
-      value = call.parse(reply as Reply, call.count)
-    } catch (error) {
-      this.rejectCall(call, this.classify(error, call))
-      return
-    }
-    this.settle(call)
-    call.resolve(value)
-  }
-
-  private fail(call: Call, error: unknown): void {
-    if (call.done) return
-    if (!call.reloaded && !call.withdrawn && isNoScript(error)) {
-      // NOSCRIPT: the node never ran it, so sending it in full cannot double-apply.
-      call.reloaded = true
-      let sent: Promise<unknown>
-      try {
-        sent = this.driver.eval(call.script.lua, call.numKeys, call.command, call.abort?.signal)
-      } catch (thrown) {
-        this.rejectCall(call, this.classify(thrown, call))
-        return
-      }
-      sent.then(
-        (reply) => this.reply(call, reply),
-        (thrown) => this.fail(call, thrown),
+      this.rejectSend(
+        send,
+        () => new StoreError(`${send.script.name} reached Redis after its deadline (${this.timeoutMs} ms) and was not applied`, { retryable: true }),
       )
       return
     }
-    this.rejectCall(call, this.classify(error, call))
+    for (let i = 1; i < reply.length; i++) if (typeof reply[i] !== 'string') reply[i] = String(reply[i])
+    const calls = send.calls
+    for (let i = 0; i < calls.length; i++) {
+      const call = calls[i]!
+      if (call.done) continue
+      let value: unknown
+      try {
+        value = call.decode(reply as string[], send.replyAt(i))
+      } catch (error) {
+        this.rejectCall(call, this.classify(error, call))
+        continue
+      }
+      this.queue.settle(call)
+      call.resolve(value)
+    }
+  }
+
+  private fail(send: Send, error: unknown): void {
+    if (send.calls.every((call) => call.done)) return
+    if (!send.reloaded && !send.withdrawn && isNoScript(error)) {
+      // NOSCRIPT: the node never ran it, so sending it in full cannot double-apply.
+      send.reloaded = true
+      let sent: Promise<unknown>
+      try {
+        sent = this.driver.eval(send.script.lua, send.numKeys, send.command, send.abort?.signal)
+      } catch (thrown) {
+        this.rejectSend(send, (call) => this.classify(thrown, call))
+        return
+      }
+      sent.then(
+        (reply) => this.reply(send, reply),
+        (thrown) => this.fail(send, thrown),
+      )
+      return
+    }
+    this.rejectSend(send, (call) => this.classify(error, call))
+  }
+
+  /** Fail each unsettled call of a send, with an error made for it (retryable depends on the call). */
+  private rejectSend(send: Send, errorFor: (call: Call) => unknown): void {
+    for (const call of send.calls) if (!call.done) this.rejectCall(call, errorFor(call))
   }
 
   private rejectCall(call: Call, error: unknown): void {
-    this.settle(call)
+    this.queue.settle(call)
     call.reject(error)
   }
 
@@ -433,19 +480,19 @@ class RedisStore implements CounterStore {
     if (AndromedaError.isInstance(error)) return error
     const signal = call.signal
     if (signal?.aborted && error === signal.reason) return error
-    const what = `Redis ${call.script.name}`
+    const what = `Redis ${call.method}`
     if (this.driver.notSent(error)) {
       return new StoreError(`${what} was not sent: ${errorMessage(error)}`, { retryable: true, cause: error })
     }
     if (error instanceof NoReplyError) {
-      return new StoreError(
-        `${what} got no reply within ${this.timeoutMs} ms${call.idempotent ? '' : '; it may have been applied'}`,
-        { retryable: call.idempotent, cause: error },
-      )
+      return new StoreError(`${what} got no reply within ${this.timeoutMs} ms${call.idempotent ? '' : '; it may have been applied'}`, {
+        retryable: call.idempotent,
+        cause: error,
+      })
     }
     if (isReplyError(error)) {
-      // Redis answered with an error: the scripts check everything before their first write,
-      // so nothing was applied; only transient states are worth a retry.
+      // Redis answered with an error: the scripts check everything of a call before its first
+      // write, so nothing of it was applied; only transient states are worth a retry.
       return new StoreError(`${what} failed: ${errorMessage(error)}`, {
         retryable: call.idempotent || TRANSIENT_REPLY.test(errorMessage(error)),
         cause: error,
@@ -455,143 +502,25 @@ class RedisStore implements CounterStore {
     return new StoreError(`${what} failed: ${errorMessage(error)}`, { retryable: call.idempotent, cause: error })
   }
 
-  // ------------------------------------------------------------------ the deadline queue
-
-  private enqueue(call: Call): void {
-    if (this.tail === undefined) this.head = call
-    else this.tail.next = call
-    this.tail = call
-    if (this.live++ === 0) this.timer?.ref()
-    // Armed already means armed for an older call, whose deadline comes first.
-    if (this.timer === undefined) this.arm(this.timeoutMs)
-  }
-
-  private settle(call: Call): void {
-    call.done = true
-    // Settled calls leave from the front, so the queue holds about the calls in flight.
-    let head = this.head
-    while (head?.done) head = head.next
-    this.head = head
-    if (head === undefined) this.tail = undefined
-    if (--this.live === 0) {
-      // Idle: the timer no longer keeps the process alive.
-      this.timer?.unref()
-      if (this.idle.length > 0) for (const resolve of this.idle.splice(0)) resolve()
-    }
-  }
-
-  private arm(delayMs: number): void {
-    this.timer = setTimeout(this.onTimer, Math.max(Math.ceil(delayMs), 1))
-    if (this.live === 0) this.timer.unref()
-  }
-
-  private readonly onTimer = (): void => {
-    this.timer = undefined
-    const now = performance.now()
-    for (let call = this.head; call !== undefined && call.dueAt <= now; call = call.next) {
-      if (!call.done && !call.withdrawn) this.expire(call)
-    }
-    let next = this.head
-    while (next !== undefined && (next.done || next.withdrawn)) next = next.next
-    if (next !== undefined) this.arm(next.dueAt - now)
-  }
+  // ------------------------------------------------------------------ deadlines
 
   private expire(call: Call): void {
-    if (!call.sent) {
-      const error = new NotSentError(`no connection to Redis within ${this.timeoutMs} ms`)
-      this.rejectCall(call, this.classify(error, call))
+    const send = call.send
+    if (send === undefined || !send.sent) {
+      this.rejectCall(call, this.classify(new NotSentError(`no connection to Redis within ${this.timeoutMs} ms`), call))
       return
     }
-    const noReply = () => {
-      if (!call.done) this.rejectCall(call, this.classify(new NoReplyError('no reply before the deadline'), call))
-    }
-    if (call.abort === undefined) {
+    // The script call carries the earliest deadline of its calls: once it passes, none of
+    // them can be applied any more, so all fail together.
+    const noReply = () => this.rejectSend(send, (each) => this.classify(new NoReplyError('no reply before the deadline'), each))
+    if (send.abort === undefined) {
       noReply()
       return
     }
     // node-redis rejects a command still in its queue on this abort (AbortError, proof it was
     // never written); that answer must win over "no reply", so ours waits one turn.
-    call.withdrawn = true
-    call.abort.abort()
+    send.withdrawn = true
+    send.abort.abort()
     setImmediate(noReply)
   }
-
-  // ------------------------------------------------------------------ clock calibration
-
-  /** Measure (server clock - ours) on every primary; one measurement at a time. */
-  private calibrate(): Promise<void> {
-    this.calibrating ??= (async () => {
-      const abort = new AbortController()
-      const timer = setTimeout(() => abort.abort(), this.timeoutMs)
-      try {
-        const offsets = await this.driver.clockOffsets(abort.signal)
-        // TIME answered at or before our reading, so each sample is a lower bound of its
-        // primary's offset; the smallest bounds them all.
-        const offsetMs = Math.min(...offsets)
-        this.clock = { offsetMs, refreshAfter: performance.now() + CALIBRATION_MAX_AGE_MS + this.timeoutMs }
-      } finally {
-        clearTimeout(timer)
-        this.calibrating = undefined
-      }
-    })()
-    return this.calibrating
-  }
-
-  /** Refresh a calibration past its age in the background; calls keep the current one meanwhile. */
-  private refreshClock(): void {
-    if (this.calibrating || this.closed) return
-    this.calibrate().catch(() => {})
-  }
-}
-
-// ------------------------------------------------------------------ replies
-
-/** apply: {'ok', v1, ttl1, ...} | {'replay', 'v1,ttl1,...', ms since recorded} | {'refused', index, reason, v1, ttl1, ...}. */
-function parseApply(reply: Reply, n: number): ApplyResult {
-  const status = reply[0]
-  if (status === 'ok') {
-    const values: number[] = new Array(n)
-    const ttlMs: (number | undefined)[] = new Array(n)
-    for (let i = 0; i < n; i++) {
-      values[i] = parseValue(reply[1 + 2 * i] ?? '')
-      ttlMs[i] = parseTtl(reply[2 + 2 * i])
-    }
-    return { ok: true, values, ttlMs }
-  }
-  if (status === 'replay') {
-    const parts = (reply[1] ?? '').split(',')
-    // The record's lifetimes were measured when it was written; the contract wants them now.
-    const elapsedMs = Number(reply[2] ?? 0)
-    const values: number[] = new Array(n)
-    const ttlMs: (number | undefined)[] = new Array(n)
-    for (let i = 0; i < n; i++) {
-      values[i] = parseValue(parts[2 * i] ?? '')
-      const ttl = parseTtl(parts[2 * i + 1])
-      ttlMs[i] = ttl === undefined ? undefined : ttl - elapsedMs
-    }
-    return { ok: true, values, ttlMs, replayed: true }
-  }
-  if (status === 'refused') {
-    const values: (number | undefined)[] = new Array(n)
-    const ttlMs: (number | undefined)[] = new Array(n)
-    for (let i = 0; i < n; i++) {
-      values[i] = parseOptional(reply[3 + 2 * i])
-      ttlMs[i] = parseTtl(reply[4 + 2 * i])
-    }
-    return { ok: false, index: Number(reply[1]), reason: reply[2] as 'limit' | 'floor' | 'missing', values, ttlMs }
-  }
-  throw new StoreError(`unexpected reply to the apply script: ${JSON.stringify(reply)}`, { retryable: false })
-}
-
-/** seed, acquireLock, releaseLock: {'ok', '1' | '0'}. */
-const parseFlag = (reply: Reply): boolean => reply[1] === '1'
-
-const parseNothing = (): void => {}
-
-/** get: {'ok', value ('' = missing), pttl ('' = none)}. */
-function parseSnapshot(reply: Reply): CounterSnapshot | undefined {
-  if (reply[1] === undefined || reply[1] === '') return undefined
-  const value = parseValue(reply[1])
-  const ttlMs = parseTtl(reply[2])
-  return ttlMs === undefined ? { value } : { value, ttlMs }
 }

@@ -1,8 +1,8 @@
-import { type CounterStore, StoreError, createQuota } from '@andromeda/core'
+import { StoreError, createQuota } from '@andromeda/core'
 import { Redis } from 'ioredis'
 import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRedisStore } from '../src/index.js'
+import { type RedisCounterStore, createRedisStore } from '../src/index.js'
 import { type SingleKind, type TestClient, singleClient } from './clients.js'
 import { type OwnRedis, hasRedisServerBinary, randomPrefix, requireService, startRedis } from './helpers.js'
 
@@ -160,7 +160,7 @@ describe.runIf(available).each(kinds)('Redis store on %s', (kind) => {
 describe.runIf(available).each(kinds)('bounded failure on %s', (kind) => {
   let server: OwnRedis
   let client: TestClient
-  let store: CounterStore
+  let store: RedisCounterStore
   const timeoutMs = 500
   // Generous slack for a loaded machine; the bound itself is the behaviour under test.
   const boundMs = timeoutMs + 300

@@ -1,0 +1,118 @@
+import { PRELUDE } from './prelude.js'
+
+/**
+ * apply: several bounded changes, all or nothing (consumeAll's atomic path, a multi-key
+ * give-back). Calls on one counter go through the batch script instead.
+ *
+ * KEYS: the n op keys in op order (a key may repeat), then the idempotency record when
+ *   ARGV[3] is not '', then the record to delete, when there is one more key.
+ * ARGV: [1] deadline (see the prelude), [2] n, [3] the idempotency record's lifetime in ms
+ *   ('' = no record), then four per op: delta, bound ('' = none; the max when delta > 0, the
+ *   min when delta < 0, unused when 0), ttlMs ('' = none; used only when the op creates the
+ *   counter), ifMissing ('c' create, 'r' report).
+ * Reply: {'ok', v1, ttl1, ..., vn, ttln} | {'replay', 'v1,ttl1,...', ms since it was recorded} |
+ *   {'refused', index (0-based), 'limit'|'floor'|'missing', v1, ttl1, ...} | {'expired'}.
+ * The record holds '<server time when written (ms)>|v1,ttl1,...': a replay reports each
+ * lifetime less the time since, so it names the reset time the recorded call did.
+ */
+export const APPLY_LUA = `${PRELUDE}
+local n = tonumber(ARGV[2])
+local record_ttl = ARGV[3]
+local record_key = nil
+local clear_key = nil
+local extra = n
+if record_ttl ~= '' then extra = extra + 1; record_key = KEYS[extra] end
+if #KEYS > extra then extra = extra + 1; clear_key = KEYS[extra] end
+
+if record_key then
+  local record = redis.call('GET', record_key)
+  if record then
+    local written, result = string.match(record, '^(%d+)|(.*)$')
+    if not written then error('the idempotency record ' .. record_key .. ' is not one this store wrote') end
+    return {'replay', result, string.format('%d', math.max(now_ms() - tonumber(written), 0))}
+  end
+end
+
+-- Each counter's running state, so ops on one key see each other.
+local state = {}
+local function current(key)
+  local s = state[key]
+  if s == nil then
+    local raw = redis.call('GET', key)
+    local v = 0
+    if raw then
+      v = integer_of(raw)
+      if v == nil then error('counter ' .. key .. ' does not hold an integer within 2^53') end
+    end
+    s = { v = v, exists = raw ~= false and raw ~= nil, created = false, ttl = '', dirty = false }
+    state[key] = s
+  end
+  return s
+end
+
+local function refuse(index, reason)
+  local out = {'refused', tostring(index), reason}
+  for i = 1, n do
+    local raw = redis.call('GET', KEYS[i])
+    if raw then
+      out[#out + 1] = raw
+      out[#out + 1] = pttl_of(KEYS[i])
+    else
+      out[#out + 1] = ''
+      out[#out + 1] = ''
+    end
+  end
+  return out
+end
+
+-- Check every op first; write only when all of them fit.
+for i = 1, n do
+  local arg = 3 + (i - 1) * 4
+  local delta = tonumber(ARGV[arg + 1])
+  local bound = ARGV[arg + 2]
+  local s = current(KEYS[i])
+  if not s.exists and ARGV[arg + 4] == 'r' then return refuse(i - 1, 'missing') end
+  local nxt = s.v + delta
+  if delta > 0 and ((bound ~= '' and nxt > tonumber(bound)) or nxt > MAX) then return refuse(i - 1, 'limit') end
+  if delta < 0 and bound ~= '' and nxt < tonumber(bound) then return refuse(i - 1, 'floor') end
+  if delta ~= 0 then
+    if not s.exists then
+      s.exists = true
+      s.created = true
+      s.ttl = ARGV[arg + 3]
+    end
+    s.v = nxt
+    s.dirty = true
+  end
+end
+
+for i = 1, n do
+  local key = KEYS[i]
+  local s = state[key]
+  if s.dirty then
+    s.dirty = false
+    local value = string.format('%d', s.v)
+    if not s.created then
+      redis.call('SET', key, value, 'KEEPTTL')
+    elseif s.ttl ~= '' then
+      redis.call('SET', key, value, 'PX', s.ttl)
+    else
+      redis.call('SET', key, value)
+    end
+  end
+end
+
+local out = {'ok'}
+for i = 1, n do
+  local s = state[KEYS[i]]
+  out[#out + 1] = string.format('%d', s.v)
+  if s.exists then out[#out + 1] = pttl_of(KEYS[i]) else out[#out + 1] = '' end
+end
+if clear_key then redis.call('DEL', clear_key) end
+if record_key then
+  local parts = {}
+  for i = 2, #out do parts[#parts + 1] = out[i] end
+  redis.call('SET', record_key, string.format('%d', now_ms()) .. '|' .. table.concat(parts, ','), 'PX', record_ttl)
+end
+return out
+`

@@ -1,0 +1,148 @@
+import { PRELUDE } from './prelude.js'
+
+/**
+ * batch: independent calls on one counter each (a consume, a refund, a give-back, a read),
+ * coalesced into one script call. Each call is checked and applied on its own, in order, as
+ * if it had been sent alone: a refused call changes nothing and does not affect the others,
+ * and a call that fails (a key that does not hold an integer) answers an error of its own.
+ *
+ * KEYS, per call in order: its counter; then its idempotency record, when its shape has 'r';
+ *   then the record to delete, when its shape has 'c'.
+ * ARGV: [1] deadline (see the prelude), [2] number of calls, then six per call:
+ *   shape   'g' (read) or 'a' (apply) followed by 'r' and/or 'c' (which extra keys it has),
+ *   delta   the change (apply),
+ *   bound   the max when delta > 0, the min when delta < 0 ('' = none),
+ *   ttlMs   the lifetime of a counter this call creates ('' = none),
+ *   missing 'c' create a missing counter, 'r' report it,
+ *   recordTtlMs  the lifetime of the call's idempotency record ('r' only).
+ * Reply: {'expired'} or {'ok', then three per call}:
+ *   'o', value, pttl        granted (a read: value '' when missing); pttl '' = no expiry
+ *   'l'|'f'|'m', value, pttl  refused: over the bound, under it, or a missing counter to report
+ *   'r', 'value,pttl', ms   an idempotency record matched: its result and its age
+ *   'e', message, ''        this call failed; nothing of it was applied
+ * A record holds '<server time when written (ms)>|value,pttl', as the apply script writes it.
+ */
+export const BATCH_LUA = `${PRELUDE}
+local calls = tonumber(ARGV[2])
+local out = {'ok'}
+local k = 0
+
+local function emit(code, a, b)
+  out[#out + 1] = code
+  out[#out + 1] = a
+  out[#out + 1] = b
+end
+
+-- Each counter's running state across the calls, read once and written once at the end (a
+-- hot counter costs one GET and one SET per script call, not per call).
+local state = {}
+local touched = {}
+local function counter(key)
+  local s = state[key]
+  if s == nil then
+    local raw = redis.pcall('GET', key)
+    if type(raw) == 'table' then
+      s = { err = tostring(raw.err) }
+    elseif not raw then
+      s = { exists = false, v = 0 }
+    else
+      local v = integer_of(raw)
+      if v == nil then
+        s = { err = 'counter ' .. key .. ' does not hold an integer within 2^53' }
+      else
+        s = { exists = true, v = v }
+      end
+    end
+    state[key] = s
+  end
+  return s
+end
+-- Remaining lifetime as reported ('' = none); a counter created here lives exactly its ttl
+-- (time stands still for keys while a script runs).
+local function lifetime(key, s)
+  if s.pttl == nil then
+    if s.created then s.pttl = s.ttl else s.pttl = pttl_of(key) end
+  end
+  return s.pttl
+end
+
+for c = 0, calls - 1 do
+  local arg = 3 + c * 6
+  local shape = ARGV[arg]
+  local delta = tonumber(ARGV[arg + 1])
+  local bound = ARGV[arg + 2]
+  local ttl = ARGV[arg + 3]
+  local if_missing = ARGV[arg + 4]
+  local record_ttl = ARGV[arg + 5]
+  k = k + 1
+  local key = KEYS[k]
+  local record_key = nil
+  local clear_key = nil
+  if string.find(shape, 'r', 2, true) then k = k + 1; record_key = KEYS[k] end
+  if string.find(shape, 'c', 2, true) then k = k + 1; clear_key = KEYS[k] end
+
+  local record = false
+  if record_key then record = redis.pcall('GET', record_key) end
+  local s = counter(key)
+  if type(record) == 'table' then
+    emit('e', tostring(record.err), '')
+  elseif record then
+    local written, result = string.match(record, '^(%d+)|(.*)$')
+    if written then
+      emit('r', result, string.format('%d', math.max(now_ms() - tonumber(written), 0)))
+    else
+      emit('e', 'the idempotency record ' .. record_key .. ' is not one this store wrote', '')
+    end
+  elseif s.err then
+    emit('e', s.err, '')
+  elseif shape == 'g' then
+    if s.exists then emit('o', string.format('%d', s.v), lifetime(key, s)) else emit('o', '', '') end
+  elseif not s.exists and if_missing == 'r' then
+    emit('m', '', '')
+  else
+    local nxt = s.v + delta
+    local current = ''
+    if s.exists then current = string.format('%d', s.v) end
+    if delta > 0 and ((bound ~= '' and nxt > tonumber(bound)) or nxt > MAX) then
+      if s.exists then emit('l', current, lifetime(key, s)) else emit('l', '', '') end
+    elseif delta < 0 and bound ~= '' and nxt < tonumber(bound) then
+      if s.exists then emit('f', current, lifetime(key, s)) else emit('f', '', '') end
+    else
+      if delta ~= 0 then
+        if not s.exists then
+          s.exists = true
+          s.created = true
+          s.ttl = ttl
+        end
+        s.v = nxt
+        if not s.dirty then
+          s.dirty = true
+          touched[#touched + 1] = key
+        end
+      end
+      local value = string.format('%d', s.v)
+      local pttl = ''
+      if s.exists then pttl = lifetime(key, s) end
+      if clear_key then redis.call('DEL', clear_key) end
+      if record_key then
+        redis.call('SET', record_key, string.format('%d', now_ms()) .. '|' .. value .. ',' .. pttl, 'PX', record_ttl)
+      end
+      emit('o', value, pttl)
+    end
+  end
+end
+
+for i = 1, #touched do
+  local key = touched[i]
+  local s = state[key]
+  local value = string.format('%d', s.v)
+  if not s.created then
+    redis.call('SET', key, value, 'KEEPTTL')
+  elseif s.ttl ~= '' then
+    redis.call('SET', key, value, 'PX', s.ttl)
+  else
+    redis.call('SET', key, value)
+  end
+end
+return out
+`
