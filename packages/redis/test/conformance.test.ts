@@ -2,19 +2,23 @@ import type { CounterStore } from '@andromeda/core'
 import { runStoreConformance } from '@andromeda/store-test-suite'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe } from 'vitest'
-import { createRedisStore } from '../src/index.js'
+import { type RedisStoreOptions, createRedisStore } from '../src/index.js'
 import { type ClusterKind, type SingleKind, type TestClient, clusterClient, singleClient } from './clients.js'
 import { type OwnCluster, SHARED_REDIS, canConnect, deleteKeys, hasRedisServerBinary, randomPrefix, requireService, startCluster } from './helpers.js'
 
 const single = requireService(await canConnect(SHARED_REDIS.port), `Redis on 127.0.0.1:${SHARED_REDIS.port}`)
 const cluster = requireService(await hasRedisServerBinary(), 'redis-server and redis-cli on PATH (for a local Cluster)')
 
-const singleKinds: [string, SingleKind][] = [
-  ['redis (ioredis, single node)', 'ioredis'],
-  ['redis (node-redis, single node)', 'node-redis'],
+// Batching (the default) coalesces one tick's calls into one script call; `batch: false` sends
+// each on its own. Both must keep the contract.
+const singleKinds: [string, SingleKind, RedisStoreOptions['batch']][] = [
+  ['redis (ioredis, single node)', 'ioredis', undefined],
+  ['redis (node-redis, single node)', 'node-redis', undefined],
+  ['redis (ioredis, single node, batching off)', 'ioredis', false],
+  ['redis (node-redis, single node, batching off)', 'node-redis', false],
 ]
 
-for (const [name, kind] of singleKinds) {
+for (const [name, kind, batch] of singleKinds) {
   describe.runIf(single)(name, () => {
     const prefix = randomPrefix(kind)
     let client: TestClient
@@ -29,7 +33,7 @@ for (const [name, kind] of singleKinds) {
     })
     runStoreConformance({
       name,
-      createStore: () => createRedisStore({ client: client.client, prefix }),
+      createStore: () => createRedisStore({ client: client.client, prefix, batch }),
       destroyStore: async (store: CounterStore) => store.close?.(),
     })
   })

@@ -94,16 +94,21 @@ describe.runIf(available)(`${PROCESSES} processes x ${CONSUMES} concurrent consu
     LIMIT: '1000',
   })
 
-  it('limit 1000: exactly 1000 allowed in total', async () => {
-    const reports = await runChildren(base())
-    expect(reports.flatMap((r) => r.errors)).toEqual([])
-    expect(reports.reduce((sum, r) => sum + r.allowed, 0)).toBe(1000)
-    expect(reports.reduce((sum, r) => sum + r.refused, 0)).toBe(PROCESSES * CONSUMES - 1000)
-  })
+  for (const batch of ['on', 'off']) {
+    it(`limit 1000: exactly 1000 allowed in total (batching ${batch})`, async () => {
+      const reports = await runChildren({ ...base(), BATCH: batch })
+      expect(reports.flatMap((r) => r.errors)).toEqual([])
+      expect(reports.reduce((sum, r) => sum + r.allowed, 0)).toBe(1000)
+      expect(reports.reduce((sum, r) => sum + r.refused, 0)).toBe(PROCESSES * CONSUMES - 1000)
+    })
+  }
 
-  for (const seed of [randomBytes(4).readUInt32LE(0), randomBytes(4).readUInt32LE(0)]) {
-    it(`random concurrent consumes and refunds from every process end with usage == granted - refunded, within [0, limit] (seed ${seed})`, async () => {
-      const env = { ...base(), LIMIT: '300' }
+  for (const [seed, batch] of [
+    [randomBytes(4).readUInt32LE(0), 'on'],
+    [randomBytes(4).readUInt32LE(0), 'off'],
+  ] as const) {
+    it(`random concurrent consumes and refunds from every process end with usage == granted - refunded, within [0, limit] (seed ${seed}, batching ${batch})`, async () => {
+      const env = { ...base(), LIMIT: '300', BATCH: batch }
       // Each process gets its own seed derived from the printed one, so a failure can be replayed.
       const reports = (await runChildren(env, (i) => ({ MIX_SEED: String(seed + i) }))) as unknown as MixReport[]
       expect(reports.flatMap((r) => r.errors)).toEqual([])

@@ -12,24 +12,29 @@ const cluster = requireService(await hasRedisServerBinary(), 'redis-server and r
 // Real time on a real server: no clock to move, so TTLs are long and time never crosses a
 // window during a run. The suite's default runs (200 model sequences) on both topologies.
 
-describe.runIf(single)('redis (node-redis, single node, properties)', () => {
-  const prefix = randomPrefix('props')
-  let client: TestClient
-  beforeAll(async () => {
-    client = await singleClient('node-redis-resp3', SHARED_REDIS.port)
+for (const [name, kind, batch] of [
+  ['redis (node-redis RESP3, single node)', 'node-redis-resp3', undefined],
+  ['redis (ioredis, single node, batching off)', 'ioredis', false],
+] as const) {
+  describe.runIf(single)(`${name}, properties`, () => {
+    const prefix = randomPrefix('props')
+    let client: TestClient
+    beforeAll(async () => {
+      client = await singleClient(kind, SHARED_REDIS.port)
+    })
+    afterAll(async () => {
+      const admin = new Redis(SHARED_REDIS.port)
+      await deleteKeys(admin, prefix)
+      admin.disconnect()
+      await client?.quit()
+    })
+    runStoreProperties({
+      name,
+      createStore: () => createRedisStore({ client: client.client, prefix, batch }),
+      destroyStore: async (store: CounterStore) => store.close?.(),
+    })
   })
-  afterAll(async () => {
-    const admin = new Redis(SHARED_REDIS.port)
-    await deleteKeys(admin, prefix)
-    admin.disconnect()
-    await client?.quit()
-  })
-  runStoreProperties({
-    name: 'redis (node-redis RESP3)',
-    createStore: () => createRedisStore({ client: client.client, prefix }),
-    destroyStore: async (store: CounterStore) => store.close?.(),
-  })
-})
+}
 
 // On a Cluster, consumeAll across slots is the engine's saga: its give-back can be refused at
 // the floor when a concurrent refund took the unit first (see the README, Limits), which the
