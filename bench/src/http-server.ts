@@ -1,36 +1,51 @@
 /**
  * One HTTP contender, run as its own process so the load generator (autocannon, in the parent)
- * never shares an event loop with the server. Prints `{"port": N}` once listening.
+ * never shares an event loop with the server. Prints `{"port": N}` once listening; over IPC,
+ * `'start'` begins a measurement and `'stop'` answers `{ cpuMicros, requests }`: the server
+ * process's CPU (user + system) and the requests it served in between.
  */
 import { randomBytes } from 'node:crypto'
+import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createQuota } from '@andromeda/core'
 import { expressQuota } from '@andromeda/express'
+import { koaQuota } from '@andromeda/koa'
 import { createMemoryStore } from '@andromeda/memory'
 import { createRedisStore } from '@andromeda/redis'
 import express, { type RequestHandler } from 'express'
 import { rateLimit } from 'express-rate-limit'
 import { Redis } from 'ioredis'
+import Koa from 'koa'
 import { RedisStore } from 'rate-limit-redis'
-import { RateLimiterMemory } from 'rate-limiter-flexible'
+import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible'
 
 const HUGE = 1_000_000_000_000
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-const prefix = `bench:${randomBytes(4).toString('hex')}:`
+// Every Redis key of this server carries the parent's run token, so the parent can delete them.
+const prefix = `${process.env.BENCH_RUN_TOKEN ?? 'andromeda-bench'}-${randomBytes(4).toString('hex')}-`
 const id = (req: express.Request) => req.ip ?? 'anonymous'
 
-const middlewares: Record<string, () => RequestHandler | undefined> = {
+function redis(): Redis {
+  const client = new Redis(REDIS_URL)
+  client.on('error', (error) => console.error('redis:', error.message))
+  return client
+}
+
+const quota = (store: 'memory' | 'redis') =>
+  createQuota({
+    name: `${prefix}api`,
+    store: store === 'memory' ? createMemoryStore() : createRedisStore({ client: redis() }),
+    limit: HUGE,
+    period: 'hour',
+  })
+
+const expressMiddlewares: Record<string, () => RequestHandler | undefined> = {
   'bare express': () => undefined,
-  'expressQuota + memory': () =>
-    expressQuota({ quota: createQuota({ name: 'api', store: createMemoryStore(), limit: HUGE, period: 'hour' }), id }),
-  'expressQuota + redis': () =>
-    expressQuota({
-      quota: createQuota({ name: `${prefix}api`, store: createRedisStore({ client: new Redis(REDIS_URL) }), limit: HUGE, period: 'hour' }),
-      id,
-    }),
+  'expressQuota + memory': () => expressQuota({ quota: quota('memory'), id }),
+  'expressQuota + redis': () => expressQuota({ quota: quota('redis'), id }),
   'express-rate-limit (memory)': () => rateLimit({ windowMs: 3_600_000, limit: HUGE, standardHeaders: 'draft-8', legacyHeaders: false }),
   'express-rate-limit + rate-limit-redis': () => {
-    const client = new Redis(REDIS_URL)
+    const client = redis()
     return rateLimit({
       windowMs: 3_600_000,
       limit: HUGE,
@@ -48,19 +63,64 @@ const middlewares: Record<string, () => RequestHandler | undefined> = {
       )
     }
   },
+  'rate-limiter-flexible (redis) middleware': () => {
+    const limiter = new RateLimiterRedis({ storeClient: redis(), keyPrefix: prefix, points: HUGE, duration: 3600 })
+    return (req, res, next) => {
+      limiter.consume(id(req)).then(
+        () => next(),
+        () => res.status(429).end(),
+      )
+    }
+  },
 }
 
-const name = process.argv[2] ?? ''
-const make = middlewares[name]
-if (!make) throw new Error(`unknown contender ${name}; one of ${Object.keys(middlewares).join(', ')}`)
-const app = express()
-const middleware = make()
-if (middleware) app.use(middleware)
-app.get('/', (_req, res) => {
-  res.send('ok')
-})
-const server = app.listen(0, '127.0.0.1', () => {
-  console.log(JSON.stringify({ port: (server.address() as AddressInfo).port }))
-})
-process.on('SIGTERM', () => process.exit(0))
+const koaMiddlewares: Record<string, () => Koa.Middleware | undefined> = {
+  'bare koa': () => undefined,
+  'koaQuota + memory': () => koaQuota({ quota: quota('memory'), id: (ctx) => ctx.ip }),
+  'koaQuota + redis': () => koaQuota({ quota: quota('redis'), id: (ctx) => ctx.ip }),
+}
 
+let served = 0
+
+function listen(name: string): Server {
+  if (name in expressMiddlewares) {
+    const app = express()
+    const middleware = expressMiddlewares[name]!()
+    if (middleware) app.use(middleware)
+    app.get('/', (_req, res) => {
+      served++
+      res.send('ok')
+    })
+    return app.listen(0, '127.0.0.1')
+  }
+  if (name in koaMiddlewares) {
+    const app = new Koa()
+    const middleware = koaMiddlewares[name]!()
+    if (middleware) app.use(middleware)
+    app.use((ctx) => {
+      served++
+      ctx.body = 'ok'
+    })
+    return app.listen(0, '127.0.0.1')
+  }
+  throw new Error(`unknown contender ${name}; one of ${[...Object.keys(expressMiddlewares), ...Object.keys(koaMiddlewares)].join(', ')}`)
+}
+
+const name = process.argv[2]
+if (name !== undefined) {
+  const server = listen(name)
+  server.on('listening', () => {
+    console.log(JSON.stringify({ port: (server.address() as AddressInfo).port }))
+  })
+  let started: { cpu: NodeJS.CpuUsage; served: number } | undefined
+  process.on('message', (message) => {
+    if (message === 'start') {
+      started = { cpu: process.cpuUsage(), served }
+      process.send?.('started')
+    } else if (message === 'stop' && started) {
+      const cpu = process.cpuUsage(started.cpu)
+      process.send?.({ cpuMicros: cpu.user + cpu.system, requests: served - started.served })
+    }
+  })
+  process.on('SIGTERM', () => process.exit(0))
+}

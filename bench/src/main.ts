@@ -2,9 +2,10 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { benchFootprint, redisBytesPerCounter } from './footprint.js'
 import { type ScenarioResult, toMarkdown } from './harness.js'
+import { type RatioPoint, httpRatios, ratioChart, throughputRatios } from './chart.js'
 import { benchHttp, httpMarkdown } from './http.js'
 import { benchMemory } from './memory.js'
-import { FLOOR, benchRedis, commandsPerConsume } from './redis.js'
+import { FLOOR, RUN_TOKEN, benchRedis, commandsPerConsume, leftoverKeys } from './redis.js'
 
 const args = new Set(process.argv.slice(2))
 const quick = args.has('--quick')
@@ -18,6 +19,7 @@ const json: Record<string, unknown> = {
   machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
 }
 
+const ratios: RatioPoint[] = []
 const report = (title: string, results: ScenarioResult[], floor?: string) => {
   sections.push(`### ${title}\n`, ...results.map((r) => toMarkdown(r, floor)))
   json[title] = results
@@ -27,18 +29,27 @@ const report = (title: string, results: ScenarioResult[], floor?: string) => {
 const only = [...args].find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',')
 const wanted = (section: string) => !only || only.includes(section)
 
-if (wanted('memory')) report('Memory path', await benchMemory({ rounds, total }))
+if (wanted('memory')) {
+  const results = await benchMemory({ rounds, total })
+  report('Memory path', results)
+  ratios.push(...throughputRatios(results, 'memory'))
+}
 
 if (wanted('redis')) {
-  report('Redis path', await benchRedis({ rounds: quick ? 3 : 5, total: quick ? 2_000 : 20_000, quick }), FLOOR)
-  const commands = await commandsPerConsume()
-  json.commandsPerConsume = commands
+  const results = await benchRedis({ rounds: quick ? 3 : 5, total: quick ? 2_000 : 20_000, quick })
+  report('Redis path', results, FLOOR)
+  // The chart keeps the default client settings (auto-pipelining off), like the targets.
+  ratios.push(...throughputRatios(results.filter((r) => r.scenario.endsWith('auto-pipelining off')), 'redis'))
+  const concurrencies = [1, 50]
+  const counts = await Promise.all(concurrencies.map(async (c) => ({ concurrency: c, commands: await commandsPerConsume(c) })))
+  json.commandsPerConsume = counts
+  const names = counts[0]!.commands.map((c) => c.name)
   const table = [
     '**Commands the client sends per consume on a present key** (MONITOR, script-internal calls skipped)',
     '',
-    '| contender | commands |',
-    '|---|---:|',
-    ...commands.map((c) => `| ${c.name} | ${c.commands.toFixed(2)} |`),
+    `| contender | ${concurrencies.map((c) => `concurrency ${c}`).join(' | ')} |`,
+    `|---|${concurrencies.map(() => '---:').join('|')}|`,
+    ...names.map((name) => `| ${name} | ${counts.map((c) => c.commands.find((x) => x.name === name)!.commands.toFixed(2)).join(' | ')} |`),
     '',
   ].join('\n')
   sections.push(table)
@@ -48,6 +59,7 @@ if (wanted('redis')) {
 if (wanted('http')) {
   const figures = await benchHttp({ rounds: quick ? 1 : 3, durationSeconds: quick ? 2 : 5, connections: 50 })
   json.http = figures
+  ratios.push(...httpRatios(figures))
   const table = httpMarkdown(figures)
   sections.push('### HTTP path\n', table)
   console.log(table)
@@ -76,4 +88,17 @@ mkdirSync(new URL('../results/', import.meta.url), { recursive: true })
 const name = quick ? 'quick' : 'latest'
 writeFileSync(new URL(`../results/${name}.md`, import.meta.url), [header, ...sections].join('\n'))
 writeFileSync(new URL(`../results/${name}.json`, import.meta.url), `${JSON.stringify(json, null, 2)}\n`)
-console.log(`wrote bench/results/${name}.md and .json`)
+if (ratios.length > 0) {
+  const title = `andromeda ÷ peers and floor (${quick ? 'quick run' : 'full run'}, ${m.cpus} cores, Node ${m.node})`
+  writeFileSync(new URL(`../results/${name}.svg`, import.meta.url), await ratioChart(ratios, title))
+}
+console.log(`wrote bench/results/${name}.md, .json${ratios.length > 0 ? ' and .svg' : ''}`)
+
+// Whatever the bench wrote into Redis is gone, or the run fails.
+if (wanted('redis') || wanted('http')) {
+  const left = await leftoverKeys()
+  if (left > 0) {
+    console.error(`the bench left ${left} key(s) matching *${RUN_TOKEN}* in Redis`)
+    process.exitCode = 1
+  } else console.log(`Redis: no key of this run (${RUN_TOKEN}) left behind`)
+}

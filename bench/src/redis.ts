@@ -10,10 +10,14 @@ import { type Contender, type ScenarioResult, compare } from './harness.js'
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const HUGE = 1_000_000_000_000
 export const FLOOR = 'floor: raw EVALSHA check-and-add (ioredis)'
+export const ANDROMEDA_IOREDIS = 'andromeda createQuota + redis (ioredis)'
+export const ANDROMEDA_IOREDIS_UNBATCHED = 'andromeda createQuota + redis (ioredis, batching off)'
+export const ANDROMEDA_NODE_REDIS = 'andromeda createQuota + redis (node-redis)'
+export const RATE_LIMITER_REDIS = 'rate-limiter-flexible RateLimiterRedis'
 
 /**
  * The physical floor: the smallest script that checks and adds in one step (what any correct
- * Redis quota must do), sent with EVALSHA on the same kind of connection.
+ * Redis quota must do), sent with EVALSHA, one call per consume, on the same kind of connection.
  * KEYS[1] counter; ARGV[1] cost, ARGV[2] limit, ARGV[3] ttl ms (applied on create).
  */
 const FLOOR_SCRIPT = `
@@ -24,9 +28,15 @@ local next = redis.call('INCRBY', KEYS[1], cost)
 if next == cost then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 return next`
 
-const prefix = () => `bench:${randomBytes(4).toString('hex')}:`
+/**
+ * Every key this run writes contains this token (quota names and peers' prefixes alike, with
+ * no character the engine would percent-encode), so the run can delete exactly its own keys
+ * and prove it left none.
+ */
+export const RUN_TOKEN = `andromeda-bench-${randomBytes(4).toString('hex')}`
+const prefix = () => `${RUN_TOKEN}-${randomBytes(4).toString('hex')}-`
 
-/** Delete what a round wrote (its own random prefix only; never a whole-server flush). */
+/** Delete what matches `pattern` (this run's keys only; never a whole-server flush). */
 async function cleanup(client: Redis, pattern: string): Promise<void> {
   let cursor = '0'
   do {
@@ -34,6 +44,33 @@ async function cleanup(client: Redis, pattern: string): Promise<void> {
     cursor = next
     if (keys.length > 0) await client.unlink(...keys)
   } while (cursor !== '0')
+}
+
+/** Delete every key of this run. */
+export async function deleteRunKeys(): Promise<void> {
+  const admin = new Redis(REDIS_URL)
+  try {
+    await cleanup(admin, `*${RUN_TOKEN}*`)
+  } finally {
+    admin.disconnect()
+  }
+}
+
+/** Keys of this run still in Redis (0 after a clean run). */
+export async function leftoverKeys(): Promise<number> {
+  const admin = new Redis(REDIS_URL)
+  try {
+    let cursor = '0'
+    let count = 0
+    do {
+      const [next, keys] = await admin.scan(cursor, 'MATCH', `*${RUN_TOKEN}*`, 'COUNT', 1000)
+      cursor = next
+      count += keys.length
+    } while (cursor !== '0')
+    return count
+  } finally {
+    admin.disconnect()
+  }
 }
 
 function contenders(keys: number, autoPipelining: boolean, admin: Redis): Contender[] {
@@ -47,6 +84,7 @@ function contenders(keys: number, autoPipelining: boolean, admin: Redis): Conten
       async setup() {
         client = io()
         p = prefix()
+        this.keyTag = p
         await client.ping()
         const op = make(client, p)
         await op(0) // load scripts, warm the connection
@@ -58,11 +96,14 @@ function contenders(keys: number, autoPipelining: boolean, admin: Redis): Conten
       },
     }
   }
+  const andromeda = (batch: boolean) => (client: Redis, p: string) => {
+    const store = createRedisStore({ client, ...(batch ? {} : { batch: false as const }) })
+    const quota = createQuota({ name: p, store, limit: HUGE, ttlMs: 3_600_000 })
+    return (i: number) => quota.consume(key(i))
+  }
   const list: Contender[] = [
-    withClient('andromeda createQuota + redis (ioredis)', (client, p) => {
-      const quota = createQuota({ name: p, store: createRedisStore({ client }), limit: HUGE, ttlMs: 3_600_000 })
-      return (i) => quota.consume(key(i))
-    }),
+    withClient(ANDROMEDA_IOREDIS, andromeda(true)),
+    withClient(ANDROMEDA_IOREDIS_UNBATCHED, andromeda(false)),
     withClient(FLOOR, (client, p) => {
       let sha = ''
       return async (i) => {
@@ -70,7 +111,7 @@ function contenders(keys: number, autoPipelining: boolean, admin: Redis): Conten
         return client.evalsha(sha, 1, `${p}${key(i)}`, 1, HUGE, 3_600_000)
       }
     }),
-    withClient('rate-limiter-flexible RateLimiterRedis', (client, p) => {
+    withClient(RATE_LIMITER_REDIS, (client, p) => {
       const limiter = new RateLimiterRedis({ storeClient: client, keyPrefix: p, points: HUGE, duration: 3600 })
       return (i) => limiter.consume(key(i))
     }),
@@ -86,19 +127,21 @@ function contenders(keys: number, autoPipelining: boolean, admin: Redis): Conten
   if (!autoPipelining) {
     let client: ReturnType<typeof createClient>
     let p: string
-    list.splice(1, 0, {
-      name: 'andromeda createQuota + redis (node-redis)',
+    list.splice(2, 0, {
+      name: ANDROMEDA_NODE_REDIS,
       async setup() {
         client = createClient({ url: REDIS_URL })
+        client.on('error', () => {})
         await client.connect()
         p = prefix()
+        this.keyTag = p
         const quota = createQuota({ name: p, store: createRedisStore({ client }), limit: HUGE, ttlMs: 3_600_000 })
         await quota.consume(key(0))
         return (i) => quota.consume(key(i))
       },
       async teardown() {
         await cleanup(admin, `*${p}*`)
-        await client.quit()
+        client.destroy()
       },
     })
   }
@@ -112,10 +155,12 @@ export async function benchRedis(options: { rounds: number; total: number; quick
   try {
     for (const autoPipelining of options.quick ? [false] : [false, true]) {
       for (const keys of [1, 10_000]) {
-        for (const concurrency of options.quick ? [50] : [1, 50, 200]) {
+        for (const concurrency of options.quick ? [1, 50] : [1, 50, 200]) {
           const scenario = `redis path, ${keys === 1 ? '1 hot key' : '10k keys'}, concurrency ${concurrency}, auto-pipelining ${autoPipelining ? 'on' : 'off'}`
           console.error(`  ${scenario}`)
-          results.push(await compare(scenario, contenders(keys, autoPipelining, admin), { ...options, concurrency }))
+          // Fewer ops at concurrency 1: each waits a whole round trip.
+          const total = concurrency === 1 ? Math.ceil(options.total / 4) : options.total
+          results.push(await compare(scenario, contenders(keys, autoPipelining, admin), { ...options, total, concurrency, latency: true }))
         }
       }
     }
@@ -125,8 +170,11 @@ export async function benchRedis(options: { rounds: number; total: number; quick
   return results
 }
 
-/** Commands each contender's client sends per consume on a present key, counted with MONITOR (script-internal calls skipped). */
-export async function commandsPerConsume(): Promise<Array<{ name: string; commands: number }>> {
+/**
+ * Commands each contender's client sends per consume on a present key, counted with MONITOR
+ * (script-internal calls skipped), with `concurrency` consumes in flight at a time.
+ */
+export async function commandsPerConsume(concurrency: number): Promise<Array<{ name: string; commands: number }>> {
   const admin = new Redis(REDIS_URL)
   const monitor = await admin.monitor()
   const seen: string[][] = []
@@ -140,11 +188,17 @@ export async function commandsPerConsume(): Promise<Array<{ name: string; comman
       await op(1) // the key exists now
       await new Promise((resolve) => setTimeout(resolve, 100))
       seen.length = 0
-      const count = 100
-      for (let i = 0; i < count; i++) await op(i)
-      await new Promise((resolve) => setTimeout(resolve, 200))
-      // Only this contender runs now; count the commands that name its key (ignores other clients).
-      const mine = seen.filter((args) => args.some((a) => a.includes('bench')))
+      const count = 1000
+      let next = 0
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next < count) await op(next++)
+        }),
+      )
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      // Count the commands that name this contender's keys (MONITOR lags under load).
+      const tag = contender.keyTag!
+      const mine = seen.filter((args) => args.some((a) => a.includes(tag)))
       out.push({ name: contender.name, commands: mine.length / count })
       await contender.teardown?.()
     }

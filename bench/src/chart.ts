@@ -1,0 +1,63 @@
+import * as vega from 'vega'
+import * as vegaLite from 'vega-lite'
+import type { HttpFigure } from './http.js'
+import type { ScenarioResult } from './harness.js'
+
+/** One bar: andromeda's figure over a peer's (or the floor's) in one scenario; above 1 is better. */
+export interface RatioPoint {
+  scenario: string
+  against: string
+  ratio: number
+}
+
+/** Throughput ratios: andromeda (the first figure of each scenario) ÷ every other contender. */
+export function throughputRatios(results: ScenarioResult[], path: string): RatioPoint[] {
+  return results.flatMap((result) => {
+    const ours = result.figures[0]!
+    return result.figures.slice(1).map((f) => ({ scenario: `${path}: ${result.scenario}`, against: f.name, ratio: ours.median / f.median }))
+  })
+}
+
+/** HTTP: each peer's added server CPU per request ÷ andromeda's (above 1: andromeda costs less). */
+export function httpRatios(figures: HttpFigure[]): RatioPoint[] {
+  const bare = (framework: string) => figures.find((f) => f.framework === framework)!
+  const added = (f: HttpFigure) => Math.max(f.cpuMicrosPerRequest - bare(f.framework).cpuMicrosPerRequest, 0.1)
+  const ours = (store: 'memory' | 'redis') => figures.find((f) => f.name === `expressQuota + ${store}`)
+  const pairs: [string, 'memory' | 'redis'][] = [
+    ['express-rate-limit (memory)', 'memory'],
+    ['rate-limiter-flexible (memory) middleware', 'memory'],
+    ['express-rate-limit + rate-limit-redis', 'redis'],
+    ['rate-limiter-flexible (redis) middleware', 'redis'],
+  ]
+  return pairs.flatMap(([peer, store]) => {
+    const theirs = figures.find((f) => f.name === peer)
+    const mine = ours(store)
+    if (!theirs || !mine) return []
+    return [{ scenario: `HTTP: expressQuota + ${store}, server CPU added per request`, against: peer, ratio: added(theirs) / added(mine) }]
+  })
+}
+
+/** The chart of every ratio, rendered to SVG with Vega-Lite (no canvas needed). */
+export async function ratioChart(points: RatioPoint[], title: string): Promise<string> {
+  const spec: vegaLite.TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    data: { values: points.map((p) => ({ ...p, ratio: Number(p.ratio.toFixed(3)) })) },
+    width: 420,
+    layer: [
+      {
+        mark: { type: 'bar', tooltip: true },
+        encoding: {
+          y: { field: 'scenario', type: 'nominal', title: null, sort: null, axis: { labelLimit: 420 } },
+          yOffset: { field: 'against', type: 'nominal' },
+          x: { field: 'ratio', type: 'quantitative', title: 'andromeda ÷ contender (above 1: andromeda ahead)' },
+          color: { field: 'against', type: 'nominal', title: 'compared with', legend: { orient: 'bottom', columns: 2, labelLimit: 400 } },
+        },
+      },
+      { mark: { type: 'rule', strokeDash: [4, 4] }, encoding: { x: { datum: 1 } } },
+    ],
+  }
+  const { spec: compiled } = vegaLite.compile(spec)
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' })
+  return view.toSVG()
+}
