@@ -27,7 +27,9 @@ export interface StoreCapabilities {
  * - `delta === 0` never writes: it reads the value (0 for a missing counter with
  *   `ifMissing: 'create'`) and never creates the counter.
  * - A missing counter is treated as 0 and created (`'create'`, with `ttlMs` as its lifetime),
- *   or reported so the engine can load it first (`'report'`).
+ *   or reported so the engine can load it first (`'report'`). A call is reported `'missing'`
+ *   only when none of its other ops is refused: when another counter is over its bound,
+ *   loading could not make the call fit, so the refusal is the answer (and no load runs).
  * - `ttlMs` applies only when the counter is created; it is never re-armed.
  * - Several ops on the same key are applied in order, each seeing the previous one.
  */

@@ -101,9 +101,18 @@ export function createProcessStore(settings: ProcessStoreSettings): CounterStore
       ttlMs: ops.map((op) => ttlOf(stored.get(op.key))),
     })
     const now = clock()
+    // A counter to report missing is reported only when no other op is refused: loading it
+    // could not make the call fit.
+    const unknown = new Set<string>()
+    let missing = -1
     for (const [index, op] of ops.entries()) {
+      if (unknown.has(op.key)) continue
       const state = scratch.get(op.key)!
-      if (!state.exists && op.ifMissing === 'report') return refuse(index, 'missing')
+      if (!state.exists && op.ifMissing === 'report') {
+        if (missing < 0) missing = index
+        unknown.add(op.key)
+        continue
+      }
       const next = state.value + op.delta
       if (op.delta > 0 && ((op.max !== undefined && next > op.max) || !Number.isSafeInteger(next))) return refuse(index, 'limit')
       if (op.delta < 0 && op.min !== undefined && next < op.min) return refuse(index, 'floor')
@@ -115,6 +124,7 @@ export function createProcessStore(settings: ProcessStoreSettings): CounterStore
       state.value = next
       state.dirty = true
     }
+    if (missing >= 0) return refuse(missing, 'missing')
     const values = ops.map((op) => scratch.get(op.key)!.value)
     const ttlMs = ops.map((op) => ttlOf(scratch.get(op.key)))
 

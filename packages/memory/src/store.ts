@@ -191,11 +191,15 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
       }
     }
     // First check every op against the running values (ops on one key see each other), and
-    // only then write, so a refusal writes nothing.
+    // only then write, so a refusal writes nothing. A counter to report missing is reported
+    // only when no other op is refused: loading it could not make the call fit.
     const values: number[] = new Array(ops.length)
     const existed: boolean[] = new Array(ops.length)
+    const unknown = new Set<string>()
+    let missing = -1
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!
+      if (unknown.has(op.key)) continue
       let earlier = -1
       for (let j = i - 1; j >= 0; j--) {
         if (ops[j]!.key === op.key) {
@@ -206,7 +210,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
       const current = earlier >= 0 ? values[earlier] : counter(op.key)
       // An earlier op on this key that did not write (delta 0) did not create it either.
       const exists = earlier >= 0 ? existed[earlier]! || ops[earlier]!.delta !== 0 : current !== undefined
-      if (!exists && op.ifMissing === 'report') return refuse(ops, i, 'missing')
+      if (!exists && op.ifMissing === 'report') {
+        if (missing < 0) missing = i
+        unknown.add(op.key)
+        continue
+      }
       const base = current ?? 0
       const next = base + op.delta
       if (op.delta > 0 && ((op.max !== undefined && next > op.max) || !Number.isSafeInteger(next))) return refuse(ops, i, 'limit')
@@ -214,6 +222,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStor
       values[i] = next
       existed[i] = exists
     }
+    if (missing >= 0) return refuse(ops, missing, 'missing')
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!
       if (op.delta === 0) continue

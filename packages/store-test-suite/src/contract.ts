@@ -46,6 +46,27 @@ export function contractTests(options: ConformanceOptions): void {
       expect(await store.get(key)).toBeUndefined()
     })
 
+    test('apply() refuses for the bound before it reports another op\'s missing counter (no load could make it fit)', async (store) => {
+      const [missing, full, other] = keyGroup(3) as [string, string, string]
+      expect(await store.apply([{ key: full, delta: 2, max: 2, ifMissing: 'create' }])).toMatchObject({ ok: true })
+      const refused = await store.apply([
+        { key: missing, delta: 1, max: 5, ifMissing: 'report' },
+        { key: full, delta: 1, max: 2, ifMissing: 'create' },
+      ])
+      expect(refused).toMatchObject({ ok: false, index: 1, reason: 'limit', values: [undefined, 2] })
+      // Nothing is over its bound: the missing counter is reported, the first one in op order.
+      const reported = await store.apply([
+        { key: other, delta: 1, max: 5, ifMissing: 'create' },
+        { key: missing, delta: 1, max: 5, ifMissing: 'report' },
+        { key: missing, delta: 1, max: 5, ifMissing: 'report' },
+        { key: full, delta: -1, min: 0, ifMissing: 'report' },
+      ])
+      expect(reported).toMatchObject({ ok: false, index: 1, reason: 'missing' })
+      expect(await store.get(missing)).toBeUndefined()
+      expect(await store.get(other)).toBeUndefined()
+      expect(await store.get(full)).toMatchObject({ value: 2 })
+    })
+
     test('apply() with delta 0 reads and never creates the counter', async (store) => {
       const key = randomKey()
       expect(await store.apply([consume(key, 0, 5, 60_000)])).toMatchObject({ ok: true, values: [0] })

@@ -317,23 +317,40 @@ export class QuotaModel {
       })
       return { allowed: true, results, replayed: true }
     }
-    // Scratch values: several items on one counter see each other; a refusal writes nothing.
-    const scratch = new Map<string, number>()
-    for (const i of counted) {
-      const { spec, id, cost } = items[i]!
-      const counter = this.counterId(spec, id, now)
-      const c = this.loaded(spec, id, counter, now)
-      const current = scratch.get(counter) ?? c?.value ?? 0
-      if (cost > 0 && current + cost > limits[i]!) {
-        for (const j of counted) {
-          const other = items[j]!
-          const oc = this.live(this.counterId(other.spec, other.id, now), now)
-          results[j] = this.result(other.spec, limits[j]!, oc, now, false)
+    // The engine's rounds: each apply checks the items whose counters are present (several
+    // items on one counter see each other; a refusal writes nothing). An item over its limit
+    // refuses the call without any load; otherwise the first counter still to load is loaded
+    // and the apply runs again.
+    let scratch: Map<string, number>
+    for (;;) {
+      scratch = new Map<string, number>()
+      const unknown = new Set<string>()
+      let toLoad: number | undefined
+      for (const i of counted) {
+        const { spec, id, cost } = items[i]!
+        const counter = this.counterId(spec, id, now)
+        if (unknown.has(counter)) continue
+        const c = this.live(counter, now)
+        if (!c && !scratch.has(counter) && spec.loadUsage) {
+          toLoad ??= i
+          unknown.add(counter)
+          continue
         }
-        results[i] = { ...results[i]!, reason: 'limit' }
-        return { allowed: false, results, refused: { index: i, quota: spec.name, reason: 'limit' } }
+        const current = scratch.get(counter) ?? c?.value ?? 0
+        if (cost > 0 && current + cost > limits[i]!) {
+          for (const j of counted) {
+            const other = items[j]!
+            const oc = this.live(this.counterId(other.spec, other.id, now), now)
+            results[j] = this.result(other.spec, limits[j]!, oc, now, false)
+          }
+          results[i] = { ...results[i]!, reason: 'limit' }
+          return { allowed: false, results, refused: { index: i, quota: spec.name, reason: 'limit' } }
+        }
+        scratch.set(counter, current + cost)
       }
-      scratch.set(counter, current + cost)
+      if (toLoad === undefined) break
+      const { spec, id } = items[toLoad]!
+      this.loaded(spec, id, this.counterId(spec, id, now), now)
     }
     for (const i of counted) {
       const { spec, id, cost } = items[i]!

@@ -65,26 +65,35 @@ local function refuse(index, reason)
   return out
 end
 
--- Check every op first; write only when all of them fit.
+-- Check every op first; write only when all of them fit. A counter to report missing is
+-- reported only when no other op is refused: loading it could not make the call fit.
+local missing = nil
+local unknown = {}
 for i = 1, n do
+  local key = KEYS[i]
   local arg = 3 + (i - 1) * 4
   local delta = tonumber(ARGV[arg + 1])
   local bound = ARGV[arg + 2]
-  local s = current(KEYS[i])
-  if not s.exists and ARGV[arg + 4] == 'r' then return refuse(i - 1, 'missing') end
-  local nxt = s.v + delta
-  if delta > 0 and ((bound ~= '' and nxt > tonumber(bound)) or nxt > MAX) then return refuse(i - 1, 'limit') end
-  if delta < 0 and bound ~= '' and nxt < tonumber(bound) then return refuse(i - 1, 'floor') end
-  if delta ~= 0 then
-    if not s.exists then
-      s.exists = true
-      s.created = true
-      s.ttl = ARGV[arg + 3]
+  local s = current(key)
+  if unknown[key] or (not s.exists and ARGV[arg + 4] == 'r') then
+    if missing == nil then missing = i - 1 end
+    unknown[key] = true
+  else
+    local nxt = s.v + delta
+    if delta > 0 and ((bound ~= '' and nxt > tonumber(bound)) or nxt > MAX) then return refuse(i - 1, 'limit') end
+    if delta < 0 and bound ~= '' and nxt < tonumber(bound) then return refuse(i - 1, 'floor') end
+    if delta ~= 0 then
+      if not s.exists then
+        s.exists = true
+        s.created = true
+        s.ttl = ARGV[arg + 3]
+      end
+      s.v = nxt
+      s.dirty = true
     end
-    s.v = nxt
-    s.dirty = true
   end
 end
+if missing ~= nil then return refuse(missing, 'missing') end
 
 for i = 1, n do
   local key = KEYS[i]
