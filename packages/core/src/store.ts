@@ -32,6 +32,17 @@ export interface StoreCapabilities {
  *   loading could not make the call fit, so the refusal is the answer (and no load runs).
  * - `ttlMs` applies only when the counter is created; it is never re-armed.
  * - Several ops on the same key are applied in order, each seeing the previous one.
+ *
+ * Holds (reservations): an op with `hold` (and `delta > 0`) holds its units under `hold.id`:
+ * they count toward the value like any others, and unless settled they come back by
+ * themselves once `hold.holdMs` has passed on the store's clock, even if the process that made
+ * the hold is gone. An expired hold is given back lazily, only where it matters: before an op
+ * on its counter is refused for `'limit'` (then the op is checked again) and before a `get`.
+ * A hold lives in the counter's hash-tag group (`<key>:holds...`) and with its lifetime.
+ * An op with `settle` (and `delta === 0`) settles hold `settle.id` of its counter: it keeps
+ * `settle.keep` units (at most the held ones) and gives the rest back. It is refused with
+ * `'hold'` when the hold is gone (expired: its units are back already); settling a hold again
+ * within its `holdMs` answers ok and changes nothing (`replayed: true`).
  */
 export interface CounterOp {
   key: string
@@ -40,6 +51,10 @@ export interface CounterOp {
   min?: number
   ttlMs?: number | undefined
   ifMissing: 'create' | 'report'
+  /** Hold this op's units under `id` (unique per counter) for `holdMs` (ms); `delta` must be > 0. */
+  hold?: { id: string; holdMs: number } | undefined
+  /** Settle hold `id` of this counter, keeping `keep` of its units; `delta` must be 0. */
+  settle?: { id: string; keep: number } | undefined
 }
 
 /** Options of one `apply()` call. */
@@ -76,7 +91,8 @@ export type ApplyResult =
   | {
       ok: false
       index: number
-      reason: 'limit' | 'floor' | 'missing'
+      /** `'hold'`: the hold an op settles is gone (expired, its units given back). */
+      reason: 'limit' | 'floor' | 'missing' | 'hold'
       values: (number | undefined)[]
       ttlMs?: (number | undefined)[]
     }
@@ -112,11 +128,11 @@ export interface CounterStore {
   apply(ops: readonly CounterOp[], options?: ApplyOptions): ApplyResult | Promise<ApplyResult>
   /** Create the counter with `value` only if it is absent (set-if-absent). True if it was set. */
   seed(key: string, value: number, ttlMs?: number): Promise<boolean>
-  /** Read a counter; undefined when it is missing or expired. */
+  /** Read a counter (after giving back its expired holds); undefined when it is missing or expired. */
   get(key: string): Promise<CounterSnapshot | undefined>
   /** Overwrite a counter's value. A live counter keeps its lifetime; a new one gets `ttlMs`. */
   set(key: string, value: number, ttlMs?: number): Promise<void>
-  /** Remove a counter or an idempotency record (missing is fine). */
+  /** Remove a counter (with its holds) or an idempotency record (missing is fine). */
   delete(key: string): Promise<void>
   /** Take the lock `key` for `ttlMs` if nobody holds it. True when this token now holds it. */
   acquireLock(key: string, token: string, ttlMs: number): Promise<boolean>

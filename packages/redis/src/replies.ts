@@ -26,7 +26,7 @@ const written = (raw: string): number => Number(raw)
 const parseTtl = (raw: string | undefined): number | undefined => (raw === undefined || raw === '' ? undefined : Number(raw))
 const parseOptional = (raw: string | undefined): number | undefined => (raw === undefined || raw === '' ? undefined : parseValue(raw))
 
-const REFUSED = { l: 'limit', f: 'floor', m: 'missing' } as const
+const REFUSED = { l: 'limit', f: 'floor', m: 'missing', x: 'hold' } as const
 
 /** A batch entry of an apply with one op: code, value, pttl (see `scripts/batch.ts`). */
 export function decodeApplyEntry(reply: string[], at: number): ApplyResult {
@@ -39,7 +39,11 @@ export function decodeApplyEntry(reply: string[], at: number): ApplyResult {
     case 'l':
     case 'f':
     case 'm':
+    case 'x':
       return { ok: false, index: 0, reason: REFUSED[code], values: [parseOptional(a)], ttlMs: [parseTtl(b)] }
+    case 'p':
+      // A hold settled before: nothing changed now.
+      return { ok: true, values: [a === '' ? 0 : parseValue(a)], ttlMs: [parseTtl(b)], replayed: true }
     case 'r': {
       // The record's lifetime was measured when it was written; the contract wants it now.
       const [value, ttl] = a.split(',')
@@ -65,17 +69,18 @@ export function decodeGetEntry(reply: string[], at: number): CounterSnapshot | u
   return ttlMs === undefined ? { value } : { value, ttlMs }
 }
 
-/** The apply script: {'ok', v1, ttl1, ...} | {'replay', 'v1,ttl1,...', ms since recorded} | {'refused', index, reason, v1, ttl1, ...}. */
+/** The apply script: {'ok' | 'settled', v1, ttl1, ...} | {'replay', 'v1,ttl1,...', ms since recorded} | {'refused', index, reason, v1, ttl1, ...}. */
 export function parseApply(reply: string[], n: number): ApplyResult {
   const status = reply[0]
   const values: (number | undefined)[] = new Array(n)
   const ttlMs: (number | undefined)[] = new Array(n)
-  if (status === 'ok') {
+  if (status === 'ok' || status === 'settled') {
     for (let i = 0; i < n; i++) {
       values[i] = written(reply[1 + 2 * i] ?? '')
       ttlMs[i] = parseTtl(reply[2 + 2 * i])
     }
-    return { ok: true, values: values as number[], ttlMs }
+    // 'settled': every op settled a hold settled before, so nothing changed now.
+    return status === 'ok' ? { ok: true, values: values as number[], ttlMs } : { ok: true, values: values as number[], ttlMs, replayed: true }
   }
   if (status === 'replay') {
     const parts = (reply[1] ?? '').split(',')
@@ -92,7 +97,7 @@ export function parseApply(reply: string[], n: number): ApplyResult {
       values[i] = parseOptional(reply[3 + 2 * i])
       ttlMs[i] = parseTtl(reply[4 + 2 * i])
     }
-    return { ok: false, index: Number(reply[1]), reason: reply[2] as 'limit' | 'floor' | 'missing', values, ttlMs }
+    return { ok: false, index: Number(reply[1]), reason: reply[2] as 'limit' | 'floor' | 'missing' | 'hold', values, ttlMs }
   }
   throw new StoreError(`unexpected reply to the apply script: ${JSON.stringify(reply)}`, { retryable: false })
 }

@@ -72,6 +72,19 @@ function checkKey(name: string, key: unknown): string {
   return key
 }
 
+/** An op's hold or settle, as script slots: kind ('' | 'h' | 's'), hold id, holdMs or units to keep. */
+function holdArgs(op: CounterOp, i: number): { kind: '' | 'h' | 's'; id: string; value: string } {
+  const { hold, settle } = op
+  if (hold === undefined && settle === undefined) return { kind: '', id: '', value: '' }
+  if (hold !== undefined && settle !== undefined) throw new InvalidArgumentError(`ops[${i}]`, 'cannot both hold and settle')
+  if (hold !== undefined) {
+    if (!(op.delta > 0)) throw new InvalidArgumentError(`ops[${i}].delta`, 'must be > 0 to hold units')
+    return { kind: 'h', id: checkKey(`ops[${i}].hold.id`, hold.id), value: String(checkInteger(`ops[${i}].hold.holdMs`, hold.holdMs, 1)) }
+  }
+  if (op.delta !== 0) throw new InvalidArgumentError(`ops[${i}].delta`, 'must be 0 to settle a hold')
+  return { kind: 's', id: checkKey(`ops[${i}].settle.id`, settle!.id), value: String(checkInteger(`ops[${i}].settle.keep`, settle!.keep, 0)) }
+}
+
 const optionalInteger = (name: string, value: number | undefined, min: number) =>
   value === undefined ? '' : String(checkInteger(name, value, min))
 
@@ -259,7 +272,7 @@ class RedisStore implements RedisCounterStore {
 
   // ------------------------------------------------------------------ building calls
 
-  /** One op: a call of the batch script (see `scripts/batch.ts` for its six slots). */
+  /** One op: a call of the batch script (see `scripts/batch.ts` for its slots). */
   private applyOne(op: CounterOp, options: ApplyOptions): Promise<ApplyResult> {
     const ops = [op]
     const key = op.key
@@ -270,6 +283,7 @@ class RedisStore implements RedisCounterStore {
     // Only one bound can refuse an op (max an increment, min a decrement): one slot.
     const bound = sign > 0 ? opInteger(ops, 0, 'max', 0, true) : sign < 0 ? opInteger(ops, 0, 'min', -Number.MAX_SAFE_INTEGER, true) : ''
     const ttl = opInteger(ops, 0, 'ttlMs', 1, true)
+    const hold = holdArgs(op, 0)
     const { idempotencyKey, clearIdempotencyKey, signal } = options
     const keys = [this.prefix + key]
     let shape = 'a'
@@ -284,9 +298,11 @@ class RedisStore implements RedisCounterStore {
       shape += 'c'
     }
     if (keys.length > 1) this.checkOneSlot(keys)
-    const args = [shape, delta, bound, ttl, op.ifMissing === 'create' ? 'c' : 'r', recordTtl]
-    // Sending it again is harmless when it changes nothing, or when a record would replay it.
-    const idempotent = idempotencyKey !== undefined || sign === 0
+    const args = [shape + hold.kind, delta, bound, ttl, op.ifMissing === 'create' ? 'c' : 'r', recordTtl]
+    if (hold.kind !== '') args.push(hold.id, hold.value)
+    // Sending it again is harmless when it changes nothing, or when a record would replay it
+    // (a settle replays by itself).
+    const idempotent = idempotencyKey !== undefined || (sign === 0 && hold.kind !== 'h')
     return this.start('apply', keys, args, decodeApplyEntry, idempotent, signal, true)
   }
 
@@ -308,8 +324,10 @@ class RedisStore implements RedisCounterStore {
       const max = opInteger(ops, i, 'max', 0, true)
       const min = opInteger(ops, i, 'min', -Number.MAX_SAFE_INTEGER, true)
       const sign = op.delta as number
-      if (sign !== 0) writes = true
+      const hold = holdArgs(op, i)
+      if (sign !== 0 || hold.kind === 'h') writes = true
       opArgs.push(delta, sign > 0 ? max : sign < 0 ? min : '', opInteger(ops, i, 'ttlMs', 1, true), op.ifMissing === 'create' ? 'c' : 'r')
+      opArgs.push(hold.kind, hold.id, hold.value)
     }
     if (n === 0) return Promise.resolve({ ok: true, values: [], ttlMs: [] })
     const { idempotencyKey, clearIdempotencyKey, signal } = options

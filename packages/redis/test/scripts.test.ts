@@ -88,7 +88,7 @@ describe.runIf(available)('the batch script and the apply script agree on a call
       const applyKeys = keyList(sides.apply)
       const [batchReply, applyReply] = (await Promise.all([
         client.eval(SCRIPTS.batch.lua, batchKeys.length, ...batchKeys, '0', '1', shape, String(c.delta), c.bound, c.ttlMs, c.ifMissing, recordTtl),
-        client.eval(SCRIPTS.apply.lua, applyKeys.length, ...applyKeys, '0', '1', recordTtl, String(c.delta), c.bound, c.ttlMs, c.ifMissing),
+        client.eval(SCRIPTS.apply.lua, applyKeys.length, ...applyKeys, '0', '1', recordTtl, String(c.delta), c.bound, c.ttlMs, c.ifMissing, '', '', ''),
       ])) as [string[], string[]]
       const what = JSON.stringify(c)
       // A replay's age is measured in each script's own instant, and a lifetime from each

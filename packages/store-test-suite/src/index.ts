@@ -1,4 +1,5 @@
 import { contractTests } from './contract.js'
+import { holdTests } from './holds.js'
 import { engineTests } from './engine.js'
 import type { ConformanceOptions } from './options.js'
 
@@ -26,5 +27,6 @@ export { createManualClock, PROPERTY_IDS, type PropertyClock, type PropertyOptio
  */
 export function runStoreConformance(options: ConformanceOptions): void {
   contractTests(options)
+  holdTests(options)
   engineTests(options)
 }

@@ -1,21 +1,25 @@
+import { HOLDS } from './holds.js'
 import { PRELUDE } from './prelude.js'
 
 /**
- * apply: several bounded changes, all or nothing (consumeAll's atomic path, a multi-key
- * give-back). Calls on one counter go through the batch script instead.
+ * apply: several bounded changes, all or nothing (consumeAll's and reserveAll's atomic path,
+ * a multi-key give-back or commit). Calls on one counter go through the batch script instead.
  *
  * KEYS: the n op keys in op order (a key may repeat), then the idempotency record when
  *   ARGV[3] is not '', then the record to delete, when there is one more key.
  * ARGV: [1] deadline (see the prelude), [2] n, [3] the idempotency record's lifetime in ms
- *   ('' = no record), then four per op: delta, bound ('' = none; the max when delta > 0, the
+ *   ('' = no record), then seven per op: delta, bound ('' = none; the max when delta > 0, the
  *   min when delta < 0, unused when 0), ttlMs ('' = none; used only when the op creates the
- *   counter), ifMissing ('c' create, 'r' report).
- * Reply: {'ok', v1, ttl1, ..., vn, ttln} | {'replay', 'v1,ttl1,...', ms since it was recorded} |
- *   {'refused', index (0-based), 'limit'|'floor'|'missing', v1, ttl1, ...} | {'expired'}.
+ *   counter), ifMissing ('c' create, 'r' report), kind ('' plain, 'h' hold its units, 's'
+ *   settle a hold), hold id ('h', 's'), holdMs ('h') or units to keep ('s').
+ * Reply: {'ok', v1, ttl1, ..., vn, ttln} | {'settled', v1, ttl1, ...} (every op settles a hold
+ *   settled before: nothing changed) | {'replay', 'v1,ttl1,...', ms since it was recorded} |
+ *   {'refused', index (0-based), 'limit'|'floor'|'missing'|'hold', v1, ttl1, ...} | {'expired'}.
  * The record holds '<server time when written (ms)>|v1,ttl1,...': a replay reports each
- * lifetime less the time since, so it names the reset time the recorded call did.
+ * lifetime less the time since, so it names the reset time the recorded call did. Expired
+ * holds of a counter are given back before an op on it is refused for the bound (see `holds.ts`).
  */
-export const APPLY_LUA = `${PRELUDE}
+export const APPLY_LUA = `${PRELUDE}${HOLDS}
 local n = tonumber(ARGV[2])
 local record_ttl = ARGV[3]
 local record_key = nil
@@ -44,10 +48,21 @@ local function current(key)
       v = integer_of(raw)
       if v == nil then error('counter ' .. key .. ' does not hold an integer within 2^53') end
     end
-    s = { v = v, exists = raw ~= false and raw ~= nil, created = false, ttl = '', dirty = false }
+    s = { v = v, exists = raw ~= false and raw ~= nil, created = false, ttl = '', dirty = false, holds = {}, settles = {} }
     state[key] = s
   end
   return s
+end
+
+-- Give back the counter's expired holds now (they are gone whatever this call decides).
+local function reclaim(key, s)
+  s.reclaimed = true
+  local units = take_expired_holds(key)
+  if units > 0 and s.exists then
+    s.v = math.max(s.v - units, 0)
+    local stored = integer_of(redis.call('GET', key) or '0') or 0
+    redis.call('SET', key, string.format('%d', math.max(stored - units, 0)), 'KEEPTTL')
+  end
 end
 
 local function refuse(index, reason)
@@ -69,28 +84,50 @@ end
 -- reported only when no other op is refused: loading it could not make the call fit.
 local missing = nil
 local unknown = {}
+local replayed_settles = 0
 for i = 1, n do
   local key = KEYS[i]
-  local arg = 3 + (i - 1) * 4
-  local delta = tonumber(ARGV[arg + 1])
-  local bound = ARGV[arg + 2]
+  local arg = 4 + (i - 1) * 7
+  local delta = tonumber(ARGV[arg])
+  local bound = ARGV[arg + 1]
+  local kind = ARGV[arg + 4]
   local s = current(key)
-  if unknown[key] or (not s.exists and ARGV[arg + 4] == 'r') then
+  if unknown[key] or (not s.exists and ARGV[arg + 3] == 'r') then
     if missing == nil then missing = i - 1 end
     unknown[key] = true
+  elseif kind == 's' then
+    local id = ARGV[arg + 5]
+    local units, hold_ms = nil, nil
+    if s.exists then units, hold_ms = live_hold(key, id) end
+    if units then
+      local give = units - math.min(tonumber(ARGV[arg + 6]), units)
+      s.v = math.max(s.v - give, 0)
+      s.dirty = true
+      s.settles[#s.settles + 1] = { id = id, hold_ms = hold_ms }
+    elseif was_settled(key, id) then
+      replayed_settles = replayed_settles + 1
+    else
+      if not s.reclaimed then reclaim(key, s) end
+      return refuse(i - 1, 'hold')
+    end
   else
     local nxt = s.v + delta
+    if delta > 0 and s.exists and not s.reclaimed and ((bound ~= '' and nxt > tonumber(bound)) or nxt > MAX) then
+      reclaim(key, s)
+      nxt = s.v + delta
+    end
     if delta > 0 and ((bound ~= '' and nxt > tonumber(bound)) or nxt > MAX) then return refuse(i - 1, 'limit') end
     if delta < 0 and bound ~= '' and nxt < tonumber(bound) then return refuse(i - 1, 'floor') end
     if delta ~= 0 then
       if not s.exists then
         s.exists = true
         s.created = true
-        s.ttl = ARGV[arg + 3]
+        s.ttl = ARGV[arg + 2]
       end
       s.v = nxt
       s.dirty = true
     end
+    if kind == 'h' and delta > 0 then s.holds[#s.holds + 1] = { id = ARGV[arg + 5], units = delta, hold_ms = ARGV[arg + 6] } end
   end
 end
 if missing ~= nil then return refuse(missing, 'missing') end
@@ -108,10 +145,15 @@ for i = 1, n do
     else
       redis.call('SET', key, value)
     end
+    for _, settled in ipairs(s.settles) do settle_hold(key, settled.id, settled.hold_ms) end
+    local pttl = ''
+    if #s.holds > 0 then pttl = pttl_of(key) end
+    for _, hold in ipairs(s.holds) do add_hold(key, hold.id, hold.units, hold.hold_ms, pttl) end
   end
 end
 
 local out = {'ok'}
+if replayed_settles == n then out[1] = 'settled' end
 for i = 1, n do
   local s = state[KEYS[i]]
   out[#out + 1] = string.format('%d', s.v)

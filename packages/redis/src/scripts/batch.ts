@@ -1,31 +1,42 @@
+import { HOLDS } from './holds.js'
 import { PRELUDE } from './prelude.js'
 
 /**
- * batch: independent calls on one counter each (a consume, a refund, a give-back, a read),
- * coalesced into one script call. Each call is checked and applied on its own, in order, as
- * if it had been sent alone: a refused call changes nothing and does not affect the others,
- * and a call that fails (a key that does not hold an integer) answers an error of its own.
+ * batch: independent calls on one counter each (a consume, a refund, a reserve, a commit or
+ * release of a hold, a read), coalesced into one script call. Each call is checked and applied
+ * on its own, in order, as if it had been sent alone: a refused call changes nothing and does
+ * not affect the others, and a call that fails (a key that does not hold an integer) answers
+ * an error of its own. Calls on the same counter see each other in order; the counter is read
+ * once and written once.
  *
  * KEYS, per call in order: its counter; then its idempotency record, when its shape has 'r';
  *   then the record to delete, when its shape has 'c'.
- * ARGV: [1] deadline (see the prelude), [2] number of calls, then six per call:
- *   shape   'g' (read) or 'a' (apply) followed by 'r' and/or 'c' (which extra keys it has),
+ * ARGV: [1] deadline (see the prelude), [2] number of calls, then per call six slots, and two
+ *   more when its shape has 'h' or 's':
+ *   shape   'g' (read) or 'a' (apply), followed by any of 'r' (a record), 'c' (a record to
+ *           delete), 'h' (hold the units), 's' (settle a hold),
  *   delta   the change (apply),
  *   bound   the max when delta > 0, the min when delta < 0 ('' = none),
  *   ttlMs   the lifetime of a counter this call creates ('' = none),
  *   missing 'c' create a missing counter, 'r' report it,
- *   recordTtlMs  the lifetime of the call's idempotency record ('r' only).
+ *   recordTtlMs  the lifetime of the call's idempotency record ('r' only),
+ *   then for 'h': hold id, holdMs; for 's': hold id, units to keep.
  * Reply: {'expired'} or {'ok', then three per call}:
  *   'o', value, pttl        granted (a read: value '' when missing); pttl '' = no expiry
  *   'l'|'f'|'m', value, pttl  refused: over the bound, under it, or a missing counter to report
+ *   'x', value, pttl        refused: the hold to settle is gone (expired, its units back)
+ *   'p', value, pttl        the hold was settled before: nothing changed
  *   'r', 'value,pttl', ms   an idempotency record matched: its result and its age
  *   'e', message, ''        this call failed; nothing of it was applied
  * A record holds '<server time when written (ms)>|value,pttl', as the apply script writes it.
+ * Expired holds of a counter are given back before one of its calls is refused for the bound,
+ * and before a read (see `holds.ts`).
  */
-export const BATCH_LUA = `${PRELUDE}
+export const BATCH_LUA = `${PRELUDE}${HOLDS}
 local calls = tonumber(ARGV[2])
 local out = {'ok'}
 local k = 0
+local arg = 3
 
 local function emit(code, a, b)
   out[#out + 1] = code
@@ -57,6 +68,12 @@ local function counter(key)
   end
   return s
 end
+local function touch(key, s)
+  if not s.dirty then
+    s.dirty = true
+    touched[#touched + 1] = key
+  end
+end
 -- Remaining lifetime as reported ('' = none); a counter created here lives exactly its ttl
 -- (time stands still for keys while a script runs).
 local function lifetime(key, s)
@@ -65,21 +82,52 @@ local function lifetime(key, s)
   end
   return s.pttl
 end
+-- Give back the counter's expired holds (once per script call).
+local function reclaim(key, s)
+  s.reclaimed = true
+  local units = take_expired_holds(key)
+  if units > 0 and s.exists then
+    s.v = math.max(s.v - units, 0)
+    touch(key, s)
+  end
+end
+local function current(key, s)
+  if s.exists then return string.format('%d', s.v), lifetime(key, s) end
+  return '', ''
+end
 
-for c = 0, calls - 1 do
-  local arg = 3 + c * 6
+for c = 1, calls do
   local shape = ARGV[arg]
   local delta = tonumber(ARGV[arg + 1])
   local bound = ARGV[arg + 2]
   local ttl = ARGV[arg + 3]
   local if_missing = ARGV[arg + 4]
   local record_ttl = ARGV[arg + 5]
+  local hold_id = nil
+  local hold_arg = nil
+  arg = arg + 6
+  local holding = string.find(shape, 'h', 2, true) ~= nil
+  local settling = string.find(shape, 's', 2, true) ~= nil
+  if holding or settling then
+    hold_id = ARGV[arg]
+    hold_arg = ARGV[arg + 1]
+    arg = arg + 2
+  end
   k = k + 1
   local key = KEYS[k]
   local record_key = nil
   local clear_key = nil
   if string.find(shape, 'r', 2, true) then k = k + 1; record_key = KEYS[k] end
   if string.find(shape, 'c', 2, true) then k = k + 1; clear_key = KEYS[k] end
+
+  -- A granted call: delete the record it clears, write its own, answer.
+  local function grant(value, pttl)
+    if clear_key then redis.call('DEL', clear_key) end
+    if record_key then
+      redis.call('SET', record_key, string.format('%d', now_ms()) .. '|' .. value .. ',' .. pttl, 'PX', record_ttl)
+    end
+    emit('o', value, pttl)
+  end
 
   local record = false
   if record_key then record = redis.pcall('GET', record_key) end
@@ -96,17 +144,42 @@ for c = 0, calls - 1 do
   elseif s.err then
     emit('e', s.err, '')
   elseif shape == 'g' then
-    if s.exists then emit('o', string.format('%d', s.v), lifetime(key, s)) else emit('o', '', '') end
+    if s.exists and not s.reclaimed then reclaim(key, s) end
+    local value, pttl = current(key, s)
+    emit('o', value, pttl)
   elseif not s.exists and if_missing == 'r' then
     emit('m', '', '')
+  elseif settling then
+    local units, hold_ms = nil, nil
+    if s.exists then units, hold_ms = live_hold(key, hold_id) end
+    if units then
+      local give = units - math.min(tonumber(hold_arg), units)
+      if give > 0 then
+        s.v = math.max(s.v - give, 0)
+        touch(key, s)
+      end
+      settle_hold(key, hold_id, hold_ms)
+      grant(string.format('%d', s.v), lifetime(key, s))
+    elseif was_settled(key, hold_id) then
+      local value, pttl = current(key, s)
+      emit('p', value, pttl)
+    else
+      if not s.reclaimed then reclaim(key, s) end
+      local value, pttl = current(key, s)
+      emit('x', value, pttl)
+    end
   else
     local nxt = s.v + delta
-    local current = ''
-    if s.exists then current = string.format('%d', s.v) end
+    if delta > 0 and s.exists and not s.reclaimed and ((bound ~= '' and nxt > tonumber(bound)) or nxt > MAX) then
+      reclaim(key, s)
+      nxt = s.v + delta
+    end
     if delta > 0 and ((bound ~= '' and nxt > tonumber(bound)) or nxt > MAX) then
-      if s.exists then emit('l', current, lifetime(key, s)) else emit('l', '', '') end
+      local value, pttl = current(key, s)
+      emit('l', value, pttl)
     elseif delta < 0 and bound ~= '' and nxt < tonumber(bound) then
-      if s.exists then emit('f', current, lifetime(key, s)) else emit('f', '', '') end
+      local value, pttl = current(key, s)
+      emit('f', value, pttl)
     else
       if delta ~= 0 then
         if not s.exists then
@@ -115,19 +188,12 @@ for c = 0, calls - 1 do
           s.ttl = ttl
         end
         s.v = nxt
-        if not s.dirty then
-          s.dirty = true
-          touched[#touched + 1] = key
-        end
+        touch(key, s)
       end
-      local value = string.format('%d', s.v)
-      local pttl = ''
-      if s.exists then pttl = lifetime(key, s) end
-      if clear_key then redis.call('DEL', clear_key) end
-      if record_key then
-        redis.call('SET', record_key, string.format('%d', now_ms()) .. '|' .. value .. ',' .. pttl, 'PX', record_ttl)
-      end
-      emit('o', value, pttl)
+      local value, pttl = current(key, s)
+      if s.exists then value = string.format('%d', s.v) else value = '0' end
+      if holding and delta > 0 then add_hold(key, hold_id, delta, hold_arg, pttl) end
+      grant(value, pttl)
     end
   end
 end

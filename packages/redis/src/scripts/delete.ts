@@ -1,10 +1,11 @@
 import { PRELUDE } from './prelude.js'
 
 /**
- * delete: remove a counter or an idempotency record.
+ * delete: remove a counter with its holds (see `holds.ts`), or an idempotency record.
  * KEYS: [1] the key. ARGV: [1] deadline. Reply: {'ok'} | {'expired'}.
  */
 export const DELETE_LUA = `${PRELUDE}
-redis.call('DEL', KEYS[1])
+local key = KEYS[1]
+redis.call('DEL', key, key .. ':holds', key .. ':held')
 return {'ok'}
 `

@@ -1,0 +1,222 @@
+import { LRUCache } from 'lru-cache'
+
+/** Why a live entry left the store without being deleted: only `'evict'` (the store was full). */
+export interface MemoryEvictionEvent {
+  key: string
+  /** What was evicted: a counter, an idempotency record, a loader lock or a counter's holds. */
+  kind: 'counter' | 'record' | 'lock' | 'holds'
+  /** The counter's value when a counter was evicted. */
+  value?: number
+}
+
+/**
+ * A counter without a TTL. Its value is changed in place, so a consume is one lru-cache lookup
+ * (`get`, which also marks it recently used) instead of three (`get`, `set`,
+ * `getRemainingTTL`): the memory store's hot path. A counter with a TTL is kept as a plain
+ * number, so lru-cache's own TTL tracking expires it; boxing it too would cost 32 bytes more
+ * per counter than the footprint target allows.
+ */
+export class Counter {
+  constructor(public value: number) {}
+}
+
+/** One hold of a counter: its units, when it comes back by itself, and how long it was made for. */
+export interface Hold {
+  cost: number
+  expiresAt: number
+  holdMs: number
+}
+
+export interface RecordEntry {
+  kind: 'record'
+  values: number[]
+  ttlMs: (number | undefined)[]
+  recordedAt: number
+}
+interface LockEntry {
+  kind: 'lock'
+  token: string
+}
+/** The holds of one counter, at `<counter>:holds`, living as long as the counter. */
+interface HoldsEntry {
+  kind: 'holds'
+  holds: Map<string, Hold>
+}
+/** A settled hold, at `<counter>:settled:<id>`, so settling it again answers the same. */
+interface SettledEntry {
+  kind: 'settled'
+}
+
+type Entry = number | Counter | RecordEntry | LockEntry | HoldsEntry | SettledEntry
+
+const holdsKey = (counter: string) => `${counter}:holds`
+const settledKey = (counter: string, id: string) => `${counter}:settled:${id}`
+
+/**
+ * Every entry of a memory store, on one lru-cache: counters, idempotency records, loader
+ * locks and holds share its bound, its recency and its clock.
+ */
+export class Entries {
+  private readonly cache: LRUCache<string, Entry>
+
+  constructor(
+    max: number,
+    /** Epoch ms: TTLs and holds are measured on it (no timers). */
+    readonly clock: () => number,
+    onEvict: (event: MemoryEvictionEvent) => void,
+  ) {
+    // lru-cache keeps each entry's TTL against our clock (no timers: `ttlResolution: 0` reads the
+    // clock on every check, `ttlAutopurge` stays off) and never re-arms it (`noUpdateTTL`).
+    // It treats a start time of 0 as "no TTL" and an entry as stale once its age *exceeds* the
+    // TTL, where Redis expires a key when its age *reaches* it. Reading our clock + 2 and starting
+    // each entry at clock + 1 keeps starts non-zero for any clock >= 0 and turns lru-cache's
+    // `age + 1 > ttl` into Redis' `age >= ttl`.
+    const cache: LRUCache<string, Entry> = new LRUCache<string, Entry>({
+      max,
+      perf: { now: () => clock() + 2 },
+      ttlResolution: 0,
+      noUpdateTTL: true,
+      noDisposeOnSet: true,
+      dispose: (entry, key, reason) => {
+        // During eviction the entry is still indexed, so its remaining TTL tells live from expired.
+        if (reason !== 'evict' || cache.getRemainingTTL(key) <= 0) return
+        if (typeof entry === 'number') onEvict({ key, kind: 'counter', value: entry })
+        else if (entry instanceof Counter) onEvict({ key, kind: 'counter', value: entry.value })
+        else if (entry.kind !== 'settled') onEvict({ key, kind: entry.kind })
+      },
+    })
+    this.cache = cache
+  }
+
+  private withTtl(ttl: number) {
+    return { ttl, start: this.clock() + 1 }
+  }
+
+  // ------------------------------------------------------------------ counters
+
+  /** The live counter at `key` (a `Counter` or a number), marked recently used; undefined when missing. */
+  entry(key: string): Counter | number | undefined {
+    const entry = this.cache.get(key)
+    return typeof entry === 'number' || entry instanceof Counter ? entry : undefined
+  }
+
+  /** A live counter's value; undefined when missing or expired. */
+  value(key: string): number | undefined {
+    const entry = this.entry(key)
+    return entry instanceof Counter ? entry.value : entry
+  }
+
+  /** Create a counter: boxed without a TTL, a number with one (see `Counter`). */
+  create(key: string, value: number, ttlMs: number | undefined): void {
+    if (ttlMs === undefined) this.cache.set(key, new Counter(value))
+    else this.cache.set(key, value, this.withTtl(ttlMs))
+  }
+
+  /** Change a live counter's value; it keeps its lifetime. */
+  update(key: string, value: number): void {
+    const entry = this.cache.peek(key)
+    if (entry instanceof Counter) entry.value = value
+    else this.cache.set(key, value)
+  }
+
+  /** Remaining lifetime in ms (at least 1 while live); undefined when missing or never expiring. */
+  ttlOf(key: string): number | undefined {
+    if (!this.cache.has(key)) return undefined
+    return this.liveTtlOf(key)
+  }
+
+  /** `ttlOf` for a key known to be live (one lookup fewer). */
+  liveTtlOf(key: string): number | undefined {
+    const remaining = this.cache.getRemainingTTL(key)
+    return remaining === Number.POSITIVE_INFINITY ? undefined : remaining + 1
+  }
+
+  delete(key: string): void {
+    this.cache.delete(key)
+  }
+
+  clear(): void {
+    this.cache.clear()
+  }
+
+  // ------------------------------------------------------------------ holds
+
+  /** True when the counter has holds (live or expired, not yet given back). */
+  hasHolds(counter: string): boolean {
+    return this.cache.has(holdsKey(counter))
+  }
+
+  hold(counter: string, id: string): Hold | undefined {
+    return this.holds(counter)?.get(id)
+  }
+
+  /** Add a hold; the holds live as long as the counter (`counterTtlMs`). */
+  addHold(counter: string, id: string, hold: Hold, counterTtlMs: number | undefined): void {
+    let holds = this.holds(counter)
+    if (holds === undefined) {
+      holds = new Map()
+      this.cache.set(holdsKey(counter), { kind: 'holds', holds }, counterTtlMs === undefined ? undefined : this.withTtl(counterTtlMs))
+    }
+    holds.set(id, hold)
+  }
+
+  /** Remove a hold that was settled, and remember it for its `holdMs` so settling it again replays. */
+  settleHold(counter: string, id: string): void {
+    const holds = this.holds(counter)
+    const hold = holds?.get(id)
+    if (!holds || !hold) return
+    holds.delete(id)
+    if (holds.size === 0) this.cache.delete(holdsKey(counter))
+    this.cache.set(settledKey(counter, id), { kind: 'settled' }, this.withTtl(hold.holdMs))
+  }
+
+  wasSettled(counter: string, id: string): boolean {
+    const entry = this.cache.get(settledKey(counter, id))
+    return typeof entry === 'object' && !(entry instanceof Counter) && entry.kind === 'settled'
+  }
+
+  /** Take out the counter's expired holds; returns their units (to give back). */
+  takeExpiredHolds(counter: string): number {
+    const holds = this.holds(counter)
+    if (!holds) return 0
+    const now = this.clock()
+    let units = 0
+    for (const [id, hold] of holds) {
+      if (hold.expiresAt > now) continue
+      units += hold.cost
+      holds.delete(id)
+    }
+    if (holds.size === 0) this.cache.delete(holdsKey(counter))
+    return units
+  }
+
+  /** Delete a counter's holds (with the counter). */
+  deleteHolds(counter: string): void {
+    this.cache.delete(holdsKey(counter))
+  }
+
+  private holds(counter: string): Map<string, Hold> | undefined {
+    const entry = this.cache.get(holdsKey(counter))
+    return typeof entry === 'object' && !(entry instanceof Counter) && entry.kind === 'holds' ? entry.holds : undefined
+  }
+
+  // ------------------------------------------------------------------ records and locks
+
+  record(key: string): RecordEntry | undefined {
+    const entry = this.cache.get(key)
+    return typeof entry === 'object' && !(entry instanceof Counter) && entry.kind === 'record' ? entry : undefined
+  }
+
+  setRecord(key: string, record: RecordEntry, ttlMs: number): void {
+    this.cache.set(key, record, this.withTtl(ttlMs))
+  }
+
+  lockHolder(key: string): string | undefined {
+    const entry = this.cache.get(key)
+    return typeof entry === 'object' && !(entry instanceof Counter) && entry.kind === 'lock' ? entry.token : undefined
+  }
+
+  setLock(key: string, token: string, ttlMs: number): void {
+    this.cache.set(key, { kind: 'lock', token }, this.withTtl(ttlMs))
+  }
+}
