@@ -38,8 +38,6 @@ export interface Plan<D = unknown> {
   now: number
 }
 
-const warnedStores = new WeakSet<object>()
-
 /** Run a user's option function; whatever it throws becomes a LoadError naming the option. */
 async function callOption<T>(option: string, fn: () => T | Promise<T>): Promise<T> {
   try {
@@ -49,14 +47,23 @@ async function callOption<T>(option: string, fn: () => T | Promise<T>): Promise<
   }
 }
 
-/** Warn once per store that is shared between processes but atomic only within one. */
+/**
+ * Warn once per process that a store shared between processes is atomic only within one. The
+ * record of codes already emitted lives on `globalThis` under a registered symbol, so two
+ * installed copies of core warn once between them.
+ */
 function warnIfProcessAtomicShared(store: CounterStore): void {
   const { shared, atomic } = store.capabilities
-  if (!shared || atomic !== 'process' || warnedStores.has(store)) return
-  warnedStores.add(store)
+  const code = 'ANDROMEDA_PROCESS_ATOMIC_STORE'
+  const registry = globalThis as { [key: symbol]: Set<string> | undefined }
+  const slot = Symbol.for('andromeda.warnedCodes')
+  const warned = registry[slot] ?? new Set<string>()
+  registry[slot] = warned
+  if (!shared || atomic !== 'process' || warned.has(code)) return
+  warned.add(code)
   process.emitWarning(
     'This CounterStore is shared between processes but atomic only within one: concurrent processes can exceed a limit. Use a globally atomic store (Redis) when several processes consume the same quota.',
-    { code: 'ANDROMEDA_PROCESS_ATOMIC_STORE' },
+    { code },
   )
 }
 
