@@ -13,7 +13,16 @@ import {
   sfString,
   writeRateLimitHeaders,
 } from '../src/http/index.js'
-import { type ApplyOptions, type ApplyResult, type CounterOp, type CounterStore, createQuota, type Quota, type QuotaResult } from '../src/index.js'
+import {
+  type ApplyOptions,
+  type ApplyResult,
+  type CounterOp,
+  type CounterStore,
+  createQuota,
+  type Quota,
+  type QuotaResult,
+  StoreError,
+} from '../src/index.js'
 
 /** A minimal single-process store (no TTLs) so these tests need no adapter package. */
 function mapStore(): CounterStore & { values: Map<string, number> } {
@@ -192,6 +201,29 @@ describe('createQuotaGate', () => {
     decision.writeHeaders(access)
     expect(access.headers.has('retry-after')).toBe(false)
     expect(access.headers.get('ratelimit-policy')).toBe('"api";q=2;w=86400')
+  })
+
+  it('answers a store fault with a 503 that says when to come back (Retry-After, and in the body)', async () => {
+    const down = mapStore()
+    down.apply = async () => {
+      throw new StoreError('connection refused', { retryable: true })
+    }
+    const quota = createQuota({ name: 'api', store: down, limit: 2 })
+    for (const [options, seconds] of [
+      [{}, 5],
+      [{ storeDownRetryAfterSeconds: 30 }, 30],
+    ] as const) {
+      const decision = await createQuotaGate<object>({ quota, id: () => 'u', ...options }).begin({}, {})
+      if (decision.action !== 'refuse') throw new Error('expected a refusal')
+      expect(decision.status).toBe(503)
+      expect(decision.retryAfterSeconds).toBe(seconds)
+      expect(decision.problem['retry-after']).toBe(seconds)
+      const access = mapAccess()
+      decision.writeHeaders(access)
+      expect(access.headers.get('retry-after')).toBe(String(seconds))
+      expect(decision.headerNames).toEqual(['Retry-After'])
+    }
+    expect(() => createQuotaGate<object>({ quota, id: () => 'u', storeDownRetryAfterSeconds: 0 })).toThrow(/storeDownRetryAfterSeconds/)
   })
 
   it('reports a failed refund and a throwing refundWhen to onError instead of rejecting', async () => {

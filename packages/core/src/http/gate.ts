@@ -82,6 +82,11 @@ export interface QuotaGateOptions<Req> {
   idempotency?: boolean | { header?: string }
   /** Longest wait for the quota (ms) before treating the store as down. Default 5000. */
   timeoutMs?: number
+  /**
+   * `Retry-After` (whole seconds, >= 1) on the 503 answered when the store is down: when a
+   * client may try again. Default 5.
+   */
+  storeDownRetryAfterSeconds?: number
   /** Failures that cannot reach the client: a refund that failed, a `refundWhen` that threw. Default: a process warning. */
   onError?: (error: unknown, req: Req) => void
 }
@@ -107,7 +112,10 @@ export type GateDecision =
       problem: ProblemDetails
       /** The refused result (absent for a 400, or a store that did not answer). */
       result?: QuotaResult
-      /** Seconds until the quota resets, when known (also sent as `Retry-After`). */
+      /**
+       * Seconds until the client may try again, sent as `Retry-After`: until the quota resets
+       * (a 429, when the reset time is known) or `storeDownRetryAfterSeconds` (a 503).
+       */
       retryAfterSeconds?: number
       writeHeaders(access: HeaderAccess): void
       headerNames: readonly string[]
@@ -121,6 +129,7 @@ export interface QuotaGate<Req> {
 /** Longest accepted idempotency key (the engine's limit). */
 const MAX_IDEMPOTENCY_KEY_LENGTH = 1024
 const DEFAULT_TIMEOUT_MS = 5000
+const DEFAULT_STORE_DOWN_RETRY_AFTER_SECONDS = 5
 
 interface Charge {
   result: QuotaResult
@@ -244,6 +253,10 @@ export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<
   if (onStoreError !== 'deny' && onStoreError !== 'allow') throw new InvalidArgumentError('onStoreError', "must be 'deny' or 'allow'")
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new InvalidArgumentError('timeoutMs', 'must be a positive integer (ms)')
+  const storeDownRetryAfterSeconds = options.storeDownRetryAfterSeconds ?? DEFAULT_STORE_DOWN_RETRY_AFTER_SECONDS
+  if (!Number.isSafeInteger(storeDownRetryAfterSeconds) || storeDownRetryAfterSeconds <= 0) {
+    throw new InvalidArgumentError('storeDownRetryAfterSeconds', 'must be a positive integer (seconds)')
+  }
   const headerOptions = resolveHeaderOptions(options.headers)
   const idempotencyHeader =
     options.idempotency === true
@@ -371,14 +384,19 @@ export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<
     }
   }
 
+  /** A 503 that tells the client when to come back (RFC 9110 section 10.2.3). */
   function storeDown(policy: string, result?: QuotaResult): GateDecision {
+    const retryAfterSeconds = storeDownRetryAfterSeconds
     return {
       action: 'refuse',
       status: 503,
-      problem: storeUnavailableProblem(policy),
+      problem: storeUnavailableProblem(policy, retryAfterSeconds),
       ...(result ? { result } : {}),
-      writeHeaders: () => {},
-      headerNames: [],
+      retryAfterSeconds,
+      writeHeaders(access) {
+        if (!access.sent()) access.set('Retry-After', String(retryAfterSeconds))
+      },
+      headerNames: ['Retry-After'],
     }
   }
 
