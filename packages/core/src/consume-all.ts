@@ -161,14 +161,20 @@ async function atomically(
   }
   const index = counted[applied.index]!
   const refusedPlan = plans[index]!
-  // Nothing was applied: report every item as not granted, at its current usage.
-  for (const i of counted) results[i] = { ...results[i]!, allowed: false, reason: results[i]!.reason ?? 'limit' }
+  // Nothing was applied: every item is reported at its current usage; the store checked the
+  // ops in order and stopped at the refused one, so the items before it had room.
+  for (const i of counted) results[i] = { ...results[i]!, allowed: false, reason: i < index ? 'rolled-back' : 'not-tried' }
   results[index] = refusedPlan.engine.toResult(refusedPlan, applied, applied.index)
   refusedPlan.engine.notify(refusedPlan, results[index]!)
   return {
-    result: { allowed: false, results, refused: { index, quota: refusedPlan.engine.name, reason: results[index]!.reason ?? 'limit' } },
+    result: { allowed: false, results, refused: { index, quota: refusedPlan.engine.name, reason: refusalReason(results[index]!) } },
     undo: NOTHING_TO_UNDO,
   }
+}
+
+/** Why the refused item itself was refused (a store's own refusal is over the limit or below zero). */
+function refusalReason(result: QuotaResult): 'limit' | 'floor' | 'store' {
+  return result.reason === 'floor' || result.reason === 'store' ? result.reason : 'limit'
 }
 
 /** A short digest of which counters a multi-quota request charges, and how much. */
@@ -250,16 +256,16 @@ async function saga(
     plan.engine.notify(plan, result)
     if (!result.allowed) {
       await rollback(granted, undefined)
-      // Nothing stays granted: like the atomic path, every other item reports "not granted" at
-      // its usage after the call (not a stale pre-rollback usage, nor the placeholder of an
-      // item the saga never reached).
+      // Nothing stays granted: like the atomic path, every other item reports what became of
+      // it at its usage after the call (not a stale pre-rollback usage, nor the placeholder of
+      // an item the saga never reached).
       await Promise.all(
         counted.map(async (i) => {
-          if (i !== index) results[i] = await notGranted(plans[i]!)
+          if (i !== index) results[i] = await notGranted(plans[i]!, i < index ? 'rolled-back' : 'not-tried')
         }),
       )
       return {
-        result: { allowed: false, results, refused: { index, quota: plan.engine.name, reason: result.reason ?? 'limit' } },
+        result: { allowed: false, results, refused: { index, quota: plan.engine.name, reason: refusalReason(result) } },
         undo: NOTHING_TO_UNDO,
       }
     }
@@ -275,7 +281,7 @@ async function saga(
 }
 
 /** The result of an item that is not granted because another item was refused. */
-async function notGranted(plan: Plan<any>): Promise<QuotaResult> {
+async function notGranted(plan: Plan<any>, reason: 'rolled-back' | 'not-tried'): Promise<QuotaResult> {
   let snapshot: Awaited<ReturnType<typeof plan.engine.store.get>>
   try {
     snapshot = await plan.engine.store.get(plan.key)
@@ -284,7 +290,7 @@ async function notGranted(plan: Plan<any>): Promise<QuotaResult> {
     snapshot = undefined
   }
   const result = plan.engine.toResult(plan, { ok: false, index: 0, reason: 'limit', values: [snapshot?.value], ttlMs: [snapshot?.ttlMs] }, 0)
-  return result
+  return { ...result, reason }
 }
 
 /** Give back every granted step, newest first. Throws CompensationError if any refund failed. */

@@ -16,8 +16,14 @@ export interface QuotaResult {
   remaining: number
   /** Epoch ms at which the counter resets, when a `period` or `ttlMs` bounds it. */
   resetAt?: number
-  /** Why it was refused: over the limit, below zero, or the store is down with `onStoreError: 'deny'`. */
-  reason?: 'limit' | 'floor' | 'store'
+  /**
+   * Why it was refused: over the limit, below zero, or the store is down with
+   * `onStoreError: 'deny'`. Items of a refused `consumeAll` other than the refused one say what
+   * became of them: `'rolled-back'` (it came before the refused item and had room: granted and
+   * given back, or never kept on the atomic path) or `'not-tried'` (it came after: never checked).
+   * Either way its usage is unchanged.
+   */
+  reason?: 'limit' | 'floor' | 'store' | 'rolled-back' | 'not-tried'
   /** An idempotency key matched an earlier granted call; nothing changed now. */
   replayed?: boolean
   /** The `limit` function returned null: this id has no quota; nothing was counted. */
@@ -199,7 +205,11 @@ export interface ConsumeAllItem {
   data?: unknown
 }
 
-/** Result of `consumeAll`. When refused, nothing stays consumed. */
+/**
+ * Result of `consumeAll`. When refused, nothing stays consumed: `refused` names the first item
+ * refused, and every other counted item's result has `reason: 'rolled-back'` (before it) or
+ * `'not-tried'` (after it).
+ */
 export interface ConsumeAllResult {
   allowed: boolean
   results: QuotaResult[]

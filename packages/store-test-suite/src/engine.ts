@@ -137,15 +137,23 @@ export function engineTests(options: ConformanceOptions): void {
       expect(retried.replayed).toBeFalsy()
     })
 
-    test('consumeAll with quota A free and quota B full is refused, names B and leaves A unchanged', async (store) => {
+    test('consumeAll with quota A free, quota B full and C after it is refused, names B, leaves A and C unchanged and says A was rolled back, C not tried', async (store) => {
       const a = createQuota({ name: randomName('a'), store, limit: 10 })
       const b = createQuota({ name: randomName('b'), store, limit: 1 })
+      const c = createQuota({ name: randomName('c'), store, limit: 10 })
       await b.consume('u')
       const result = await consumeAll([
         { quota: a, id: 'v' },
         { quota: b, id: 'u' },
+        { quota: c, id: 'w' },
       ])
       expect(result).toMatchObject({ allowed: false, refused: { index: 1, quota: b.name, reason: 'limit' } })
+      // A had room (never kept), C came after the refusal: each says so rather than 'limit'.
+      expect(result.results.map((r) => [r.allowed, r.reason, r.usage, r.remaining])).toEqual([
+        [false, 'rolled-back', 0, 10],
+        [false, 'limit', 1, 0],
+        [false, 'not-tried', 0, 10],
+      ])
       expect((await a.get('v')).usage).toBe(0)
       expect((await b.get('u')).usage).toBe(1)
       const granted = await consumeAll([
@@ -155,17 +163,26 @@ export function engineTests(options: ConformanceOptions): void {
       expect(granted).toMatchObject({ allowed: true, results: [{ usage: 2 }, { usage: 1 }] })
     })
 
-    test('consumeAll through the saga path is all or nothing too', async (store) => {
+    test('consumeAll through the saga path is all or nothing too, and says which items were rolled back or not tried', async (store) => {
       const saga = sagaOnly(store)
       const a = createQuota({ name: randomName('a'), store: saga, limit: 10 })
       const b = createQuota({ name: randomName('b'), store: saga, limit: 1 })
       await b.consume('u')
+      const c = createQuota({ name: randomName('c'), store: saga, limit: 10 })
       const result = await consumeAll([
         { quota: a, id: 'v', cost: 3 },
         { quota: b, id: 'u' },
+        { quota: c, id: 'w' },
       ])
       expect(result).toMatchObject({ allowed: false, refused: { index: 1, quota: b.name } })
+      // A was granted and given back; C was never tried: each says so, at its usage after the call.
+      expect(result.results.map((r) => [r.allowed, r.reason, r.usage])).toEqual([
+        [false, 'rolled-back', 0],
+        [false, 'limit', 1],
+        [false, 'not-tried', 0],
+      ])
       expect((await a.get('v')).usage).toBe(0)
+      expect((await c.get('w')).usage).toBe(0)
     })
 
     test('a store fault in the middle of a consumeAll saga gives back what was granted, then rejects', async (store) => {

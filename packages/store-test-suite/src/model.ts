@@ -31,7 +31,7 @@ export interface ModelResult {
   limit: number
   remaining: number
   resetAt?: number
-  reason?: 'limit' | 'floor'
+  reason?: 'limit' | 'floor' | 'rolled-back' | 'not-tried'
   replayed?: true
   unlimited?: true
 }
@@ -328,7 +328,7 @@ export class QuotaModel {
         for (const j of counted) {
           const other = items[j]!
           const oc = this.live(this.counterId(other.spec, other.id, now), now)
-          results[j] = this.result(other.spec, limits[j]!, oc, now, false)
+          results[j] = { ...this.result(other.spec, limits[j]!, oc, now, false), reason: j < i ? 'rolled-back' : 'not-tried' }
         }
         results[i] = { ...results[i]!, reason: 'limit' }
         return { allowed: false, results, refused: { index: i, quota: spec.name, reason: 'limit' } }
@@ -379,13 +379,14 @@ export class QuotaModel {
           c.value -= item.cost
           if (key !== undefined) this.records.delete(this.recordId(counter, 'all', `${key}#${g}`, item.cost))
         }
-        // Nothing stays granted: every item reports its usage after the call, not granted.
+        // Nothing stays granted: every item reports its usage after the call and what became of it.
         for (const j of counted) {
           if (j === i) continue
           const other = items[j]!
-          results[j] = this.result(other.spec, limits[j]!, this.live(this.counterId(other.spec, other.id, now), now), now, false)
+          const oc = this.live(this.counterId(other.spec, other.id, now), now)
+          results[j] = { ...this.result(other.spec, limits[j]!, oc, now, false), reason: j < i ? 'rolled-back' : 'not-tried' }
         }
-        return { allowed: false, results, refused: { index: i, quota: spec.name, reason: step.reason ?? 'limit' } }
+        return { allowed: false, results, refused: { index: i, quota: spec.name, reason: step.reason === 'floor' ? 'floor' : 'limit' } }
       }
       replayedAll &&= step.replayed === true
       granted.push(i)

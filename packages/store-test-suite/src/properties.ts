@@ -188,8 +188,9 @@ function expectConsumeAll(actual: unknown, expected: ModelConsumeAllResult, loos
     if (expected.allowed || i === expected.refused?.index || want.unlimited) {
       expectResult(got.results[i], want, looseResetAt[i]!, `${label}: results[${i}]`)
     } else {
-      // Items other than the refused one: not granted, counted against their own limit.
-      expect(got.results[i], `${label}: results[${i}]`).toMatchObject({ allowed: false, limit: want.limit })
+      // Items other than the refused one: not granted, counted against their own limit, and
+      // saying whether they were rolled back or never tried.
+      expect(got.results[i], `${label}: results[${i}]`).toMatchObject({ allowed: false, limit: want.limit, reason: want.reason })
       expect(got.results[i]?.unlimited, `${label}: results[${i}].unlimited`).toBeUndefined()
     }
   })
