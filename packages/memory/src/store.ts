@@ -1,6 +1,7 @@
 import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot, CounterStore } from '@andromeda/core'
 import { InvalidArgumentError, StoreError } from '@andromeda/core'
 import { LRUCache } from 'lru-cache'
+import type { MemoryCounterStore } from './counter-store.js'
 
 /** Why a live entry left the store without being deleted: only `'evict'` (the store was full). */
 export interface MemoryEvictionEvent {
@@ -53,7 +54,7 @@ const DEFAULT_MAX = 100_000
  * await quota.consume('user-1')
  * ```
  */
-export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStore {
+export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryCounterStore {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
   const max = options.max === undefined ? DEFAULT_MAX : options.max
   if (!Number.isSafeInteger(max) || max < 1) throw new InvalidArgumentError('max', `must be a positive integer, got ${String(max)}`)

@@ -1,6 +1,7 @@
 import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot, CounterStore } from '@andromeda/core'
 import { AndromedaError, InvalidArgumentError, StoreError } from '@andromeda/core'
 import calculateSlot from 'cluster-key-slot'
+import type { RedisCounterStore } from './counter-store.js'
 import { type Driver, NoReplyError, NotSentError, type RedisClientLike, toDriver } from './clients.js'
 import { SCRIPTS, type Script } from './scripts.js'
 
@@ -124,7 +125,7 @@ function isNoScript(error: unknown): boolean {
  * const { allowed } = await vouchers.consume('SUMMER24')
  * ```
  */
-export function createRedisStore(options: RedisStoreOptions): CounterStore {
+export function createRedisStore(options: RedisStoreOptions): RedisCounterStore {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
   const driver = toDriver(options.client)
   if (!driver) {
