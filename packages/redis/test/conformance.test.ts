@@ -12,6 +12,7 @@ const cluster = requireService(await hasRedisServerBinary(), 'redis-server and r
 const singleKinds: [string, SingleKind][] = [
   ['redis (ioredis, single node)', 'ioredis'],
   ['redis (node-redis, single node)', 'node-redis'],
+  ['redis (node-redis 6, single node)', 'node-redis-6'],
 ]
 
 for (const [name, kind] of singleKinds) {
@@ -38,6 +39,7 @@ for (const [name, kind] of singleKinds) {
 const clusterKinds: [string, ClusterKind][] = [
   ['redis (ioredis Cluster, 3 primaries)', 'ioredis-cluster'],
   ['redis (node-redis Cluster, 3 primaries)', 'node-redis-cluster'],
+  ['redis (node-redis 6 Cluster, 3 primaries)', 'node-redis-6-cluster'],
 ]
 
 describe.runIf(cluster)('on a local 3-primary Redis Cluster', () => {
