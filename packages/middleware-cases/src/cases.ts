@@ -1,4 +1,4 @@
-import { type CounterStore, createQuota } from '@andromeda/core'
+import { type CounterStore, createQuota, InvalidArgumentError } from '@andromeda/core'
 import { defaultRefundWhen, type SettleOutcome } from '@andromeda/core/http'
 import { downStore, hangingStore, parseRateLimitItems as parseItems } from '@andromeda/test-utils'
 import { expect, vi } from 'vitest'
@@ -375,12 +375,15 @@ export const MIDDLEWARE_CASES: MiddlewareCase[] = [
   {
     name: 'rejects invalid options when the middleware is created',
     ownStore: true,
-    async run({ harness }) {
+    async run<Req>({ harness }: CaseContext<Req>) {
       const quota = createQuota({ name: 'api', store: downStore(), limit: 3 })
-      expect(() => harness.create({ quota } as never)).toThrow(/id/)
-      expect(() => harness.create({ quota, id: () => 'u', cost: -1 })).toThrow(/cost/)
-      expect(() => harness.create({ quota, id: () => 'u', timeoutMs: 0 })).toThrow(/timeoutMs/)
-      expect(() => harness.create({ quota, id: () => 'u', storeDownRetryAfterSeconds: 0 })).toThrow(/storeDownRetryAfterSeconds/)
+      // Synchronously (a middleware factory) or when the app starts (a Fastify registration).
+      const created = (gate: GateSpec<Req>) => Promise.resolve().then(() => harness.create(gate))
+      await expect(created({ quota } as never)).rejects.toThrow(/id/)
+      await expect(created({ quota, id: () => 'u', cost: -1 })).rejects.toThrow(/cost/)
+      await expect(created({ quota, id: () => 'u', timeoutMs: 0 })).rejects.toThrow(/timeoutMs/)
+      await expect(created({ quota, id: () => 'u', storeDownRetryAfterSeconds: 0 })).rejects.toThrow(/storeDownRetryAfterSeconds/)
+      await expect(created({ quota, id: () => 'u', cost: -1 })).rejects.toSatisfy(InvalidArgumentError.isInstance)
     },
   },
 ]

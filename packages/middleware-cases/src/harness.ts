@@ -54,7 +54,10 @@ export interface MiddlewareHarness<Req> {
   /** Shown in test names: 'Express 5', 'Fastify 4', ... */
   name: string
   request: RequestView<Req>
-  /** Create the middleware for `gate` and nothing else (throws for invalid options). */
+  /**
+   * Create the middleware for `gate` and nothing else: throws for invalid options, or rejects
+   * where the framework checks a plugin's options when the app starts (Fastify).
+   */
   create(gate: GateSpec<Req>): unknown
   /** Serve the standard app behind `gates` on 127.0.0.1, on a free port. */
   serve(gates: GateSpec<Req>[]): Promise<ServedApp>
