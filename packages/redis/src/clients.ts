@@ -22,7 +22,7 @@ export interface IoRedisLike {
   off(event: string, listener: (...args: any[]) => void): unknown
 }
 
-/** A node-redis client (`createClient`) or cluster (`createCluster`), v5, as far as the store uses it. */
+/** A node-redis client (`createClient`) or cluster (`createCluster`), v5 or v6, as far as the store uses it. */
 export interface NodeRedisLike {
   readonly isOpen: boolean
   sendCommand(...args: any[]): Promise<unknown>

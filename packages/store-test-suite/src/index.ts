@@ -1,5 +1,6 @@
 import { contractTests } from './contract.js'
 import { engineTests } from './engine.js'
+import type { CounterStore } from '@andromeda/core'
 import type { ConformanceOptions } from './options.js'
 
 export type { ConformanceOptions } from './options.js'
@@ -24,7 +25,7 @@ export { createManualClock, PROPERTY_IDS, type PropertyClock, type PropertyOptio
  * runStoreConformance({ name: 'memory', createStore: () => createMemoryStore() })
  * ```
  */
-export function runStoreConformance(options: ConformanceOptions): void {
+export function runStoreConformance<S extends CounterStore>(options: ConformanceOptions<S>): void {
   contractTests(options)
   engineTests(options)
 }

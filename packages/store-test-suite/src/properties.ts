@@ -43,7 +43,7 @@ export function createManualClock(startAt = Date.UTC(2026, 0, 1)): PropertyClock
 }
 
 /** Options of `runStoreProperties`: those of the conformance suite, plus run control. */
-export interface PropertyOptions extends ConformanceOptions {
+export interface PropertyOptions<S extends CounterStore = CounterStore> extends ConformanceOptions<S> {
   /**
    * Runs per property (default: `ANDROMEDA_PROPERTY_RUNS` from the environment, else 200 for
    * the model and 100 for the others). Each run is a fresh random sequence on fresh quota names.
@@ -504,7 +504,7 @@ function seedOf(options: PropertyOptions): number | undefined {
  * runStoreProperties({ name: 'memory', clock, createStore: () => createMemoryStore({ clock: clock.now }) })
  * ```
  */
-export function runStoreProperties(options: PropertyOptions): void {
+export function runStoreProperties<S extends CounterStore>(options: PropertyOptions<S>): void {
   const seed = seedOf(options)
   const params = (numRuns: number): fc.Parameters<unknown> => ({
     numRuns: runsOf(options, numRuns),
