@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import autocannon from 'autocannon'
 import { median } from './harness.js'
+import { FASTIFY_CONTENDERS, FASTIFY_SERVER } from './http-fastify.js'
 
 export const HTTP_CONTENDERS = [
   'bare express',
@@ -10,6 +11,7 @@ export const HTTP_CONTENDERS = [
   'express-rate-limit (memory)',
   'express-rate-limit + rate-limit-redis',
   'rate-limiter-flexible (memory) middleware',
+  ...FASTIFY_CONTENDERS,
 ]
 
 export interface HttpFigure {
@@ -22,7 +24,8 @@ export interface HttpFigure {
 }
 
 async function startServer(name: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./http-server.ts', import.meta.url).pathname, name], {
+  const script = FASTIFY_CONTENDERS.includes(name) ? FASTIFY_SERVER : new URL('./http-server.ts', import.meta.url).pathname
+  const child = spawn(process.execPath, ['--import', 'tsx', script, name], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   const [line] = (await once(child.stdout!, 'data')) as [Buffer]
@@ -63,17 +66,19 @@ export async function benchHttp(options: { rounds: number; durationSeconds: numb
 }
 
 export function httpMarkdown(figures: HttpFigure[]): string {
-  const bare = figures.find((f) => f.name === 'bare express')!
-  const ours = figures.find((f) => f.name === 'expressQuota + memory')!
+  // Each row against its own framework: bare Express / expressQuota, or bare Fastify / fastifyQuota.
+  const fastify = (f: HttpFigure) => FASTIFY_CONTENDERS.includes(f.name)
+  const bareOf = (f: HttpFigure) => figures.find((b) => b.name === (fastify(f) ? 'bare fastify' : 'bare express'))!
+  const oursOf = (f: HttpFigure) => figures.find((o) => o.name === (fastify(f) ? 'fastifyQuota + memory' : 'expressQuota + memory'))!
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
   return [
     '**HTTP path** (autocannon from another process, 1 key, keep-alive)',
     '',
-    '| server | median req/s | spread | p99 ms | ÷ bare Express | expressQuota+memory ÷ this | non-2xx |',
+    '| server | median req/s | spread | p99 ms | ÷ bare framework | andromeda+memory ÷ this | non-2xx |',
     '|---|---:|---:|---:|---:|---:|---:|',
     ...figures.map(
       (f) =>
-        `| ${f.name} | ${fmt(f.requestsPerSecond)} | ${fmt(f.min)}..${fmt(f.max)} | ${f.p99Ms} | ${(f.requestsPerSecond / bare.requestsPerSecond).toFixed(2)}x | ${(ours.requestsPerSecond / f.requestsPerSecond).toFixed(2)}x | ${f.non2xx} |`,
+        `| ${f.name} | ${fmt(f.requestsPerSecond)} | ${fmt(f.min)}..${fmt(f.max)} | ${f.p99Ms} | ${(f.requestsPerSecond / bareOf(f).requestsPerSecond).toFixed(2)}x | ${(oursOf(f).requestsPerSecond / f.requestsPerSecond).toFixed(2)}x | ${f.non2xx} |`,
     ),
     '',
   ].join('\n')
