@@ -22,18 +22,18 @@ export function throughputRatios(results: ScenarioResult[], path: string): Ratio
 export function httpRatios(figures: HttpFigure[]): RatioPoint[] {
   const bare = (framework: string) => figures.find((f) => f.framework === framework)!
   const added = (f: HttpFigure) => Math.max(f.cpuMicrosPerRequest - bare(f.framework).cpuMicrosPerRequest, 0.1)
-  const ours = (store: 'memory' | 'redis') => figures.find((f) => f.name === `expressQuota + ${store}`)
-  const pairs: [string, 'memory' | 'redis'][] = [
-    ['express-rate-limit (memory)', 'memory'],
-    ['rate-limiter-flexible (memory) middleware', 'memory'],
-    ['express-rate-limit + rate-limit-redis', 'redis'],
-    ['rate-limiter-flexible (redis) middleware', 'redis'],
+  const pairs: [string, string][] = [
+    ['express-rate-limit (memory)', 'expressQuota + memory'],
+    ['rate-limiter-flexible (memory) middleware', 'expressQuota + memory'],
+    ['express-rate-limit + rate-limit-redis', 'expressQuota + redis'],
+    ['rate-limiter-flexible (redis) middleware', 'expressQuota + redis'],
+    ['@fastify/rate-limit (memory)', 'fastifyQuota + memory'],
   ]
-  return pairs.flatMap(([peer, store]) => {
+  return pairs.flatMap(([peer, ours]) => {
     const theirs = figures.find((f) => f.name === peer)
-    const mine = ours(store)
+    const mine = figures.find((f) => f.name === ours)
     if (!theirs || !mine) return []
-    return [{ scenario: `HTTP: expressQuota + ${store}, server CPU added per request`, against: peer, ratio: added(theirs) / added(mine) }]
+    return [{ scenario: `HTTP: ${ours}, server CPU added per request`, against: peer, ratio: added(theirs) / added(mine) }]
   })
 }
 

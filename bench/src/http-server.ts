@@ -1,18 +1,22 @@
 /**
- * One HTTP contender, run as its own process so the load generator (autocannon, in the parent)
+ * One HTTP contender (Express, Koa or Fastify), run as its own process so the load generator (autocannon, in the parent)
  * never shares an event loop with the server. Prints `{"port": N}` once listening; over IPC,
  * `'start'` begins a measurement and `'stop'` answers `{ cpuMicros, requests }`: the server
  * process's CPU (user + system) and the requests it served in between.
  */
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createQuota } from '@andromeda/core'
 import { expressQuota } from '@andromeda/express'
+import { fastifyQuota } from '@andromeda/fastify'
 import { koaQuota } from '@andromeda/koa'
 import { createMemoryStore } from '@andromeda/memory'
 import { createRedisStore } from '@andromeda/redis'
+import rateLimitFastify from '@fastify/rate-limit'
 import express, { type RequestHandler } from 'express'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { rateLimit } from 'express-rate-limit'
 import { Redis } from 'ioredis'
 import Koa from 'koa'
@@ -80,9 +84,28 @@ const koaMiddlewares: Record<string, () => Koa.Middleware | undefined> = {
   'koaQuota + redis': () => koaQuota({ quota: quota('redis'), id: (ctx) => ctx.ip }),
 }
 
+const fastifyPlugins: Record<string, (app: FastifyInstance) => PromiseLike<unknown>> = {
+  'bare fastify': async () => undefined,
+  'fastifyQuota + memory': (app) => app.register(fastifyQuota, { quota: quota('memory'), id: (request) => request.ip }),
+  'fastifyQuota + redis': (app) => app.register(fastifyQuota, { quota: quota('redis'), id: (request) => request.ip }),
+  '@fastify/rate-limit (memory)': (app) => app.register(rateLimitFastify, { max: HUGE, timeWindow: 3_600_000 }),
+}
+
 let served = 0
 
-function listen(name: string): Server {
+async function listenFastify(name: string): Promise<Server> {
+  const app = Fastify()
+  await fastifyPlugins[name]!(app)
+  app.get('/', async () => {
+    served++
+    return 'ok'
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return app.server
+}
+
+async function listen(name: string): Promise<Server> {
+  if (name in fastifyPlugins) return listenFastify(name)
   if (name in expressMiddlewares) {
     const app = express()
     const middleware = expressMiddlewares[name]!()
@@ -91,7 +114,9 @@ function listen(name: string): Server {
       served++
       res.send('ok')
     })
-    return app.listen(0, '127.0.0.1')
+    const server = app.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    return server
   }
   if (name in koaMiddlewares) {
     const app = new Koa()
@@ -101,17 +126,18 @@ function listen(name: string): Server {
       served++
       ctx.body = 'ok'
     })
-    return app.listen(0, '127.0.0.1')
+    const server = app.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    return server
   }
-  throw new Error(`unknown contender ${name}; one of ${[...Object.keys(expressMiddlewares), ...Object.keys(koaMiddlewares)].join(', ')}`)
+  const known = [...Object.keys(expressMiddlewares), ...Object.keys(koaMiddlewares), ...Object.keys(fastifyPlugins)]
+  throw new Error(`unknown contender ${name}; one of ${known.join(', ')}`)
 }
 
 const name = process.argv[2]
 if (name !== undefined) {
-  const server = listen(name)
-  server.on('listening', () => {
-    console.log(JSON.stringify({ port: (server.address() as AddressInfo).port }))
-  })
+  const server = await listen(name)
+  console.log(JSON.stringify({ port: (server.address() as AddressInfo).port }))
   let started: { cpu: NodeJS.CpuUsage; served: number } | undefined
   process.on('message', (message) => {
     if (message === 'start') {

@@ -16,6 +16,7 @@ export const HTTP_CONTENDERS = {
     'rate-limiter-flexible (redis) middleware',
   ],
   koa: ['bare koa', 'koaQuota + memory', 'koaQuota + redis'],
+  fastify: ['bare fastify', 'fastifyQuota + memory', 'fastifyQuota + redis', '@fastify/rate-limit (memory)'],
 } as const
 
 export interface HttpFigure {

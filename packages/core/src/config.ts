@@ -25,11 +25,16 @@ export interface QuotaConfig<D> {
   onStoreError: 'throw' | 'allow' | 'deny'
   cost: QuotaOptions<D>['cost']
   idempotencyTtlMs: number
+  holdMs: number
+  /** undefined: no retries. */
+  retry: { attempts: number; budgetMs: number } | undefined
   clock: () => number
   hooks: QuotaHooks<D>
 }
 
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 3_600_000
+export const DEFAULT_HOLD_MS = 60_000
+export const DEFAULT_RETRY = { attempts: 3, budgetMs: 2500 } as const
 /**
  * The Go original's LockIn 3 s and RetryIn 100 ms; waiters retry 30 times (its MaxRetry was 10)
  * so they wait as long as a lock can live instead of giving up while a load is still running.
@@ -58,6 +63,14 @@ function checkStore(store: unknown): CounterStore {
 function checkResolvable(value: unknown, checkConstant: (v: unknown) => void): void {
   if (typeof value === 'function') return
   checkConstant(value)
+}
+
+function checkRetry(value: unknown): { attempts: number; budgetMs: number } | undefined {
+  if (value === false) return undefined
+  if (value === undefined) return { ...DEFAULT_RETRY }
+  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError('retry', 'must be false or { attempts?, budgetMs? }')
+  const { attempts = DEFAULT_RETRY.attempts, budgetMs = DEFAULT_RETRY.budgetMs } = value as { attempts?: number; budgetMs?: number }
+  return { attempts: checkCount('retry.attempts', attempts), budgetMs: checkDurationMs('retry.budgetMs', budgetMs) }
 }
 
 /** Validate `createQuota` options synchronously; throws `InvalidArgumentError` naming the option. */
@@ -97,6 +110,8 @@ export function resolveConfig<D>(options: QuotaOptions<D>): QuotaConfig<D> {
     onStoreError: checkOneOf('onStoreError', options.onStoreError ?? 'throw', ['throw', 'allow', 'deny']),
     cost: options.cost,
     idempotencyTtlMs: checkOptionalDurationMs('idempotencyTtlMs', options.idempotencyTtlMs) ?? DEFAULT_IDEMPOTENCY_TTL_MS,
+    holdMs: checkOptionalDurationMs('holdMs', options.holdMs) ?? DEFAULT_HOLD_MS,
+    retry: checkRetry(options.retry),
     clock: options.clock ?? Date.now,
     hooks,
   }

@@ -9,6 +9,7 @@ export type AndromedaErrorCode =
   | 'ERR_LOAD'
   | 'ERR_LOCK_TIMEOUT'
   | 'ERR_COMPENSATION'
+  | 'ERR_HOLD_EXPIRED'
 
 const MARKER = Symbol.for('@andromeda/core.error')
 
@@ -148,6 +149,27 @@ export class CompensationError extends AndromedaError {
 
   static override isInstance(value: unknown): value is CompensationError {
     return hasMarker(value, 'ERR_COMPENSATION')
+  }
+}
+
+/**
+ * A reservation was committed or released after its hold had expired: its units came back by
+ * themselves (anyone may have taken them since). Commit again with a fresh `reserve` if the
+ * work still needs them; a late `release` needs nothing more.
+ */
+export class HoldExpiredError extends AndromedaError {
+  /** The quota and id of the reservation. */
+  readonly quota: string
+  readonly id: string
+
+  constructor(quota: string, id: string) {
+    super('ERR_HOLD_EXPIRED', `the hold on quota "${quota}" for "${id}" expired before it was settled; its units came back by themselves`)
+    this.quota = quota
+    this.id = id
+  }
+
+  static override isInstance(value: unknown): value is HoldExpiredError {
+    return hasMarker(value, 'ERR_HOLD_EXPIRED')
   }
 }
 

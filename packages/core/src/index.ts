@@ -1,9 +1,18 @@
 export { createQuota } from './quota.js'
-export { consumeAll, type ConsumeAllOptions, transactAll, type TransactAllOptions } from './consume-all.js'
+export {
+  consumeAll,
+  type ConsumeAllOptions,
+  reserveAll,
+  type ReserveAllOptions,
+  transactAll,
+  type TransactAllOptions,
+} from './consume-all.js'
+export { countsUnits } from './result.js'
 export {
   AndromedaError,
   type AndromedaErrorCode,
   CompensationError,
+  HoldExpiredError,
   InvalidArgumentError,
   LoadError,
   LockTimeoutError,
@@ -33,6 +42,11 @@ export type {
   QuotaLoadEvent,
   QuotaOptions,
   QuotaResult,
+  QuotaResultBase,
+  RefusalReason,
+  Reservation,
+  ReservationAll,
+  ReserveOptions,
   QuotaState,
   Resolvable,
   TransactOptions,

@@ -83,6 +83,6 @@ export function lockKey(counter: string): string {
  * a multi-quota request) makes a key reused for a different request a different record, so it
  * is evaluated afresh instead of replaying another request's result.
  */
-export function idempotencyKey(counter: string, operation: 'consume' | 'refund' | 'all', key: string, fingerprint = ''): string {
+export function idempotencyKey(counter: string, operation: 'consume' | 'refund' | 'reserve' | 'all', key: string, fingerprint = ''): string {
   return `${counter}:idem:${operation}:${encodeKeyPart(key)}:${fingerprint}`
 }

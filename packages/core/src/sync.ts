@@ -12,17 +12,24 @@ export interface UsageSyncOptions {
   quota: Quota<any>
   /** The ids to sync on each run (e.g. the vouchers on sale). May be async. */
   ids: () => Iterable<string> | Promise<Iterable<string>>
-  /** Write one id's usage to the system of record. Called sequentially, one id at a time. */
+  /**
+   * Write one id's usage (its counter's current value, an integer >= 0) to the system of
+   * record. Awaited, one id at a time; a throw or rejection goes to `onError` and the run goes
+   * on with the next id.
+   */
   persist: (id: string, usage: number) => unknown
   /** Time between runs (ms), at most 2^31 - 1. */
   intervalMs: number
-  /** Told about each failure (reading an id, persisting it, or listing ids); the run goes on. */
+  /**
+   * Told about each failure (reading an id, persisting it, or listing ids: then `id` is
+   * undefined); the run goes on. Without it, failures are dropped.
+   */
   onError?: (error: unknown, id: string | undefined) => void
 }
 
-/** A running write-behind sync. */
+/** A write-behind sync. Nothing runs until `start()` (or `flush()`) is called. */
 export interface UsageSync {
-  /** Start the periodic runs (idempotent). */
+  /** Start the periodic runs, every `intervalMs` (idempotent). The timer does not keep the process alive. */
   start(): void
   /** Run once now, after any run in progress; resolves when this run is done. */
   flush(): Promise<void>
@@ -33,7 +40,8 @@ export interface UsageSync {
 /**
  * Write-behind sync: periodically read the usage of some ids and hand it to `persist` (the Go
  * original's advice to "use job scheduling to update usage from redis to database", as a
- * feature). Runs never overlap; `stop()` flushes once more; failures go to `onError`.
+ * feature). Nothing runs until `start()` is called (or `flush()`, for one run now). Runs never
+ * overlap; `stop()` flushes once more, so call it on shutdown; failures go to `onError`.
  *
  * A counter whose TTL is shorter than the interval can expire before its usage is saved and
  * then be reloaded stale from the database (an oversell): `createUsageSync` warns when the
@@ -47,9 +55,10 @@ export interface UsageSync {
  *   ids: () => db.activeVoucherCodes(),
  *   persist: (code, usage) => db.query('UPDATE vouchers SET usage = $2 WHERE code = $1', [code, usage]),
  *   intervalMs: 3000,
+ *   onError: (error, code) => console.error('usage sync failed for', code, error),
  * })
- * sync.start()
- * process.on('SIGTERM', () => sync.stop())
+ * sync.start() // nothing is saved before this
+ * process.once('SIGTERM', () => void sync.stop()) // saves the last usage once more
  * ```
  */
 export function createUsageSync(options: UsageSyncOptions): UsageSync {

@@ -1,13 +1,7 @@
 import type { CounterStore } from './store.js'
 
-/**
- * Outcome of `consume`, `refund` and each item of `consumeAll`.
- *
- * A refused call (`allowed: false`) changed nothing. `remaining` is `max(limit - usage, 0)`.
- */
-export interface QuotaResult {
-  /** True when the cost was granted (or, for a refund, given back). */
-  allowed: boolean
+/** What every result says about the counter: usage after the call, limit, remaining, reset. */
+export interface QuotaResultBase {
   /** Usage after the call. */
   usage: number
   /** The limit the call was checked against (`Infinity` for an unlimited id). */
@@ -16,15 +10,39 @@ export interface QuotaResult {
   remaining: number
   /** Epoch ms at which the counter resets, when a `period` or `ttlMs` bounds it. */
   resetAt?: number
-  /** Why it was refused: over the limit, below zero, or the store is down with `onStoreError: 'deny'`. */
-  reason?: 'limit' | 'floor' | 'store'
-  /** An idempotency key matched an earlier granted call; nothing changed now. */
-  replayed?: boolean
-  /** The `limit` function returned null: this id has no quota; nothing was counted. */
-  unlimited?: boolean
-  /** The store failed and `onStoreError: 'allow'` let the call through uncounted. */
-  degraded?: boolean
 }
+
+/**
+ * Outcome of `consume`, `refund`, `reserve` and each item of `consumeAll`: one field, `status`,
+ * says what happened.
+ *
+ * - `'granted'`: the call counted its units (a refund: gave them back). Only this status
+ *   changed the counter (see `countsUnits`).
+ * - `'replayed'`: an idempotency key matched an earlier granted call; nothing changed now.
+ * - `'unlimited'`: the `limit` function returned null: this id has no quota; nothing counted.
+ * - `'degraded'`: the store failed and `onStoreError: 'allow'` let the call through uncounted.
+ * - `'refused'`: nothing changed; `reason` says why (see `RefusalReason`).
+ *
+ * `allowed` is true for every status but `'refused'`.
+ *
+ * @example
+ * ```ts
+ * const result = await quota.consume('user-1')
+ * if (result.status === 'refused') console.log('refused for', result.reason)
+ * ```
+ */
+export type QuotaResult =
+  | (QuotaResultBase & { status: 'granted' | 'replayed' | 'unlimited' | 'degraded'; allowed: true; reason?: undefined })
+  | (QuotaResultBase & { status: 'refused'; allowed: false; reason: RefusalReason })
+
+/**
+ * Why a call was refused: over the limit (`'limit'`), below zero (`'floor'`), or the store is
+ * down with `onStoreError: 'deny'` (`'store'`). Items of a refused `consumeAll` other than the
+ * refused one say what became of them: `'rolled-back'` (it came before the refused item and
+ * had room: granted and given back, or never kept on the atomic path) or `'not-tried'` (it came
+ * after: never checked). Either way its usage is unchanged.
+ */
+export type RefusalReason = 'limit' | 'floor' | 'store' | 'rolled-back' | 'not-tried'
 
 /** Snapshot returned by `quota.get(id)`. */
 export interface QuotaState {
@@ -69,6 +87,8 @@ export interface CallOptions<D = unknown> {
 export interface TransactOptions<D = unknown> extends CallOptions<D> {
   /** When true, units stay consumed even if `fn` throws (the work cannot be undone). */
   irreversible?: boolean
+  /** How long the units are held while `fn` runs (ms). Default: the quota's `holdMs`. */
+  holdMs?: number
 }
 
 /** Events passed to hooks. */
@@ -89,7 +109,7 @@ export interface QuotaLoadEvent<D = unknown> {
 export interface QuotaErrorEvent<D = unknown> {
   quota: string
   id: string
-  operation: 'consume' | 'refund' | 'get' | 'set' | 'reset' | 'load'
+  operation: 'consume' | 'refund' | 'reserve' | 'settle' | 'get' | 'set' | 'reset' | 'load'
   error: unknown
   data: D | undefined
 }
@@ -154,6 +174,20 @@ export interface QuotaOptions<D = unknown> {
   /** How long idempotency records live (ms). Default 24 h. */
   idempotencyTtlMs?: number
   /**
+   * How long a reservation holds its units unless committed or released (ms): `reserve`'s
+   * default, and the hold of `transact`, the middleware and `consumeAll`'s saga. A hold not
+   * settled in time comes back by itself, even when the process that made it is gone.
+   * Default 60,000.
+   */
+  holdMs?: number
+  /**
+   * Retries of calls that are safe to send again (an idempotency key, a commit or release)
+   * when the store fails with a retryable `StoreError`: up to `attempts` more tries, none
+   * started after `budgetMs`, waiting 50, 200, 500 ms... between them. `false`: never retry.
+   * Default `{ attempts: 3, budgetMs: 2500 }`.
+   */
+  retry?: false | { attempts?: number; budgetMs?: number }
+  /**
    * The quota's time source (epoch ms). Default `Date.now`. Quotas with a `period` or `ttlMs`
    * read and check it before every call; others read it only to report a `resetAt`.
    */
@@ -175,22 +209,68 @@ export interface Quota<D = unknown> {
   readonly name: string
   /** The store the quota counts in. */
   readonly store: CounterStore
+  /** The quota's calendar window, when it has one (headers report its length). */
+  readonly period: Period | undefined
   /** Add `cost` (default 1) to the id's usage if it stays within the limit. Never throws on a refusal. */
   consume(id: string, cost?: number, options?: CallOptions<D>): Promise<QuotaResult>
-  /** Give back `cost` (default 1). Refused whole (`reason: 'floor'`) if usage would drop below 0. */
+  /**
+   * Give back `cost` (default 1). Refused whole (`reason: 'floor'`) if usage would drop below 0,
+   * and on a missing counter, which it never creates nor loads (a reload after the work was
+   * undone would take the units off twice).
+   */
   refund(id: string, cost?: number, options?: CallOptions<D>): Promise<QuotaResult>
+  /**
+   * Hold `cost` (default 1) units: they count toward usage like consumed ones, until
+   * `commit(n)` keeps `n` of them (default all) and gives the rest back, or `release()` gives
+   * them all back. A hold neither committed nor released within `holdMs` (default the quota's)
+   * comes back by itself, even when this process is gone. Never throws on a refusal.
+   */
+  reserve(id: string, cost?: number, options?: ReserveOptions<D>): Promise<Reservation>
   /** Read usage, limit, remaining and resetAt. Loads the counter when `loadUsage` is set and it is missing. */
   get(id: string, options?: Pick<CallOptions<D>, 'signal' | 'data'>): Promise<QuotaState>
   /** Overwrite the id's usage (a live counter keeps its lifetime). */
   set(id: string, usage: number, options?: Pick<CallOptions<D>, 'data'>): Promise<void>
-  /** Delete the id's counter (the current period's, for periodic quotas). */
+  /** Delete the id's counter (the current period's, for periodic quotas), with its holds. */
   reset(id: string, options?: Pick<CallOptions<D>, 'data'>): Promise<void>
   /**
-   * Consume `cost`, run `fn`, and give the units back if `fn` throws (unless `irreversible`).
-   * Throws `QuotaExceededError` when refused (fn is not run), `fn`'s own error after refunding,
-   * or `CompensationError` when that refund failed too.
+   * Reserve `cost`, run `fn`, then commit the units, or release them if `fn` throws (unless
+   * `irreversible`). Built on `reserve`: should this process die while `fn` runs, the units
+   * come back after `holdMs`. Throws `QuotaExceededError` when refused (fn is not run), `fn`'s
+   * own error after releasing, or `CompensationError` when that release failed too.
    */
   transact<T>(id: string, cost: number, fn: (result: QuotaResult) => T | Promise<T>, options?: TransactOptions<D>): Promise<T>
+}
+
+/** Options of `reserve`. */
+export interface ReserveOptions<D = unknown> extends CallOptions<D> {
+  /** How long the units are held unless committed or released (ms). Default: the quota's `holdMs`. */
+  holdMs?: number
+}
+
+/**
+ * What `reserve` returns: its result (granted, or refused as `consume` would be) and the hold.
+ *
+ * @example
+ * ```ts
+ * const hold = await tokens.reserve(user, 4000, { holdMs: 60_000 })
+ * if (!hold.result.allowed) return res.status(429).end()
+ * const used = await callModel(prompt, { maxTokens: 4000 })
+ * await hold.commit(used) // keep what was used, give back the rest
+ * ```
+ */
+export interface Reservation {
+  readonly result: QuotaResult
+  /** Units held (0 when nothing is held: refused, unlimited or degraded). */
+  readonly cost: number
+  /** Epoch ms (the quota's clock) after which the hold comes back by itself; undefined when nothing is held. */
+  readonly expiresAt: number | undefined
+  /**
+   * Keep `cost` units (default all held) and give the rest back. Idempotent: the first settle
+   * decides. Rejects with `HoldExpiredError` when the hold expired first (its units came back).
+   */
+  commit(cost?: number): Promise<QuotaResult>
+  /** Give every held unit back. Idempotent; `HoldExpiredError` when the hold expired first. */
+  release(): Promise<QuotaResult>
 }
 
 /** One item of `consumeAll`. */
@@ -202,11 +282,28 @@ export interface ConsumeAllItem {
   data?: unknown
 }
 
-/** Result of `consumeAll`. When refused, nothing stays consumed. */
+/**
+ * Result of `consumeAll`. When refused, nothing stays consumed: `refused` names the first item
+ * refused, and every other counted item's result has `reason: 'rolled-back'` (before it) or
+ * `'not-tried'` (after it).
+ */
 export interface ConsumeAllResult {
   allowed: boolean
   results: QuotaResult[]
   /** The first item that was refused. */
   refused?: { index: number; quota: string; reason: 'limit' | 'floor' | 'store' }
   replayed?: boolean
+}
+
+/**
+ * What `reserveAll` returns: every item held, or none (`allowed: false`, as `consumeAll`), and
+ * one handle to commit or release them all.
+ */
+export interface ReservationAll extends ConsumeAllResult {
+  /** Epoch ms after which the holds come back by themselves; undefined when nothing is held. */
+  readonly expiresAt: number | undefined
+  /** Keep every held unit. Idempotent; `HoldExpiredError` when a hold expired first. */
+  commit(): Promise<ConsumeAllResult>
+  /** Give every held unit back. Idempotent. */
+  release(): Promise<ConsumeAllResult>
 }

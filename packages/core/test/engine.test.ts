@@ -113,7 +113,7 @@ describe('onStoreError', () => {
   it("'allow' resolves allowed and degraded, and reports the fault to onError", async () => {
     const errors: unknown[] = []
     const quota = createQuota({ name: 'q', store: down(), limit: 5, onStoreError: 'allow', hooks: { onError: (e) => errors.push(e.error) } })
-    expect(await quota.consume('v')).toMatchObject({ allowed: true, degraded: true })
+    expect(await quota.consume('v')).toMatchObject({ status: 'degraded', allowed: true })
     expect(errors).toHaveLength(1)
   })
 })

@@ -13,12 +13,23 @@ import {
   sfString,
   writeRateLimitHeaders,
 } from '../src/http/index.js'
-import { type ApplyOptions, type ApplyResult, type CounterOp, type CounterStore, createQuota, type Quota, type QuotaResult } from '../src/index.js'
+import {
+  type ApplyOptions,
+  type ApplyResult,
+  type CounterOp,
+  type CounterStore,
+  createQuota,
+  type Quota,
+  type QuotaResult,
+  type Reservation,
+  StoreError,
+} from '../src/index.js'
 
-/** A minimal single-process store (no TTLs) so these tests need no adapter package. */
+/** A minimal single-process store (no TTLs, holds that never expire) so these tests need no adapter package. */
 function mapStore(): CounterStore & { values: Map<string, number> } {
   const values = new Map<string, number>()
   const records = new Map<string, number[]>()
+  const holds = new Map<string, number>()
   return {
     values,
     capabilities: { shared: false, atomic: 'process', canApplyTogether: () => true },
@@ -29,13 +40,24 @@ function mapStore(): CounterStore & { values: Map<string, number> } {
       const next: number[] = []
       for (const [index, op] of ops.entries()) {
         const current = values.get(op.key)
+        if (op.settle) {
+          // Holds never expire here: a settle gives back what is not kept.
+          const held = holds.get(`${op.key}:${op.settle.id}`)
+          if (held === undefined) return { ok: false, index, reason: 'hold', values: [current] }
+          next.push((current ?? 0) - (held - Math.min(op.settle.keep, held)))
+          continue
+        }
         if (current === undefined && op.ifMissing === 'report') return { ok: false, index, reason: 'missing', values: [] }
         const value = (current ?? 0) + op.delta
         if (op.max !== undefined && op.delta > 0 && value > op.max) return { ok: false, index, reason: 'limit', values: [current ?? 0] }
         if (op.min !== undefined && op.delta < 0 && value < op.min) return { ok: false, index, reason: 'floor', values: [current ?? 0] }
         next.push(value)
       }
-      for (const [i, op] of ops.entries()) values.set(op.key, next[i]!)
+      for (const [i, op] of ops.entries()) {
+        values.set(op.key, next[i]!)
+        if (op.hold) holds.set(`${op.key}:${op.hold.id}`, op.delta)
+        if (op.settle) holds.delete(`${op.key}:${op.settle.id}`)
+      }
       if (options.idempotencyKey) records.set(options.idempotencyKey, next)
       if (options.clearIdempotencyKey) records.delete(options.clearIdempotencyKey)
       return { ok: true, values: next }
@@ -176,7 +198,7 @@ describe('createQuotaGate', () => {
     const first = await gate.begin({}, { 'idempotency-key': 'k' })
     const again = await gate.begin({}, { 'idempotency-key': 'k' })
     if (first.action !== 'grant' || again.action !== 'grant') throw new Error('expected grants')
-    expect(again.result.replayed).toBe(true)
+    expect(again.result.status).toBe('replayed')
     await again.settle({ status: 500, aborted: false })
     expect((await quota.get('u')).usage).toBe(1)
   })
@@ -194,22 +216,45 @@ describe('createQuotaGate', () => {
     expect(access.headers.get('ratelimit-policy')).toBe('"api";q=2;w=86400')
   })
 
+  it('answers a store fault with a 503 that says when to come back (Retry-After, and in the body)', async () => {
+    const down = mapStore()
+    down.apply = async () => {
+      throw new StoreError('connection refused', { retryable: true })
+    }
+    const quota = createQuota({ name: 'api', store: down, limit: 2 })
+    for (const [options, seconds] of [
+      [{}, 5],
+      [{ storeDownRetryAfterSeconds: 30 }, 30],
+    ] as const) {
+      const decision = await createQuotaGate<object>({ quota, id: () => 'u', ...options }).begin({}, {})
+      if (decision.action !== 'refuse') throw new Error('expected a refusal')
+      expect(decision.status).toBe(503)
+      expect(decision.retryAfterSeconds).toBe(seconds)
+      expect(decision.problem['retry-after']).toBe(seconds)
+      const access = mapAccess()
+      decision.writeHeaders(access)
+      expect(access.headers.get('retry-after')).toBe(String(seconds))
+      expect(decision.headerNames).toEqual(['Retry-After'])
+    }
+    expect(() => createQuotaGate<object>({ quota, id: () => 'u', storeDownRetryAfterSeconds: 0 })).toThrow(/storeDownRetryAfterSeconds/)
+  })
+
   it('reports a failed refund and a throwing refundWhen to onError instead of rejecting', async () => {
     const onError = vi.fn()
-    const fake: Quota = {
+    const granted: QuotaResult = { status: 'granted', allowed: true, usage: 1, limit: 5, remaining: 4 }
+    const fake = {
       name: 'fake',
-      store: mapStore(),
-      consume: async (): Promise<QuotaResult> => ({ allowed: true, usage: 1, limit: 5, remaining: 4 }),
-      refund: async () => {
-        throw new Error('refund failed')
-      },
-      get: async () => ({ usage: 1, limit: 5, remaining: 4 }),
-      set: async () => {},
-      reset: async () => {},
-      transact: async () => {
-        throw new Error('unused')
-      },
-    }
+      period: undefined,
+      reserve: async (): Promise<Reservation> => ({
+        result: granted,
+        cost: 1,
+        expiresAt: Date.now() + 60_000,
+        commit: async () => granted,
+        release: async () => {
+          throw new Error('refund failed')
+        },
+      }),
+    } as unknown as Quota
     const gate = createQuotaGate<object>({ quota: fake, id: () => 'u', onError })
     const failing = await gate.begin({}, {})
     if (failing.action !== 'grant') throw new Error('expected a grant')
@@ -230,21 +275,51 @@ describe('createQuotaGate', () => {
     expect(onError).toHaveBeenLastCalledWith(expect.objectContaining({ message: 'bad rule' }), {})
   })
 
-  it('refunds through the public refund() for a quota not made by createQuota', async () => {
-    const refunds: number[] = []
+  it('settles through the public reserve() handle, once, for a quota not made by createQuota', async () => {
+    const settled: string[] = []
+    const granted: QuotaResult = { status: 'granted', allowed: true, usage: 3, limit: 5, remaining: 2 }
     const fake = {
       name: 'fake',
-      consume: async (): Promise<QuotaResult> => ({ allowed: true, usage: 3, limit: 5, remaining: 2 }),
-      refund: async (_id: string, cost = 1): Promise<QuotaResult> => {
-        refunds.push(cost)
-        return { allowed: true, usage: 0, limit: 5, remaining: 5 }
-      },
+      period: undefined,
+      reserve: async (_id: string, cost = 1): Promise<Reservation> => ({
+        result: granted,
+        cost,
+        expiresAt: Date.now() + 60_000,
+        commit: async () => {
+          settled.push(`commit ${cost}`)
+          return granted
+        },
+        release: async () => {
+          settled.push(`release ${cost}`)
+          return granted
+        },
+      }),
     } as unknown as Quota
     const gate = createQuotaGate<object>({ quota: fake, id: () => 'u', cost: 3 })
-    const decision = await gate.begin({}, {})
+    const refunded = await gate.begin({}, {})
+    const kept = await gate.begin({}, {})
+    if (refunded.action !== 'grant' || kept.action !== 'grant') throw new Error('expected grants')
+    await refunded.settle({ status: 503, aborted: false })
+    await refunded.settle({ status: 503, aborted: false })
+    await kept.settle({ status: 200, aborted: false })
+    expect(settled).toEqual(['release 3', 'commit 3'])
+  })
+
+  it('awaits an async refundWhen, and reports one that answers no boolean (the units stay charged)', async () => {
+    const onError = vi.fn()
+    const quota = createQuota({ name: 'api', store: mapStore(), limit: 3 })
+    const asyncRule = createQuotaGate<object>({ quota, id: () => 'u', refundWhen: async (o) => o.status >= 500 })
+    for (const status of [200, 200, 500]) {
+      const decision = await asyncRule.begin({}, {})
+      if (decision.action !== 'grant') throw new Error('expected a grant')
+      await decision.settle({ status, aborted: false })
+    }
+    expect((await quota.get('u')).usage).toBe(2)
+    const wrongType = createQuotaGate<object>({ quota, id: () => 'u', onError, refundWhen: (() => 'yes') as never })
+    const decision = await wrongType.begin({}, {})
     if (decision.action !== 'grant') throw new Error('expected a grant')
-    await decision.settle({ status: 503, aborted: false })
-    await decision.settle({ status: 503, aborted: false })
-    expect(refunds).toEqual([3])
+    await decision.settle({ status: 500, aborted: false })
+    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'refundWhen' }), {})
+    expect((await quota.get('u')).usage).toBe(3)
   })
 })

@@ -1,2 +1,3 @@
 export type { KeyvLike } from './backend.js'
+export type { KeyvCounterStore } from './counter-store.js'
 export { createKeyvStore, type KeyvStoreOptions } from './store.js'

@@ -1,4 +1,5 @@
-import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot, CounterStore } from '@andromeda/core'
+import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot } from '@andromeda/core'
+import type { KeyvCounterStore } from './counter-store.js'
 import { StoreError } from '@andromeda/core'
 import { type AdapterLike, decodeEntry, encodeEntry, Session, type StoredEntry } from './backend.js'
 import { KeyedMutex } from './mutex.js'
@@ -27,7 +28,7 @@ type CounterEntry = Extract<StoredEntry, { type: 'counter' }>
  * async mutex (several keys taken together, see `KeyedMutex`), so calls in this process never
  * interleave on a key. Other processes sharing the backend are not serialised.
  */
-export function createProcessStore(settings: ProcessStoreSettings): CounterStore {
+export function createProcessStore(settings: ProcessStoreSettings): KeyvCounterStore {
   const { adapter, storageKey, clock } = settings
   const mutex = new KeyedMutex()
   let closed = false

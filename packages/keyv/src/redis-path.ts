@@ -1,4 +1,5 @@
 import type { CounterStore } from '@andromeda/core'
+import type { KeyvCounterStore } from './counter-store.js'
 import { StoreError } from '@andromeda/core'
 import { createRedisStore, type RedisClientLike } from '@andromeda/redis'
 
@@ -48,7 +49,7 @@ export function isKeyvValkey(store: unknown): store is KeyvValkeyLike {
  * connects by itself; `@andromeda/redis` waits for it within `commandTimeoutMs`) as raw integer
  * keys under `<namespace>:`, the prefix Keyv gives its own keys there.
  */
-export function createKeyvValkeyPath(adapter: KeyvValkeyLike, namespace: string | undefined, commandTimeoutMs: number): CounterStore {
+export function createKeyvValkeyPath(adapter: KeyvValkeyLike, namespace: string | undefined, commandTimeoutMs: number): KeyvCounterStore {
   const prefix = namespace ? `${namespace}:` : ''
   return createRedisStore({ client: adapter.redis as RedisClientLike, prefix, commandTimeoutMs })
 }
@@ -65,7 +66,7 @@ export function keyvRedisPrefix(store: KeyvRedisLike): string {
  * The adapter connects lazily, so each call first makes sure the client is open (through
  * `getClient()`, bounded by `commandTimeoutMs`), then delegates.
  */
-export function createKeyvRedisPath(adapter: KeyvRedisLike, commandTimeoutMs: number): CounterStore {
+export function createKeyvRedisPath(adapter: KeyvRedisLike, commandTimeoutMs: number): KeyvCounterStore {
   const prefix = keyvRedisPrefix(adapter)
   let current = { client: adapter.client, store: createRedisStore({ client: adapter.client as RedisClientLike, prefix, commandTimeoutMs }) }
   let closed = false

@@ -1,4 +1,4 @@
-import type { CounterStore } from '@andromeda/core'
+import type { KeyvCounterStore } from './counter-store.js'
 import { InvalidArgumentError } from '@andromeda/core'
 import type Keyv from 'keyv'
 import { type AdapterLike, createKeyMapper, type KeyvLike, minKeyLength } from './backend.js'
@@ -79,7 +79,7 @@ function isInProcess(adapter: object): boolean {
  * rejects with a `StoreError`; nothing unsaved is reported as done.
  *
  * @param options - `keyv` (required) and the options of `KeyvStoreOptions`.
- * @returns a `CounterStore`; `close()` detaches it and never disconnects your Keyv.
+ * @returns a `KeyvCounterStore`; `close()` detaches it and never disconnects your Keyv.
  * @throws InvalidArgumentError when `keyv` is not a Keyv instance or an option is out of range.
  *   Methods reject with `StoreError` (`retryable: true` only when nothing was written).
  *
@@ -95,7 +95,7 @@ function isInProcess(adapter: object): boolean {
  * const { allowed } = await vouchers.consume('SUMMER24')
  * ```
  */
-export function createKeyvStore(options: KeyvStoreOptions): CounterStore {
+export function createKeyvStore(options: KeyvStoreOptions): KeyvCounterStore {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
   const keyv = options.keyv as KeyvLike
   const adapter = (keyv as { store?: unknown } | undefined)?.store

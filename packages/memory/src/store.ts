@@ -1,6 +1,7 @@
-import type { ApplyOptions, CounterSnapshot, CounterStore } from '@andromeda/core'
+import type { ApplyOptions, CounterSnapshot } from '@andromeda/core'
 import { InvalidArgumentError, StoreError } from '@andromeda/core'
 import { apply } from './apply.js'
+import type { MemoryCounterStore } from './counter-store.js'
 import { Entries, type MemoryEvictionEvent } from './entries.js'
 
 export type { MemoryEvictionEvent } from './entries.js'
@@ -43,7 +44,7 @@ const NO_OPTIONS: ApplyOptions = Object.freeze({})
  * await quota.consume('user-1')
  * ```
  */
-export function createMemoryStore(options: MemoryStoreOptions = {}): CounterStore {
+export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryCounterStore {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
   const max = options.max === undefined ? DEFAULT_MAX : options.max
   if (!Number.isSafeInteger(max) || max < 1) throw new InvalidArgumentError('max', `must be a positive integer, got ${String(max)}`)

@@ -262,7 +262,7 @@ describe('odd ids are ordinary ids: each touches only its own counter', () => {
     const quotas = names.map((name) => createQuota({ name, store, limit: 10 }))
     for (const [i, quota] of quotas.entries()) await quota.consume('b', i + 1, { idempotencyKey: '__proto__' })
     for (const [i, quota] of quotas.entries()) {
-      expect(await quota.consume('b', i + 1, { idempotencyKey: '__proto__' })).toMatchObject({ usage: i + 1, replayed: true })
+      expect(await quota.consume('b', i + 1, { idempotencyKey: '__proto__' })).toMatchObject({ status: 'replayed', usage: i + 1 })
       expect(await quota.consume('b', 1, { idempotencyKey: 'constructor' })).toMatchObject({ usage: i + 2 })
     }
   })

@@ -48,8 +48,7 @@ describe('giving units back when a counter vanished meanwhile', () => {
       ),
     ).rejects.toThrow('x')
     const retried = await quota.consume('v', 1, { idempotencyKey: 'req-1' })
-    expect(retried).toMatchObject({ allowed: true, usage: 1 })
-    expect(retried.replayed).toBeFalsy()
+    expect(retried).toMatchObject({ status: 'granted', allowed: true, usage: 1 })
   })
 })
 
@@ -58,9 +57,8 @@ describe('an idempotency key reused for a different request', () => {
     const quota = createQuota({ name: 'q', store: createMemoryStore(), limit: 100 })
     await quota.consume('i', 5, { idempotencyKey: 'k' })
     const other = await quota.consume('i', 7, { idempotencyKey: 'k' })
-    expect(other).toMatchObject({ allowed: true, usage: 12 })
-    expect(other.replayed).toBeFalsy()
-    expect(await quota.consume('i', 5, { idempotencyKey: 'k' })).toMatchObject({ usage: 5, replayed: true })
+    expect(other).toMatchObject({ status: 'granted', allowed: true, usage: 12 })
+    expect(await quota.consume('i', 5, { idempotencyKey: 'k' })).toMatchObject({ status: 'replayed', usage: 5 })
   })
 
   it('consumeAll with other items is evaluated afresh, and never reports an item as charged that was not', async () => {
@@ -99,7 +97,7 @@ describe('an idempotency key reused for a different request on the saga path', (
       ],
       { idempotencyKey: 'K' },
     )
-    expect(other.results.map((r) => r.replayed ?? false)).toEqual([false, false])
+    expect(other.results.map((r) => r.status)).toEqual(['granted', 'granted'])
     expect((await q1.get('x')).usage).toBe(2)
   })
 })

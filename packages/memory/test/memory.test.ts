@@ -1,6 +1,6 @@
 import { createQuota } from '@andromeda/core'
 import { type MemoryEvictionEvent, createMemoryStore } from '@andromeda/memory'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest'
 
 const DAY_MS = 86_400_000
 
@@ -74,8 +74,11 @@ describe('createMemoryStore close()', () => {
   it('is safe to call twice, and afterwards every call rejects with a StoreError', async () => {
     const store = createMemoryStore()
     await store.apply([{ key: 'k', delta: 1, max: 5, ifMissing: 'create' }])
-    await store.close?.()
-    await store.close?.()
+    // The factory's concrete return type: close() needs no `?.` under strict; apply answers synchronously.
+    expectTypeOf(store.close).toEqualTypeOf<() => Promise<void>>()
+    expect(store.apply([{ key: 'k', delta: 0, ifMissing: 'create' }])).toMatchObject({ ok: true, values: [1] })
+    await store.close()
+    await store.close()
     await expect(store.get('k')).rejects.toMatchObject({ code: 'ERR_STORE' })
     await expect(store.apply([{ key: 'k', delta: 1, max: 5, ifMissing: 'create' }])).rejects.toMatchObject({ code: 'ERR_STORE' })
     const quota = createQuota({ name: 'q', store, limit: 5 })

@@ -27,9 +27,8 @@ describe('consumeAll saga (found by the property suite)', () => {
       { quota: free, id: 'a', cost: 0 },
     ])
     expect(result).toMatchObject({ allowed: false, refused: { index: 0, quota: 'full', reason: 'limit' } })
-    // It used to be the placeholder { allowed: true, unlimited: true, limit: Infinity }.
-    expect(result.results[1]).toMatchObject({ allowed: false, usage: 2, limit: 5, remaining: 3 })
-    expect(result.results[1]?.unlimited).toBeUndefined()
+    // It used to be the placeholder of an unlimited result ({ allowed: true, limit: Infinity }).
+    expect(result.results[1]).toMatchObject({ status: 'refused', allowed: false, usage: 2, limit: 5, remaining: 3 })
   })
 
   it('a refused saga reports a rolled-back item at its usage after the rollback', async () => {
@@ -63,7 +62,7 @@ describe('consumeAll saga (found by the property suite)', () => {
     expect((await a.get('v')).usage).toBe(2)
     await b.refund('v')
     const retried = await consumeAll(items, { idempotencyKey: 'order-1' })
-    expect(retried).toMatchObject({ allowed: true, results: [{ usage: 2, replayed: true }, { usage: 1 }] })
+    expect(retried).toMatchObject({ allowed: true, results: [{ status: 'replayed', usage: 2 }, { status: 'granted', usage: 1 }] })
     expect((await a.get('v')).usage).toBe(2)
   })
 })
@@ -77,7 +76,7 @@ describe('hooks (found by the property suite)', () => {
       limit: () => null,
       hooks: { onConsume: (e) => void seen.push(`consume ${e.id}`), onRefund: (e) => void seen.push(`refund ${e.id}`) },
     })
-    expect(await quota.refund('vip', 0)).toMatchObject({ allowed: true, unlimited: true })
+    expect(await quota.refund('vip', 0)).toMatchObject({ status: 'unlimited', allowed: true })
     expect(seen).toEqual(['refund vip'])
   })
 })
@@ -90,6 +89,6 @@ describe('idempotent replays (found by the property suite)', () => {
     expect(first.resetAt).toBe(clock.now() + 1_000)
     clock.advance(1)
     // It used to drift to clock + 1_000 (the recorded ttlMs taken from the replay's now).
-    expect(await quota.consume('a', 1, { idempotencyKey: 'k' })).toEqual({ ...first, replayed: true })
+    expect(await quota.consume('a', 1, { idempotencyKey: 'k' })).toEqual({ ...first, status: 'replayed' })
   })
 })

@@ -7,10 +7,13 @@
  * Nothing here imports the libraries: they are optional peer dependencies, recognised by shape.
  */
 
-/** An ioredis `Redis` or `Cluster` (v5.8+ or v6), as far as the store uses it. */
+/**
+ * An ioredis `Redis` or `Cluster` (v5.8+ or v6), as far as the store uses it. Optional members
+ * admit `undefined` so ioredis's own types fit under `exactOptionalPropertyTypes`.
+ */
 export interface IoRedisLike {
   status: string
-  options?: { keyPrefix?: string; redisOptions?: { keyPrefix?: string } }
+  options?: { keyPrefix?: string | undefined; redisOptions?: { keyPrefix?: string | undefined } | undefined } | undefined
   isCluster?: boolean
   evalsha(sha: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>
   eval(script: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>
@@ -19,7 +22,7 @@ export interface IoRedisLike {
   off(event: string, listener: (...args: any[]) => void): unknown
 }
 
-/** A node-redis client (`createClient`) or cluster (`createCluster`), v5, as far as the store uses it. */
+/** A node-redis client (`createClient`) or cluster (`createCluster`), v5 or v6, as far as the store uses it. */
 export interface NodeRedisLike {
   readonly isOpen: boolean
   sendCommand(...args: any[]): Promise<unknown>

@@ -1,2 +1,3 @@
 export type { IoRedisLike, NodeRedisLike, RedisClientLike } from './clients.js'
-export { createRedisStore, type RedisCounterStore, type RedisStoreOptions } from './store.js'
+export type { RedisCounterStore } from './counter-store.js'
+export { createRedisStore, type RedisStoreOptions } from './store.js'

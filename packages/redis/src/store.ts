@@ -3,6 +3,7 @@ import { AndromedaError, InvalidArgumentError, StoreError } from '@andromeda/cor
 import calculateSlot from 'cluster-key-slot'
 import { Batcher } from './batcher.js'
 import { Call, type Decode, Send } from './call.js'
+import type { RedisCounterStore } from './counter-store.js'
 import { type Driver, NoReplyError, NotSentError, type RedisClientLike, toDriver } from './clients.js'
 import { DeadlineQueue } from './deadline-queue.js'
 import { EntryError, decodeApplyEntry, decodeGetEntry, parseApply, parseFlag, parseNothing } from './replies.js'
@@ -35,13 +36,6 @@ export interface RedisStoreOptions {
    * own. Default on.
    */
   batch?: false | { maxOps?: number }
-}
-
-/** What `createRedisStore` returns: a `CounterStore` whose calls all answer with promises. */
-export interface RedisCounterStore extends CounterStore {
-  apply(ops: readonly CounterOp[], options?: ApplyOptions): Promise<ApplyResult>
-  /** Wait for calls in flight (each bounded by `commandTimeoutMs`), then detach from the client (which stays open). */
-  close(): Promise<void>
 }
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 2000

@@ -1,20 +1,25 @@
 import { Cluster, Redis } from 'ioredis'
 import { createClient, createCluster } from 'redis'
+import { createClient as createClient6, createCluster as createCluster6 } from 'redis6'
 import { describe, expect, it } from 'vitest'
 import { createRedisStore } from '../src/index.js'
 
 // Type-level too: each library's own client type is accepted without a cast.
 describe('createRedisStore() accepts the clients users already have', () => {
-  it('ioredis Redis and Cluster, node-redis client and cluster (RESP2 and RESP3)', async () => {
+  it('ioredis Redis and Cluster, node-redis 5 and 6 clients and clusters (RESP2 and RESP3); close() needs no check', async () => {
     const ioredis = new Redis({ lazyConnect: true })
     const ioCluster = new Cluster([{ host: '127.0.0.1', port: 1 }], { lazyConnect: true })
     const nodeRedis = createClient()
     const nodeRedis3 = createClient({ RESP: 3 })
     const nodeCluster = createCluster({ rootNodes: [{ socket: { host: '127.0.0.1', port: 1 } }] })
-    for (const client of [ioredis, ioCluster, nodeRedis, nodeRedis3, nodeCluster]) {
+    const nodeRedis6 = createClient6()
+    const nodeRedis6resp3 = createClient6({ RESP: 3 })
+    const nodeCluster6 = createCluster6({ rootNodes: [{ socket: { host: '127.0.0.1', port: 1 } }] })
+    for (const client of [ioredis, ioCluster, nodeRedis, nodeRedis3, nodeCluster, nodeRedis6, nodeRedis6resp3, nodeCluster6]) {
       const store = createRedisStore({ client })
       expect(store.capabilities).toMatchObject({ shared: true, atomic: 'global' })
-      await store.close?.()
+      // The concrete return type: close() is always there (no `?.` needed under strict).
+      await store.close()
     }
     ioredis.disconnect()
     ioCluster.disconnect()

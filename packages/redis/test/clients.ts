@@ -1,5 +1,6 @@
 import { Cluster, Redis } from 'ioredis'
 import { createClient, createCluster } from 'redis'
+import { createClient as createClient6, createCluster as createCluster6 } from 'redis6'
 
 /** A client of one library plus how to close it. */
 export interface TestClient {
@@ -12,7 +13,8 @@ export interface TestClient {
 
 const addressFromInfo = (info: unknown) => /addr=(\S+)/.exec(String(info))?.[1] ?? ''
 
-export type SingleKind = 'ioredis' | 'ioredis-resp2' | 'node-redis' | 'node-redis-resp3'
+/** `node-redis-6*`: the same library at major 6 (what `npm install redis` gives today). */
+export type SingleKind = 'ioredis' | 'ioredis-resp2' | 'node-redis' | 'node-redis-resp3' | 'node-redis-6' | 'node-redis-6-resp3'
 
 export async function singleClient(kind: SingleKind, port: number, extra: Record<string, unknown> = {}): Promise<TestClient> {
   if (kind.startsWith('ioredis')) {
@@ -27,7 +29,8 @@ export async function singleClient(kind: SingleKind, port: number, extra: Record
       },
     }
   }
-  const client = createClient({ socket: { host: '127.0.0.1', port }, ...(kind === 'node-redis-resp3' ? { RESP: 3 } : {}), ...extra } as any)
+  const create: (options: any) => any = kind.startsWith('node-redis-6') ? createClient6 : createClient
+  const client = create({ socket: { host: '127.0.0.1', port }, ...(kind.endsWith('resp3') ? { RESP: 3 } : {}), ...extra } as any)
   client.on('error', () => {})
   await client.connect()
   return {
@@ -40,7 +43,7 @@ export async function singleClient(kind: SingleKind, port: number, extra: Record
   }
 }
 
-export type ClusterKind = 'ioredis-cluster' | 'node-redis-cluster'
+export type ClusterKind = 'ioredis-cluster' | 'node-redis-cluster' | 'node-redis-6-cluster'
 
 export async function clusterClient(
   kind: ClusterKind,
@@ -63,7 +66,8 @@ export async function clusterClient(
       },
     }
   }
-  const client = createCluster({ rootNodes: nodes.map((n) => ({ socket: n })), ...extra } as any)
+  const create: (options: any) => any = kind === 'node-redis-6-cluster' ? createCluster6 : createCluster
+  const client = create({ rootNodes: nodes.map((n) => ({ socket: n })), ...extra } as any)
   client.on('error', () => {})
   await client.connect()
   return {

@@ -14,6 +14,7 @@ const cluster = requireService(await hasRedisServerBinary(), 'redis-server and r
 const singleKinds: [string, SingleKind, RedisStoreOptions['batch']][] = [
   ['redis (ioredis, single node)', 'ioredis', undefined],
   ['redis (node-redis, single node)', 'node-redis', undefined],
+  ['redis (node-redis 6, single node)', 'node-redis-6', undefined],
   ['redis (ioredis, single node, batching off)', 'ioredis', false],
   ['redis (node-redis, single node, batching off)', 'node-redis', false],
 ]
@@ -42,6 +43,7 @@ for (const [name, kind, batch] of singleKinds) {
 const clusterKinds: [string, ClusterKind][] = [
   ['redis (ioredis Cluster, 3 primaries)', 'ioredis-cluster'],
   ['redis (node-redis Cluster, 3 primaries)', 'node-redis-cluster'],
+  ['redis (node-redis 6 Cluster, 3 primaries)', 'node-redis-6-cluster'],
 ]
 
 describe.runIf(cluster)('on a local 3-primary Redis Cluster', () => {

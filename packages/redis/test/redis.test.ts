@@ -9,7 +9,7 @@ import { type OwnRedis, hasRedisServerBinary, randomPrefix, requireService, star
 // Everything here runs on redis-server processes this file starts (SCRIPT FLUSH, MONITOR,
 // stopping and pausing a server must not disturb other suites on the shared server).
 const available = requireService(await hasRedisServerBinary(), 'redis-server and redis-cli on PATH')
-const kinds: SingleKind[] = ['ioredis', 'node-redis']
+const kinds: SingleKind[] = ['ioredis', 'node-redis', 'node-redis-6']
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /**

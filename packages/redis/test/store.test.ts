@@ -7,7 +7,7 @@ import { type SingleKind, type TestClient, singleClient } from './clients.js'
 import { SHARED_REDIS, canConnect, deleteKeys, randomPrefix, requireService } from './helpers.js'
 
 const available = requireService(await canConnect(SHARED_REDIS.port), `Redis on 127.0.0.1:${SHARED_REDIS.port}`)
-const kinds: SingleKind[] = ['ioredis', 'ioredis-resp2', 'node-redis', 'node-redis-resp3']
+const kinds: SingleKind[] = ['ioredis', 'ioredis-resp2', 'node-redis', 'node-redis-resp3', 'node-redis-6', 'node-redis-6-resp3']
 const MAX = Number.MAX_SAFE_INTEGER
 
 describe.runIf(available).each(kinds)('RedisStore on %s', (kind) => {

@@ -101,9 +101,23 @@ export function engineTests(options: ConformanceOptions): void {
       expect(await quota.refund('v', 1)).toMatchObject({ allowed: true, usage: 0 })
     })
 
-    test('a refund on a missing counter loads usage first when loadUsage is set', async (store) => {
-      const quota = createQuota({ name: randomName(), store, limit: 5, loadUsage: () => 4 })
-      expect(await quota.refund('v', 3)).toMatchObject({ allowed: true, usage: 1 })
+    test('a refund on a missing counter never loads it, even with loadUsage: it gives back nothing and says floor', async (store) => {
+      let loads = 0
+      const quota = createQuota({
+        name: randomName(),
+        store,
+        limit: 5,
+        loadUsage: () => {
+          loads++
+          return 4
+        },
+      })
+      // The units a refund undoes were already taken off in the system of record: a reload
+      // would count them gone, and the refund would take them off a second time.
+      expect(await quota.refund('v', 3)).toMatchObject({ status: 'refused', allowed: false, reason: 'floor', usage: 0 })
+      expect(loads).toBe(0)
+      expect(await quota.consume('v', 1)).toMatchObject({ allowed: true, usage: 5 })
+      expect(loads).toBe(1)
     })
 
     test('transact whose function throws leaves usage unchanged and rethrows that error', async (store) => {
@@ -133,19 +147,26 @@ export function engineTests(options: ConformanceOptions): void {
         quota.transact('v', 1, () => Promise.reject(new Error('x')), { idempotencyKey: 'req-1' }),
       ).rejects.toThrow('x')
       const retried = await quota.transact('v', 1, (r) => r, { idempotencyKey: 'req-1' })
-      expect(retried).toMatchObject({ allowed: true, usage: 1 })
-      expect(retried.replayed).toBeFalsy()
+      expect(retried).toMatchObject({ status: 'granted', allowed: true, usage: 1 })
     })
 
-    test('consumeAll with quota A free and quota B full is refused, names B and leaves A unchanged', async (store) => {
+    test('consumeAll with quota A free, quota B full and C after it is refused, names B, leaves A and C unchanged and says A was rolled back, C not tried', async (store) => {
       const a = createQuota({ name: randomName('a'), store, limit: 10 })
       const b = createQuota({ name: randomName('b'), store, limit: 1 })
+      const c = createQuota({ name: randomName('c'), store, limit: 10 })
       await b.consume('u')
       const result = await consumeAll([
         { quota: a, id: 'v' },
         { quota: b, id: 'u' },
+        { quota: c, id: 'w' },
       ])
       expect(result).toMatchObject({ allowed: false, refused: { index: 1, quota: b.name, reason: 'limit' } })
+      // A had room (never kept), C came after the refusal: each says so rather than 'limit'.
+      expect(result.results.map((r) => [r.allowed, r.reason, r.usage, r.remaining])).toEqual([
+        [false, 'rolled-back', 0, 10],
+        [false, 'limit', 1, 0],
+        [false, 'not-tried', 0, 10],
+      ])
       expect((await a.get('v')).usage).toBe(0)
       expect((await b.get('u')).usage).toBe(1)
       const granted = await consumeAll([
@@ -155,17 +176,26 @@ export function engineTests(options: ConformanceOptions): void {
       expect(granted).toMatchObject({ allowed: true, results: [{ usage: 2 }, { usage: 1 }] })
     })
 
-    test('consumeAll through the saga path is all or nothing too', async (store) => {
+    test('consumeAll through the saga path is all or nothing too, and says which items were rolled back or not tried', async (store) => {
       const saga = sagaOnly(store)
       const a = createQuota({ name: randomName('a'), store: saga, limit: 10 })
       const b = createQuota({ name: randomName('b'), store: saga, limit: 1 })
       await b.consume('u')
+      const c = createQuota({ name: randomName('c'), store: saga, limit: 10 })
       const result = await consumeAll([
         { quota: a, id: 'v', cost: 3 },
         { quota: b, id: 'u' },
+        { quota: c, id: 'w' },
       ])
       expect(result).toMatchObject({ allowed: false, refused: { index: 1, quota: b.name } })
+      // A was granted and given back; C was never tried: each says so, at its usage after the call.
+      expect(result.results.map((r) => [r.allowed, r.reason, r.usage])).toEqual([
+        [false, 'rolled-back', 0],
+        [false, 'limit', 1],
+        [false, 'not-tried', 0],
+      ])
       expect((await a.get('v')).usage).toBe(0)
+      expect((await c.get('w')).usage).toBe(0)
     })
 
     test('a store fault in the middle of a consumeAll saga gives back what was granted, then rejects', async (store) => {
@@ -241,11 +271,11 @@ export function engineTests(options: ConformanceOptions): void {
       const quota = createQuota({ name: randomName(), store, limit: 10 })
       const first = await quota.consume('v', 2, { idempotencyKey: 'req-1' })
       const second = await quota.consume('v', 2, { idempotencyKey: 'req-1' })
-      expect(first.replayed).toBeFalsy()
-      expect(second).toMatchObject({ allowed: true, usage: 2, replayed: true })
+      expect(first.status).toBe('granted')
+      expect(second).toMatchObject({ status: 'replayed', allowed: true, usage: 2 })
       expect((await quota.get('v')).usage).toBe(2)
       expect(await quota.refund('v', 1, { idempotencyKey: 'req-1' })).toMatchObject({ allowed: true, usage: 1 })
-      expect(await quota.refund('v', 1, { idempotencyKey: 'req-1' })).toMatchObject({ usage: 1, replayed: true })
+      expect(await quota.refund('v', 1, { idempotencyKey: 'req-1' })).toMatchObject({ status: 'replayed', usage: 1 })
     })
 
     test('ids and names with separators, braces, unicode or 10 kB never share a counter', async (store) => {
@@ -312,7 +342,7 @@ export function engineTests(options: ConformanceOptions): void {
     test('a limit function returning null allows the call and counts nothing', async (store) => {
       const quota = createQuota({ name: randomName(), store, limit: (id) => (id === 'vip' ? null : 1) })
       for (let i = 0; i < 3; i++) {
-        expect(await quota.consume('vip')).toMatchObject({ allowed: true, unlimited: true, usage: 0, limit: Infinity })
+        expect(await quota.consume('vip')).toMatchObject({ status: 'unlimited', allowed: true, usage: 0, limit: Infinity })
       }
       expect(await store.get((await import('@andromeda/core')).counterKey(quota.name, 'vip'))).toBeUndefined()
     })

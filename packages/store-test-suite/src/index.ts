@@ -1,6 +1,7 @@
 import { contractTests } from './contract.js'
 import { holdTests } from './holds.js'
 import { engineTests } from './engine.js'
+import type { CounterStore } from '@andromeda/core'
 import type { ConformanceOptions } from './options.js'
 
 export type { ConformanceOptions } from './options.js'
@@ -25,7 +26,7 @@ export { createManualClock, PROPERTY_IDS, type PropertyClock, type PropertyOptio
  * runStoreConformance({ name: 'memory', createStore: () => createMemoryStore() })
  * ```
  */
-export function runStoreConformance(options: ConformanceOptions): void {
+export function runStoreConformance<S extends CounterStore>(options: ConformanceOptions<S>): void {
   contractTests(options)
   holdTests(options)
   engineTests(options)

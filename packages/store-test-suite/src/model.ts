@@ -26,14 +26,13 @@ export interface ModelQuotaSpec {
 
 /** The result shape the model predicts (the engine's `QuotaResult`). */
 export interface ModelResult {
+  status: 'granted' | 'replayed' | 'unlimited' | 'refused'
   allowed: boolean
   usage: number
   limit: number
   remaining: number
   resetAt?: number
-  reason?: 'limit' | 'floor'
-  replayed?: true
-  unlimited?: true
+  reason?: 'limit' | 'floor' | 'rolled-back' | 'not-tried'
 }
 
 export interface ModelState {
@@ -70,7 +69,7 @@ interface IdempotencyRecord {
   expiresAt: number
 }
 
-const UNLIMITED: ModelResult = { allowed: true, unlimited: true, usage: 0, limit: Infinity, remaining: Infinity }
+const UNLIMITED: ModelResult = { status: 'unlimited', allowed: true, usage: 0, limit: Infinity, remaining: Infinity }
 
 /** Start of the window containing `now` (UTC; minute, hour and day windows are epoch-aligned). */
 export function windowStartAt(period: ModelPeriod, now: number): number {
@@ -98,7 +97,7 @@ export class QuotaModel {
    * Identity of an idempotency record: the key names it together with the request, so a key
    * reused for a different request (another cost, other items) is evaluated afresh.
    */
-  private recordId(counter: string, operation: 'consume' | 'refund' | 'all', key: string, request: unknown): string {
+  private recordId(counter: string, operation: 'consume' | 'refund' | 'reserve' | 'all', key: string, request: unknown): string {
     return JSON.stringify([counter, operation, key, request])
   }
 
@@ -153,7 +152,7 @@ export class QuotaModel {
 
   private result(spec: ModelQuotaSpec, limit: number, c: Counter | undefined, now: number, allowed: boolean): ModelResult {
     const usage = c?.value ?? 0
-    const r: ModelResult = { allowed, usage, limit, remaining: Math.max(limit - usage, 0) }
+    const r: ModelResult = { status: allowed ? 'granted' : 'refused', allowed, usage, limit, remaining: Math.max(limit - usage, 0) }
     const resetAt = this.resetAt(spec, c, now)
     if (resetAt !== undefined) r.resetAt = resetAt
     return r
@@ -174,14 +173,14 @@ export class QuotaModel {
     cost: number,
     key: string | undefined,
     now: number,
-    operation: 'consume' | 'all' = 'consume',
+    operation: 'consume' | 'reserve' | 'all' = 'consume',
   ): ModelResult {
     const limit = spec.limit(id)
     if (limit === null) return { ...UNLIMITED }
     const counter = this.counterId(spec, id, now)
     const record = key === undefined ? undefined : this.recordId(counter, operation, key, cost)
     const replay = record && this.liveRecord(record, now)
-    if (replay) return { ...replay.results[0]!, replayed: true }
+    if (replay) return { ...replay.results[0]!, status: 'replayed' }
     let c = this.loaded(spec, id, counter, now)
     const current = c?.value ?? 0
     if (cost > 0 && current + cost > limit) return { ...this.result(spec, limit, c, now, false), reason: 'limit' }
@@ -205,10 +204,10 @@ export class QuotaModel {
       const record = key === undefined ? undefined : this.recordId(counter, 'refund', key, cost)
       const replay = record && this.liveRecord(record, now)
       if (replay) {
-        result = { ...replay.results[0]!, replayed: true }
+        result = { ...replay.results[0]!, status: 'replayed' }
       } else {
-        const c = this.loaded(spec, id, counter, now)
-        // A refund never creates a counter, and is refused whole rather than clamped.
+        // A refund never loads nor creates a counter, and is refused whole rather than clamped.
+        const c = this.live(counter, now)
         if (!c || c.value - cost < 0) {
           result = { ...this.result(spec, limit, c, now, false), reason: 'floor' }
         } else {
@@ -227,7 +226,7 @@ export class QuotaModel {
     const limit = spec.limit(id)
     if (limit === null) return { usage: 0, limit: Infinity, remaining: Infinity, unlimited: true }
     const c = this.loaded(spec, id, this.counterId(spec, id, now), now)
-    const { allowed: _allowed, ...state } = this.result(spec, limit, c, now, true)
+    const { allowed: _allowed, status: _status, ...state } = this.result(spec, limit, c, now, true)
     return state
   }
 
@@ -259,12 +258,15 @@ export class QuotaModel {
     key: string | undefined,
     now: number,
   ): { exceeded: boolean; result: ModelResult } {
-    const result = this.consume(spec, id, cost, key, now)
+    // transact holds its units (a reserve, recorded apart from consumes) until fn settles them.
+    this.events = []
+    const result = this.consumeQuiet(spec, id, cost, key, now, 'reserve')
+    this.events.push(`${result.allowed ? 'onConsume' : 'onExceeded'}:${id}:${cost}:${result.allowed}`)
     if (!result.allowed || !fails) return { exceeded: !result.allowed, result }
-    if (!result.replayed && !result.unlimited && cost > 0 && !irreversible) {
+    if (result.status === 'granted' && cost > 0 && !irreversible) {
       const counter = this.counterId(spec, id, now)
       this.live(counter, now)!.value -= cost
-      if (key !== undefined) this.records.delete(this.recordId(counter, 'consume', key, cost))
+      if (key !== undefined) this.records.delete(this.recordId(counter, 'reserve', key, cost))
       this.events.push(`onCompensate:${id}:${cost}`)
     }
     return { exceeded: false, result }
@@ -313,7 +315,7 @@ export class QuotaModel {
     const replay = record && this.liveRecord(record, now)
     if (replay) {
       counted.forEach((i, k) => {
-        results[i] = { ...replay.results[k]!, replayed: true }
+        results[i] = { ...replay.results[k]!, status: 'replayed' }
       })
       return { allowed: true, results, replayed: true }
     }
@@ -341,7 +343,7 @@ export class QuotaModel {
           for (const j of counted) {
             const other = items[j]!
             const oc = this.live(this.counterId(other.spec, other.id, now), now)
-            results[j] = this.result(other.spec, limits[j]!, oc, now, false)
+            results[j] = { ...this.result(other.spec, limits[j]!, oc, now, false), reason: j < i ? 'rolled-back' : 'not-tried' }
           }
           results[i] = { ...results[i]!, reason: 'limit' }
           return { allowed: false, results, refused: { index: i, quota: spec.name, reason: 'limit' } }
@@ -389,22 +391,23 @@ export class QuotaModel {
         // the earlier call that was granted them, so they are not given back.
         for (const g of [...granted].reverse()) {
           const item = items[g]!
-          if (results[g]!.replayed) continue
+          if (results[g]!.status === 'replayed') continue
           const counter = this.counterId(item.spec, item.id, now)
           const c = this.live(counter, now)
           if (!c) continue
           c.value -= item.cost
           if (key !== undefined) this.records.delete(this.recordId(counter, 'all', `${key}#${g}`, item.cost))
         }
-        // Nothing stays granted: every item reports its usage after the call, not granted.
+        // Nothing stays granted: every item reports its usage after the call and what became of it.
         for (const j of counted) {
           if (j === i) continue
           const other = items[j]!
-          results[j] = this.result(other.spec, limits[j]!, this.live(this.counterId(other.spec, other.id, now), now), now, false)
+          const oc = this.live(this.counterId(other.spec, other.id, now), now)
+          results[j] = { ...this.result(other.spec, limits[j]!, oc, now, false), reason: j < i ? 'rolled-back' : 'not-tried' }
         }
-        return { allowed: false, results, refused: { index: i, quota: spec.name, reason: step.reason ?? 'limit' } }
+        return { allowed: false, results, refused: { index: i, quota: spec.name, reason: step.reason === 'floor' ? 'floor' : 'limit' } }
       }
-      replayedAll &&= step.replayed === true
+      replayedAll &&= step.status === 'replayed'
       granted.push(i)
     }
     return replayedAll ? { allowed: true, results, replayed: true } : { allowed: true, results }

@@ -1,17 +1,20 @@
 import type { CounterStore } from '@andromeda/core'
 import { randomBytes } from 'node:crypto'
 
-/** How the suite gets and disposes of stores. */
-export interface ConformanceOptions {
+/**
+ * How the suite gets and disposes of stores. `S` is what your factory returns, so `destroyStore`
+ * sees its concrete type (`store.close()` without `?.` for a store whose `close` is always there).
+ */
+export interface ConformanceOptions<S extends CounterStore = CounterStore> {
   /** Shown in the test names, e.g. `'redis (ioredis)'`. */
   name: string
   /**
    * A store for one test. Tests use random keys, so every store may share one backend
    * (one Redis server, one database). Called once per test.
    */
-  createStore(): CounterStore | Promise<CounterStore>
+  createStore(): S | Promise<S>
   /** Called after each test with the store `createStore` returned (close a client, etc.). */
-  destroyStore?(store: CounterStore): void | Promise<void>
+  destroyStore?(store: S): void | Promise<void>
 }
 
 /** A key no other test (or run) uses, in its own hash-tag group. */

@@ -12,7 +12,7 @@ import {
 } from '@andromeda/core'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import {
+import { type ModelState,
   type ModelConsumeAllResult,
   type ModelPeriod,
   type ModelQuotaSpec,
@@ -43,7 +43,7 @@ export function createManualClock(startAt = Date.UTC(2026, 0, 1)): PropertyClock
 }
 
 /** Options of `runStoreProperties`: those of the conformance suite, plus run control. */
-export interface PropertyOptions extends ConformanceOptions {
+export interface PropertyOptions<S extends CounterStore = CounterStore> extends ConformanceOptions<S> {
   /**
    * Runs per property (default: `ANDROMEDA_PROPERTY_RUNS` from the environment, else 200 for
    * the model and 100 for the others). Each run is a fresh random sequence on fresh quota names.
@@ -170,7 +170,7 @@ function scheduled(store: CounterStore, s: fc.Scheduler): CounterStore {
  * ends are exact. A refusal may leave out `resetAt` when the store cannot tell it cheaply (the
  * contract allows it).
  */
-function expectResult(actual: unknown, expected: ModelResult | Omit<ModelResult, 'allowed'>, looseResetAt: boolean, label: string) {
+function expectResult(actual: unknown, expected: ModelResult | ModelState, looseResetAt: boolean, label: string) {
   const want: Record<string, unknown> = { ...expected }
   const got = actual as Record<string, unknown> | undefined
   if ('allowed' in expected && !expected.allowed && got?.resetAt === undefined) delete want.resetAt
@@ -185,12 +185,12 @@ function expectConsumeAll(actual: unknown, expected: ModelConsumeAllResult, loos
   expect(got.replayed, `${label}: replayed`).toBe(expected.replayed)
   expect(got.results.length, `${label}: results`).toBe(expected.results.length)
   expected.results.forEach((want, i) => {
-    if (expected.allowed || i === expected.refused?.index || want.unlimited) {
+    if (expected.allowed || i === expected.refused?.index || want.status === 'unlimited') {
       expectResult(got.results[i], want, looseResetAt[i]!, `${label}: results[${i}]`)
     } else {
-      // Items other than the refused one: not granted, counted against their own limit.
-      expect(got.results[i], `${label}: results[${i}]`).toMatchObject({ allowed: false, limit: want.limit })
-      expect(got.results[i]?.unlimited, `${label}: results[${i}].unlimited`).toBeUndefined()
+      // Items other than the refused one: not granted, counted against their own limit, and
+      // saying whether they were rolled back or never tried.
+      expect(got.results[i], `${label}: results[${i}]`).toMatchObject({ status: 'refused', allowed: false, limit: want.limit, reason: want.reason })
     }
   })
 }
@@ -400,10 +400,12 @@ async function runConcurrent(
   const ids = ['x', 'y']
   const ledger = new Map<string, number>()
   const add = (quota: string, id: string, delta: number) => ledger.set(`${quota}/${id}`, (ledger.get(`${quota}/${id}`) ?? 0) + delta)
-  // Random refunds may give back more than their callers were granted. A concurrent one can then
-  // take a counter below the units a consumeAll saga is giving back, and that give-back is
-  // refused (floor): those units stay counted. The engine tells onCompensate with the refused
-  // result; the ledger counts them.
+  // Refunds give back only units already granted (as a caller would): a refund of units that
+  // nobody was granted could take those a consumeAll saga holds, and its give-back would then
+  // stop at zero, which no ledger could follow. What a refund may take is counted when the
+  // refund starts, so two refunds in flight never take the same units.
+  const refundable = new Map<string, number>()
+  const granted = (id: string, cost: number) => refundable.set(id, (refundable.get(id) ?? 0) + cost)
   const hooks = (name: () => string): QuotaHooks => ({
     onCompensate: (e) => {
       if (e.result && !e.result.allowed) add(name(), e.id, e.cost)
@@ -444,14 +446,22 @@ async function runConcurrent(
       if (r.allowed) {
         add(a.name, id, op.cost)
         add(b.name, id, op.cost)
+        granted(id, op.cost)
       }
       // The refused item was over its limit; the others were merely not granted.
       if (r.allowed || r.refused?.index === 0) check(r.results[0]!, setup.limit, op.cost, 'consume', label)
       if (r.allowed || r.refused?.index === 1) check(r.results[1]!, setup.otherLimit, op.cost, 'consume', label)
       return
     }
+    if (op.kind === 'refund') {
+      // Only units granted already (the loaded usage counts as granted).
+      if ((refundable.get(id) ?? 0) + (loaded ?? 0) < op.cost) return
+      granted(id, -op.cost)
+    }
     const r = await a[op.kind](id, op.cost)
     if (r.allowed) add(a.name, id, op.kind === 'consume' ? op.cost : -op.cost)
+    else if (op.kind === 'refund') granted(id, op.cost)
+    if (r.allowed && op.kind === 'consume') granted(id, op.cost)
     check(r, setup.limit, op.cost, op.kind, label)
   }
 
@@ -503,7 +513,7 @@ function seedOf(options: PropertyOptions): number | undefined {
  * runStoreProperties({ name: 'memory', clock, createStore: () => createMemoryStore({ clock: clock.now }) })
  * ```
  */
-export function runStoreProperties(options: PropertyOptions): void {
+export function runStoreProperties<S extends CounterStore>(options: PropertyOptions<S>): void {
   const seed = seedOf(options)
   const params = (numRuns: number): fc.Parameters<unknown> => ({
     numRuns: runsOf(options, numRuns),
@@ -557,7 +567,7 @@ export function runStoreProperties(options: PropertyOptions): void {
         if (options.clock) await options.clock.advance(50)
         else while (Date.now() - recordedAt < 50) await new Promise((resolve) => setTimeout(resolve, 10))
         const replay = await quota.consume('a', 1, { idempotencyKey: 'k' })
-        expect(replay).toMatchObject({ allowed: true, replayed: true, usage: 1 })
+        expect(replay).toMatchObject({ status: 'replayed', allowed: true, usage: 1 })
         expect(replay.resetAt).toBeLessThan(first.resetAt!)
       }))
 

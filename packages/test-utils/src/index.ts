@@ -95,3 +95,5 @@ export async function deletePrefix(client: ScanningClient, prefix: string): Prom
     if (keys.length > 0) await client.del(...keys)
   } while (cursor !== '0')
 }
+
+export { freePort, hasRedisServerBinary, type OwnRedis, startRedis, waitFor } from './own-redis.js'

@@ -1,7 +1,9 @@
-import { InvalidArgumentError, StoreError } from '../errors.js'
+import { HoldExpiredError, InvalidArgumentError, StoreError } from '../errors.js'
 import { periodSeconds } from '../period.js'
-import type { Plan, QuotaEngine } from '../quota.js'
+import { grantedResult } from '../result.js'
+import { checkDurationMs } from '../validate.js'
 import type { Quota, QuotaResult } from '../types.js'
+import { Deadlines } from './deadlines.js'
 import {
   type HeaderAccess,
   type HeaderOptions,
@@ -64,7 +66,7 @@ export interface QuotaGateOptions<Req> {
    * When a granted request gets its units back. Default `defaultRefundWhen`: the handler threw
    * or forwarded an error, or the final status is >= 400. `false` never refunds.
    */
-  refundWhen?: false | ((outcome: SettleOutcome, req: Req) => boolean)
+  refundWhen?: false | ((outcome: SettleOutcome, req: Req) => boolean | Promise<boolean>)
   /** Which RateLimit header fields to write: `true` (default, the draft's), `false`, or `HeaderOptions`. */
   headers?: boolean | HeaderOptions
   /**
@@ -82,6 +84,17 @@ export interface QuotaGateOptions<Req> {
   idempotency?: boolean | { header?: string }
   /** Longest wait for the quota (ms) before treating the store as down. Default 5000. */
   timeoutMs?: number
+  /**
+   * How long a granted request holds its units until its response settles them (ms): should
+   * the process die first, they come back by themselves then. A request that runs longer has
+   * them charged again when it finishes. Default: the quota's `holdMs` (60 s).
+   */
+  holdMs?: number
+  /**
+   * `Retry-After` (whole seconds, >= 1) on the 503 answered when the store is down: when a
+   * client may try again. Default 5.
+   */
+  storeDownRetryAfterSeconds?: number
   /** Failures that cannot reach the client: a refund that failed, a `refundWhen` that threw. Default: a process warning. */
   onError?: (error: unknown, req: Req) => void
 }
@@ -107,7 +120,10 @@ export type GateDecision =
       problem: ProblemDetails
       /** The refused result (absent for a 400, or a store that did not answer). */
       result?: QuotaResult
-      /** Seconds until the quota resets, when known (also sent as `Retry-After`). */
+      /**
+       * Seconds until the client may try again, sent as `Retry-After`: until the quota resets
+       * (a 429, when the reset time is known) or `storeDownRetryAfterSeconds` (a 503).
+       */
       retryAfterSeconds?: number
       writeHeaders(access: HeaderAccess): void
       headerNames: readonly string[]
@@ -121,60 +137,47 @@ export interface QuotaGate<Req> {
 /** Longest accepted idempotency key (the engine's limit). */
 const MAX_IDEMPOTENCY_KEY_LENGTH = 1024
 const DEFAULT_TIMEOUT_MS = 5000
+const DEFAULT_STORE_DOWN_RETRY_AFTER_SECONDS = 5
 
 interface Charge {
   result: QuotaResult
-  /** Units actually charged (after a quota-level `cost` override, when known). */
+  /** Units charged (after a quota-level `cost` override, when held); the request's cost otherwise. */
   cost: number
   windowSeconds: number | undefined
-  /** Give the charge back; resolves the failure, if any. */
-  giveBack(): Promise<unknown>
-}
-
-/** The engine behind `createQuota`, recognised by shape so two bundles of core agree. */
-function asEngine(quota: Quota<any>): QuotaEngine<any> | undefined {
-  const candidate = quota as Partial<QuotaEngine<any>>
-  return typeof candidate.plan === 'function' &&
-    typeof candidate.consumePlan === 'function' &&
-    typeof candidate.compensate === 'function' &&
-    typeof candidate.config === 'object'
-    ? (candidate as QuotaEngine<any>)
-    : undefined
+  /** Settle the hold: keep the units, or give them back. Resolves the failure, if any. */
+  settle(refund: boolean): Promise<unknown>
 }
 
 /**
- * Consume through the engine's plan so the refund gives back exactly what was charged, on the
- * same counter (a quota-level `cost` override is not applied twice; a period that rolled over
- * meanwhile does not shift the refund to the new window), and clears the idempotency record of
- * the refunded call so a retry is charged afresh. Other `Quota` implementations get the public
- * `consume` / `refund` pair.
+ * Charge a request through the public API: a reservation, held until the response settles it
+ * (commit, or release for a refund). A request whose process dies before it settles gives its
+ * units back when the hold expires. Releasing also clears the idempotency record of the
+ * request, so a retry with the same key is charged afresh.
  */
-async function charge(target: QuotaTarget<any>, cost: number, key: string | undefined, signal: AbortSignal): Promise<Charge> {
-  const engine = asEngine(target.quota)
-  if (engine) {
-    const plan: Plan<any> = await engine.plan(target.id, cost, target.data)
-    const recordKey = key === undefined ? undefined : engine.recordKey(plan, 'consume', key)
-    const result = await engine.consumePlan(plan, recordKey, signal)
-    const period = engine.config.period
-    return {
-      result,
-      cost: plan.cost,
-      windowSeconds: period ? periodSeconds(period) : undefined,
-      giveBack: () => engine.compensate(plan, recordKey, result.resetAt),
-    }
+async function charge(target: QuotaTarget<any>, cost: number, key: string | undefined, holdMs: number | undefined): Promise<Charge> {
+  const options = {
+    ...(key === undefined ? {} : { idempotencyKey: key }),
+    ...(target.data === undefined ? {} : { data: target.data }),
+    ...(holdMs === undefined ? {} : { holdMs }),
   }
-  const options = { signal, ...(key === undefined ? {} : { idempotencyKey: key }), ...(target.data === undefined ? {} : { data: target.data }) }
-  const result = await target.quota.consume(target.id, cost, options)
+  const hold = await target.quota.reserve(target.id, cost, options)
+  const period = target.quota.period
   return {
-    result,
-    cost,
-    windowSeconds: undefined,
-    giveBack: async () => {
+    result: hold.result,
+    cost: hold.cost > 0 ? hold.cost : cost,
+    windowSeconds: period ? periodSeconds(period) : undefined,
+    settle: async (refund) => {
       try {
-        await target.quota.refund(target.id, cost, target.data === undefined ? {} : { data: target.data })
+        if (refund) await hold.release()
+        else await hold.commit()
         return undefined
       } catch (error) {
-        return error
+        if (!HoldExpiredError.isInstance(error)) return error
+        // Expired: a refund has nothing left to do; a request that outlived its hold used
+        // the units, so they are charged again.
+        if (refund) return undefined
+        const again = await target.quota.consume(target.id, hold.cost, target.data === undefined ? {} : { data: target.data })
+        return again.allowed ? undefined : error
       }
     },
   }
@@ -182,12 +185,11 @@ async function charge(target: QuotaTarget<any>, cost: number, key: string | unde
 
 /** True when the charge counted units that a refund may give back. */
 function counted(charge: Charge): boolean {
-  const { result } = charge
-  return result.allowed && !result.replayed && !result.unlimited && !result.degraded && charge.cost > 0
+  return charge.result.status === 'granted' && charge.cost > 0
 }
 
 function isQuota(value: unknown): value is Quota<any> {
-  return typeof value === 'object' && value !== null && typeof (value as Quota).consume === 'function'
+  return typeof value === 'object' && value !== null && typeof (value as Quota).reserve === 'function'
 }
 
 function checkCost(value: unknown): number {
@@ -243,7 +245,13 @@ export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<
   const onStoreError = options.onStoreError ?? 'deny'
   if (onStoreError !== 'deny' && onStoreError !== 'allow') throw new InvalidArgumentError('onStoreError', "must be 'deny' or 'allow'")
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const holdMs = options.holdMs === undefined ? undefined : checkDurationMs('holdMs', options.holdMs)
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new InvalidArgumentError('timeoutMs', 'must be a positive integer (ms)')
+  const storeDownRetryAfterSeconds = options.storeDownRetryAfterSeconds ?? DEFAULT_STORE_DOWN_RETRY_AFTER_SECONDS
+  if (!Number.isSafeInteger(storeDownRetryAfterSeconds) || storeDownRetryAfterSeconds <= 0) {
+    throw new InvalidArgumentError('storeDownRetryAfterSeconds', 'must be a positive integer (seconds)')
+  }
+  const deadlines = new Deadlines(timeoutMs)
   const headerOptions = resolveHeaderOptions(options.headers)
   const idempotencyHeader =
     options.idempotency === true
@@ -280,30 +288,20 @@ export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<
   }
 
   /** Charge within `timeoutMs`; a late answer that counted units is given back. */
+  /** Charge within `timeoutMs` (one timer for all requests); a late answer that counted units is given back. */
   async function chargeBounded(target: QuotaTarget<any>, cost: number, key: string | undefined): Promise<Charge> {
-    const controller = new AbortController()
     let timedOut = false
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const attempt = charge(target, cost, key, controller.signal)
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        timedOut = true
-        const error = new StoreError(`quota "${target.quota.name}" did not answer within ${timeoutMs} ms`, { retryable: false })
-        controller.abort(error)
-        reject(error)
-      }, timeoutMs)
-    })
+    const attempt = charge(target, cost, key, holdMs)
     attempt.then(
       (late) => {
-        if (timedOut && counted(late)) void late.giveBack()
+        if (timedOut && counted(late)) void late.settle(true)
       },
       () => {},
     )
-    try {
-      return await Promise.race([attempt, deadline])
-    } finally {
-      clearTimeout(timer)
-    }
+    return deadlines.race(attempt, () => {
+      timedOut = true
+      return new StoreError(`quota "${target.quota.name}" did not answer within ${timeoutMs} ms`, { retryable: false })
+    })
   }
 
   async function begin(req: Req, requestHeaders: Readonly<Record<string, string | string[] | undefined>>): Promise<GateDecision> {
@@ -337,7 +335,7 @@ export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<
       if (!StoreError.isInstance(error)) throw error
       if (onStoreError === 'allow') {
         const limit = Number.POSITIVE_INFINITY
-        return grant({ result: { allowed: true, degraded: true, usage: 0, limit, remaining: limit }, cost, windowSeconds: undefined, giveBack: async () => undefined }, req, policy)
+        return grant({ result: grantedResult('degraded', 0, limit), cost, windowSeconds: undefined, settle: async () => undefined }, req, policy)
       }
       return storeDown(policy)
     }
@@ -371,21 +369,26 @@ export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<
     }
   }
 
+  /** A 503 that tells the client when to come back (RFC 9110 section 10.2.3). */
   function storeDown(policy: string, result?: QuotaResult): GateDecision {
+    const retryAfterSeconds = storeDownRetryAfterSeconds
     return {
       action: 'refuse',
       status: 503,
-      problem: storeUnavailableProblem(policy),
+      problem: storeUnavailableProblem(policy, retryAfterSeconds),
       ...(result ? { result } : {}),
-      writeHeaders: () => {},
-      headerNames: [],
+      retryAfterSeconds,
+      writeHeaders(access) {
+        if (!access.sent()) access.set('Retry-After', String(retryAfterSeconds))
+      },
+      headerNames: ['Retry-After'],
     }
   }
 
   function grant(charged: Charge, req: Req, policy: string): GateDecision {
     const { result } = charged
     // Nothing was counted for an unlimited id or a degraded pass: no policy to advertise.
-    const advertised = !result.unlimited && !result.degraded && Number.isFinite(result.limit)
+    const advertised = (result.status === 'granted' || result.status === 'replayed') && Number.isFinite(result.limit)
     const resetSeconds = result.resetAt === undefined ? undefined : secondsUntil(result.resetAt, Date.now())
     const info = rateLimitInfo(policy, result, charged.windowSeconds, resetSeconds)
     let settled = false
@@ -399,16 +402,19 @@ export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<
       async settle(outcome) {
         if (settled) return
         settled = true
-        if (!counted(charged) || refundWhen === false) return
-        let refund: boolean
-        try {
-          refund = refundWhen(outcome, req)
-        } catch (error) {
-          report(error, req)
-          return
+        if (!counted(charged)) return
+        // Every granted request settles its hold: committed, or released for a refund.
+        let refund = false
+        if (refundWhen !== false) {
+          try {
+            const answer: unknown = await refundWhen(outcome, req)
+            if (typeof answer !== 'boolean') throw new InvalidArgumentError('refundWhen', `must return a boolean, got ${typeof answer}`)
+            refund = answer
+          } catch (error) {
+            report(error, req)
+          }
         }
-        if (!refund) return
-        const failure = await charged.giveBack()
+        const failure = await charged.settle(refund)
         if (failure !== undefined) report(failure, req)
       },
     }

@@ -51,14 +51,19 @@ export function quotaExceededProblem(input: {
   return problem
 }
 
-/** Body of a 503: the quota store could not be reached and the policy is to deny. */
-export function storeUnavailableProblem(policy: string): ProblemDetails {
-  return {
+/**
+ * Body of a 503: the quota store could not be reached and the policy is to deny. With
+ * `retryAfterSeconds`, the body says when to come back (`retry-after`, as the header does).
+ */
+export function storeUnavailableProblem(policy: string, retryAfterSeconds?: number): ProblemDetails {
+  const problem: ProblemDetails = {
     type: 'about:blank',
     title: 'Service Unavailable',
     status: 503,
     detail: `The quota "${policy}" cannot be checked right now; try again later.`,
   }
+  if (retryAfterSeconds !== undefined) problem['retry-after'] = retryAfterSeconds
+  return problem
 }
 
 /** Body of a 400: the request's `Idempotency-Key` is not usable. */

@@ -1,0 +1,9 @@
+export { type FastifyQuotaOptions, fastifyQuota, type QuotaHook, type QuotaRefusal } from './plugin.js'
+export {
+  defaultRefundWhen,
+  type HeaderOptions,
+  type ProblemDetails,
+  type QuotaResolver,
+  type QuotaTarget,
+  type SettleOutcome,
+} from '@andromeda/core/http'
