@@ -1,2 +1,3 @@
 export type { KeyvLike } from './backend.js'
+export { keyvSqlMigration, type KeyvSqlMigrationOptions } from './sql-path.js'
 export { createKeyvStore, type KeyvStoreOptions } from './store.js'

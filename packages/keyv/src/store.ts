@@ -4,6 +4,7 @@ import type Keyv from 'keyv'
 import { type AdapterLike, createKeyMapper, type KeyvLike, minKeyLength } from './backend.js'
 import { createProcessStore } from './process-store.js'
 import { createKeyvRedisPath, createKeyvValkeyPath, isKeyvRedis, isKeyvValkey } from './redis-path.js'
+import { createKeyvSqlPath, type KeyvSqlLike, sqlDialectOf } from './sql-path.js'
 
 /** Options of `createKeyvStore`. */
 export interface KeyvStoreOptions {
@@ -38,6 +39,19 @@ export interface KeyvStoreOptions {
   maxKeyLength?: number
   /** Process-atomic path only: clock for expiry, epoch ms. Default `Date.now`. */
   clock?: () => number
+  /**
+   * SQL path only (@keyv/postgres, @keyv/mysql): the table the counters live in, in the
+   * adapter's schema or database. 1 to 48 letters, digits or `_`, not starting with a digit.
+   * Default `'andromeda_counters'`.
+   */
+  table?: string
+  /**
+   * SQL path only: create the table and its routines on first use when they are missing
+   * (`CREATE ... IF NOT EXISTS`, safe from many processes at once). Pass `false` when a
+   * migration creates them (`keyvSqlMigration`) and the application's database user may not.
+   * Default `true`.
+   */
+  createTable?: boolean
 }
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 2_000
@@ -112,6 +126,10 @@ export function createKeyvStore(options: KeyvStoreOptions): CounterStore {
 
   const namespace = keyv.namespace
   const prefix = namespace && keyv.useKeyPrefix !== false ? `${namespace}:` : ''
+  const dialect = sqlDialectOf(adapter)
+  if (dialect) {
+    return createKeyvSqlPath(adapter as KeyvSqlLike, dialect, { prefix, commandTimeoutMs, table: options.table, createTable: options.createTable })
+  }
   const maxKeyLength = options.maxKeyLength ?? DEFAULT_MAX_KEY_LENGTH
   if (maxKeyLength !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(maxKeyLength) || maxKeyLength < minKeyLength(prefix))) {
     throw new InvalidArgumentError('maxKeyLength', `must be Infinity or an integer >= ${minKeyLength(prefix)} (room for the namespace and a hash)`)

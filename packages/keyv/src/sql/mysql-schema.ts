@@ -1,0 +1,288 @@
+/**
+ * The MySQL / MariaDB table and procedures of the SQL path. Every contract call that writes is
+ * one `CALL` of one procedure, which runs one transaction on its connection: atomic for every
+ * session. Written in the syntax MariaDB 10.6+ and MySQL 8.0.29+ share.
+ *
+ * Conventions shared by every procedure (see postgres-schema.ts for the same rules there):
+ * - Times are epoch ms of the database clock, read as UTC (independent of the session's
+ *   `time_zone`); `expires_at` NULL means no expiry. A row is live when it holds something
+ *   (`value` or `data`) and has not expired; anything else reads as missing.
+ * - `p_deadline` is the caller's deadline in the database clock: a call that starts at or after
+ *   it changes nothing, lock waits are bounded by it (`innodb_lock_wait_timeout`, whole seconds,
+ *   rounded up), and a call that reaches its commit after it is rolled back. Both raise
+ *   SQLSTATE 45000 with a message starting `andromeda: deadline passed`.
+ * - Keys are locked in one order, by key bytes, each with `INSERT ... ON DUPLICATE KEY UPDATE`
+ *   (which locks a present row and inserts a placeholder for a missing one), so two calls over
+ *   the same keys never deadlock. A call that writes nothing rolls back, placeholders included.
+ * - Any error rolls the transaction back before it leaves the procedure, so a connection never
+ *   goes back to the pool inside a transaction.
+ * - Lists arrive as comma-separated text (keys as hex, integers in decimal, '' for none), built
+ *   by the store from checked integers: the procedures parse them with SUBSTRING_INDEX.
+ * - Each call that writes also deletes up to two expired rows of other keys (skipping locked ones).
+ */
+
+const VERSION = 'v1'
+/** Start of the message of the error raised when a call's deadline has passed in the database. */
+export const DEADLINE_MESSAGE = 'andromeda: deadline passed'
+
+const NOW = `(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000)`
+
+export interface MysqlNames {
+  table: string
+  apply: string
+  seed: string
+  set: string
+  delete: string
+  acquireLock: string
+  releaseLock: string
+}
+
+const quote = (identifier: string) => `\`${identifier}\``
+
+export function mysqlNames(table: string): MysqlNames {
+  return {
+    table: quote(table),
+    apply: quote(`${table}_apply_${VERSION}`),
+    seed: quote(`${table}_seed_${VERSION}`),
+    set: quote(`${table}_set_${VERSION}`),
+    delete: quote(`${table}_delete_${VERSION}`),
+    acquireLock: quote(`${table}_lock_${VERSION}`),
+    releaseLock: quote(`${table}_unlock_${VERSION}`),
+  }
+}
+
+/** The i-th (1-based) element of a comma-separated list; NULL when it is ''. */
+const item = (list: string, i: string) => `NULLIF(SUBSTRING_INDEX(SUBSTRING_INDEX(${list}, ',', ${i}), ',', -1), '')`
+
+const DECLARE_HANDLER = `
+  DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;`
+
+/** Check the deadline, bound lock waits by it, open the transaction. */
+const START = `
+  SET now_ms = ${NOW};
+  IF now_ms >= p_deadline THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '${DEADLINE_MESSAGE} before the call started';
+  END IF;
+  SET SESSION innodb_lock_wait_timeout = GREATEST(1, CEIL((p_deadline - now_ms) / 1000));
+  SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
+  START TRANSACTION;`
+
+/** The last step before the commit: past the deadline, the handler rolls everything back. */
+const COMMIT = `
+  IF ${NOW} >= p_deadline THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '${DEADLINE_MESSAGE} before the commit';
+  END IF;
+  COMMIT;`
+
+/** Lock (or make a placeholder for) one key. */
+const lockRow = (table: string, key: string) =>
+  `INSERT INTO ${table} (storage_key) VALUES (${key}) ON DUPLICATE KEY UPDATE storage_key = storage_key;`
+
+/** Deletes up to two expired rows; SKIP LOCKED never waits, so it cannot deadlock. */
+const reclaim = (table: string) => `
+  SET gone = NULL;
+  SELECT storage_key INTO gone FROM ${table} WHERE expires_at <= now_ms ORDER BY expires_at LIMIT 1 FOR UPDATE SKIP LOCKED;
+  IF gone IS NOT NULL THEN
+    DELETE FROM ${table} WHERE storage_key = gone;
+    SET gone = NULL;
+    SELECT storage_key INTO gone FROM ${table} WHERE expires_at <= now_ms ORDER BY expires_at LIMIT 1 FOR UPDATE SKIP LOCKED;
+    IF gone IS NOT NULL THEN DELETE FROM ${table} WHERE storage_key = gone; END IF;
+  END IF;`
+
+/** A live row's columns into cur_value / cur_data / cur_expires (all NULL when absent). */
+const readRow = (table: string, key: string) => `
+  SET cur_value = NULL, cur_data = NULL, cur_expires = NULL;
+  SELECT value, data, expires_at INTO cur_value, cur_data, cur_expires FROM ${table} WHERE storage_key = ${key};
+  IF cur_expires IS NOT NULL AND cur_expires <= now_ms THEN
+    SET cur_value = NULL, cur_data = NULL, cur_expires = NULL;
+  END IF;`
+
+const COMMON_DECLARATIONS = `
+  DECLARE now_ms BIGINT;
+  DECLARE gone VARBINARY(1024);
+  DECLARE cur_value BIGINT;
+  DECLARE cur_data BLOB;
+  DECLARE cur_expires BIGINT;`
+
+/**
+ * The statements that create the table and procedures, in order; each is idempotent (`IF NOT
+ * EXISTS`), so running them again changes nothing.
+ */
+export function mysqlMigration(table: string): string[] {
+  const n = mysqlNames(table)
+  const t = n.table
+  return [
+    `CREATE TABLE IF NOT EXISTS ${t} (
+  storage_key VARBINARY(1024) NOT NULL PRIMARY KEY,
+  value BIGINT NULL,
+  data BLOB NULL,
+  expires_at BIGINT NULL,
+  KEY ${quote(`${table}_expires_at`)} (expires_at)
+) ENGINE = InnoDB`,
+
+    // apply: the ops in order, all or nothing, with the idempotency record in the same step.
+    // p_keys (hex), p_deltas, p_bounds, p_ttls, p_report ('1' report / '0' create) hold one
+    // element per op; p_lock is every key (ops, record, record to clear), hex, sorted, distinct.
+    // Reply: one row, one column, the text described in postgres-schema.ts.
+    `CREATE PROCEDURE IF NOT EXISTS ${n.apply}(
+  IN p_keys LONGTEXT, IN p_deltas LONGTEXT, IN p_bounds LONGTEXT, IN p_ttls LONGTEXT, IN p_report LONGTEXT,
+  IN p_lock LONGTEXT, IN p_idem VARBINARY(1024), IN p_idem_ttl BIGINT, IN p_clear VARBINARY(1024), IN p_deadline BIGINT)
+proc: BEGIN${COMMON_DECLARATIONS}
+  DECLARE n INT DEFAULT 0;
+  DECLARE i INT DEFAULT 0;
+  DECLARE k VARBINARY(1024);
+  DECLARE delta BIGINT;
+  DECLARE bound BIGINT;
+  DECLARE nxt BIGINT;
+  DECLARE is_live INT;
+  DECLARE reply LONGTEXT DEFAULT 'ok';
+  DECLARE refused LONGTEXT DEFAULT NULL;${DECLARE_HANDLER}
+  SET n = CHAR_LENGTH(p_keys) - CHAR_LENGTH(REPLACE(p_keys, ',', '')) + 1;${START}
+  SET i = 1;
+  WHILE i <= CHAR_LENGTH(p_lock) - CHAR_LENGTH(REPLACE(p_lock, ',', '')) + 1 DO
+    ${lockRow(t, `UNHEX(${item('p_lock', 'i')})`)}
+    SET i = i + 1;
+  END WHILE;
+  SET now_ms = ${NOW};
+
+  IF p_idem IS NOT NULL THEN${readRow(t, 'p_idem')}
+    IF cur_data IS NOT NULL THEN
+      ROLLBACK;
+      SELECT CONCAT('replay,', now_ms, ',', CONVERT(cur_data USING utf8mb4)) AS reply;
+      LEAVE proc;
+    END IF;
+  END IF;
+
+  SET i = 1;
+  ops: WHILE i <= n DO
+    SET k = UNHEX(${item('p_keys', 'i')});
+    SET delta = CAST(${item('p_deltas', 'i')} AS SIGNED);
+    SET bound = CAST(${item('p_bounds', 'i')} AS SIGNED);${readRow(t, 'k')}
+    SET is_live = cur_value IS NOT NULL;
+    IF NOT is_live THEN
+      IF ${item('p_report', 'i')} = '1' THEN SET refused = CONCAT('refused,', i - 1, ',missing'); LEAVE ops; END IF;
+      SET cur_value = 0;
+    END IF;
+    SET nxt = cur_value + delta;
+    IF delta > 0 AND (nxt > 9007199254740991 OR nxt > bound) THEN SET refused = CONCAT('refused,', i - 1, ',limit'); LEAVE ops; END IF;
+    IF delta < 0 AND nxt < bound THEN SET refused = CONCAT('refused,', i - 1, ',floor'); LEAVE ops; END IF;
+    IF delta <> 0 THEN
+      IF is_live THEN
+        UPDATE ${t} SET value = nxt WHERE storage_key = k;
+      ELSE
+        -- Created now (a placeholder, or an expired row taken over): its lifetime starts here.
+        UPDATE ${t} SET value = nxt, data = NULL, expires_at = now_ms + CAST(${item('p_ttls', 'i')} AS SIGNED) WHERE storage_key = k;
+      END IF;
+    END IF;
+    SET i = i + 1;
+  END WHILE;
+
+  IF refused IS NOT NULL THEN
+    -- Undo everything (placeholders too), then report the values as they stand.
+    ROLLBACK;
+    SET reply = refused;
+    SET i = 1;
+    WHILE i <= n DO
+      SET k = UNHEX(${item('p_keys', 'i')});${readRow(t, 'k')}
+      SET reply = CONCAT(reply, ',', IFNULL(cur_value, ''), ',', IF(cur_value IS NULL, '', IFNULL(cur_expires - now_ms, '')));
+      SET i = i + 1;
+    END WHILE;
+    SELECT reply;
+    LEAVE proc;
+  END IF;
+
+  SET i = 1;
+  WHILE i <= n DO
+    SET k = UNHEX(${item('p_keys', 'i')});${readRow(t, 'k')}
+    SET reply = CONCAT(reply, ',', IFNULL(cur_value, 0), ',', IF(cur_value IS NULL, '', IFNULL(cur_expires - now_ms, '')));
+    SET i = i + 1;
+  END WHILE;
+  IF p_clear IS NOT NULL THEN
+    DELETE FROM ${t} WHERE storage_key = p_clear;
+  END IF;
+  IF p_idem IS NOT NULL THEN
+    -- The record keeps its write time, so a replay can report each lifetime as it is then.
+    UPDATE ${t} SET value = NULL, data = CONCAT(now_ms, SUBSTRING(reply, 3)), expires_at = now_ms + p_idem_ttl WHERE storage_key = p_idem;
+  END IF;
+  SET i = 1;
+  WHILE i <= CHAR_LENGTH(p_lock) - CHAR_LENGTH(REPLACE(p_lock, ',', '')) + 1 DO
+    DELETE FROM ${t} WHERE storage_key = UNHEX(${item('p_lock', 'i')})
+      AND ((value IS NULL AND data IS NULL) OR expires_at <= now_ms);
+    SET i = i + 1;
+  END WHILE;${reclaim(t)}${COMMIT}
+  SELECT reply;
+END`,
+
+    // seed: create the counter only if no live row holds the key. Reply: 1 when it was set.
+    `CREATE PROCEDURE IF NOT EXISTS ${n.seed}(IN p_key VARBINARY(1024), IN p_value BIGINT, IN p_ttl BIGINT, IN p_deadline BIGINT)
+proc: BEGIN${COMMON_DECLARATIONS}${DECLARE_HANDLER}${START}
+  ${lockRow(t, 'p_key')}
+  SET now_ms = ${NOW};${readRow(t, 'p_key')}
+  IF cur_value IS NOT NULL OR cur_data IS NOT NULL THEN
+    ROLLBACK;
+    SELECT 0 AS reply;
+    LEAVE proc;
+  END IF;
+  UPDATE ${t} SET value = p_value, data = NULL, expires_at = now_ms + p_ttl WHERE storage_key = p_key;${reclaim(t)}${COMMIT}
+  SELECT 1 AS reply;
+END`,
+
+    // set: overwrite the value; a live counter keeps its lifetime, a new one gets p_ttl.
+    `CREATE PROCEDURE IF NOT EXISTS ${n.set}(IN p_key VARBINARY(1024), IN p_value BIGINT, IN p_ttl BIGINT, IN p_deadline BIGINT)
+proc: BEGIN${COMMON_DECLARATIONS}${DECLARE_HANDLER}${START}
+  ${lockRow(t, 'p_key')}
+  SET now_ms = ${NOW};${readRow(t, 'p_key')}
+  IF cur_value IS NOT NULL THEN
+    UPDATE ${t} SET value = p_value WHERE storage_key = p_key;
+  ELSE
+    UPDATE ${t} SET value = p_value, data = NULL, expires_at = now_ms + p_ttl WHERE storage_key = p_key;
+  END IF;${reclaim(t)}${COMMIT}
+  SELECT 1 AS reply;
+END`,
+
+    `CREATE PROCEDURE IF NOT EXISTS ${n.delete}(IN p_key VARBINARY(1024), IN p_deadline BIGINT)
+proc: BEGIN${COMMON_DECLARATIONS}${DECLARE_HANDLER}${START}
+  DELETE FROM ${t} WHERE storage_key = p_key;${COMMIT}
+  SELECT 1 AS reply;
+END`,
+
+    // acquire: take the lock unless a live row holds the key; 1 also when p_token already holds
+    // it (its lifetime is not re-armed).
+    `CREATE PROCEDURE IF NOT EXISTS ${n.acquireLock}(IN p_key VARBINARY(1024), IN p_token BLOB, IN p_ttl BIGINT, IN p_deadline BIGINT)
+proc: BEGIN${COMMON_DECLARATIONS}${DECLARE_HANDLER}${START}
+  ${lockRow(t, 'p_key')}
+  SET now_ms = ${NOW};${readRow(t, 'p_key')}
+  IF cur_value IS NOT NULL OR cur_data IS NOT NULL THEN
+    ROLLBACK;
+    SELECT IF(cur_data = p_token, 1, 0) AS reply;
+    LEAVE proc;
+  END IF;
+  UPDATE ${t} SET value = NULL, data = p_token, expires_at = now_ms + p_ttl WHERE storage_key = p_key;${reclaim(t)}${COMMIT}
+  SELECT 1 AS reply;
+END`,
+
+    // release: delete the lock only if p_token holds it.
+    `CREATE PROCEDURE IF NOT EXISTS ${n.releaseLock}(IN p_key VARBINARY(1024), IN p_token BLOB, IN p_deadline BIGINT)
+proc: BEGIN${COMMON_DECLARATIONS}${DECLARE_HANDLER}${START}
+  ${lockRow(t, 'p_key')}
+  SET now_ms = ${NOW};${readRow(t, 'p_key')}
+  IF cur_data IS NULL OR cur_data <> p_token THEN
+    ROLLBACK;
+    SELECT 0 AS reply;
+    LEAVE proc;
+  END IF;
+  DELETE FROM ${t} WHERE storage_key = p_key;${COMMIT}
+  SELECT 1 AS reply;
+END`,
+  ]
+}
+
+/** Reads a counter without writing: `value` and remaining `ttl_ms` (NULL: none), no row when missing. */
+export function mysqlGet(table: string): string {
+  return `SELECT CAST(value AS CHAR) AS value, CAST(expires_at - clock.now_ms AS CHAR) AS ttl_ms
+FROM ${mysqlNames(table).table}, (SELECT ${NOW} AS now_ms) AS clock
+WHERE storage_key = ? AND value IS NOT NULL AND (expires_at IS NULL OR expires_at > clock.now_ms)`
+}
+
+/** The database clock, epoch ms. */
+export const MYSQL_NOW = `SELECT CAST(${NOW} AS CHAR) AS now_ms`

@@ -1,0 +1,278 @@
+/**
+ * The PostgreSQL table and functions of the SQL path. Every contract call that writes is one call
+ * of one PL/pgSQL function: one statement, so one transaction, atomic for every session.
+ *
+ * Conventions shared by every function:
+ * - Times are epoch ms of the database clock (`clock_timestamp()`, read after any lock wait);
+ *   `expires_at` NULL means no expiry. A row is live when it holds something (`value` or `data`)
+ *   and has not expired; anything else reads as missing, and is reclaimed (deleted) when touched.
+ * - `p_deadline` is the caller's deadline in the database clock. A call that starts at or after it
+ *   changes nothing, lock waits end at it (`lock_timeout`), and a call that reaches its commit
+ *   after it is rolled back: a caller told "timed out" is never applied later. Both raise
+ *   SQLSTATE `QA001`.
+ * - Rows are locked in one order, by key bytes, after placeholders (rows with no `value` and no
+ *   `data`) are made for missing keys, so two calls over the same keys never deadlock and a
+ *   missing key can be locked like a present one. Placeholders never outlive the call.
+ * - Each call that writes also deletes up to two expired rows of other keys (skipping locked
+ *   ones), so the table does not grow with counters that expired and were never touched again.
+ */
+
+/** Version of the functions below; part of their names, so an upgrade adds new ones beside. */
+const VERSION = 'v1'
+/** SQLSTATE raised when a call's deadline has passed in the database. */
+export const DEADLINE_SQLSTATE = 'QA001'
+/** SQLSTATE used inside `apply` to undo a refused or replayed call (never leaves the function). */
+const UNDO_SQLSTATE = 'QA002'
+
+const NOW = `floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint`
+
+export interface PostgresNames {
+  /** Schema-qualified, quoted table name. */
+  table: string
+  apply: string
+  seed: string
+  set: string
+  delete: string
+  acquireLock: string
+  releaseLock: string
+}
+
+const quote = (identifier: string) => `"${identifier}"`
+
+export function postgresNames(schema: string, table: string): PostgresNames {
+  const qualified = (name: string) => `${quote(schema)}.${quote(name)}`
+  return {
+    table: qualified(table),
+    apply: qualified(`${table}_apply_${VERSION}`),
+    seed: qualified(`${table}_seed_${VERSION}`),
+    set: qualified(`${table}_set_${VERSION}`),
+    delete: qualified(`${table}_delete_${VERSION}`),
+    acquireLock: qualified(`${table}_lock_${VERSION}`),
+    releaseLock: qualified(`${table}_unlock_${VERSION}`),
+  }
+}
+
+/** Checks the deadline and bounds every lock wait of this transaction by it. */
+const START = `
+  now_ms := ${NOW};
+  IF now_ms >= p_deadline THEN
+    RAISE EXCEPTION 'andromeda: deadline passed before the call started' USING ERRCODE = '${DEADLINE_SQLSTATE}';
+  END IF;
+  PERFORM set_config('lock_timeout', (p_deadline - now_ms)::text, true);`
+
+/** The last step before the commit: past the deadline, everything is rolled back. */
+const FINISH = `
+  IF ${NOW} >= p_deadline THEN
+    RAISE EXCEPTION 'andromeda: deadline passed before the commit' USING ERRCODE = '${DEADLINE_SQLSTATE}';
+  END IF;`
+
+/** Deletes up to two expired rows; never waits for a lock, so it cannot deadlock. */
+const reclaim = (table: string) => `
+  DELETE FROM ${table} WHERE storage_key IN (
+    SELECT storage_key FROM ${table} WHERE expires_at <= now_ms ORDER BY expires_at LIMIT 2 FOR UPDATE SKIP LOCKED
+  );`
+
+/**
+ * The statements that create the table and functions, in order; each is idempotent, so running
+ * them again (another process, a later start) changes nothing.
+ */
+export function postgresMigration(schema: string, table: string): string[] {
+  const n = postgresNames(schema, table)
+  const t = n.table
+  const live = (alias: string) => `((${alias}.value IS NOT NULL OR ${alias}.data IS NOT NULL) AND (${alias}.expires_at IS NULL OR ${alias}.expires_at > ${NOW}))`
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${quote(schema)}`,
+    `CREATE TABLE IF NOT EXISTS ${t} (
+  storage_key bytea PRIMARY KEY,
+  value bigint,
+  data bytea,
+  expires_at bigint
+)`,
+    `CREATE INDEX IF NOT EXISTS ${quote(`${table}_expires_at`)} ON ${t} (expires_at) WHERE expires_at IS NOT NULL`,
+
+    // apply: the ops in order, all or nothing, with the idempotency record in the same step.
+    // p_keys..p_report are parallel arrays, one element per op; p_bounds holds the max of an op
+    // with delta > 0 and the min of one with delta < 0 (NULL: none). Reply (text):
+    //   ok,v1,ttl1,...            value and remaining lifetime ('' = none) of each op's counter
+    //   replay,now,recordedAt,v1,ttl1,...   a live idempotency record; nothing changed
+    //   refused,index,reason,v1,ttl1,...    nothing changed; current values ('' = missing)
+    `CREATE OR REPLACE FUNCTION ${n.apply}(
+  p_keys bytea[], p_deltas bigint[], p_bounds bigint[], p_ttls bigint[], p_report boolean[],
+  p_idem bytea, p_idem_ttl bigint, p_clear bytea, p_deadline bigint
+) RETURNS text LANGUAGE plpgsql AS $fn$
+DECLARE
+  now_ms bigint;
+  n int := coalesce(array_length(p_keys, 1), 0);
+  touched bytea[];
+  reply text := '';
+  recorded bytea;
+  cur_value bigint;
+  cur_expires bigint;
+  is_live boolean;
+  nxt bigint;
+BEGIN${START}
+  touched := ARRAY(SELECT DISTINCT k FROM unnest(p_keys || ARRAY[p_idem, p_clear]) AS k WHERE k IS NOT NULL ORDER BY k);
+  BEGIN
+    -- Lock every key in byte order. A row deleted between the two statements (a reclaim, a
+    -- delete()) is not locked by the second, so go round until all of them are held.
+    LOOP
+      INSERT INTO ${t} (storage_key) SELECT k FROM unnest(touched) AS k ORDER BY k ON CONFLICT DO NOTHING;
+      PERFORM 1 FROM ${t} WHERE storage_key = ANY (touched) ORDER BY storage_key FOR UPDATE;
+      EXIT WHEN (SELECT count(*) FROM ${t} WHERE storage_key = ANY (touched)) = cardinality(touched);
+    END LOOP;
+    now_ms := ${NOW};
+
+    IF p_idem IS NOT NULL THEN
+      SELECT data INTO recorded FROM ${t}
+        WHERE storage_key = p_idem AND data IS NOT NULL AND (expires_at IS NULL OR expires_at > now_ms);
+      IF recorded IS NOT NULL THEN
+        reply := 'replay,' || now_ms || ',' || convert_from(recorded, 'UTF8');
+        RAISE EXCEPTION 'undo' USING ERRCODE = '${UNDO_SQLSTATE}';
+      END IF;
+    END IF;
+
+    FOR i IN 1..n LOOP
+      SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_keys[i];
+      is_live := cur_value IS NOT NULL AND (cur_expires IS NULL OR cur_expires > now_ms);
+      IF NOT is_live THEN
+        IF p_report[i] THEN
+          reply := 'refused,' || (i - 1) || ',missing';
+          RAISE EXCEPTION 'undo' USING ERRCODE = '${UNDO_SQLSTATE}';
+        END IF;
+        cur_value := 0;
+      END IF;
+      nxt := cur_value + p_deltas[i];
+      IF p_deltas[i] > 0 AND (nxt > 9007199254740991 OR nxt > p_bounds[i]) THEN
+        reply := 'refused,' || (i - 1) || ',limit';
+        RAISE EXCEPTION 'undo' USING ERRCODE = '${UNDO_SQLSTATE}';
+      END IF;
+      IF p_deltas[i] < 0 AND nxt < p_bounds[i] THEN
+        reply := 'refused,' || (i - 1) || ',floor';
+        RAISE EXCEPTION 'undo' USING ERRCODE = '${UNDO_SQLSTATE}';
+      END IF;
+      IF p_deltas[i] <> 0 THEN
+        IF is_live THEN
+          UPDATE ${t} SET value = nxt WHERE storage_key = p_keys[i];
+        ELSE
+          -- Created now (a placeholder, or an expired row taken over): its lifetime starts here.
+          UPDATE ${t} SET value = nxt, data = NULL, expires_at = now_ms + p_ttls[i] WHERE storage_key = p_keys[i];
+        END IF;
+      END IF;
+    END LOOP;
+
+    reply := 'ok';
+    FOR i IN 1..n LOOP
+      SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_keys[i];
+      IF cur_value IS NOT NULL AND (cur_expires IS NULL OR cur_expires > now_ms) THEN
+        reply := reply || ',' || cur_value || ',' || coalesce((cur_expires - now_ms)::text, '');
+      ELSE
+        reply := reply || ',0,';
+      END IF;
+    END LOOP;
+    IF p_clear IS NOT NULL THEN
+      DELETE FROM ${t} WHERE storage_key = p_clear;
+    END IF;
+    IF p_idem IS NOT NULL THEN
+      -- The record keeps its write time, so a replay can report each lifetime as it is then.
+      UPDATE ${t} SET value = NULL, data = convert_to(now_ms || substr(reply, 3), 'UTF8'), expires_at = now_ms + p_idem_ttl
+        WHERE storage_key = p_idem;
+    END IF;
+    DELETE FROM ${t} WHERE storage_key = ANY (touched) AND ((value IS NULL AND data IS NULL) OR expires_at <= now_ms);${reclaim(t)}${FINISH}
+  EXCEPTION WHEN SQLSTATE '${UNDO_SQLSTATE}' THEN
+    -- Everything since the inner BEGIN is undone (placeholders and locks too).
+    IF reply LIKE 'refused,%' THEN
+      FOR i IN 1..n LOOP
+        SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_keys[i];
+        IF cur_value IS NOT NULL AND (cur_expires IS NULL OR cur_expires > now_ms) THEN
+          reply := reply || ',' || cur_value || ',' || coalesce((cur_expires - now_ms)::text, '');
+        ELSE
+          reply := reply || ',,';
+        END IF;
+      END LOOP;
+    END IF;
+  END;
+  RETURN reply;
+END
+$fn$`,
+
+    // seed: create the counter only if no live row holds the key. Reply: true when it was set.
+    `CREATE OR REPLACE FUNCTION ${n.seed}(p_key bytea, p_value bigint, p_ttl bigint, p_deadline bigint)
+RETURNS boolean LANGUAGE plpgsql AS $fn$
+DECLARE
+  now_ms bigint;
+  done boolean;
+BEGIN${START}
+  INSERT INTO ${t} AS cur (storage_key, value, expires_at) VALUES (p_key, p_value, ${NOW} + p_ttl)
+    ON CONFLICT (storage_key) DO UPDATE SET value = excluded.value, data = NULL, expires_at = excluded.expires_at
+    WHERE NOT ${live('cur')}
+    RETURNING true INTO done;${reclaim(t)}${FINISH}
+  RETURN coalesce(done, false);
+END
+$fn$`,
+
+    // set: overwrite the value; a live counter keeps its lifetime, a new one gets p_ttl.
+    `CREATE OR REPLACE FUNCTION ${n.set}(p_key bytea, p_value bigint, p_ttl bigint, p_deadline bigint)
+RETURNS boolean LANGUAGE plpgsql AS $fn$
+DECLARE
+  now_ms bigint;
+BEGIN${START}
+  INSERT INTO ${t} AS cur (storage_key, value, expires_at) VALUES (p_key, p_value, ${NOW} + p_ttl)
+    ON CONFLICT (storage_key) DO UPDATE SET value = excluded.value, data = NULL,
+      expires_at = CASE WHEN cur.value IS NOT NULL AND ${live('cur')} THEN cur.expires_at ELSE excluded.expires_at END;${reclaim(t)}${FINISH}
+  RETURN true;
+END
+$fn$`,
+
+    `CREATE OR REPLACE FUNCTION ${n.delete}(p_key bytea, p_deadline bigint)
+RETURNS boolean LANGUAGE plpgsql AS $fn$
+DECLARE
+  now_ms bigint;
+BEGIN${START}
+  DELETE FROM ${t} WHERE storage_key = p_key;${FINISH}
+  RETURN true;
+END
+$fn$`,
+
+    // acquire: take the lock unless a live row holds the key; true also when p_token already
+    // holds it (its lifetime is not re-armed).
+    `CREATE OR REPLACE FUNCTION ${n.acquireLock}(p_key bytea, p_token bytea, p_ttl bigint, p_deadline bigint)
+RETURNS boolean LANGUAGE plpgsql AS $fn$
+DECLARE
+  now_ms bigint;
+  done boolean;
+BEGIN${START}
+  INSERT INTO ${t} AS cur (storage_key, data, expires_at) VALUES (p_key, p_token, ${NOW} + p_ttl)
+    ON CONFLICT (storage_key) DO UPDATE SET value = NULL, data = excluded.data, expires_at = excluded.expires_at
+    WHERE NOT ${live('cur')}
+    RETURNING true INTO done;
+  IF done IS NULL THEN
+    SELECT true INTO done FROM ${t} AS cur WHERE storage_key = p_key AND data = p_token AND ${live('cur')};
+  END IF;${reclaim(t)}${FINISH}
+  RETURN coalesce(done, false);
+END
+$fn$`,
+
+    // release: delete the lock only if p_token holds it.
+    `CREATE OR REPLACE FUNCTION ${n.releaseLock}(p_key bytea, p_token bytea, p_deadline bigint)
+RETURNS boolean LANGUAGE plpgsql AS $fn$
+DECLARE
+  now_ms bigint;
+  done boolean;
+BEGIN${START}
+  DELETE FROM ${t} AS cur WHERE storage_key = p_key AND data = p_token AND ${live('cur')} RETURNING true INTO done;${FINISH}
+  RETURN coalesce(done, false);
+END
+$fn$`,
+  ]
+}
+
+/** Reads a counter without writing: `value` and remaining `ttl_ms` (NULL: none), no row when missing. */
+export function postgresGet(schema: string, table: string): string {
+  const t = postgresNames(schema, table).table
+  return `SELECT value::text AS value, (expires_at - now_ms)::text AS ttl_ms
+FROM ${t}, (SELECT ${NOW} AS now_ms) AS clock
+WHERE storage_key = $1 AND value IS NOT NULL AND (expires_at IS NULL OR expires_at > now_ms)`
+}
+
+/** The database clock, epoch ms. */
+export const POSTGRES_NOW = `SELECT ${NOW}::text AS now_ms`
