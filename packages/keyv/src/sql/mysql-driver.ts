@@ -171,6 +171,13 @@ export function createMysqlDriver(settings: MysqlDriverSettings): SqlDriver {
     },
 
     async apply(args, deadline, control) {
+      // Keys whose row this call may create: an op that adds to or takes from a counter it may
+      // create, and the idempotency record.
+      const creatable = new Set<string>()
+      args.keys.forEach((key, i) => {
+        if (!args.report[i] && args.deltas[i] !== 0) creatable.add(key.toString('hex'))
+      })
+      if (args.idempotencyKey) creatable.add(args.idempotencyKey.toString('hex'))
       const values = [
         hex(args.keys),
         list(args.deltas),
@@ -178,12 +185,13 @@ export function createMysqlDriver(settings: MysqlDriverSettings): SqlDriver {
         list(args.ttls),
         args.report.map((report) => (report ? '1' : '0')).join(','),
         hex(args.lockOrder),
+        args.lockOrder.map((key) => (creatable.has(key.toString('hex')) ? '1' : '0')).join(','),
         args.idempotencyKey,
         args.idempotencyTtlMs,
         args.clearKey,
         deadline,
       ]
-      return String(await call(`CALL ${names.apply}(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, values, control))
+      return String(await call(`CALL ${names.apply}(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, values, control))
     },
 
     async write(routine, deadline, control) {

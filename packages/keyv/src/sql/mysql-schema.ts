@@ -11,9 +11,11 @@
  *   it changes nothing, lock waits are bounded by it (`innodb_lock_wait_timeout`, whole seconds,
  *   rounded up), and a call that reaches its commit after it is rolled back. Both raise
  *   SQLSTATE 45000 with a message starting `andromeda: deadline passed`.
- * - Keys are locked in one order, by key bytes, each with `INSERT ... ON DUPLICATE KEY UPDATE`
- *   (which locks a present row and inserts a placeholder for a missing one), so two calls over
- *   the same keys never deadlock. A call that writes nothing rolls back, placeholders included.
+ * - Keys are locked in one order, by key bytes: a present row with `SELECT ... FOR UPDATE`, a
+ *   missing one that the call may create with `INSERT ... ON DUPLICATE KEY UPDATE` (a
+ *   placeholder row, which also locks a row another session created meanwhile). A missing key
+ *   the call only reads or reports gets no placeholder: many sessions inserting one row and
+ *   rolling it back is InnoDB's classic deadlock. A call that writes nothing rolls back.
  * - Any error rolls the transaction back before it leaves the procedure, so a connection never
  *   goes back to the pool inside a transaction.
  * - Lists arrive as comma-separated text (keys as hex, integers in decimal, '' for none), built
@@ -78,6 +80,9 @@ const COMMIT = `
 const lockRow = (table: string, key: string) =>
   `INSERT INTO ${table} (storage_key) VALUES (${key}) ON DUPLICATE KEY UPDATE storage_key = storage_key;`
 
+/** Lock one key if its row is present. */
+const lockIfPresent = (table: string, key: string) => `SELECT COUNT(*) INTO present FROM ${table} WHERE storage_key = ${key} FOR UPDATE;`
+
 /** Deletes up to two expired rows; SKIP LOCKED never waits, so it cannot deadlock. */
 const reclaim = (table: string) => `
   SET gone = NULL;
@@ -122,11 +127,12 @@ export function mysqlMigration(table: string): string[] {
 
     // apply: the ops in order, all or nothing, with the idempotency record in the same step.
     // p_keys (hex), p_deltas, p_bounds, p_ttls, p_report ('1' report / '0' create) hold one
-    // element per op; p_lock is every key (ops, record, record to clear), hex, sorted, distinct.
+    // element per op; p_lock is every key (ops, record, record to clear), hex, sorted, distinct,
+    // and p_create says for each ('1') whether the call may create its row.
     // Reply: one row, one column, the text described in postgres-schema.ts.
     `CREATE PROCEDURE IF NOT EXISTS ${n.apply}(
   IN p_keys LONGTEXT, IN p_deltas LONGTEXT, IN p_bounds LONGTEXT, IN p_ttls LONGTEXT, IN p_report LONGTEXT,
-  IN p_lock LONGTEXT, IN p_idem VARBINARY(1024), IN p_idem_ttl BIGINT, IN p_clear VARBINARY(1024), IN p_deadline BIGINT)
+  IN p_lock LONGTEXT, IN p_create LONGTEXT, IN p_idem VARBINARY(1024), IN p_idem_ttl BIGINT, IN p_clear VARBINARY(1024), IN p_deadline BIGINT)
 proc: BEGIN${COMMON_DECLARATIONS}
   DECLARE n INT DEFAULT 0;
   DECLARE i INT DEFAULT 0;
@@ -135,12 +141,17 @@ proc: BEGIN${COMMON_DECLARATIONS}
   DECLARE bound BIGINT;
   DECLARE nxt BIGINT;
   DECLARE is_live INT;
+  DECLARE present INT;
   DECLARE reply LONGTEXT DEFAULT 'ok';
   DECLARE refused LONGTEXT DEFAULT NULL;${DECLARE_HANDLER}
   SET n = CHAR_LENGTH(p_keys) - CHAR_LENGTH(REPLACE(p_keys, ',', '')) + 1;${START}
   SET i = 1;
   WHILE i <= CHAR_LENGTH(p_lock) - CHAR_LENGTH(REPLACE(p_lock, ',', '')) + 1 DO
-    ${lockRow(t, `UNHEX(${item('p_lock', 'i')})`)}
+    IF ${item('p_create', 'i')} = '1' THEN
+      ${lockRow(t, `UNHEX(${item('p_lock', 'i')})`)}
+    ELSE
+      ${lockIfPresent(t, `UNHEX(${item('p_lock', 'i')})`)}
+    END IF;
     SET i = i + 1;
   END WHILE;
   SET now_ms = ${NOW};
@@ -263,16 +274,11 @@ END`,
 
     // release: delete the lock only if p_token holds it.
     `CREATE PROCEDURE IF NOT EXISTS ${n.releaseLock}(IN p_key VARBINARY(1024), IN p_token BLOB, IN p_deadline BIGINT)
-proc: BEGIN${COMMON_DECLARATIONS}${DECLARE_HANDLER}${START}
-  ${lockRow(t, 'p_key')}
-  SET now_ms = ${NOW};${readRow(t, 'p_key')}
-  IF cur_data IS NULL OR cur_data <> p_token THEN
-    ROLLBACK;
-    SELECT 0 AS reply;
-    LEAVE proc;
-  END IF;
-  DELETE FROM ${t} WHERE storage_key = p_key;${COMMIT}
-  SELECT 1 AS reply;
+proc: BEGIN${COMMON_DECLARATIONS}
+  DECLARE released INT;${DECLARE_HANDLER}${START}
+  DELETE FROM ${t} WHERE storage_key = p_key AND data = p_token AND (expires_at IS NULL OR expires_at > ${NOW});
+  SET released = ROW_COUNT();${COMMIT}
+  SELECT released AS reply;
 END`,
   ]
 }
