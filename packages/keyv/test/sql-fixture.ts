@@ -82,6 +82,8 @@ export function sqlFixture(dialect: Dialect) {
   return {
     dialect,
     table,
+    /** The Keyv adapter's own table (created by the adapter, dropped here). */
+    keyvTable,
     adapter,
     /** A store on a fresh adapter (extra adapter options: pool size, ...), closed by `drop()`. */
     store(options: Omit<KeyvStoreOptions, 'keyv'> = {}, adapterOptions: Record<string, unknown> = {}): CounterStore {
