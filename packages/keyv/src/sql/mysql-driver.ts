@@ -134,11 +134,16 @@ export function createMysqlDriver(settings: MysqlDriverSettings): SqlDriver {
         control.signal.removeEventListener('abort', onAbort)
         if (settled) return
         settled = true
-        const e = error as MysqlErrorLike | null
-        if (e && (e.fatal === true || e.sqlState === undefined)) connection.destroy()
-        else connection.release()
         if (error) reject(error)
         else resolve(results)
+        const e = error as MysqlErrorLike | null
+        if (!e) connection.release()
+        else if (e.fatal === true || e.sqlState === undefined) connection.destroy()
+        else {
+          // The procedures roll back before they re-raise, but an interrupted one may not have:
+          // never hand a connection back inside a transaction.
+          connection.query('ROLLBACK', (rollbackError) => (rollbackError ? connection.destroy() : connection.release()))
+        }
       })
     })
   }

@@ -69,8 +69,12 @@ export function createPostgresDriver(settings: PostgresDriverSettings): SqlDrive
       // An idle client whose backend ends emits `error` on the pool; without a listener Node
       // would throw it. pg-pool has already dropped that client.
       created.on('error', () => {})
+      // Queued before any query of ours on a new connection. The statement timeout is only a
+      // backstop: the functions bound their lock waits by each call's deadline themselves.
       created.on('connect', (client) => {
-        client.query('SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED').catch(() => {})
+        client
+          .query(`SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED; SET statement_timeout = ${settings.commandTimeoutMs}`)
+          .catch(() => {})
       })
       pool = created
       return created
