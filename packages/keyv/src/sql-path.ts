@@ -6,7 +6,7 @@ import { createMysqlDriver } from './sql/mysql-driver.js'
 import { mysqlMigration } from './sql/mysql-schema.js'
 import { createPostgresDriver } from './sql/postgres-driver.js'
 import { postgresMigration } from './sql/postgres-schema.js'
-import { createSqlStore } from './sql/store.js'
+import { commitAllowanceMs, createSqlStore } from './sql/store.js'
 
 /** The parts of an @keyv/postgres or @keyv/mysql adapter this package reads. */
 export interface KeyvSqlLike {
@@ -108,7 +108,8 @@ export function createKeyvSqlPath(adapter: KeyvSqlLike, dialect: 'postgres' | 'm
   let driver: ReturnType<typeof createPostgresDriver>
   if (dialect === 'postgres') {
     const schema = checkSchema('keyv', adapterOptions.schema ?? 'public')
-    driver = createPostgresDriver({ adapterOptions, schema, table, commandTimeoutMs: options.commandTimeoutMs })
+    const lockTimeoutMs = Math.max(options.commandTimeoutMs - commitAllowanceMs(options.commandTimeoutMs), 1)
+    driver = createPostgresDriver({ adapterOptions, schema, table, commandTimeoutMs: options.commandTimeoutMs, lockTimeoutMs })
   } else {
     driver = createMysqlDriver({ adapterOptions, table, commandTimeoutMs: options.commandTimeoutMs })
   }

@@ -60,10 +60,13 @@ const DEFAULT_MAX_KEY_LENGTH = 255
 /** Adapters that keep their data in this process's memory (by constructor name). */
 const IN_PROCESS_ADAPTERS = new Set(['Map', 'BigMap', 'CacheableMemory', 'KeyvCacheableMemory', 'LRUCache', 'QuickLRU'])
 
+/** Longest delay a Node timer takes as given; longer ones fire at once. */
+const MAX_TIMER_MS = 2_147_483_647
+
 function positiveInteger(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidArgumentError(name, `must be a positive integer (ms), got ${String(value)}`)
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(name, `must be a positive integer (ms) up to 2^31 - 1, got ${String(value)}`)
   }
   return value
 }

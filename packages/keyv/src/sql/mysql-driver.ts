@@ -81,6 +81,9 @@ export function createMysqlDriver(settings: MysqlDriverSettings): SqlDriver {
       const created = createPool(config)
       created.on('connection', (connection) => {
         connection.on('error', () => {})
+        // Queued before any query of ours. InnoDB counts lock waits in whole seconds.
+        const lockWaitSeconds = Math.min(Math.max(Math.ceil(settings.commandTimeoutMs / 1000), 1), 1_073_741_824)
+        connection.query(`SET SESSION innodb_lock_wait_timeout = ${lockWaitSeconds}`, () => {})
       })
       pool = created
       return created

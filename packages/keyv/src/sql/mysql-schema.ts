@@ -8,9 +8,10 @@
  *   `time_zone`); `expires_at` NULL means no expiry. A row is live when it holds something
  *   (`value` or `data`) and has not expired; anything else reads as missing.
  * - `p_deadline` is the caller's deadline in the database clock: a call that starts at or after
- *   it changes nothing, lock waits are bounded by it (`innodb_lock_wait_timeout`, whole seconds,
- *   rounded up), and a call that reaches its commit after it is rolled back. Both raise
- *   SQLSTATE 45000 with a message starting `andromeda: deadline passed`.
+ *   it changes nothing, and a call that reaches its commit after it is rolled back. Both raise
+ *   SQLSTATE 45000 with a message starting `andromeda: deadline passed`. Lock waits are bounded
+ *   by the store's sessions (`innodb_lock_wait_timeout`, whole seconds, set when a connection
+ *   opens).
  * - Keys are locked in one order, by key bytes: a present row with `SELECT ... FOR UPDATE`, a
  *   missing one that the call may create with `INSERT ... ON DUPLICATE KEY UPDATE` (a
  *   placeholder row, which also locks a row another session created meanwhile). A missing key
@@ -20,7 +21,8 @@
  *   goes back to the pool inside a transaction.
  * - Lists arrive as comma-separated text (keys as hex, integers in decimal, '' for none), built
  *   by the store from checked integers: the procedures parse them with SUBSTRING_INDEX.
- * - Each call that writes also deletes up to two expired rows of other keys (skipping locked ones).
+ * - Each call that may create a row (all but a plain consume or refund of a live counter) also
+ *   deletes up to two expired rows of other keys, oldest first, skipping locked ones.
  */
 
 const VERSION = 'v1'
@@ -59,13 +61,12 @@ const item = (list: string, i: string) => `NULLIF(SUBSTRING_INDEX(SUBSTRING_INDE
 const DECLARE_HANDLER = `
   DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;`
 
-/** Check the deadline, bound lock waits by it, open the transaction. */
+/** Check the deadline, open the transaction. */
 const START = `
   SET now_ms = ${NOW};
   IF now_ms >= p_deadline THEN
     SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '${DEADLINE_MESSAGE} before the call started';
   END IF;
-  SET SESSION innodb_lock_wait_timeout = GREATEST(1, CEIL((p_deadline - now_ms) / 1000));
   SET TRANSACTION ISOLATION LEVEL READ COMMITTED;
   START TRANSACTION;`
 
@@ -145,6 +146,22 @@ proc: BEGIN${COMMON_DECLARATIONS}
   DECLARE reply LONGTEXT DEFAULT 'ok';
   DECLARE refused LONGTEXT DEFAULT NULL;${DECLARE_HANDLER}
   SET n = CHAR_LENGTH(p_keys) - CHAR_LENGTH(REPLACE(p_keys, ',', '')) + 1;${START}
+
+  -- One op on a live counter, no idempotency record (a plain consume or refund): the check and
+  -- the add are one UPDATE on the locked row. Anything else goes the general way below.
+  IF n = 1 AND p_idem IS NULL AND p_clear IS NULL AND CAST(p_deltas AS SIGNED) <> 0 THEN
+    SET k = UNHEX(p_keys), delta = CAST(p_deltas AS SIGNED), bound = CAST(NULLIF(p_bounds, '') AS SIGNED);
+    UPDATE ${t} SET value = value + delta
+      WHERE storage_key = k AND value IS NOT NULL AND (expires_at IS NULL OR expires_at > ${NOW})
+        AND (delta < 0 OR (value + delta <= 9007199254740991 AND (bound IS NULL OR value + delta <= bound)))
+        AND (delta > 0 OR bound IS NULL OR value + delta >= bound);
+    IF ROW_COUNT() = 1 THEN
+      SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = k;${COMMIT}
+      SELECT CONCAT('ok,', cur_value, ',', IFNULL(GREATEST(cur_expires - ${NOW}, 1), '')) AS reply;
+      LEAVE proc;
+    END IF;
+  END IF;
+
   SET i = 1;
   WHILE i <= CHAR_LENGTH(p_lock) - CHAR_LENGTH(REPLACE(p_lock, ',', '')) + 1 DO
     IF ${item('p_create', 'i')} = '1' THEN

@@ -34,6 +34,8 @@ export interface PostgresDriverSettings {
   schema: string
   table: string
   commandTimeoutMs: number
+  /** Longest lock wait of one statement: the time the database has for a call sent at once. */
+  lockTimeoutMs: number
 }
 
 /**
@@ -69,11 +71,14 @@ export function createPostgresDriver(settings: PostgresDriverSettings): SqlDrive
       // An idle client whose backend ends emits `error` on the pool; without a listener Node
       // would throw it. pg-pool has already dropped that client.
       created.on('error', () => {})
-      // Queued before any query of ours on a new connection. The statement timeout is only a
-      // backstop: the functions bound their lock waits by each call's deadline themselves.
+      // Queued before any query of ours on a new connection. A lock wait ends by the time the
+      // store gives up on a call sent at once (the database's deadline for it): the call is
+      // then rolled back, and the store can say so.
       created.on('connect', (client) => {
         client
-          .query(`SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED; SET statement_timeout = ${settings.commandTimeoutMs}`)
+          .query(
+            `SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED; SET lock_timeout = ${settings.lockTimeoutMs}; SET statement_timeout = ${settings.commandTimeoutMs}`,
+          )
           .catch(() => {})
       })
       pool = created

@@ -24,7 +24,7 @@ const MAX_ATTEMPTS = 4
  * commit (and the reply) that long to arrive: a call the store reports as timed out has been
  * rolled back, or refused to start, in the database.
  */
-const commitAllowanceMs = (timeoutMs: number) => Math.min(100, Math.floor(timeoutMs / 5))
+export const commitAllowanceMs = (timeoutMs: number) => Math.min(100, Math.floor(timeoutMs / 5))
 
 function checkInteger(name: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {

@@ -1,0 +1,97 @@
+import { randomBytes } from 'node:crypto'
+import { createQuota } from '@andromeda/core'
+import { createKeyvStore } from '@andromeda/keyv'
+import KeyvPostgres from '@keyv/postgres'
+import Keyv from 'keyv'
+import pg from 'pg'
+import { type Contender, type ScenarioResult, compare } from './harness.js'
+
+const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
+const HUGE = 1_000_000_000_000
+export const POSTGRES_FLOOR = 'floor: one UPDATE … RETURNING per consume (same pool settings)'
+
+/** True when PostgreSQL answers at POSTGRES_URL. */
+export async function postgresAnswers(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 1000 })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    return true
+  } catch {
+    return false
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+/**
+ * consume() through createQuota + createKeyvStore on @keyv/postgres (the SQL path: one function
+ * call per consume, globally atomic) beside the floor: the smallest correct check-and-add, one
+ * `UPDATE … RETURNING` on a present row, sent on a pg pool of the same size (10).
+ */
+export async function benchPostgres(options: { rounds: number; total: number; quick: boolean }): Promise<ScenarioResult[]> {
+  const suffix = randomBytes(4).toString('hex')
+  const table = `bench_counters_${suffix}`
+  const keyvTable = `bench_keyv_${suffix}`
+  const floorTable = `bench_floor_${suffix}`
+  const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 10 })
+  admin.on('error', () => {})
+  const results: ScenarioResult[] = []
+  try {
+    await admin.query(`CREATE TABLE ${floorTable} (storage_key bytea PRIMARY KEY, value bigint NOT NULL)`)
+    for (const keys of [1, 10_000]) {
+      const key = (i: number) => (keys === 1 ? 'hot' : `k${i % keys}`)
+      await admin.query(`INSERT INTO ${floorTable} SELECT convert_to('k' || i, 'UTF8'), 0 FROM generate_series(0, $1) AS i ON CONFLICT DO NOTHING`, [keys])
+      await admin.query(`INSERT INTO ${floorTable} VALUES (convert_to('hot', 'UTF8'), 0) ON CONFLICT DO NOTHING`)
+      const contenders: Contender[] = [
+        (() => {
+          let adapter: KeyvPostgres
+          let store: ReturnType<typeof createKeyvStore>
+          return {
+            name: 'andromeda createQuota + @keyv/postgres (SQL path)',
+            async setup() {
+              adapter = new KeyvPostgres({ uri: POSTGRES_URL, table: keyvTable })
+              store = createKeyvStore({ keyv: new Keyv({ store: adapter, namespace: 'bench' }), table })
+              const quota = createQuota({ name: 'bench', store, limit: HUGE, ttlMs: 3_600_000 })
+              await quota.consume(key(0))
+              return (i: number) => quota.consume(key(i))
+            },
+            async teardown() {
+              await store.close?.()
+              await adapter.disconnect()
+            },
+          }
+        })(),
+        (() => {
+          let pool: pg.Pool
+          return {
+            name: POSTGRES_FLOOR,
+            async setup() {
+              pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 10 })
+              pool.on('error', () => {})
+              const text = `UPDATE ${floorTable} SET value = value + $2 WHERE storage_key = convert_to($1, 'UTF8') AND value + $2 <= $3 RETURNING value`
+              const op = (i: number) => pool.query(text, [key(i), 1, HUGE])
+              await op(0)
+              return op
+            },
+            async teardown() {
+              await pool.end()
+            },
+          }
+        })(),
+      ]
+      for (const concurrency of options.quick ? [50] : [1, 50, 200]) {
+        const scenario = `postgres path, ${keys === 1 ? '1 hot key' : '10k keys'}, concurrency ${concurrency}`
+        console.error(`  ${scenario}`)
+        results.push(await compare(scenario, contenders, { ...options, concurrency }))
+      }
+    }
+  } finally {
+    await admin.query(`DROP TABLE IF EXISTS ${floorTable}, ${keyvTable}, ${table}`).catch(() => {})
+    for (const routine of ['apply', 'seed', 'set', 'delete', 'lock', 'unlock']) {
+      await admin.query(`DROP FUNCTION IF EXISTS ${table}_${routine}_v1`).catch(() => {})
+    }
+    await admin.end()
+  }
+  return results
+}
