@@ -5,7 +5,7 @@ import { type ScenarioResult, toMarkdown } from './harness.js'
 import { type RatioPoint, httpRatios, ratioChart, throughputRatios } from './chart.js'
 import { benchHttp, httpMarkdown } from './http.js'
 import { benchMemory } from './memory.js'
-import { POSTGRES_FLOOR, benchPostgres, postgresAnswers } from './postgres.js'
+import { POSTGRES_FLOOR, benchPostgres, postgresAnswers, redisAnswers } from './postgres.js'
 import { FLOOR, RUN_TOKEN, benchRedis, commandsPerConsume, leftoverKeys } from './redis.js'
 
 const args = new Set(process.argv.slice(2))
@@ -58,7 +58,7 @@ if (wanted('redis')) {
 }
 
 if (wanted('postgres')) {
-  if (await postgresAnswers()) report('Postgres path', await benchPostgres({ rounds: quick ? 3 : 5, total: quick ? 2_000 : 10_000, quick }), POSTGRES_FLOOR)
+  if (await postgresAnswers()) report('Postgres path', await benchPostgres({ rounds: quick ? 3 : 5, total: quick ? 2_000 : 10_000, quick, withRedis: await redisAnswers() }), POSTGRES_FLOOR)
   else console.error('postgres: skipped (no PostgreSQL at POSTGRES_URL)')
 }
 

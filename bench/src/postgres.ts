@@ -2,11 +2,13 @@ import { randomBytes } from 'node:crypto'
 import { createQuota } from '@andromeda/core'
 import { createKeyvStore } from '@andromeda/keyv'
 import KeyvPostgres from '@keyv/postgres'
+import KeyvRedis from '@keyv/redis'
 import Keyv from 'keyv'
 import pg from 'pg'
 import { type Contender, type ScenarioResult, compare } from './harness.js'
 
 const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const HUGE = 1_000_000_000_000
 export const POSTGRES_FLOOR = 'floor: one UPDATE … RETURNING per consume (same pool settings)'
 
@@ -24,12 +26,23 @@ export async function postgresAnswers(): Promise<boolean> {
   }
 }
 
+/** Delete what the Redis contender wrote (its own namespace only; never a whole-server flush). */
+async function deleteNamespace(adapter: KeyvRedis<unknown>, namespace: string): Promise<void> {
+  const client = (await adapter.getClient()) as unknown as {
+    scanIterator(options: { MATCH: string; COUNT: number }): AsyncIterable<string[]>
+    unlink(keys: string[]): Promise<number>
+  }
+  for await (const keys of client.scanIterator({ MATCH: `${namespace}*`, COUNT: 1000 })) if (keys.length > 0) await client.unlink(keys)
+}
+
 /**
  * consume() through createQuota + createKeyvStore on @keyv/postgres (the SQL path: one function
- * call per consume, globally atomic) beside the floor: the smallest correct check-and-add, one
- * `UPDATE … RETURNING` on a present row, sent on a pg pool of the same size (10).
+ * call per consume, globally atomic) beside the floor, the smallest correct check-and-add (one
+ * `UPDATE … RETURNING` on a present row, sent on a pg pool of the store's size, 10), and beside
+ * the same createKeyvStore on @keyv/redis (the Redis path) when Redis answers.
  */
-export async function benchPostgres(options: { rounds: number; total: number; quick: boolean }): Promise<ScenarioResult[]> {
+export async function benchPostgres(options: { rounds: number; total: number; quick: boolean; withRedis: boolean }): Promise<ScenarioResult[]> {
+  const { withRedis } = options
   const suffix = randomBytes(4).toString('hex')
   const table = `bench_counters_${suffix}`
   const keyvTable = `bench_keyv_${suffix}`
@@ -80,6 +93,26 @@ export async function benchPostgres(options: { rounds: number; total: number; qu
           }
         })(),
       ]
+      if (withRedis) {
+        let adapter: KeyvRedis<unknown>
+        let store: ReturnType<typeof createKeyvStore>
+        const namespace = `bench-${suffix}`
+        contenders.push({
+          name: 'andromeda createQuota + @keyv/redis (Redis path)',
+          async setup() {
+            adapter = new KeyvRedis(REDIS_URL)
+            store = createKeyvStore({ keyv: new Keyv({ store: adapter, namespace }) })
+            const quota = createQuota({ name: 'bench', store, limit: HUGE, ttlMs: 3_600_000 })
+            await quota.consume(key(0))
+            return (i: number) => quota.consume(key(i))
+          },
+          async teardown() {
+            await store.close?.()
+            await deleteNamespace(adapter, namespace)
+            await adapter.disconnect()
+          },
+        })
+      }
       for (const concurrency of options.quick ? [50] : [1, 50, 200]) {
         const scenario = `postgres path, ${keys === 1 ? '1 hot key' : '10k keys'}, concurrency ${concurrency}`
         console.error(`  ${scenario}`)
@@ -94,4 +127,18 @@ export async function benchPostgres(options: { rounds: number; total: number; qu
     await admin.end()
   }
   return results
+}
+
+/** True when Redis answers at REDIS_URL (the Redis contender runs only then). */
+export async function redisAnswers(): Promise<boolean> {
+  const adapter = new KeyvRedis(REDIS_URL, { connectionTimeout: 1000 })
+  adapter.on('error', () => {})
+  try {
+    await adapter.getClient()
+    return true
+  } catch {
+    return false
+  } finally {
+    await adapter.disconnect().catch(() => {})
+  }
 }
