@@ -16,7 +16,9 @@ export interface KeyvStoreOptions {
   /**
    * Upper bound, in ms, of the backend work of one call: past it the call rejects with a
    * `StoreError`. On @keyv/redis it is `@andromeda/redis`'s `commandTimeoutMs` (and bounds the
-   * connection too). Default 2000.
+   * connection too); on @keyv/postgres and @keyv/mysql the database refuses to apply a call
+   * after its deadline, so a call reported as timed out is never applied later. At most
+   * 2^31 - 1. Default 2000.
    */
   commandTimeoutMs?: number
   /**
@@ -83,7 +85,12 @@ function isInProcess(adapter: object): boolean {
  *   Lua scripts of `@andromeda/redis`, as raw integer keys under the Keyv namespace
  *   (`<namespace>::<key>`, never Keyv's JSON wrapper). Every call is one atomic script:
  *   `capabilities: { shared: true, atomic: 'global' }`.
- * - **Any other adapter** (the default `Map`, @keyv/postgres, @keyv/sqlite, ...): each counter is
+ * - **@keyv/postgres, @keyv/mysql**: counters live in a table of the store's own (`table`), with
+ *   binary keys, changed only through functions / procedures it creates there (`createTable`);
+ *   each call is one routine call, one transaction, over a pool the store opens with the
+ *   adapter's connection options (`pg` / `mysql2`, optional peer dependencies) and ends in
+ *   `close()`: `capabilities: { shared: true, atomic: 'global' }`. See `keyvSqlMigration`.
+ * - **Any other adapter** (the default `Map`, @keyv/sqlite, ...): each counter is
  *   a small record (`{ type, value, expiresAt }`) in Keyv's `{ value, expires }` wrapper, expiry
  *   checked on read. Calls run under a per-key async mutex (several keys taken together, in one
  *   step), so they are atomic within this process only: `atomic: 'process'`, and `shared` true
@@ -96,8 +103,10 @@ function isInProcess(adapter: object): boolean {
  * rejects with a `StoreError`; nothing unsaved is reported as done.
  *
  * @param options - `keyv` (required) and the options of `KeyvStoreOptions`.
- * @returns a `CounterStore`; `close()` detaches it and never disconnects your Keyv.
- * @throws InvalidArgumentError when `keyv` is not a Keyv instance or an option is out of range.
+ * @returns a `CounterStore`; `close()` detaches it (and ends the SQL path's own pool) and never
+ *   disconnects your Keyv.
+ * @throws InvalidArgumentError when `keyv` is not a Keyv instance, an option is out of range, or
+ *   `table` (or the @keyv/postgres schema) is not a plain identifier.
  *   Methods reject with `StoreError` (`retryable: true` only when nothing was written).
  *
  * @example
