@@ -122,7 +122,8 @@ BEGIN${START}
         AND (p_deltas[1] > 0 OR p_bounds[1] IS NULL OR value + p_deltas[1] >= p_bounds[1])
       RETURNING value, expires_at INTO cur_value, cur_expires;
     IF FOUND THEN${FINISH}
-      RETURN 'ok,' || cur_value || ',' || coalesce(greatest(cur_expires - ${NOW}, 1)::text, '');
+      -- (greatest() skips NULLs in PostgreSQL: a counter without expiry must stay without.)
+      RETURN 'ok,' || cur_value || ',' || CASE WHEN cur_expires IS NULL THEN '' ELSE greatest(cur_expires - ${NOW}, 1)::text END;
     END IF;
   END IF;
   touched := ARRAY(SELECT DISTINCT k FROM unnest(p_keys || ARRAY[p_idem, p_clear]) AS k WHERE k IS NOT NULL ORDER BY k);
