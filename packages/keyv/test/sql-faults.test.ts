@@ -75,24 +75,29 @@ describe.each(['postgres', 'mysql'] as const)('faults on %s', (dialect) => {
     await store.close?.()
   })
 
-  run('a call that times out on a locked row is never applied once the lock goes', async () => {
-    const store = fixture.store({ commandTimeoutMs: TIMEOUT_MS })
-    const quota = createQuota({ name: 'timeout', store, limit: 10 })
-    expect(await quota.consume('a')).toMatchObject({ allowed: true, usage: 1 })
-    const lock = await lockCounters(dialect, fixture.table, [counterKey('timeout', 'a')])
-    const released = sleep(1_500).then(() => lock.release())
-    const { error, ms } = await timed(() => quota.consume('a'))
-    console.info(`${dialect}: locked row, rejected after ${Math.round(ms)} ms, retryable ${(error as StoreError)?.retryable}`)
-    expect(StoreError.isInstance(error)).toBe(true)
-    expect(ms).toBeLessThan(BOUND_MS)
-    // PostgreSQL's lock wait ends at the call's deadline and rolls back, which the store sees.
-    // MySQL bounds lock waits in whole seconds: the store gives up first and cannot tell.
-    if (dialect === 'postgres') expect((error as StoreError).retryable).toBe(true)
-    await released
-    // Long enough for a late statement to land, were it ever to (MySQL waits up to 1 s more).
-    await sleep(1_500)
-    expect((await quota.get('a')).usage).toBe(1)
-  })
+  // 800 ms: on MySQL the call gets the row after its deadline, and its own check rolls it back.
+  // 1500 ms: past MySQL's one-second lock wait. PostgreSQL's lock wait ends at the deadline.
+  for (const holdMs of [800, 1_500]) {
+    run(`a call that times out on a row locked for ${holdMs} ms is never applied once the lock goes`, async () => {
+      const store = fixture.store({ commandTimeoutMs: TIMEOUT_MS })
+      const quota = createQuota({ name: `timeout-${holdMs}`, store, limit: 10 })
+      expect(await quota.consume('a')).toMatchObject({ allowed: true, usage: 1 })
+      const lock = await lockCounters(dialect, fixture.table, [counterKey(`timeout-${holdMs}`, 'a')])
+      const released = sleep(holdMs).then(() => lock.release())
+      const { error, ms } = await timed(() => quota.consume('a'))
+      console.info(`${dialect}: row locked ${holdMs} ms, rejected after ${Math.round(ms)} ms, retryable ${(error as StoreError)?.retryable}`)
+      expect(StoreError.isInstance(error)).toBe(true)
+      expect(ms).toBeLessThan(BOUND_MS)
+      // PostgreSQL's lock wait ends at the call's deadline and rolls back, which the store sees.
+      // MySQL bounds lock waits in whole seconds: the store gives up first and cannot tell.
+      if (dialect === 'postgres') expect((error as StoreError).retryable).toBe(true)
+      await released
+      // Long enough for a late statement to land, were it ever to (MySQL waits up to 1 s).
+      await sleep(1_200)
+      expect((await quota.get('a')).usage).toBe(1)
+      expect(await quota.consume('a')).toMatchObject({ allowed: true, usage: 2 })
+    })
+  }
 
   run('timed-out calls give their connections back: a pool of 2 keeps answering while two rows stay locked', async () => {
     const store = fixture.store({ commandTimeoutMs: TIMEOUT_MS }, dialect === 'postgres' ? { max: 2 } : { connectionLimit: 2 })

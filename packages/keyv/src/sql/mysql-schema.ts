@@ -96,9 +96,9 @@ const reclaim = (table: string) => `
   END IF;`
 
 /** A live row's columns into cur_value / cur_data / cur_expires (all NULL when absent). */
-const readRow = (table: string, key: string) => `
+const readRow = (table: string, key: string, locking = false) => `
   SET cur_value = NULL, cur_data = NULL, cur_expires = NULL;
-  SELECT value, data, expires_at INTO cur_value, cur_data, cur_expires FROM ${table} WHERE storage_key = ${key};
+  SELECT value, data, expires_at INTO cur_value, cur_data, cur_expires FROM ${table} WHERE storage_key = ${key}${locking ? ' FOR UPDATE' : ''};
   IF cur_expires IS NOT NULL AND cur_expires <= now_ms THEN
     SET cur_value = NULL, cur_data = NULL, cur_expires = NULL;
   END IF;`
@@ -144,7 +144,8 @@ proc: BEGIN${COMMON_DECLARATIONS}
   DECLARE is_live INT;
   DECLARE present INT;
   DECLARE reply LONGTEXT DEFAULT 'ok';
-  DECLARE refused LONGTEXT DEFAULT NULL;${DECLARE_HANDLER}
+  DECLARE refused LONGTEXT DEFAULT NULL;
+  DECLARE as_found LONGTEXT DEFAULT '';${DECLARE_HANDLER}
   SET n = CHAR_LENGTH(p_keys) - CHAR_LENGTH(REPLACE(p_keys, ',', '')) + 1;${START}
 
   -- One op on a live counter, no idempotency record (a plain consume or refund): the check and
@@ -181,11 +182,20 @@ proc: BEGIN${COMMON_DECLARATIONS}
     END IF;
   END IF;
 
+  -- The counters as they stand (locking reads: a row another session created after the lock
+  -- loop is locked now), for a refusal: what it reports must be what it decided on.
+  SET i = 1;
+  WHILE i <= n DO
+    SET k = UNHEX(${item('p_keys', 'i')});${readRow(t, 'k', true)}
+    SET as_found = CONCAT(as_found, ',', IFNULL(cur_value, ''), ',', IF(cur_value IS NULL, '', IFNULL(cur_expires - now_ms, '')));
+    SET i = i + 1;
+  END WHILE;
+
   SET i = 1;
   ops: WHILE i <= n DO
     SET k = UNHEX(${item('p_keys', 'i')});
     SET delta = CAST(${item('p_deltas', 'i')} AS SIGNED);
-    SET bound = CAST(${item('p_bounds', 'i')} AS SIGNED);${readRow(t, 'k')}
+    SET bound = CAST(${item('p_bounds', 'i')} AS SIGNED);${readRow(t, 'k', true)}
     SET is_live = cur_value IS NOT NULL;
     IF NOT is_live THEN
       IF ${item('p_report', 'i')} = '1' THEN SET refused = CONCAT('refused,', i - 1, ',missing'); LEAVE ops; END IF;
@@ -206,16 +216,9 @@ proc: BEGIN${COMMON_DECLARATIONS}
   END WHILE;
 
   IF refused IS NOT NULL THEN
-    -- Undo everything (placeholders too), then report the values as they stand.
+    -- Undo everything (placeholders too).
     ROLLBACK;
-    SET reply = refused;
-    SET i = 1;
-    WHILE i <= n DO
-      SET k = UNHEX(${item('p_keys', 'i')});${readRow(t, 'k')}
-      SET reply = CONCAT(reply, ',', IFNULL(cur_value, ''), ',', IF(cur_value IS NULL, '', IFNULL(cur_expires - now_ms, '')));
-      SET i = i + 1;
-    END WHILE;
-    SELECT reply;
+    SELECT CONCAT(refused, as_found) AS reply;
     LEAVE proc;
   END IF;
 

@@ -106,6 +106,7 @@ DECLARE
   n int := coalesce(array_length(p_keys, 1), 0);
   touched bytea[];
   reply text := '';
+  as_found text := '';
   recorded bytea;
   cur_value bigint;
   cur_expires bigint;
@@ -146,23 +147,33 @@ BEGIN${START}
       END IF;
     END IF;
 
+    -- The counters as they stand, for a refusal: what it reports must be what it decided on.
+    FOR i IN 1..n LOOP
+      SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_keys[i];
+      IF cur_value IS NOT NULL AND (cur_expires IS NULL OR cur_expires > now_ms) THEN
+        as_found := as_found || ',' || cur_value || ',' || coalesce((cur_expires - now_ms)::text, '');
+      ELSE
+        as_found := as_found || ',,';
+      END IF;
+    END LOOP;
+
     FOR i IN 1..n LOOP
       SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_keys[i];
       is_live := cur_value IS NOT NULL AND (cur_expires IS NULL OR cur_expires > now_ms);
       IF NOT is_live THEN
         IF p_report[i] THEN
-          reply := 'refused,' || (i - 1) || ',missing';
+          reply := 'refused,' || (i - 1) || ',missing' || as_found;
           RAISE EXCEPTION 'undo' USING ERRCODE = '${UNDO_SQLSTATE}';
         END IF;
         cur_value := 0;
       END IF;
       nxt := cur_value + p_deltas[i];
       IF p_deltas[i] > 0 AND (nxt > 9007199254740991 OR nxt > p_bounds[i]) THEN
-        reply := 'refused,' || (i - 1) || ',limit';
+        reply := 'refused,' || (i - 1) || ',limit' || as_found;
         RAISE EXCEPTION 'undo' USING ERRCODE = '${UNDO_SQLSTATE}';
       END IF;
       IF p_deltas[i] < 0 AND nxt < p_bounds[i] THEN
-        reply := 'refused,' || (i - 1) || ',floor';
+        reply := 'refused,' || (i - 1) || ',floor' || as_found;
         RAISE EXCEPTION 'undo' USING ERRCODE = '${UNDO_SQLSTATE}';
       END IF;
       IF p_deltas[i] <> 0 THEN
@@ -194,17 +205,8 @@ BEGIN${START}
     END IF;
     DELETE FROM ${t} WHERE storage_key = ANY (touched) AND ((value IS NULL AND data IS NULL) OR expires_at <= now_ms);${reclaim(t)}${FINISH}
   EXCEPTION WHEN SQLSTATE '${UNDO_SQLSTATE}' THEN
-    -- Everything since the inner BEGIN is undone (placeholders and locks too).
-    IF reply LIKE 'refused,%' THEN
-      FOR i IN 1..n LOOP
-        SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_keys[i];
-        IF cur_value IS NOT NULL AND (cur_expires IS NULL OR cur_expires > now_ms) THEN
-          reply := reply || ',' || cur_value || ',' || coalesce((cur_expires - now_ms)::text, '');
-        ELSE
-          reply := reply || ',,';
-        END IF;
-      END LOOP;
-    END IF;
+    -- Everything since the inner BEGIN is undone (placeholders and locks too); reply is set.
+    NULL;
   END;
   RETURN reply;
 END
