@@ -1,4 +1,4 @@
-import { counterKey, createQuota, StoreError } from '@andromeda/core'
+import { consumeAll, counterKey, createQuota, StoreError } from '@andromeda/core'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createKeyvStore } from '../src/index.js'
 import { createStorageKeys } from '../src/sql/keys.js'
@@ -191,7 +191,6 @@ describe.each(['postgres', 'mysql'] as const)('faults on %s', (dialect) => {
     const store = fixture.store()
     const a = createQuota({ name: 'pair-a', store, limit: 150 })
     const b = createQuota({ name: 'pair-b', store, limit: 150 })
-    const { consumeAll } = await import('@andromeda/core')
     const calls = Array.from({ length: 200 }, (_, i) =>
       consumeAll(
         i % 2 === 0
@@ -254,6 +253,38 @@ describe('PostgreSQL sessions that default to SERIALIZABLE', () => {
     expect(outcomes.filter((o) => o.status === 'fulfilled' && o.value.allowed)).toHaveLength(50)
     expect((await quota.get('hot')).usage).toBe(50)
   })
+
+  it.runIf(available.postgres)('a deadlock PostgreSQL reports against another session is retried: the call succeeds and counts once', async () => {
+    const store = fixture.store({ commandTimeoutMs: 8_000 })
+    const a = createQuota({ name: 'dl-a', store, limit: 10 })
+    const b = createQuota({ name: 'dl-b', store, limit: 10 })
+    await a.consume('x')
+    await b.consume('y')
+    // The store locks in byte order of the keys; the other session takes them the other way.
+    const [first, second] = [counterKey('dl-a', 'x'), counterKey('dl-b', 'y')].sort((p, q) => Buffer.compare(storageKey(p, 'key'), storageKey(q, 'key')))
+    const admin = await connectAdmin('postgres')
+    const deadlocks = async () => Number((await admin.query(`SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()`))[0]?.deadlocks)
+    const before = await deadlocks()
+    const qualified = `public."${fixture.table}"`
+    await admin.query('BEGIN')
+    await admin.query(`SELECT 1 FROM ${qualified} WHERE storage_key = $1 FOR UPDATE`, [storageKey(second!, 'key')])
+    const call = consumeAll([
+      { quota: a, id: 'x' },
+      { quota: b, id: 'y' },
+    ])
+    await sleep(300) // the store now holds the first row and waits for the second
+    // Waits for the store's row: a cycle. The store waited first, so its check finds it first.
+    const other = admin.query(`SELECT 1 FROM ${qualified} WHERE storage_key = $1 FOR UPDATE`, [storageKey(first!, 'key')])
+    await other
+    await sleep(100)
+    await admin.query('COMMIT')
+    expect(await call).toMatchObject({ allowed: true })
+    await admin.query('SELECT pg_stat_clear_snapshot()')
+    expect(await deadlocks()).toBeGreaterThan(before)
+    await admin.close()
+    expect((await a.get('x')).usage).toBe(2)
+    expect((await b.get('y')).usage).toBe(2)
+  }, 20_000)
 
   it.runIf(available.postgres)('a serialization failure from PostgreSQL is retried, then a retryable StoreError', async () => {
     const { createPostgresDriver } = await import('../src/sql/postgres-driver.js')

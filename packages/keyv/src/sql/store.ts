@@ -102,14 +102,14 @@ export function createSqlStore(settings: SqlStoreSettings): CounterStore {
       })
   }
 
-  function toStoreError(error: unknown, kind: FailureKind, what: string, idempotent: boolean): unknown {
+  function toStoreError(error: unknown, kind: FailureKind, what: string, idempotent: boolean, attempts: number): unknown {
     if (AndromedaError.isInstance(error)) return error
     const detail = errorMessage(error)
     switch (kind) {
       case 'not-sent':
         return new StoreError(`${what} was not sent: ${detail}`, { retryable: true, cause: error })
       case 'conflict':
-        return new StoreError(`${what} was rolled back ${MAX_ATTEMPTS} times (deadlock or serialization failure): ${detail}`, {
+        return new StoreError(`${what} was rolled back on each of ${attempts} attempts (deadlock or serialization failure): ${detail}`, {
           retryable: true,
           cause: error,
         })
@@ -165,7 +165,7 @@ export function createSqlStore(settings: SqlStoreSettings): CounterStore {
         } catch (error) {
           const kind = driver.classify(error, control)
           if (kind === 'conflict' && attempts < MAX_ATTEMPTS && performance.now() < control.dueAt - allowanceMs) continue
-          throw toStoreError(error, kind, what, idempotent)
+          throw toStoreError(error, kind, what, idempotent, attempts)
         }
       }
     }
