@@ -149,7 +149,8 @@ proc: BEGIN${COMMON_DECLARATIONS}
   SET n = CHAR_LENGTH(p_keys) - CHAR_LENGTH(REPLACE(p_keys, ',', '')) + 1;${START}
 
   -- One op on a live counter, no idempotency record (a plain consume or refund): the check and
-  -- the add are one UPDATE on the locked row. Anything else goes the general way below.
+  -- the add are one UPDATE on the locked row; a refusal by its value needs no lock. Anything
+  -- else goes the general way below.
   IF n = 1 AND p_idem IS NULL AND p_clear IS NULL AND CAST(p_deltas AS SIGNED) <> 0 THEN
     SET k = UNHEX(p_keys), delta = CAST(p_deltas AS SIGNED), bound = CAST(NULLIF(p_bounds, '') AS SIGNED);
     UPDATE ${t} SET value = value + delta
@@ -160,6 +161,17 @@ proc: BEGIN${COMMON_DECLARATIONS}
       SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = k;${COMMIT}
       SELECT CONCAT('ok,', cur_value, ',', IFNULL(GREATEST(cur_expires - ${NOW}, 1), '')) AS reply;
       LEAVE proc;
+    END IF;
+    -- Refused by the value a live counter holds now (a sold-out flash sale): say so without
+    -- taking a lock, as a refusal changes nothing.
+    SET now_ms = ${NOW};${readRow(t, 'k')}
+    IF cur_value IS NOT NULL THEN
+      SET nxt = cur_value + delta;
+      IF (delta > 0 AND (nxt > 9007199254740991 OR nxt > bound)) OR (delta < 0 AND nxt < bound) THEN
+        ROLLBACK;
+        SELECT CONCAT('refused,0,', IF(delta > 0, 'limit', 'floor'), ',', cur_value, ',', IFNULL(cur_expires - now_ms, '')) AS reply;
+        LEAVE proc;
+      END IF;
     END IF;
   END IF;
 

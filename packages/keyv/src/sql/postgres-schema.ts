@@ -115,7 +115,7 @@ DECLARE
 BEGIN${START}
   -- One op on a live counter, no idempotency record (a plain consume or refund): the check and
   -- the add are one UPDATE, which waits for the row and re-checks the newest version. Anything
-  -- else (missing, expired, refused, several ops) goes the general way below.
+  -- else (missing, expired, several ops) goes the general way below.
   IF n = 1 AND p_idem IS NULL AND p_clear IS NULL AND p_deltas[1] <> 0 THEN
     UPDATE ${t} SET value = value + p_deltas[1]
       WHERE storage_key = p_keys[1] AND value IS NOT NULL AND (expires_at IS NULL OR expires_at > ${NOW})
@@ -125,6 +125,19 @@ BEGIN${START}
     IF FOUND THEN${FINISH}
       -- (greatest() skips NULLs in PostgreSQL: a counter without expiry must stay without.)
       RETURN 'ok,' || cur_value || ',' || CASE WHEN cur_expires IS NULL THEN '' ELSE greatest(cur_expires - ${NOW}, 1)::text END;
+    END IF;
+    -- Refused by the value a live counter holds now (a sold-out flash sale): say so without
+    -- taking a lock, as a refusal changes nothing.
+    now_ms := ${NOW};
+    SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_keys[1];
+    IF cur_value IS NOT NULL AND (cur_expires IS NULL OR cur_expires > now_ms) THEN
+      nxt := cur_value + p_deltas[1];
+      IF p_deltas[1] > 0 AND (nxt > 9007199254740991 OR nxt > p_bounds[1]) THEN
+        RETURN 'refused,0,limit,' || cur_value || ',' || coalesce((cur_expires - now_ms)::text, '');
+      END IF;
+      IF p_deltas[1] < 0 AND nxt < p_bounds[1] THEN
+        RETURN 'refused,0,floor,' || cur_value || ',' || coalesce((cur_expires - now_ms)::text, '');
+      END IF;
     END IF;
   END IF;
   touched := ARRAY(SELECT DISTINCT k FROM unnest(p_keys || ARRAY[p_idem, p_clear]) AS k WHERE k IS NOT NULL ORDER BY k);
