@@ -145,7 +145,10 @@ proc: BEGIN${COMMON_DECLARATIONS}
   DECLARE present INT;
   DECLARE reply LONGTEXT DEFAULT 'ok';
   DECLARE refused LONGTEXT DEFAULT NULL;
-  DECLARE as_found LONGTEXT DEFAULT '';${DECLARE_HANDLER}
+  DECLARE as_found LONGTEXT DEFAULT '';
+  DECLARE unknown_keys LONGTEXT DEFAULT ',';
+  DECLARE missing_at INT DEFAULT -1;
+  DECLARE h LONGTEXT;${DECLARE_HANDLER}
   SET n = CHAR_LENGTH(p_keys) - CHAR_LENGTH(REPLACE(p_keys, ',', '')) + 1;${START}
 
   -- One op on a live counter, no idempotency record (a plain consume or refund): the check and
@@ -203,14 +206,23 @@ proc: BEGIN${COMMON_DECLARATIONS}
     SET i = i + 1;
   END WHILE;
 
-  SET i = 1;
-  ops: WHILE i <= n DO
-    SET k = UNHEX(${item('p_keys', 'i')});
+  -- A missing counter to report is reported only when no other op is refused (loading it
+  -- could not make the call fit); later ops on its key are skipped meanwhile.
+  SET i = 0;
+  ops: WHILE i < n DO
+    SET i = i + 1;
+    SET h = ${item('p_keys', 'i')};
+    IF LOCATE(CONCAT(',', h, ','), unknown_keys) > 0 THEN ITERATE ops; END IF;
+    SET k = UNHEX(h);
     SET delta = CAST(${item('p_deltas', 'i')} AS SIGNED);
     SET bound = CAST(${item('p_bounds', 'i')} AS SIGNED);${readRow(t, 'k', true)}
     SET is_live = cur_value IS NOT NULL;
     IF NOT is_live THEN
-      IF ${item('p_report', 'i')} = '1' THEN SET refused = CONCAT('refused,', i - 1, ',missing'); LEAVE ops; END IF;
+      IF ${item('p_report', 'i')} = '1' THEN
+        IF missing_at < 0 THEN SET missing_at = i - 1; END IF;
+        SET unknown_keys = CONCAT(unknown_keys, h, ',');
+        ITERATE ops;
+      END IF;
       SET cur_value = 0;
     END IF;
     SET nxt = cur_value + delta;
@@ -224,8 +236,8 @@ proc: BEGIN${COMMON_DECLARATIONS}
         UPDATE ${t} SET value = nxt, data = NULL, expires_at = now_ms + CAST(${item('p_ttls', 'i')} AS SIGNED) WHERE storage_key = k;
       END IF;
     END IF;
-    SET i = i + 1;
   END WHILE;
+  IF refused IS NULL AND missing_at >= 0 THEN SET refused = CONCAT('refused,', missing_at, ',missing'); END IF;
 
   IF refused IS NOT NULL THEN
     -- Undo everything (placeholders too).

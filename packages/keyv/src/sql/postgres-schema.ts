@@ -107,6 +107,8 @@ DECLARE
   touched bytea[];
   reply text := '';
   as_found text := '';
+  unknown bytea[] := '{}';
+  missing_at int := -1;
   recorded bytea;
   cur_value bigint;
   cur_expires bigint;
@@ -170,13 +172,17 @@ BEGIN${START}
       END IF;
     END LOOP;
 
+    -- A missing counter to report is reported only when no other op is refused (loading it
+    -- could not make the call fit); later ops on its key are skipped meanwhile.
     FOR i IN 1..n LOOP
+      CONTINUE WHEN p_keys[i] = ANY (unknown);
       SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_keys[i];
       is_live := cur_value IS NOT NULL AND (cur_expires IS NULL OR cur_expires > now_ms);
       IF NOT is_live THEN
         IF p_report[i] THEN
-          reply := 'refused,' || (i - 1) || ',missing' || as_found;
-          RAISE EXCEPTION 'undo' USING ERRCODE = '${UNDO_SQLSTATE}';
+          IF missing_at < 0 THEN missing_at := i - 1; END IF;
+          unknown := unknown || p_keys[i];
+          CONTINUE;
         END IF;
         cur_value := 0;
       END IF;
@@ -198,6 +204,10 @@ BEGIN${START}
         END IF;
       END IF;
     END LOOP;
+    IF missing_at >= 0 THEN
+      reply := 'refused,' || missing_at || ',missing' || as_found;
+      RAISE EXCEPTION 'undo' USING ERRCODE = '${UNDO_SQLSTATE}';
+    END IF;
 
     reply := 'ok';
     FOR i IN 1..n LOOP
