@@ -101,7 +101,7 @@ if (ratios.length > 0) {
 console.log(`wrote bench/results/${name}.md, .json${ratios.length > 0 ? ' and .svg' : ''}`)
 
 // Whatever the bench wrote into Redis is gone, or the run fails.
-if (wanted('redis') || wanted('http')) {
+if (wanted('redis') || wanted('http') || wanted('postgres')) {
   const left = await leftoverKeys()
   if (left > 0) {
     console.error(`the bench left ${left} key(s) matching *${RUN_TOKEN}* in Redis`)

@@ -6,6 +6,7 @@ import KeyvRedis from '@keyv/redis'
 import Keyv from 'keyv'
 import pg from 'pg'
 import { type Contender, type ScenarioResult, compare } from './harness.js'
+import { RUN_TOKEN } from './redis.js'
 
 const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -96,7 +97,8 @@ export async function benchPostgres(options: { rounds: number; total: number; qu
       if (withRedis) {
         let adapter: KeyvRedis<unknown>
         let store: ReturnType<typeof createKeyvStore>
-        const namespace = `bench-${suffix}`
+        // Under the run's token, so the run's check for keys left in Redis covers these too.
+        const namespace = `${RUN_TOKEN}-keyv`
         contenders.push({
           name: 'andromeda createQuota + @keyv/redis (Redis path)',
           async setup() {
