@@ -122,8 +122,8 @@ export async function benchPostgres(options: { rounds: number; total: number; qu
       }
     }
   } finally {
-    await admin.query(`DROP TABLE IF EXISTS ${floorTable}, ${keyvTable}, ${table}`).catch(() => {})
-    for (const routine of ['apply', 'seed', 'set', 'delete', 'lock', 'unlock']) {
+    await admin.query(`DROP TABLE IF EXISTS ${floorTable}, ${keyvTable}, ${table}, ${table}_holds`).catch(() => {})
+    for (const routine of ['apply', 'get', 'seed', 'set', 'delete', 'lock', 'unlock']) {
       await admin.query(`DROP FUNCTION IF EXISTS ${table}_${routine}_v1`).catch(() => {})
     }
     await admin.end()

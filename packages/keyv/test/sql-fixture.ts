@@ -99,14 +99,14 @@ export function sqlFixture(dialect: Dialect) {
       try {
         if (dialect === 'postgres') {
           const names = postgresNames('public', table)
-          await admin.query(`DROP TABLE IF EXISTS ${names.table}, public.${keyvTable}`)
-          for (const routine of [names.apply, names.seed, names.set, names.delete, names.acquireLock, names.releaseLock]) {
+          await admin.query(`DROP TABLE IF EXISTS ${names.table}, ${names.holds}, public.${keyvTable}`)
+          for (const routine of [names.apply, names.get, names.seed, names.set, names.delete, names.acquireLock, names.releaseLock]) {
             await admin.query(`DROP FUNCTION IF EXISTS ${routine}`)
           }
         } else {
           const names = mysqlNames(table)
-          await admin.query(`DROP TABLE IF EXISTS ${names.table}, \`${keyvTable}\``)
-          for (const routine of [names.apply, names.seed, names.set, names.delete, names.acquireLock, names.releaseLock]) {
+          await admin.query(`DROP TABLE IF EXISTS ${names.table}, ${names.holds}, \`${keyvTable}\``)
+          for (const routine of [names.apply, names.get, names.seed, names.set, names.delete, names.acquireLock, names.releaseLock]) {
             await admin.query(`DROP PROCEDURE IF EXISTS ${routine}`)
           }
         }

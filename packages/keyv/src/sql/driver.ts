@@ -8,6 +8,12 @@ export interface ApplyArgs {
   bounds: (number | null)[]
   ttls: (number | null)[]
   report: boolean[]
+  /** The hold an op makes (its units, held for `holdMs`), or null. */
+  holdIds: (Buffer | null)[]
+  holdMs: (number | null)[]
+  /** The hold an op settles (keeping `keep` of its units), or null. */
+  settleIds: (Buffer | null)[]
+  keep: (number | null)[]
   /** Every key the call touches (ops, record, record to clear), distinct, in byte order. */
   lockOrder: Buffer[]
   idempotencyKey: Buffer | null
@@ -62,8 +68,8 @@ export interface SqlDriver {
   apply(args: ApplyArgs, deadline: number, control: CallControl): Promise<string>
   /** A write routine's boolean reply. */
   write(routine: WriteRoutine, deadline: number, control: CallControl): Promise<boolean>
-  /** A live counter, or undefined. */
-  get(key: Buffer, control: CallControl): Promise<RawSnapshot | undefined>
+  /** A live counter (after giving back its expired holds), or undefined. */
+  get(key: Buffer, deadline: number, control: CallControl): Promise<RawSnapshot | undefined>
   classify(error: unknown, control: CallControl): FailureKind
   /** End the driver's own pool (never the Keyv adapter's). */
   close(): Promise<void>
@@ -76,3 +82,10 @@ export class NotSentError extends Error {
 
 /** Milliseconds left before `dueAt`, at least 1. */
 export const remainingMs = (control: CallControl) => Math.max(Math.ceil(control.dueAt - performance.now()), 1)
+
+/** The get routine's reply: 'value,ttl' ('' ttl: none), or '' when the counter is missing. */
+export function parseGetReply(reply: string): RawSnapshot | undefined {
+  if (reply === '') return undefined
+  const [value = '', ttl = ''] = reply.split(',')
+  return { value, ttlMs: ttl === '' ? null : ttl }
+}

@@ -1,5 +1,5 @@
 import type { Pool, PoolConnection, PoolOptions } from 'mysql2'
-import { type CallControl, type FailureKind, NotSentError, type SqlDriver } from './driver.js'
+import { type CallControl, type FailureKind, NotSentError, parseGetReply, type SqlDriver } from './driver.js'
 import { DEADLINE_MESSAGE, MYSQL_NOW, mysqlGet, mysqlMigration, mysqlNames } from './mysql-schema.js'
 
 /** Options of @keyv/mysql (and of Keyv) that are not mysql2's. */
@@ -192,6 +192,10 @@ export function createMysqlDriver(settings: MysqlDriverSettings): SqlDriver {
         list(args.bounds),
         list(args.ttls),
         args.report.map((report) => (report ? '1' : '0')).join(','),
+        args.holdIds.map((id) => (id === null ? '' : id.toString('hex'))).join(','),
+        list(args.holdMs),
+        args.settleIds.map((id) => (id === null ? '' : id.toString('hex'))).join(','),
+        list(args.keep),
         hex(args.lockOrder),
         args.lockOrder.map((key) => (creatable.has(key.toString('hex')) ? '1' : '0')).join(','),
         args.idempotencyKey,
@@ -199,7 +203,7 @@ export function createMysqlDriver(settings: MysqlDriverSettings): SqlDriver {
         args.clearKey,
         deadline,
       ]
-      return String(await call(`CALL ${names.apply}(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, values, control))
+      return String(await call(`CALL ${names.apply}(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, values, control))
     },
 
     async write(routine, deadline, control) {
@@ -222,9 +226,11 @@ export function createMysqlDriver(settings: MysqlDriverSettings): SqlDriver {
       return Number(reply) === 1
     },
 
-    async get(key, control) {
-      const [row] = (await query(getText, [key], control)) as { value: string; ttl_ms: string | null }[]
+    async get(key, deadline, control) {
+      const [row] = (await query(getText, [key], control)) as { value: string; ttl_ms: string | null; stale: number }[]
       if (!row) return undefined
+      // Expired holds: their units come back (a write, under the row lock) before the read.
+      if (Number(row.stale) === 1) return parseGetReply(String(await call(`CALL ${names.get}(?, ?)`, [key, deadline], control)))
       return { value: String(row.value), ttlMs: row.ttl_ms === null ? null : String(row.ttl_ms) }
     },
 

@@ -1,5 +1,5 @@
 import type { Pool, PoolClient, PoolConfig, QueryConfig } from 'pg'
-import { type CallControl, type FailureKind, NotSentError, remainingMs, type SqlDriver } from './driver.js'
+import { type CallControl, type FailureKind, NotSentError, parseGetReply, remainingMs, type SqlDriver } from './driver.js'
 import { DEADLINE_SQLSTATE, POSTGRES_NOW, postgresGet, postgresMigration, postgresNames } from './postgres-schema.js'
 
 /** Options of @keyv/postgres that are its own, not pg's. */
@@ -183,12 +183,16 @@ export function createPostgresDriver(settings: PostgresDriverSettings): SqlDrive
         args.bounds,
         args.ttls,
         args.report,
+        args.holdIds,
+        args.holdMs,
+        args.settleIds,
+        args.keep,
         args.idempotencyKey,
         args.idempotencyTtlMs,
         args.clearKey,
         deadline,
       ]
-      const text = `SELECT ${names.apply}($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[], $6::bytea, $7::bigint, $8::bytea, $9::bigint) AS reply`
+      const text = `SELECT ${names.apply}($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[], $6::bytea[], $7::bigint[], $8::bytea[], $9::bigint[], $10::bytea, $11::bigint, $12::bytea, $13::bigint) AS reply`
       const [row] = await query(text, values, control)
       return String(row?.reply)
     },
@@ -219,9 +223,14 @@ export function createPostgresDriver(settings: PostgresDriverSettings): SqlDrive
       return row?.done === true
     },
 
-    async get(key, control) {
+    async get(key, deadline, control) {
       const [row] = await query(getText, [key], control)
       if (!row) return undefined
+      if (row.stale === true) {
+        // Expired holds: their units come back (a write, under the row lock) before the read.
+        const [fresh] = await query(`SELECT ${names.get}($1::bytea, $2::bigint) AS reply`, [key, deadline], control)
+        return parseGetReply(String(fresh?.reply ?? ''))
+      }
       return { value: String(row.value), ttlMs: row.ttl_ms === null ? null : String(row.ttl_ms) }
     },
 

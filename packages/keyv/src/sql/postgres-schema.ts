@@ -31,7 +31,10 @@ const NOW = `floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint`
 export interface PostgresNames {
   /** Schema-qualified, quoted table name. */
   table: string
+  /** The holds (reservations) of the counters. */
+  holds: string
   apply: string
+  get: string
   seed: string
   set: string
   delete: string
@@ -45,7 +48,9 @@ export function postgresNames(schema: string, table: string): PostgresNames {
   const qualified = (name: string) => `${quote(schema)}.${quote(name)}`
   return {
     table: qualified(table),
+    holds: qualified(`${table}_holds`),
     apply: qualified(`${table}_apply_${VERSION}`),
+    get: qualified(`${table}_get_${VERSION}`),
     seed: qualified(`${table}_seed_${VERSION}`),
     set: qualified(`${table}_set_${VERSION}`),
     delete: qualified(`${table}_delete_${VERSION}`),
@@ -67,11 +72,25 @@ const FINISH = `
     RAISE EXCEPTION 'andromeda: deadline passed before the commit' USING ERRCODE = '${DEADLINE_SQLSTATE}';
   END IF;`
 
-/** Deletes up to two expired rows; never waits for a lock, so it cannot deadlock. */
-const reclaim = (table: string) => `
-  DELETE FROM ${table} WHERE storage_key IN (
-    SELECT storage_key FROM ${table} WHERE expires_at <= now_ms ORDER BY expires_at LIMIT 2 FOR UPDATE SKIP LOCKED
-  );`
+/** Deletes up to two expired rows (and their holds); never waits for a lock, so it cannot deadlock. */
+const reclaim = (n: PostgresNames) => `
+  WITH gone AS (
+    DELETE FROM ${n.table} WHERE storage_key IN (
+      SELECT storage_key FROM ${n.table} WHERE expires_at <= now_ms ORDER BY expires_at LIMIT 2 FOR UPDATE SKIP LOCKED
+    ) RETURNING storage_key
+  ) DELETE FROM ${n.holds} WHERE counter_key IN (SELECT storage_key FROM gone);`
+
+/**
+ * Gives the units of a counter's expired holds back (and drops its expired settled marks), on
+ * the row the caller holds locked. Needs a `units bigint` variable.
+ */
+const giveBackExpiredHolds = (n: PostgresNames, key: string) => `
+  WITH gone AS (DELETE FROM ${n.holds} WHERE counter_key = ${key} AND expires_at <= now_ms RETURNING cost, settled)
+    SELECT coalesce(sum(cost) FILTER (WHERE NOT settled), 0) INTO units FROM gone;
+  IF units > 0 THEN
+    UPDATE ${n.table} SET value = greatest(value - units, 0)
+      WHERE storage_key = ${key} AND value IS NOT NULL AND (expires_at IS NULL OR expires_at > now_ms);
+  END IF;`
 
 /**
  * The statements that create the table and functions, in order; each is idempotent, so running
@@ -90,15 +109,29 @@ export function postgresMigration(schema: string, table: string): string[] {
   expires_at bigint
 )`,
     `CREATE INDEX IF NOT EXISTS ${quote(`${table}_expires_at`)} ON ${t} (expires_at) WHERE expires_at IS NOT NULL`,
+    // A hold's units are part of its counter's value until it is settled (then a settled mark
+    // stays for holdMs, so settling again replays) or expires (then they are given back).
+    `CREATE TABLE IF NOT EXISTS ${n.holds} (
+  counter_key bytea NOT NULL,
+  hold_id bytea NOT NULL,
+  cost bigint NOT NULL,
+  hold_ms bigint NOT NULL,
+  expires_at bigint NOT NULL,
+  settled boolean NOT NULL DEFAULT false,
+  PRIMARY KEY (counter_key, hold_id)
+)`,
 
     // apply: the ops in order, all or nothing, with the idempotency record in the same step.
-    // p_keys..p_report are parallel arrays, one element per op; p_bounds holds the max of an op
-    // with delta > 0 and the min of one with delta < 0 (NULL: none). Reply (text):
+    // p_keys..p_keep are parallel arrays, one element per op; p_bounds holds the max of an op
+    // with delta > 0 and the min of one with delta < 0 (NULL: none); p_hold_ids / p_hold_ms an
+    // op's hold, p_settle_ids / p_keep the hold it settles (NULL: none). Reply (text):
     //   ok,v1,ttl1,...            value and remaining lifetime ('' = none) of each op's counter
+    //   same,v1,ttl1,...          every op settled a hold settled before: nothing changed
     //   replay,now,recordedAt,v1,ttl1,...   a live idempotency record; nothing changed
     //   refused,index,reason,v1,ttl1,...    nothing changed; current values ('' = missing)
     `CREATE OR REPLACE FUNCTION ${n.apply}(
   p_keys bytea[], p_deltas bigint[], p_bounds bigint[], p_ttls bigint[], p_report boolean[],
+  p_hold_ids bytea[], p_hold_ms bigint[], p_settle_ids bytea[], p_keep bigint[],
   p_idem bytea, p_idem_ttl bigint, p_clear bytea, p_deadline bigint
 ) RETURNS text LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -114,11 +147,16 @@ DECLARE
   cur_expires bigint;
   is_live boolean;
   nxt bigint;
+  units bigint;
+  reclaimed bytea[] := '{}';
+  held bigint;
+  was_settled boolean;
+  replays int := 0;
 BEGIN${START}
   -- One op on a live counter, no idempotency record (a plain consume or refund): the check and
   -- the add are one UPDATE, which waits for the row and re-checks the newest version. Anything
   -- else (missing, expired, several ops) goes the general way below.
-  IF n = 1 AND p_idem IS NULL AND p_clear IS NULL AND p_deltas[1] <> 0 THEN
+  IF n = 1 AND p_idem IS NULL AND p_clear IS NULL AND p_deltas[1] <> 0 AND p_hold_ids[1] IS NULL AND p_settle_ids[1] IS NULL THEN
     UPDATE ${t} SET value = value + p_deltas[1]
       WHERE storage_key = p_keys[1] AND value IS NOT NULL AND (expires_at IS NULL OR expires_at > ${NOW})
         AND (p_deltas[1] < 0 OR (value + p_deltas[1] <= 9007199254740991 AND value + p_deltas[1] <= coalesce(p_bounds[1], 9007199254740991)))
@@ -132,7 +170,9 @@ BEGIN${START}
     -- taking a lock, as a refusal changes nothing.
     now_ms := ${NOW};
     SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_keys[1];
-    IF cur_value IS NOT NULL AND (cur_expires IS NULL OR cur_expires > now_ms) THEN
+    -- (Expired holds would give units back first: those calls go the general way.)
+    IF cur_value IS NOT NULL AND (cur_expires IS NULL OR cur_expires > now_ms)
+      AND NOT EXISTS (SELECT 1 FROM ${n.holds} WHERE counter_key = p_keys[1] AND expires_at <= now_ms AND NOT settled) THEN
       nxt := cur_value + p_deltas[1];
       IF p_deltas[1] > 0 AND (nxt > 9007199254740991 OR nxt > p_bounds[1]) THEN
         RETURN 'refused,0,limit,' || cur_value || ',' || coalesce((cur_expires - now_ms)::text, '');
@@ -162,6 +202,12 @@ BEGIN${START}
       END IF;
     END IF;
 
+    -- Expired holds give their units back before anything is decided on those counters.
+    FOR i IN 1..n LOOP
+      CONTINUE WHEN p_keys[i] = ANY (reclaimed);
+      reclaimed := reclaimed || p_keys[i];${giveBackExpiredHolds(n, 'p_keys[i]')}
+    END LOOP;
+
     -- The counters as they stand, for a refusal: what it reports must be what it decided on.
     FOR i IN 1..n LOOP
       SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_keys[i];
@@ -184,7 +230,26 @@ BEGIN${START}
           unknown := unknown || p_keys[i];
           CONTINUE;
         END IF;
-        cur_value := 0;
+        IF p_settle_ids[i] IS NULL THEN cur_value := 0; END IF;
+      END IF;
+      IF p_settle_ids[i] IS NOT NULL THEN
+        -- A live hold of a live counter: keep p_keep of its units, give the rest back.
+        held := NULL;
+        IF is_live THEN
+          SELECT cost, settled INTO held, was_settled FROM ${n.holds}
+            WHERE counter_key = p_keys[i] AND hold_id = p_settle_ids[i] AND expires_at > now_ms;
+        END IF;
+        IF held IS NULL THEN
+          reply := 'refused,' || (i - 1) || ',hold' || as_found;
+          RAISE EXCEPTION 'undo' USING ERRCODE = '${UNDO_SQLSTATE}';
+        END IF;
+        IF was_settled THEN
+          replays := replays + 1;
+          CONTINUE;
+        END IF;
+        UPDATE ${t} SET value = greatest(value - (held - least(p_keep[i], held)), 0) WHERE storage_key = p_keys[i];
+        UPDATE ${n.holds} SET settled = true, expires_at = now_ms + hold_ms WHERE counter_key = p_keys[i] AND hold_id = p_settle_ids[i];
+        CONTINUE;
       END IF;
       nxt := cur_value + p_deltas[i];
       IF p_deltas[i] > 0 AND (nxt > 9007199254740991 OR nxt > p_bounds[i]) THEN
@@ -199,8 +264,16 @@ BEGIN${START}
         IF is_live THEN
           UPDATE ${t} SET value = nxt WHERE storage_key = p_keys[i];
         ELSE
-          -- Created now (a placeholder, or an expired row taken over): its lifetime starts here.
+          -- Created now (a placeholder, or an expired row taken over): its lifetime starts here,
+          -- and holds of an earlier counter under this key are gone with it.
           UPDATE ${t} SET value = nxt, data = NULL, expires_at = now_ms + p_ttls[i] WHERE storage_key = p_keys[i];
+          DELETE FROM ${n.holds} WHERE counter_key = p_keys[i];
+        END IF;
+        IF p_hold_ids[i] IS NOT NULL THEN
+          INSERT INTO ${n.holds} (counter_key, hold_id, cost, hold_ms, expires_at)
+            VALUES (p_keys[i], p_hold_ids[i], p_deltas[i], p_hold_ms[i], now_ms + p_hold_ms[i])
+            ON CONFLICT (counter_key, hold_id) DO UPDATE
+              SET cost = excluded.cost, hold_ms = excluded.hold_ms, expires_at = excluded.expires_at, settled = false;
         END IF;
       END IF;
     END LOOP;
@@ -218,6 +291,7 @@ BEGIN${START}
         reply := reply || ',0,';
       END IF;
     END LOOP;
+    IF replays = n THEN reply := 'same' || substr(reply, 3); END IF;
     IF p_clear IS NOT NULL THEN
       DELETE FROM ${t} WHERE storage_key = p_clear;
     END IF;
@@ -226,7 +300,7 @@ BEGIN${START}
       UPDATE ${t} SET value = NULL, data = convert_to(now_ms || substr(reply, 3), 'UTF8'), expires_at = now_ms + p_idem_ttl
         WHERE storage_key = p_idem;
     END IF;
-    DELETE FROM ${t} WHERE storage_key = ANY (touched) AND ((value IS NULL AND data IS NULL) OR expires_at <= now_ms);${reclaim(t)}${FINISH}
+    DELETE FROM ${t} WHERE storage_key = ANY (touched) AND ((value IS NULL AND data IS NULL) OR expires_at <= now_ms);${reclaim(n)}${FINISH}
   EXCEPTION WHEN SQLSTATE '${UNDO_SQLSTATE}' THEN
     -- Everything since the inner BEGIN is undone (placeholders and locks too); reply is set.
     NULL;
@@ -245,7 +319,10 @@ BEGIN${START}
   INSERT INTO ${t} AS cur (storage_key, value, expires_at) VALUES (p_key, p_value, ${NOW} + p_ttl)
     ON CONFLICT (storage_key) DO UPDATE SET value = excluded.value, data = NULL, expires_at = excluded.expires_at
     WHERE NOT ${live('cur')}
-    RETURNING true INTO done;${reclaim(t)}${FINISH}
+    RETURNING true INTO done;
+  IF done THEN
+    DELETE FROM ${n.holds} WHERE counter_key = p_key;
+  END IF;${reclaim(n)}${FINISH}
   RETURN coalesce(done, false);
 END
 $fn$`,
@@ -255,10 +332,18 @@ $fn$`,
 RETURNS boolean LANGUAGE plpgsql AS $fn$
 DECLARE
   now_ms bigint;
+  cur_value bigint;
+  cur_expires bigint;
 BEGIN${START}
-  INSERT INTO ${t} AS cur (storage_key, value, expires_at) VALUES (p_key, p_value, ${NOW} + p_ttl)
-    ON CONFLICT (storage_key) DO UPDATE SET value = excluded.value, data = NULL,
-      expires_at = CASE WHEN cur.value IS NOT NULL AND ${live('cur')} THEN cur.expires_at ELSE excluded.expires_at END;${reclaim(t)}${FINISH}
+  SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_key FOR UPDATE;
+  IF cur_value IS NOT NULL AND (cur_expires IS NULL OR cur_expires > now_ms) THEN
+    UPDATE ${t} SET value = p_value WHERE storage_key = p_key;
+  ELSE
+    -- A counter created here starts without holds (those of an earlier counter are gone).
+    DELETE FROM ${n.holds} WHERE counter_key = p_key;
+    INSERT INTO ${t} (storage_key, value, expires_at) VALUES (p_key, p_value, now_ms + p_ttl)
+      ON CONFLICT (storage_key) DO UPDATE SET value = excluded.value, data = NULL, expires_at = excluded.expires_at;
+  END IF;${reclaim(n)}${FINISH}
   RETURN true;
 END
 $fn$`,
@@ -268,8 +353,27 @@ RETURNS boolean LANGUAGE plpgsql AS $fn$
 DECLARE
   now_ms bigint;
 BEGIN${START}
-  DELETE FROM ${t} WHERE storage_key = p_key;${FINISH}
+  DELETE FROM ${t} WHERE storage_key = p_key;
+  DELETE FROM ${n.holds} WHERE counter_key = p_key;${FINISH}
   RETURN true;
+END
+$fn$`,
+
+    // get, when the counter has expired holds: give their units back, then read. Reply:
+    // 'value,ttl' ('' ttl: none), or '' when the counter is missing.
+    `CREATE OR REPLACE FUNCTION ${n.get}(p_key bytea, p_deadline bigint)
+RETURNS text LANGUAGE plpgsql AS $fn$
+DECLARE
+  now_ms bigint;
+  units bigint;
+  cur_value bigint;
+  cur_expires bigint;
+BEGIN${START}
+  SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_key FOR UPDATE;
+  now_ms := ${NOW};${giveBackExpiredHolds(n, 'p_key')}
+  SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_key;${FINISH}
+  IF cur_value IS NULL OR (cur_expires IS NOT NULL AND cur_expires <= now_ms) THEN RETURN ''; END IF;
+  RETURN cur_value || ',' || coalesce((cur_expires - now_ms)::text, '');
 END
 $fn$`,
 
@@ -287,7 +391,7 @@ BEGIN${START}
     RETURNING true INTO done;
   IF done IS NULL THEN
     SELECT true INTO done FROM ${t} AS cur WHERE storage_key = p_key AND data = p_token AND ${live('cur')};
-  END IF;${reclaim(t)}${FINISH}
+  END IF;${reclaim(n)}${FINISH}
   RETURN coalesce(done, false);
 END
 $fn$`,
@@ -306,11 +410,15 @@ $fn$`,
   ]
 }
 
-/** Reads a counter without writing: `value` and remaining `ttl_ms` (NULL: none), no row when missing. */
+/**
+ * Reads a counter without writing: `value` and remaining `ttl_ms` (NULL: none), no row when
+ * missing; `stale` when it has expired holds, whose units the get function gives back first.
+ */
 export function postgresGet(schema: string, table: string): string {
-  const t = postgresNames(schema, table).table
-  return `SELECT value::text AS value, (expires_at - now_ms)::text AS ttl_ms
-FROM ${t}, (SELECT ${NOW} AS now_ms) AS clock
+  const n = postgresNames(schema, table)
+  return `SELECT value::text AS value, (expires_at - now_ms)::text AS ttl_ms,
+  EXISTS (SELECT 1 FROM ${n.holds} WHERE counter_key = $1 AND expires_at <= now_ms AND NOT settled) AS stale
+FROM ${n.table}, (SELECT ${NOW} AS now_ms) AS clock
 WHERE storage_key = $1 AND value IS NOT NULL AND (expires_at IS NULL OR expires_at > now_ms)`
 }
 

@@ -15,15 +15,16 @@ const parseOptional = (raw: string | undefined): number | undefined => (raw === 
 
 /**
  * The apply routine's reply (postgres-schema.ts):
- * `ok,v1,ttl1,...` | `replay,now,recordedAt,v1,ttl1,...` | `refused,index,reason,v1,ttl1,...`.
+ * `ok,v1,ttl1,...` | `same,v1,ttl1,...` | `replay,now,recordedAt,v1,ttl1,...` |
+ * `refused,index,reason,v1,ttl1,...`.
  */
 export function parseApplyReply(reply: string, n: number): ApplyResult {
   const parts = reply.split(',')
   const status = parts[0]
-  if (status === 'ok' || status === 'replay') {
+  if (status === 'ok' || status === 'same' || status === 'replay') {
     // A replay reports each recorded lifetime less the time since it was recorded.
-    const offset = status === 'ok' ? 1 : 3
-    const elapsedMs = status === 'ok' ? 0 : Number(parts[1]) - Number(parts[2])
+    const offset = status === 'replay' ? 3 : 1
+    const elapsedMs = status === 'replay' ? Number(parts[1]) - Number(parts[2]) : 0
     const values: number[] = new Array(n)
     const ttlMs: (number | undefined)[] = new Array(n)
     for (let i = 0; i < n; i++) {
@@ -31,6 +32,7 @@ export function parseApplyReply(reply: string, n: number): ApplyResult {
       const ttl = parseTtl(parts[offset + 2 * i + 1])
       ttlMs[i] = ttl === undefined ? undefined : ttl - elapsedMs
     }
+    // 'same': every op settled a hold settled before, so nothing changed (as a replay).
     return status === 'ok' ? { ok: true, values, ttlMs } : { ok: true, values, ttlMs, replayed: true }
   }
   if (status === 'refused') {
@@ -40,7 +42,7 @@ export function parseApplyReply(reply: string, n: number): ApplyResult {
       values[i] = parseOptional(parts[3 + 2 * i])
       ttlMs[i] = parseTtl(parts[4 + 2 * i])
     }
-    return { ok: false, index: Number(parts[1]), reason: parts[2] as 'limit' | 'floor' | 'missing', values, ttlMs }
+    return { ok: false, index: Number(parts[1]), reason: parts[2] as 'limit' | 'floor' | 'missing' | 'hold', values, ttlMs }
   }
   throw new StoreError(`unexpected reply from the apply routine: ${JSON.stringify(reply)}`, { retryable: false })
 }

@@ -186,6 +186,10 @@ export function createSqlStore(settings: SqlStoreSettings): CounterStore {
       bounds: [],
       ttls: [],
       report: [],
+      holdIds: [],
+      holdMs: [],
+      settleIds: [],
+      keep: [],
       lockOrder: [],
       idempotencyKey: null,
       idempotencyTtlMs: null,
@@ -203,6 +207,25 @@ export function createSqlStore(settings: SqlStoreSettings): CounterStore {
       args.bounds.push(delta > 0 ? max : delta < 0 ? min : null)
       args.ttls.push(optionalInteger(`ops[${i}].ttlMs`, op.ttlMs, 1))
       args.report.push(op.ifMissing === 'report')
+      const { hold, settle } = op
+      if (hold !== undefined && settle !== undefined) throw new InvalidArgumentError(`ops[${i}]`, 'cannot both hold and settle')
+      if (hold !== undefined) {
+        if (!(delta > 0)) throw new InvalidArgumentError(`ops[${i}].delta`, 'must be > 0 to hold units')
+        args.holdIds.push(holdId(`ops[${i}].hold.id`, hold.id))
+        args.holdMs.push(checkInteger(`ops[${i}].hold.holdMs`, hold.holdMs, 1))
+        writes = true
+      } else {
+        args.holdIds.push(null)
+        args.holdMs.push(null)
+      }
+      if (settle !== undefined) {
+        if (delta !== 0) throw new InvalidArgumentError(`ops[${i}].delta`, 'must be 0 to settle a hold')
+        args.settleIds.push(holdId(`ops[${i}].settle.id`, settle.id))
+        args.keep.push(checkInteger(`ops[${i}].settle.keep`, settle.keep, 0))
+      } else {
+        args.settleIds.push(null)
+        args.keep.push(null)
+      }
     }
     if (options.idempotencyKey !== undefined) {
       args.idempotencyKey = storageKey(options.idempotencyKey, 'idempotencyKey')
@@ -260,7 +283,7 @@ export function createSqlStore(settings: SqlStoreSettings): CounterStore {
     get(key): Promise<CounterSnapshot | undefined> {
       return attempt(() => {
         const bytes = storageKey(key, 'key')
-        return run(`${driver.dialect} get`, true, async (_deadline, control) => parseSnapshot(await driver.get(bytes, control)))
+        return run(`${driver.dialect} get`, true, async (deadline, control) => parseSnapshot(await driver.get(bytes, deadline, control)))
       })
     },
 
@@ -309,6 +332,13 @@ export function createSqlStore(settings: SqlStoreSettings): CounterStore {
       return closed
     },
   }
+}
+
+/** Hold ids are part of a key of the holds table: well-formed text of at most 255 characters. */
+function holdId(argument: string, id: unknown): Buffer {
+  if (typeof id !== 'string' || id.length === 0 || id.length > 255) throw new InvalidArgumentError(argument, 'must be a string of 1 to 255 characters')
+  if (!id.isWellFormed()) throw new InvalidArgumentError(argument, 'must be well-formed unicode (no lone surrogates)')
+  return Buffer.from(id, 'utf8')
 }
 
 function tokenBytes(token: unknown): Buffer {
