@@ -5,6 +5,7 @@ import { type ScenarioResult, toMarkdown } from './harness.js'
 import { type RatioPoint, httpRatios, ratioChart, throughputRatios } from './chart.js'
 import { benchHttp, httpMarkdown } from './http.js'
 import { benchMemory } from './memory.js'
+import { POSTGRES_FLOOR, benchPostgres, postgresAnswers, redisAnswers } from './postgres.js'
 import { FLOOR, RUN_TOKEN, benchRedis, commandsPerConsume, leftoverKeys } from './redis.js'
 
 const args = new Set(process.argv.slice(2))
@@ -56,6 +57,11 @@ if (wanted('redis')) {
   console.log(table)
 }
 
+if (wanted('postgres')) {
+  if (await postgresAnswers()) report('Postgres path', await benchPostgres({ rounds: quick ? 3 : 5, total: quick ? 2_000 : 10_000, quick, withRedis: await redisAnswers() }), POSTGRES_FLOOR)
+  else console.error('postgres: skipped (no PostgreSQL at POSTGRES_URL)')
+}
+
 if (wanted('http')) {
   const figures = await benchHttp({ rounds: quick ? 1 : 3, durationSeconds: quick ? 2 : 5, connections: 50 })
   json.http = figures
@@ -95,7 +101,7 @@ if (ratios.length > 0) {
 console.log(`wrote bench/results/${name}.md, .json${ratios.length > 0 ? ' and .svg' : ''}`)
 
 // Whatever the bench wrote into Redis is gone, or the run fails.
-if (wanted('redis') || wanted('http')) {
+if (wanted('redis') || wanted('http') || wanted('postgres')) {
   const left = await leftoverKeys()
   if (left > 0) {
     console.error(`the bench left ${left} key(s) matching *${RUN_TOKEN}* in Redis`)

@@ -236,7 +236,7 @@ async function settleTogether(held: Item[], holdId: string, commit: boolean, cle
     ),
   )
   if (answer.ok) {
-    if (!commit) held.forEach((item, k) => compensated(item, item.engine.toResult(item.plan, answer, k), undefined))
+    if (!commit) for (const [k, item] of held.entries()) compensated(item, item.engine.toResult(item.plan, answer, k), undefined)
     return
   }
   if (answer.reason !== 'hold') throw new StoreError(`settling the holds was refused (${answer.reason})`, { retryable: false })

@@ -4,6 +4,7 @@ import type Keyv from 'keyv'
 import { type AdapterLike, createKeyMapper, type KeyvLike, minKeyLength } from './backend.js'
 import { createProcessStore } from './process-store.js'
 import { createKeyvRedisPath, createKeyvValkeyPath, isKeyvRedis, isKeyvValkey } from './redis-path.js'
+import { createKeyvSqlPath, type KeyvSqlLike, sqlDialectOf } from './sql-path.js'
 
 /** Options of `createKeyvStore`. */
 export interface KeyvStoreOptions {
@@ -15,7 +16,9 @@ export interface KeyvStoreOptions {
   /**
    * Upper bound, in ms, of the backend work of one call: past it the call rejects with a
    * `StoreError`. On @keyv/redis it is `@andromeda/redis`'s `commandTimeoutMs` (and bounds the
-   * connection too). Default 2000.
+   * connection too); on @keyv/postgres and @keyv/mysql the database refuses to apply a call
+   * after its deadline, so a call reported as timed out is never applied later. At most
+   * 2^31 - 1. Default 2000.
    */
   commandTimeoutMs?: number
   /**
@@ -38,6 +41,19 @@ export interface KeyvStoreOptions {
   maxKeyLength?: number
   /** Process-atomic path only: clock for expiry, epoch ms. Default `Date.now`. */
   clock?: () => number
+  /**
+   * SQL path only (@keyv/postgres, @keyv/mysql): the table the counters live in, in the
+   * adapter's schema or database. 1 to 48 letters, digits or `_`, not starting with a digit.
+   * Default `'andromeda_counters'`.
+   */
+  table?: string
+  /**
+   * SQL path only: create the table and its routines on first use when they are missing
+   * (`CREATE ... IF NOT EXISTS`, safe from many processes at once). Pass `false` when a
+   * migration creates them (`keyvSqlMigration`) and the application's database user may not.
+   * Default `true`.
+   */
+  createTable?: boolean
 }
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 2_000
@@ -46,10 +62,13 @@ const DEFAULT_MAX_KEY_LENGTH = 255
 /** Adapters that keep their data in this process's memory (by constructor name). */
 const IN_PROCESS_ADAPTERS = new Set(['Map', 'BigMap', 'CacheableMemory', 'KeyvCacheableMemory', 'LRUCache', 'QuickLRU'])
 
+/** Longest delay a Node timer takes as given; longer ones fire at once. */
+const MAX_TIMER_MS = 2_147_483_647
+
 function positiveInteger(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidArgumentError(name, `must be a positive integer (ms), got ${String(value)}`)
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(name, `must be a positive integer (ms) up to 2^31 - 1, got ${String(value)}`)
   }
   return value
 }
@@ -66,7 +85,12 @@ function isInProcess(adapter: object): boolean {
  *   Lua scripts of `@andromeda/redis`, as raw integer keys under the Keyv namespace
  *   (`<namespace>::<key>`, never Keyv's JSON wrapper). Every call is one atomic script:
  *   `capabilities: { shared: true, atomic: 'global' }`.
- * - **Any other adapter** (the default `Map`, @keyv/postgres, @keyv/sqlite, ...): each counter is
+ * - **@keyv/postgres, @keyv/mysql**: counters live in a table of the store's own (`table`), with
+ *   binary keys, changed only through functions / procedures it creates there (`createTable`);
+ *   each call is one routine call, one transaction, over a pool the store opens with the
+ *   adapter's connection options (`pg` / `mysql2`, optional peer dependencies) and ends in
+ *   `close()`: `capabilities: { shared: true, atomic: 'global' }`. See `keyvSqlMigration`.
+ * - **Any other adapter** (the default `Map`, @keyv/sqlite, ...): each counter is
  *   a small record (`{ type, value, expiresAt }`) in Keyv's `{ value, expires }` wrapper, expiry
  *   checked on read. Calls run under a per-key async mutex (several keys taken together, in one
  *   step), so they are atomic within this process only: `atomic: 'process'`, and `shared` true
@@ -79,8 +103,10 @@ function isInProcess(adapter: object): boolean {
  * rejects with a `StoreError`; nothing unsaved is reported as done.
  *
  * @param options - `keyv` (required) and the options of `KeyvStoreOptions`.
- * @returns a `KeyvCounterStore`; `close()` detaches it and never disconnects your Keyv.
- * @throws InvalidArgumentError when `keyv` is not a Keyv instance or an option is out of range.
+ * @returns a `KeyvCounterStore`; `close()` detaches it (and ends the SQL path's own pool) and never
+ *   disconnects your Keyv.
+ * @throws InvalidArgumentError when `keyv` is not a Keyv instance, an option is out of range, or
+ *   `table` (or the @keyv/postgres schema) is not a plain identifier.
  *   Methods reject with `StoreError` (`retryable: true` only when nothing was written).
  *
  * @example
@@ -112,6 +138,10 @@ export function createKeyvStore(options: KeyvStoreOptions): KeyvCounterStore {
 
   const namespace = keyv.namespace
   const prefix = namespace && keyv.useKeyPrefix !== false ? `${namespace}:` : ''
+  const dialect = sqlDialectOf(adapter)
+  if (dialect) {
+    return createKeyvSqlPath(adapter as KeyvSqlLike, dialect, { prefix, commandTimeoutMs, table: options.table, createTable: options.createTable })
+  }
   const maxKeyLength = options.maxKeyLength ?? DEFAULT_MAX_KEY_LENGTH
   if (maxKeyLength !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(maxKeyLength) || maxKeyLength < minKeyLength(prefix))) {
     throw new InvalidArgumentError('maxKeyLength', `must be Infinity or an integer >= ${minKeyLength(prefix)} (room for the namespace and a hash)`)

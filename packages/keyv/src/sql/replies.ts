@@ -1,0 +1,55 @@
+import type { ApplyResult, CounterSnapshot } from '@andromeda/core'
+import { StoreError } from '@andromeda/core'
+import type { RawSnapshot } from './driver.js'
+
+function parseValue(raw: string | undefined): number {
+  const value = Number(raw)
+  if (raw === undefined || !/^-?\d+$/.test(raw) || !Number.isSafeInteger(value)) {
+    throw new StoreError(`the database holds a counter value that is not a safe integer: ${JSON.stringify(raw)}`, { retryable: false })
+  }
+  return value
+}
+
+const parseTtl = (raw: string | undefined | null): number | undefined => (raw === undefined || raw === null || raw === '' ? undefined : Number(raw))
+const parseOptional = (raw: string | undefined): number | undefined => (raw === undefined || raw === '' ? undefined : parseValue(raw))
+
+/**
+ * The apply routine's reply (postgres-schema.ts):
+ * `ok,v1,ttl1,...` | `same,v1,ttl1,...` | `replay,now,recordedAt,v1,ttl1,...` |
+ * `refused,index,reason,v1,ttl1,...`.
+ */
+export function parseApplyReply(reply: string, n: number): ApplyResult {
+  const parts = reply.split(',')
+  const status = parts[0]
+  if (status === 'ok' || status === 'same' || status === 'replay') {
+    // A replay reports each recorded lifetime less the time since it was recorded.
+    const offset = status === 'replay' ? 3 : 1
+    const elapsedMs = status === 'replay' ? Number(parts[1]) - Number(parts[2]) : 0
+    const values: number[] = new Array(n)
+    const ttlMs: (number | undefined)[] = new Array(n)
+    for (let i = 0; i < n; i++) {
+      values[i] = parseValue(parts[offset + 2 * i])
+      const ttl = parseTtl(parts[offset + 2 * i + 1])
+      ttlMs[i] = ttl === undefined ? undefined : ttl - elapsedMs
+    }
+    // 'same': every op settled a hold settled before, so nothing changed (as a replay).
+    return status === 'ok' ? { ok: true, values, ttlMs } : { ok: true, values, ttlMs, replayed: true }
+  }
+  if (status === 'refused') {
+    const values: (number | undefined)[] = new Array(n)
+    const ttlMs: (number | undefined)[] = new Array(n)
+    for (let i = 0; i < n; i++) {
+      values[i] = parseOptional(parts[3 + 2 * i])
+      ttlMs[i] = parseTtl(parts[4 + 2 * i])
+    }
+    return { ok: false, index: Number(parts[1]), reason: parts[2] as 'limit' | 'floor' | 'missing' | 'hold', values, ttlMs }
+  }
+  throw new StoreError(`unexpected reply from the apply routine: ${JSON.stringify(reply)}`, { retryable: false })
+}
+
+export function parseSnapshot(raw: RawSnapshot | undefined): CounterSnapshot | undefined {
+  if (raw === undefined) return undefined
+  const value = parseValue(raw.value)
+  const ttlMs = parseTtl(raw.ttlMs)
+  return ttlMs === undefined ? { value } : { value, ttlMs }
+}
