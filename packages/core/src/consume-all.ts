@@ -241,11 +241,9 @@ async function settleTogether(held: Item[], holdId: string, commit: boolean, cle
   }
   if (answer.reason !== 'hold') throw new StoreError(`settling the holds was refused (${answer.reason})`, { retryable: false })
   for (const [k, item] of held.entries()) {
+    // settleHold tells onCompensate of a release itself.
     const verdict = await item.engine.settleHold(item.plan, holdId, keep(item), k === 0 ? clearIdempotencyKey : undefined)
-    if (verdict !== 'expired') {
-      if (!commit) compensated(item, verdict, undefined)
-      continue
-    }
+    if (verdict !== 'expired') continue
     if (!commit) continue
     const again = await item.engine.consume(item.plan.id, item.plan.cost)
     if (!again.allowed) throw new HoldExpiredError(item.engine.name, item.plan.id)
@@ -316,7 +314,7 @@ function refusedAll(request: Request, applied: Extract<ApplyResult, { ok: false 
  */
 async function saga(request: Request, signal: AbortSignal | undefined, holdMs: number | undefined): Promise<ReservationAll> {
   const { items, counted, results } = request
-  const held: { engine: QuotaEngine<any>; id: string; hold: Reservation; data: unknown }[] = []
+  const held: { engine: QuotaEngine<any>; id: string; hold: Reservation }[] = []
   let replayedAll = true
   let expiresAt = Number.POSITIVE_INFINITY
   for (const index of counted) {
@@ -347,7 +345,7 @@ async function saga(request: Request, signal: AbortSignal | undefined, holdMs: n
     }
     replayedAll &&= hold.result.status === 'replayed'
     if (hold.expiresAt !== undefined) expiresAt = Math.min(expiresAt, hold.expiresAt)
-    held.push({ engine, id: plan.id, hold, data: plan.ctx.data })
+    held.push({ engine, id: plan.id, hold })
   }
   const result: ConsumeAllResult = replayedAll ? { allowed: true, results, replayed: true } : { allowed: true, results }
   return handle(result, Number.isFinite(expiresAt) ? expiresAt : undefined, held.length === 0, async (commit) => {

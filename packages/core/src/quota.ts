@@ -198,7 +198,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
       // Irreversible work keeps its units; otherwise they go back (a replay's units belong to
       // the earlier call; unlimited and degraded calls hold nothing).
       if (irreversible) await this.keep(id, hold)
-      else if (result.status === 'granted' && hold.cost > 0) await this.giveBack([{ engine: this, id, hold, data: options.data }], error)
+      else if (result.status === 'granted' && hold.cost > 0) await this.giveBack([{ engine: this, id, hold }], error)
       throw error
     }
     await this.keep(id, hold)
@@ -288,35 +288,45 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     )
   }
 
-  /** Settle a hold of this quota (see `HeldReservation`); retried while the store says it is safe. */
+  /**
+   * Settle a hold of this quota (see `HeldReservation`); retried while the store says it is
+   * safe. A release (nothing kept) is told to `onCompensate`: held units given back unused.
+   */
   async settleHold(plan: Plan<any>, holdId: string, keep: number, clearIdempotencyKey: string | undefined): Promise<QuotaResult | 'expired'> {
     const options: ApplyOptions = clearIdempotencyKey === undefined ? NO_APPLY_OPTIONS : { clearIdempotencyKey }
-    const applied = await this.withErrorHook(plan, 'settle', () =>
-      this.retrying(true, undefined, () => this.applyOnce([settleOp(plan, holdId, keep)], options)),
-    )
-    if (!applied.ok) return applied.reason === 'hold' ? 'expired' : this.toResult(plan, applied, 0)
-    return this.toResult(plan, applied, 0)
+    const release = keep === 0
+    const event = { quota: this.name, id: plan.id, cost: plan.cost, data: plan.ctx.data as D }
+    let applied: ApplyResult
+    try {
+      applied = await this.withErrorHook(plan, 'settle', () =>
+        this.retrying(true, undefined, () => this.applyOnce([settleOp(plan, holdId, keep)], options)),
+      )
+    } catch (error) {
+      if (release) callHook(this.config.hooks.onCompensate, { ...event, error })
+      throw error
+    }
+    if (!applied.ok && applied.reason === 'hold') return 'expired'
+    const result = this.toResult(plan, applied, 0)
+    if (release && applied.ok && !applied.replayed) callHook(this.config.hooks.onCompensate, { ...event, result })
+    return result
   }
 
   /**
-   * Give the holds of a failed unit of work back (the engine's own give-back: `onCompensate`
-   * tells each outcome). A hold that expired meanwhile is back already; a replayed one is the
-   * earlier call's and stays. Throws
+   * Give the holds of a failed unit of work back (each release tells `onCompensate`). A hold
+   * that expired meanwhile is back already; a replayed one is the earlier call's and stays. Throws
    * `CompensationError` when a release failed.
    */
-  async giveBack(holds: { engine: QuotaEngine<any>; id: string; hold: Reservation; data?: unknown }[], cause: unknown): Promise<void> {
+  async giveBack(holds: { engine: QuotaEngine<any>; id: string; hold: Reservation }[], cause: unknown): Promise<void> {
     const pending: { quota: string; id: string; cost: number }[] = []
     let lastFailure: unknown
-    for (const { engine, id, hold, data } of [...holds].reverse()) {
+    for (const { engine, id, hold } of [...holds].reverse()) {
       // A replay's units belong to the earlier call that was granted them (nor is its record ours to clear).
       if (hold.result.status !== 'granted') continue
-      const hook = engine.config.hooks.onCompensate
       try {
-        const result = await hold.release()
-        callHook(hook, { quota: engine.name, id, cost: hold.cost, result, data })
+        // The release tells onCompensate itself.
+        await hold.release()
       } catch (error) {
         if (HoldExpiredError.isInstance(error)) continue
-        callHook(hook, { quota: engine.name, id, cost: hold.cost, error, data })
         pending.push({ quota: engine.name, id, cost: hold.cost })
         lastFailure = error
       }

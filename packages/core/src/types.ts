@@ -139,7 +139,10 @@ export interface QuotaHooks<D = unknown> {
   onLoad?(event: QuotaLoadEvent<D>): unknown
   /** The quota itself failed (store fault, load failure); not the caller's `transact` function. */
   onError?(event: QuotaErrorEvent<D>): unknown
-  /** The engine gave units back on its own (a failed `transact`, a `consumeAll` rollback). */
+  /**
+   * Held units were given back unused: a reservation released (by the caller, a failed
+   * `transact`, a `consumeAll` rollback, the middleware's refund of a failed request).
+   */
   onCompensate?(event: QuotaCompensateEvent<D>): unknown
 }
 

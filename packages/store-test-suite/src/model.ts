@@ -62,6 +62,29 @@ export interface ModelConsumeAllResult {
 interface Counter {
   value: number
   expiresAt: number | undefined
+  /** Holds of this counter by id; they live as long as it does. */
+  holds: Map<string, ModelHoldEntry>
+}
+
+interface ModelHoldEntry {
+  units: number
+  expiresAt: number
+  holdMs: number
+}
+
+/** What a `reserve` made, as the model tracks it for its handle. */
+export interface ModelHold {
+  spec: ModelQuotaSpec
+  id: string
+  counter: string
+  holdId: string
+  /** The reserve's answer (settling a hold that holds nothing answers it again). */
+  result: ModelResult
+  /** Units held: 0 when nothing is (refused, unlimited, cost 0). */
+  units: number
+  limit: number
+  /** The first settle's outcome: settling again answers it. */
+  settled?: ModelResult | 'expired'
 }
 
 interface IdempotencyRecord {
@@ -70,6 +93,9 @@ interface IdempotencyRecord {
 }
 
 const UNLIMITED: ModelResult = { status: 'unlimited', allowed: true, usage: 0, limit: Infinity, remaining: Infinity }
+
+/** The quota's default `holdMs`, which `transact` holds for. */
+const TRANSACT_HOLD_MS = 60_000
 
 /** Start of the window containing `now` (UTC; minute, hour and day windows are epoch-aligned). */
 export function windowStartAt(period: ModelPeriod, now: number): number {
@@ -83,6 +109,9 @@ export function windowStartAt(period: ModelPeriod, now: number): number {
 export class QuotaModel {
   private readonly counters = new Map<string, Counter>()
   private readonly records = new Map<string, IdempotencyRecord>()
+  /** Settled holds, by counter and hold id: settling again replays until the hold's length has passed. */
+  private readonly settledMarks = new Map<string, number>()
+  private holdSeq = 0
   /** Hook calls of the last operation. */
   events: ModelEvent[] = []
 
@@ -132,9 +161,19 @@ export class QuotaModel {
 
   private create(spec: ModelQuotaSpec, counter: string, value: number, now: number): Counter {
     const ttl = this.lifetime(spec, now)
-    const c = { value, expiresAt: ttl === undefined ? undefined : now + ttl }
+    const c: Counter = { value, expiresAt: ttl === undefined ? undefined : now + ttl, holds: new Map() }
     this.counters.set(counter, c)
     return c
+  }
+
+  /** Give back the counter's expired holds (as the store does before a refusal or a read). */
+  private reclaim(c: Counter | undefined, now: number): void {
+    if (!c) return
+    for (const [holdId, hold] of c.holds) {
+      if (hold.expiresAt > now) continue
+      c.value = Math.max(c.value - hold.units, 0)
+      c.holds.delete(holdId)
+    }
   }
 
   /** A missing counter of a quota with loadUsage is loaded (seeded) before it is used. */
@@ -174,6 +213,7 @@ export class QuotaModel {
     key: string | undefined,
     now: number,
     operation: 'consume' | 'reserve' | 'all' = 'consume',
+    hold?: { id: string; holdMs: number },
   ): ModelResult {
     const limit = spec.limit(id)
     if (limit === null) return { ...UNLIMITED }
@@ -182,11 +222,14 @@ export class QuotaModel {
     const replay = record && this.liveRecord(record, now)
     if (replay) return { ...replay.results[0]!, status: 'replayed' }
     let c = this.loaded(spec, id, counter, now)
+    // Expired holds come back before a refusal: the call is then checked again.
+    if (cost > 0 && (c?.value ?? 0) + cost > limit) this.reclaim(c, now)
     const current = c?.value ?? 0
     if (cost > 0 && current + cost > limit) return { ...this.result(spec, limit, c, now, false), reason: 'limit' }
     if (cost > 0) {
       c ??= this.create(spec, counter, 0, now)
       c.value += cost
+      if (hold) c.holds.set(hold.id, { units: cost, expiresAt: now + hold.holdMs, holdMs: hold.holdMs })
     }
     const result = this.result(spec, limit, c, now, true)
     if (record) this.records.set(record, { results: [result], expiresAt: now + spec.idempotencyTtlMs })
@@ -226,6 +269,8 @@ export class QuotaModel {
     const limit = spec.limit(id)
     if (limit === null) return { usage: 0, limit: Infinity, remaining: Infinity, unlimited: true }
     const c = this.loaded(spec, id, this.counterId(spec, id, now), now)
+    // A read gives back expired holds first.
+    this.reclaim(c, now)
     const { allowed: _allowed, status: _status, ...state } = this.result(spec, limit, c, now, true)
     return state
   }
@@ -245,6 +290,47 @@ export class QuotaModel {
   }
 
   /**
+   * `reserve`: a consume whose units are held under a hold of their own (recorded apart from
+   * consumes); a replay answers with a handle on the hold the recorded call made.
+   */
+  reserve(spec: ModelQuotaSpec, id: string, cost: number, key: string | undefined, holdMs: number, now: number): ModelHold {
+    this.events = []
+    const counter = this.counterId(spec, id, now)
+    const holdId = key === undefined ? `hold-${++this.holdSeq}` : JSON.stringify([counter, key, cost])
+    const result = this.consumeQuiet(spec, id, cost, key, now, 'reserve', { id: holdId, holdMs })
+    this.events.push(`${result.allowed ? 'onConsume' : 'onExceeded'}:${id}:${cost}:${result.allowed}`)
+    const holds = (result.status === 'granted' || result.status === 'replayed') && cost > 0
+    return { spec, id, counter, holdId, result, units: holds ? cost : 0, limit: result.limit }
+  }
+
+  /** Settle a reservation (its handle's commit or release): the first settle decides. */
+  settle(hold: ModelHold, keep: number, now: number): ModelResult | 'expired' {
+    this.events = []
+    if (hold.settled !== undefined) return hold.settled
+    hold.settled = this.settleOnce(hold, keep, now)
+    return hold.settled
+  }
+
+  private settleOnce(hold: ModelHold, keep: number, now: number): ModelResult | 'expired' {
+    if (hold.units === 0) return hold.result
+    const c = this.live(hold.counter, now)
+    const entry = c?.holds.get(hold.holdId)
+    const mark = `${hold.counter}#${hold.holdId}`
+    if (!c || !entry || entry.expiresAt <= now) {
+      const marked = this.settledMarks.get(mark)
+      if (c && !entry && marked !== undefined && marked > now) return { ...this.result(hold.spec, hold.limit, c, now, true), status: 'replayed' }
+      this.reclaim(c, now)
+      return 'expired'
+    }
+    c.value = Math.max(c.value - (entry.units - Math.min(keep, entry.units)), 0)
+    c.holds.delete(hold.holdId)
+    this.settledMarks.set(mark, now + entry.holdMs)
+    // A release (nothing kept) gives held units back unused: told to onCompensate.
+    if (keep === 0) this.events.push(`onCompensate:${hold.id}:${entry.units}`)
+    return this.result(hold.spec, hold.limit, c, now, true)
+  }
+
+  /**
    * `transact`: consume; when refused it throws (returned as `exceeded`); when `fails`, the units
    * are given back (and the idempotency record cleared) unless the call was a replay, unlimited,
    * cost 0, or `irreversible`.
@@ -258,16 +344,18 @@ export class QuotaModel {
     key: string | undefined,
     now: number,
   ): { exceeded: boolean; result: ModelResult } {
-    // transact holds its units (a reserve, recorded apart from consumes) until fn settles them.
-    this.events = []
-    const result = this.consumeQuiet(spec, id, cost, key, now, 'reserve')
-    this.events.push(`${result.allowed ? 'onConsume' : 'onExceeded'}:${id}:${cost}:${result.allowed}`)
-    if (!result.allowed || !fails) return { exceeded: !result.allowed, result }
-    if (result.status === 'granted' && cost > 0 && !irreversible) {
-      const counter = this.counterId(spec, id, now)
-      this.live(counter, now)!.value -= cost
-      if (key !== undefined) this.records.delete(this.recordId(counter, 'reserve', key, cost))
-      this.events.push(`onCompensate:${id}:${cost}`)
+    // transact is a reserve (recorded apart from consumes) whose hold `fn` settles in the same
+    // step: committed, or released (its record cleared) when `fn` fails and the work can be undone.
+    const hold = this.reserve(spec, id, cost, key, TRANSACT_HOLD_MS, now)
+    const { result } = hold
+    if (!result.allowed) return { exceeded: true, result }
+    if (fails && !irreversible) {
+      if (result.status === 'granted' && cost > 0) {
+        hold.settled = this.settleOnce(hold, 0, now)
+        if (key !== undefined) this.records.delete(this.recordId(hold.counter, 'reserve', key, cost))
+      }
+    } else {
+      hold.settled = this.settleOnce(hold, cost, now)
     }
     return { exceeded: false, result }
   }
@@ -338,6 +426,8 @@ export class QuotaModel {
           unknown.add(counter)
           continue
         }
+        // Expired holds come back before a refusal (items are on distinct counters here).
+        if (cost > 0 && !scratch.has(counter) && (c?.value ?? 0) + cost > limits[i]!) this.reclaim(c, now)
         const current = scratch.get(counter) ?? c?.value ?? 0
         if (cost > 0 && current + cost > limits[i]!) {
           for (const j of counted) {
@@ -365,7 +455,7 @@ export class QuotaModel {
       const { spec, id } = items[i]!
       const counter = this.counterId(spec, id, now)
       const c = this.live(counter, now)
-      results[i] = this.result(spec, limits[i]!, c ?? { value: scratch.get(counter)!, expiresAt: undefined }, now, true)
+      results[i] = this.result(spec, limits[i]!, c ?? { value: scratch.get(counter)!, expiresAt: undefined, holds: new Map() }, now, true)
     }
     if (record) this.records.set(record, { results: counted.map((i) => results[i]!), expiresAt: now + first.spec.idempotencyTtlMs })
     return { allowed: true, results }

@@ -1,10 +1,12 @@
 import {
   type CounterStore,
+  HoldExpiredError,
   InvalidArgumentError,
   type Quota,
   QuotaExceededError,
   type QuotaHooks,
   type QuotaResult,
+  type Reservation,
   consumeAll,
   counterKey,
   createQuota,
@@ -12,8 +14,10 @@ import {
 } from '@andromeda/core'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { type ModelState,
+import {
   type ModelConsumeAllResult,
+  type ModelHold,
+  type ModelState,
   type ModelPeriod,
   type ModelQuotaSpec,
   type ModelResult,
@@ -81,6 +85,8 @@ type Cmd =
   | { kind: 'set'; q: number; id: number; usage: number }
   | { kind: 'transact'; q: number; id: number; cost: number; fails: boolean; irreversible: boolean; key: Key }
   | { kind: 'consumeAll'; items: { q: number; id: number; cost: number }[]; keyed: boolean }
+  | { kind: 'reserve'; q: number; id: number; cost: number; key: Key; holdMs: number }
+  | { kind: 'settle'; which: number; commit: boolean; keep: number | undefined }
   | { kind: 'advance'; ms: number }
   | { kind: 'replay'; back: number }
 
@@ -137,6 +143,27 @@ function commandArbitrary(clocked: boolean): fc.Arbitrary<Cmd> {
       }),
     },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('replay' as const), back: fc.nat({ max: 20 }) }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        kind: fc.constant('reserve' as const),
+        q,
+        id,
+        cost,
+        key,
+        // On a store on real time, holds outlive the run; with a clock, time moves past them.
+        holdMs: clocked ? fc.constantFrom(1_000, 30_000) : fc.constant(600_000),
+      }),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        kind: fc.constant('settle' as const),
+        which: fc.nat({ max: 20 }),
+        commit: fc.boolean(),
+        keep: fc.option(fc.integer({ min: 0, max: 4 }), { nil: undefined }),
+      }),
+    },
   ]
   if (clocked) {
     const ms = fc.constantFrom(1, 999, 1_000, 2_000, 5_000, 30_000, 60_000, 3_600_000)
@@ -256,6 +283,8 @@ async function runSequence(ctx: RunContext, setup: Setup, commands: Cmd[]): Prom
 
   const model = new QuotaModel()
   const history: Cmd[] = []
+  /** Every reservation made so far, with the model's view of it: settle commands pick one. */
+  const reservations: { handle: Reservation; model: ModelHold; q: number }[] = []
   /** Idempotency keys given to keyed consumeAll commands, so a replay re-issues the same key. */
   const allKeys = new Map<Cmd, string>()
   /** Without clock control, a TTL's reset time is compared for presence only. */
@@ -341,6 +370,35 @@ async function runSequence(ctx: RunContext, setup: Setup, commands: Cmd[]): Prom
           t,
         )
         expectConsumeAll(actual, expected, cmd.items.map((item) => loose(item.q)), `${label} (${atomic ? 'atomic' : 'saga'})`)
+        return
+      }
+      case 'reserve': {
+        const spec = specs[cmd.q]!
+        const id = ids[cmd.id]!
+        const handle = await quotas[cmd.q]!.reserve(id, cmd.cost, { holdMs: cmd.holdMs, ...(cmd.key === undefined ? {} : { idempotencyKey: cmd.key }) })
+        const expected = model.reserve(spec, id, cmd.cost, cmd.key, cmd.holdMs, t)
+        expectResult(handle.result, expected.result, loose(cmd.q), label)
+        expect(handle.cost, `${label}: units held`).toBe(expected.units)
+        expect(events, `${label}: hooks`).toEqual(model.events)
+        reservations.push({ handle, model: expected, q: cmd.q })
+        return
+      }
+      case 'settle': {
+        if (reservations.length === 0) return
+        const { handle, model: hold, q } = reservations[cmd.which % reservations.length]!
+        // A commit keeps at most what was held (more is a bad argument, not a model question).
+        const keep = cmd.commit ? Math.min(cmd.keep ?? hold.units, hold.units) : 0
+        const actual = await (cmd.commit ? handle.commit(cmd.keep === undefined ? undefined : keep) : handle.release()).then(
+          (result) => result,
+          (error: unknown) => {
+            if (HoldExpiredError.isInstance(error)) return 'expired' as const
+            throw error
+          },
+        )
+        const expected = model.settle(hold, keep, t)
+        if (expected === 'expired' || actual === 'expired') expect(actual, `${label}: settle`).toBe(expected)
+        else expectResult(actual, expected, loose(q), label)
+        expect(events, `${label}: hooks`).toEqual(model.events)
         return
       }
       case 'advance':
