@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { ApplyOptions, CounterOp } from '@andromeda/core'
-import { StoreError } from '@andromeda/core'
+import { type Reservation, StoreError, createQuota } from '@andromeda/core'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type RedisCounterStore, createRedisStore } from '../src/index.js'
@@ -100,6 +100,31 @@ describe.runIf(available)('batching: calls on one counter issued in one tick', (
       }
     })
   }
+
+  it('a reserve, a commit and a release are one script call each, and a consume beside a hold is too', async () => {
+    const { client, counter } = countingClient(SHARED_REDIS.port)
+    const store = createRedisStore({ client, prefix: `${prefix}holds:` })
+    const quota = createQuota({ name: 'tokens', store, limit: 10 })
+    try {
+      await store.get('warm-up')
+      const calls = async (step: () => Promise<unknown>) => {
+        const before = counter.scripts
+        await step()
+        return counter.scripts - before
+      }
+      let hold!: Reservation
+      expect(await calls(async () => (hold = await quota.reserve('u', 6)))).toBe(1)
+      expect(await calls(() => quota.consume('u', 2))).toBe(1)
+      expect(await calls(() => hold.commit(4))).toBe(1)
+      let other!: Reservation
+      expect(await calls(async () => (other = await quota.reserve('u', 3)))).toBe(1)
+      expect(await calls(() => other.release())).toBe(1)
+      expect(await quota.get('u')).toMatchObject({ usage: 6 })
+    } finally {
+      await store.close()
+      client.disconnect()
+    }
+  })
 
   it('maxOps caps the calls per script call', async () => {
     const { client, counter } = countingClient(SHARED_REDIS.port)
