@@ -137,7 +137,8 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     if (plan.limit === null) return emptyReservation(this.unlimited(plan))
     const recordKey = idempotency && this.recordKey(plan, 'reserve', idempotency)
     const holdId = holdIdOf(recordKey)
-    const op: CounterOp = { ...this.consumeOp(plan), hold: { id: holdId, holdMs } }
+    // Nothing to hold for a cost of 0: it is a read, as for consume.
+    const op: CounterOp = plan.cost > 0 ? { ...this.consumeOp(plan), hold: { id: holdId, holdMs } } : this.consumeOp(plan)
     const applyOptions: ApplyOptions = { idempotencyKey: recordKey, idempotencyTtlMs: this.config.idempotencyTtlMs, signal: options.signal }
     let applied: ApplyResult
     try {

@@ -168,7 +168,8 @@ function applyMany(entries: Entries, ops: readonly CounterOp[], options: ApplyOp
   }
   const values = ops.map((op) => scratch.get(op.key)?.value ?? entries.value(op.key) ?? 0)
   const ttlMs = ops.map((op) => entries.ttlOf(op.key))
-  if (options.clearIdempotencyKey !== undefined) entries.delete(options.clearIdempotencyKey)
+  // A settle that only replays changed nothing: the record it would clear stays the earlier call's.
+  if (options.clearIdempotencyKey !== undefined && replayedSettles !== ops.length) entries.delete(options.clearIdempotencyKey)
   if (options.idempotencyKey !== undefined) {
     entries.setRecord(
       options.idempotencyKey,

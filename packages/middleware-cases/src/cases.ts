@@ -185,7 +185,7 @@ export const MIDDLEWARE_CASES: MiddlewareCase[] = [
       const app = await serve([{ quota, id: () => 'u', onStoreError: 'allow' }])
       const res = await call(`${app.url}/ok`)
       expect(res.status).toBe(200)
-      expect(res.json()).toMatchObject({ allowed: true, degraded: true })
+      expect(res.json()).toMatchObject({ status: 'degraded', allowed: true })
       expect(res.headers.get('ratelimit')).toBeNull()
     },
   },
@@ -221,10 +221,10 @@ export const MIDDLEWARE_CASES: MiddlewareCase[] = [
       const claim = (key: string) => call(`${app.url}/claim`, { method: 'POST', headers: { 'Idempotency-Key': key } })
       const first = await claim('"order-1"')
       expect(first.status).toBe(200)
-      expect(first.json().replayed).toBeUndefined()
+      expect(first.json().status).toBe('granted')
       const second = await claim('"order-1"')
       expect(second.status).toBe(200)
-      expect(second.json().replayed).toBe(true)
+      expect(second.json().status).toBe('replayed')
       expect((await quota.get('u')).usage).toBe(1)
       expect((await claim('order-2')).status).toBe(200)
       expect((await quota.get('u')).usage).toBe(2)
@@ -246,7 +246,7 @@ export const MIDDLEWARE_CASES: MiddlewareCase[] = [
       await vi.waitFor(async () => expect((await quota.get('u')).usage).toBe(0))
       const retry = await call(`${app.url}/claim`, { method: 'POST', headers: { 'Idempotency-Key': 'k' } })
       expect(retry.status).toBe(200)
-      expect(retry.json().replayed).toBeUndefined()
+      expect(retry.json().status).toBe('granted')
       expect((await quota.get('u')).usage).toBe(1)
     },
   },

@@ -83,6 +83,8 @@ export interface ModelHold {
   /** Units held: 0 when nothing is (refused, unlimited, cost 0). */
   units: number
   limit: number
+  /** The reserve's idempotency record, which a release clears (a retry is then evaluated afresh). */
+  record: string | undefined
   /** The first settle's outcome: settling again answers it. */
   settled?: ModelResult | 'expired'
 }
@@ -300,14 +302,18 @@ export class QuotaModel {
     const result = this.consumeQuiet(spec, id, cost, key, now, 'reserve', { id: holdId, holdMs })
     this.events.push(`${result.allowed ? 'onConsume' : 'onExceeded'}:${id}:${cost}:${result.allowed}`)
     const holds = (result.status === 'granted' || result.status === 'replayed') && cost > 0
-    return { spec, id, counter, holdId, result, units: holds ? cost : 0, limit: result.limit }
+    const record = key === undefined ? undefined : this.recordId(counter, 'reserve', key, cost)
+    return { spec, id, counter, holdId, result, units: holds ? cost : 0, limit: result.limit, record }
   }
 
-  /** Settle a reservation (its handle's commit or release): the first settle decides. */
-  settle(hold: ModelHold, keep: number, now: number): ModelResult | 'expired' {
+  /** Settle a reservation (its handle's commit, or release): the first settle decides. */
+  settle(hold: ModelHold, keep: number, now: number, release = false): ModelResult | 'expired' {
     this.events = []
     if (hold.settled !== undefined) return hold.settled
     hold.settled = this.settleOnce(hold, keep, now)
+    if (release && hold.units > 0 && hold.record !== undefined && hold.settled !== 'expired' && hold.settled.status === 'granted') {
+      this.records.delete(hold.record)
+    }
     return hold.settled
   }
 
@@ -352,7 +358,7 @@ export class QuotaModel {
     if (fails && !irreversible) {
       if (result.status === 'granted' && cost > 0) {
         hold.settled = this.settleOnce(hold, 0, now)
-        if (key !== undefined) this.records.delete(this.recordId(hold.counter, 'reserve', key, cost))
+        if (hold.record !== undefined) this.records.delete(hold.record)
       }
     } else {
       hold.settled = this.settleOnce(hold, cost, now)

@@ -395,7 +395,7 @@ async function runSequence(ctx: RunContext, setup: Setup, commands: Cmd[]): Prom
             throw error
           },
         )
-        const expected = model.settle(hold, keep, t)
+        const expected = model.settle(hold, keep, t, !cmd.commit)
         if (expected === 'expired' || actual === 'expired') expect(actual, `${label}: settle`).toBe(expected)
         else expectResult(actual, expected, loose(q), label)
         expect(events, `${label}: hooks`).toEqual(model.events)

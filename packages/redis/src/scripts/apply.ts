@@ -159,7 +159,8 @@ for i = 1, n do
   out[#out + 1] = string.format('%d', s.v)
   if s.exists then out[#out + 1] = pttl_of(KEYS[i]) else out[#out + 1] = '' end
 end
-if clear_key then redis.call('DEL', clear_key) end
+-- A settle that only replays changed nothing: the record it would clear stays the earlier call's.
+if clear_key and replayed_settles < n then redis.call('DEL', clear_key) end
 if record_key then
   local parts = {}
   for i = 2, #out do parts[#parts + 1] = out[i] end
