@@ -137,14 +137,7 @@ for i = 1, n do
   local s = state[key]
   if s.dirty then
     s.dirty = false
-    local value = string.format('%d', s.v)
-    if not s.created then
-      redis.call('SET', key, value, 'KEEPTTL')
-    elseif s.ttl ~= '' then
-      redis.call('SET', key, value, 'PX', s.ttl)
-    else
-      redis.call('SET', key, value)
-    end
+    write_counter(key, s)
     for _, settled in ipairs(s.settles) do settle_hold(key, settled.id, settled.hold_ms) end
     local pttl = ''
     if #s.holds > 0 then pttl = pttl_of(key) end

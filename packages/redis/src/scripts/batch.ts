@@ -198,17 +198,6 @@ for c = 1, calls do
   end
 end
 
-for i = 1, #touched do
-  local key = touched[i]
-  local s = state[key]
-  local value = string.format('%d', s.v)
-  if not s.created then
-    redis.call('SET', key, value, 'KEEPTTL')
-  elseif s.ttl ~= '' then
-    redis.call('SET', key, value, 'PX', s.ttl)
-  else
-    redis.call('SET', key, value)
-  end
-end
+for i = 1, #touched do write_counter(touched[i], state[touched[i]]) end
 return out
 `

@@ -33,6 +33,17 @@ local function pttl_of(key)
   if p == 0 then p = 1 end
   return string.format('%d', p)
 end
+-- Write a counter's state: one it created gets its lifetime ('' = none); one that existed keeps its own.
+local function write_counter(key, s)
+  local value = string.format('%d', s.v)
+  if not s.created then
+    redis.call('SET', key, value, 'KEEPTTL')
+  elseif s.ttl ~= '' then
+    redis.call('SET', key, value, 'PX', s.ttl)
+  else
+    redis.call('SET', key, value)
+  end
+end
 -- A counter's value as a number, or nil when it does not hold an integer within 2^53.
 local function integer_of(raw)
   local v = tonumber(raw)
