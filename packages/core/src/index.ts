@@ -8,6 +8,7 @@ export {
   type TransactAllOptions,
 } from './consume-all.js'
 export { countsUnits } from './result.js'
+export { type StoreMethod, type StoreWrapping, wrapStore } from './wrap-store.js'
 export {
   AndromedaError,
   type AndromedaErrorCode,

@@ -1,4 +1,4 @@
-import type { ApplyOptions, ApplyResult, CounterOp, CounterStore } from '@andromeda/core'
+import { type CounterOp, type CounterStore, wrapStore } from '@andromeda/core'
 import { ATTR, type QuotaInstruments } from './instruments.js'
 
 /**
@@ -56,56 +56,37 @@ export function instrumentStore(store: CounterStore, instruments: QuotaInstrumen
     }
     instruments.storeDuration.record((performance.now() - startedAt) / 1000, attributes)
   }
-  const timed =
-    <A extends unknown[], R>(method: Method, keyOf: (first: NoInfer<A>[0]) => string | undefined, call: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
+  const keyOf = (method: Method, args: unknown[]) =>
+    method === 'apply' ? (args[0] as readonly CounterOp[])[0]?.key : (args[0] as string | undefined)
+  const wrapper = wrapStore(store, {
+    call: (method, args, invoke) => {
+      if (method === 'close') return invoke()
+      const key = keyOf(method, args)
       const startedAt = performance.now()
+      let answer: unknown
       try {
-        const value = await call(...args)
-        record(method, keyOf(args[0]), startedAt)
-        return value
+        answer = invoke()
       } catch (error) {
-        record(method, keyOf(args[0]), startedAt, error)
+        record(method, key, startedAt, error)
         throw error
       }
-    }
-  const firstKey = (ops: readonly CounterOp[]) => ops[0]?.key
-  const byKey = (key: string) => key
-
-  const wrapper: CounterStore = {
-    capabilities: store.capabilities,
-    apply: (ops: readonly CounterOp[], options?: ApplyOptions): ApplyResult | Promise<ApplyResult> => {
-      const startedAt = performance.now()
-      let answer: ApplyResult | Promise<ApplyResult>
-      try {
-        answer = store.apply(ops, options)
-      } catch (error) {
-        record('apply', firstKey(ops), startedAt, error)
-        throw error
-      }
-      if (typeof (answer as Promise<ApplyResult>).then !== 'function') {
-        record('apply', firstKey(ops), startedAt)
+      // A store that answers synchronously (the memory store's apply) still does so here.
+      if (typeof (answer as PromiseLike<unknown> | null)?.then !== 'function') {
+        record(method, key, startedAt)
         return answer
       }
       return Promise.resolve(answer).then(
         (value) => {
-          record('apply', firstKey(ops), startedAt)
+          record(method, key, startedAt)
           return value
         },
         (error: unknown) => {
-          record('apply', firstKey(ops), startedAt, error)
+          record(method, key, startedAt, error)
           throw error
         },
       )
     },
-    seed: timed('seed', byKey, (key: string, value: number, ttlMs?: number) => store.seed(key, value, ttlMs)),
-    get: timed('get', byKey, (key: string) => store.get(key)),
-    set: timed('set', byKey, (key: string, value: number, ttlMs?: number) => store.set(key, value, ttlMs)),
-    delete: timed('delete', byKey, (key: string) => store.delete(key)),
-    acquireLock: timed('acquireLock', byKey, (key: string, token: string, ttlMs: number) => store.acquireLock(key, token, ttlMs)),
-    releaseLock: timed('releaseLock', byKey, (key: string, token: string) => store.releaseLock(key, token)),
-  }
-  if (store.close) wrapper.close = () => store.close!()
+  })
   wrappers.set(instruments, wrapper)
   return wrapper
 }

@@ -1,4 +1,5 @@
 import {
+  type CounterOp,
   type CounterStore,
   InvalidArgumentError,
   QuotaExceededError,
@@ -6,30 +7,26 @@ import {
   consumeAll,
   createQuota,
   transactAll,
+  wrapStore,
 } from '@andromeda/core'
 import { describe, expect, it } from 'vitest'
 import { type ConformanceOptions, randomName, sagaOnly, withStore } from './options.js'
 
-/** The same store, but `apply` rejects with a StoreError from its `failFrom`-th call on. */
+/** The same store on the saga path, but `apply` rejects with a StoreError from its `failFrom`-th call on. */
 function failingFrom(store: CounterStore, failFrom: number): CounterStore {
   let calls = 0
-  return {
-    capabilities: { ...store.capabilities, canApplyTogether: () => false },
-    apply: (ops, opts) => {
+  return wrapStore(store, {
+    capabilities: { canApplyTogether: () => false },
+    call: (method, args, invoke) => {
+      if (method !== 'apply') return invoke()
       calls++
-      // Refunds (negative deltas) still reach the store, so a rollback can be observed.
-      if (calls >= failFrom && ops.some((op) => op.delta > 0)) {
+      // Give-backs (negative deltas, settles) still reach the store, so a rollback can be observed.
+      if (calls >= failFrom && (args[0] as CounterOp[]).some((op) => op.delta > 0)) {
         return Promise.reject(new StoreError('injected fault', { retryable: true }))
       }
-      return store.apply(ops, opts)
+      return invoke()
     },
-    seed: store.seed.bind(store),
-    get: store.get.bind(store),
-    set: store.set.bind(store),
-    delete: store.delete.bind(store),
-    acquireLock: store.acquireLock.bind(store),
-    releaseLock: store.releaseLock.bind(store),
-  }
+  })
 }
 
 const BAD_COUNTS: unknown[] = [0.5, -1, Number.NaN, Number.POSITIVE_INFINITY, '2', 2 ** 53]

@@ -1,4 +1,4 @@
-import type { CounterStore } from '@andromeda/core'
+import { type CounterStore, wrapStore } from '@andromeda/core'
 import { randomBytes } from 'node:crypto'
 
 /**
@@ -49,14 +49,5 @@ export async function withStore<T>(options: ConformanceOptions, fn: (store: Coun
  * path: lets a test cover both paths on a store that can apply everything at once.
  */
 export function sagaOnly(store: CounterStore): CounterStore {
-  return {
-    capabilities: { ...store.capabilities, canApplyTogether: () => false },
-    apply: (ops, opts) => store.apply(ops, opts),
-    seed: (key, value, ttlMs) => store.seed(key, value, ttlMs),
-    get: (key) => store.get(key),
-    set: (key, value, ttlMs) => store.set(key, value, ttlMs),
-    delete: (key) => store.delete(key),
-    acquireLock: (key, token, ttlMs) => store.acquireLock(key, token, ttlMs),
-    releaseLock: (key, token) => store.releaseLock(key, token),
-  }
+  return wrapStore(store, { capabilities: { canApplyTogether: () => false } })
 }

@@ -1,4 +1,5 @@
 import {
+  type CounterOp,
   type CounterStore,
   HoldExpiredError,
   InvalidArgumentError,
@@ -11,6 +12,7 @@ import {
   counterKey,
   createQuota,
   idempotencyKey,
+  wrapStore,
 } from '@andromeda/core'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
@@ -176,17 +178,12 @@ function commandArbitrary(clocked: boolean): fc.Arbitrary<Cmd> {
 
 /** The same store, with every call started when fast-check's scheduler says so. */
 function scheduled(store: CounterStore, s: fc.Scheduler): CounterStore {
-  const later = <T>(label: string, call: () => Promise<T>) => s.schedule(Promise.resolve(), label).then(call)
-  return {
-    capabilities: store.capabilities,
-    apply: (ops, opts) => later(`apply ${ops.map((op) => op.delta).join(',')}`, async () => store.apply(ops, opts)),
-    seed: (key, value, ttlMs) => later('seed', () => store.seed(key, value, ttlMs)),
-    get: (key) => later('get', () => store.get(key)),
-    set: (key, value, ttlMs) => later('set', () => store.set(key, value, ttlMs)),
-    delete: (key) => later('delete', () => store.delete(key)),
-    acquireLock: (key, token, ttlMs) => later('acquireLock', () => store.acquireLock(key, token, ttlMs)),
-    releaseLock: (key, token) => later('releaseLock', () => store.releaseLock(key, token)),
-  }
+  return wrapStore(store, {
+    call: (method, args, invoke) => {
+      const label = method === 'apply' ? `apply ${(args[0] as CounterOp[]).map((op) => op.delta).join(',')}` : method
+      return s.schedule(Promise.resolve(), label).then(invoke)
+    },
+  })
 }
 
 // ------------------------------------------------------------------ comparison

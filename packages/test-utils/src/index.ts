@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { Socket } from 'node:net'
-import { type CounterStore, StoreError } from '@andromeda/core'
+import { type CounterStore, StoreError, wrapStore } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
 
 export const IN_CI = process.env.CI === 'true'
@@ -45,16 +45,7 @@ export function hangingStore(): CounterStore {
 }
 
 function everyMethod(call: () => Promise<never>): CounterStore {
-  return {
-    capabilities: createMemoryStore().capabilities,
-    apply: call,
-    seed: call,
-    get: call,
-    set: call,
-    delete: call,
-    acquireLock: call,
-    releaseLock: call,
-  }
+  return wrapStore(createMemoryStore(), { call })
 }
 
 /** Parse a RateLimit field, `"name";r=2;t=60, "other";r=1`, into `{ name: { r: 2, t: 60 }, ... }`. */
