@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { callHook } from './async.js'
-import { HoldExpiredError, InvalidArgumentError, QuotaExceededError, StoreError } from './errors.js'
+import { CompensationError, HoldExpiredError, InvalidArgumentError, QuotaExceededError, StoreError } from './errors.js'
 import { idempotencyKey } from './keys.js'
 import type { Plan } from './plan.js'
 import { type QuotaEngine, checkIdempotencyKey, holdIdOf } from './quota.js'
@@ -179,22 +179,39 @@ export async function transactAll<T>(
   options: TransactAllOptions = {},
 ): Promise<T> {
   checkFunction('fn', fn)
+  checkCallOptions(options)
   const { irreversible, ...reserveOptions } = options
   const held = await reserveAll(items, reserveOptions)
   if (!held.allowed) {
     const index = held.refused?.index ?? 0
     throw new QuotaExceededError(held.refused?.quota ?? 'unknown', held.results[index]!)
   }
-  const result: ConsumeAllResult = { allowed: true, results: held.results, ...(held.replayed ? { replayed: true } : {}) }
+  const result = resultOf(held)
   let value: T
   try {
     value = await fn(result)
   } catch (error) {
-    if (!irreversible) await held.release()
+    // Irreversible work keeps its units; otherwise they all go back.
+    if (irreversible) await held.commit()
+    else await releaseAfter(held, items, error)
     throw error
   }
   await held.commit()
   return value
+}
+
+/** Release after `fn` failed; a release that fails too is a CompensationError carrying both. */
+async function releaseAfter(held: ReservationAll, items: readonly ConsumeAllItem[], cause: unknown): Promise<void> {
+  try {
+    await held.release()
+  } catch (failure) {
+    if (CompensationError.isInstance(failure)) throw failure
+    throw new CompensationError(`transactAll could not give back ${items.length} item(s) after the function failed`, {
+      cause,
+      compensationError: failure,
+      pending: items.map((item) => ({ quota: item.quota.name, id: item.id, cost: item.cost ?? 1 })),
+    })
+  }
 }
 
 // ------------------------------------------------------------------ one atomic apply

@@ -1,4 +1,4 @@
-import { consumeAll, createQuota } from '@andromeda/core'
+import { consumeAll, createQuota, transactAll } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
 import { sagaOnly } from '@andromeda/store-test-suite'
 import { describe, expect, it } from 'vitest'
@@ -90,5 +90,31 @@ describe('idempotent replays (found by the property suite)', () => {
     clock.advance(1)
     // It used to drift to clock + 1_000 (the recorded ttlMs taken from the replay's now).
     expect(await quota.consume('a', 1, { idempotencyKey: 'k' })).toEqual({ ...first, status: 'replayed' })
+  })
+})
+
+describe('irreversible work on holds', () => {
+  it('transactAll irreversible whose function throws keeps every unit, after the hold time too', async () => {
+    const clock = manualClock()
+    const store = createMemoryStore({ clock: clock.now })
+    for (const path of [store, sagaOnly(store)]) {
+      const qa = createQuota({ name: `a-${path === store}`, store: path, limit: 5, clock: clock.now, holdMs: 1_000 })
+      const qb = createQuota({ name: `b-${path === store}`, store: path, limit: 5, clock: clock.now, holdMs: 1_000 })
+      await expect(
+        transactAll(
+          [
+            { quota: qa, id: 'v', cost: 2 },
+            { quota: qb, id: 'v', cost: 1 },
+          ],
+          () => {
+            throw new Error('sent already')
+          },
+          { irreversible: true },
+        ),
+      ).rejects.toThrow('sent already')
+      clock.advance(5_000)
+      expect((await qa.get('v')).usage).toBe(2)
+      expect((await qb.get('v')).usage).toBe(1)
+    }
   })
 })
