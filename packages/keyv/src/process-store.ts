@@ -25,7 +25,8 @@ const TTL_HINT_SLACK_MS = 1_000
 /**
  * The `CounterStore` over any Keyv storage adapter: every call that writes runs under a per-key
  * async mutex (several keys taken together, see `KeyedMutex`), so calls in this process never
- * interleave on a key. Other processes sharing the backend are not serialised.
+ * interleave on a key. Other processes sharing the backend are not serialised. A counter's holds
+ * and settled marks (see `process-holds.ts`) are only touched under the counter's own key.
  */
 export function createProcessStore(settings: ProcessStoreSettings): KeyvCounterStore {
   const { adapter, storageKey, clock } = settings
@@ -146,8 +147,8 @@ export function createProcessStore(settings: ProcessStoreSettings): KeyvCounterS
 
     async delete(key) {
       await critical([key], async (io) => {
-        // The holds first: a failure in between leaves the counter with its units, never a
-        // holds entry that could give units back to a later counter under this key.
+        // The holds first: a failure in between leaves the counter with its units (a later
+        // call can delete it again), never a holds entry nobody would read or reclaim.
         await io.delete(storageKey(holdsKeyOf(key)))
         await io.delete(storageKey(key))
       })
