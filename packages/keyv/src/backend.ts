@@ -5,11 +5,33 @@ import { StoreError } from '@andromeda/core'
  * What this package stores through a Keyv storage adapter, inside Keyv's own `{ value, expires }`
  * wrapper (so `keyv.get(key)` shows it and `keyv.clear()` removes it). `expiresAt` is epoch ms
  * in the store's clock; absent means no expiry. Expiry is checked on every read.
+ *
+ * - `counter`: `held` is set while the counter has a `holds` entry, so a call that never needs
+ *   the holds reads none.
+ * - `holds`: the holds of the counter at `<counter>:holds`, as `[id, cost, expiresAt, holdMs]`
+ *   tuples, expiring with the counter.
+ * - `settled`: at `<counter>:settled:<id>`, a hold settled within the last `holdMs` (so settling
+ *   it again replays).
  */
 export type StoredEntry =
-  | { type: 'counter'; value: number; expiresAt?: number }
+  | { type: 'counter'; value: number; expiresAt?: number; held?: true }
   | { type: 'record'; values: number[]; ttlMs: (number | null)[]; recordedAt: number; expiresAt: number }
   | { type: 'lock'; token: string; expiresAt: number }
+  | { type: 'holds'; holds: HoldTuple[]; expiresAt?: number }
+  | { type: 'settled'; expiresAt: number }
+
+/**
+ * One write of a call on the process-atomic path: `entry` at `key` (undefined: delete it), and
+ * the live entry that was there (undefined: none), to put back if a later write of the call fails.
+ */
+export interface PlannedWrite {
+  key: string
+  entry: StoredEntry | undefined
+  previous: StoredEntry | undefined
+}
+
+/** One hold: its id, its units, when they come back by themselves (epoch ms), and its length (ms). */
+export type HoldTuple = [id: string, cost: number, expiresAt: number, holdMs: number]
 
 /** The parts of a Keyv storage adapter this package calls (Keyv's `KeyvStoreAdapter`, or a Map). */
 export interface AdapterLike {
@@ -72,7 +94,20 @@ export function decodeEntry(raw: unknown): StoredEntry | undefined {
   if (entry.type === 'counter' && Number.isSafeInteger(entry.value)) return entry
   if (entry.type === 'record' && Array.isArray(entry.values) && Array.isArray(entry.ttlMs) && typeof entry.recordedAt === 'number') return entry
   if (entry.type === 'lock' && typeof entry.token === 'string') return entry
+  if (entry.type === 'holds' && Array.isArray(entry.holds) && entry.holds.every(isHoldTuple)) return entry
+  if (entry.type === 'settled' && typeof entry.expiresAt === 'number') return entry
   return undefined
+}
+
+function isHoldTuple(hold: unknown): hold is HoldTuple {
+  return (
+    Array.isArray(hold) &&
+    hold.length === 4 &&
+    typeof hold[0] === 'string' &&
+    Number.isSafeInteger(hold[1]) &&
+    typeof hold[2] === 'number' &&
+    Number.isSafeInteger(hold[3])
+  )
 }
 
 /** Encode an entry the way Keyv's default serializer writes `{ value, expires }`. */

@@ -1,8 +1,10 @@
 import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot } from '@andromeda/core'
 import type { KeyvCounterStore } from './counter-store.js'
 import { StoreError } from '@andromeda/core'
-import { type AdapterLike, decodeEntry, encodeEntry, Session, type StoredEntry } from './backend.js'
+import { type AdapterLike, decodeEntry, encodeEntry, type PlannedWrite, Session, type StoredEntry } from './backend.js'
 import { KeyedMutex } from './mutex.js'
+import { planApply } from './process-apply.js'
+import { counterEntry, holdsKeyOf, reclaimExpired } from './process-holds.js'
 
 /** Settings of the process-atomic path, resolved by `createKeyvStore`. */
 export interface ProcessStoreSettings {
@@ -17,16 +19,14 @@ export interface ProcessStoreSettings {
   onClose: () => void
 }
 
-const DEFAULT_IDEMPOTENCY_TTL_MS = 86_400_000
 /** Extra lifetime given to the adapter's own TTL, which only cleans up: expiry is checked on read. */
 const TTL_HINT_SLACK_MS = 1_000
-
-type CounterEntry = Extract<StoredEntry, { type: 'counter' }>
 
 /**
  * The `CounterStore` over any Keyv storage adapter: every call that writes runs under a per-key
  * async mutex (several keys taken together, see `KeyedMutex`), so calls in this process never
- * interleave on a key. Other processes sharing the backend are not serialised.
+ * interleave on a key. Other processes sharing the backend are not serialised. A counter's holds
+ * and settled marks (see `process-holds.ts`) are only touched under the counter's own key.
  */
 export function createProcessStore(settings: ProcessStoreSettings): KeyvCounterStore {
   const { adapter, storageKey, clock } = settings
@@ -75,93 +75,29 @@ export function createProcessStore(settings: ProcessStoreSettings): KeyvCounterS
   const ttlOf = (entry: { expiresAt?: number | undefined } | undefined) =>
     entry?.expiresAt === undefined ? undefined : Math.max(entry.expiresAt - clock(), 1)
 
-  async function applyLocked(io: Session, ops: readonly CounterOp[], opts: ApplyOptions): Promise<ApplyResult> {
-    opts.signal?.throwIfAborted()
-    const distinct = [...new Set(ops.map((op) => op.key))]
-    const [record, ...loaded] = await Promise.all([
-      opts.idempotencyKey === undefined ? undefined : read(io, opts.idempotencyKey, 'record'),
-      ...distinct.map((key) => read(io, key, 'counter')),
-    ])
-    if (record) {
-      // Lifetimes as seen now, so a replay reports the reset time the recorded call did.
-      const elapsed = clock() - record.recordedAt
-      return { ok: true, values: [...record.values], ttlMs: record.ttlMs.map((t) => (t === null ? undefined : t - elapsed)), replayed: true }
-    }
-    const stored = new Map<string, CounterEntry | undefined>(distinct.map((key, i) => [key, loaded[i] as CounterEntry | undefined]))
-
-    // Work on a scratch copy so several ops on one key see each other, and a refusal writes nothing.
-    const scratch = new Map<string, { value: number; expiresAt: number | undefined; exists: boolean; dirty: boolean }>()
-    for (const [key, entry] of stored) {
-      scratch.set(key, entry ? { value: entry.value, expiresAt: entry.expiresAt, exists: true, dirty: false } : { value: 0, expiresAt: undefined, exists: false, dirty: false })
-    }
-    const refuse = (index: number, reason: 'limit' | 'floor' | 'missing'): ApplyResult => ({
-      ok: false,
-      index,
-      reason,
-      values: ops.map((op) => stored.get(op.key)?.value),
-      ttlMs: ops.map((op) => ttlOf(stored.get(op.key))),
-    })
-    const now = clock()
-    // A counter to report missing is reported only when no other op is refused: loading it
-    // could not make the call fit.
-    const unknown = new Set<string>()
-    let missing = -1
-    for (const [index, op] of ops.entries()) {
-      if (unknown.has(op.key)) continue
-      const state = scratch.get(op.key)!
-      if (!state.exists && op.ifMissing === 'report') {
-        if (missing < 0) missing = index
-        unknown.add(op.key)
-        continue
-      }
-      const next = state.value + op.delta
-      if (op.delta > 0 && ((op.max !== undefined && next > op.max) || !Number.isSafeInteger(next))) return refuse(index, 'limit')
-      if (op.delta < 0 && op.min !== undefined && next < op.min) return refuse(index, 'floor')
-      if (op.delta === 0) continue
-      if (!state.exists) {
-        state.exists = true
-        state.expiresAt = op.ttlMs === undefined ? undefined : now + op.ttlMs
-      }
-      state.value = next
-      state.dirty = true
-    }
-    if (missing >= 0) return refuse(missing, 'missing')
-    const values = ops.map((op) => scratch.get(op.key)!.value)
-    const ttlMs = ops.map((op) => ttlOf(scratch.get(op.key)))
-
-    // Keyv has no transactions: writes go one by one, and if one fails the ones already done
-    // are put back (in the background, still holding the keys) before the keys are released.
+  /**
+   * Make a call's writes in order. Keyv has no transactions: if one fails, the ones already done
+   * are put back (in the background, still holding the keys) before the keys are released.
+   */
+  async function commit(io: Session, writes: readonly PlannedWrite[]): Promise<void> {
     const undo: Array<(again: Session) => Promise<void>> = []
     try {
-      for (const [key, state] of scratch) {
-        if (!state.dirty) continue
-        const previous = stored.get(key)
-        await write(io, key, { type: 'counter', value: state.value, ...(state.expiresAt === undefined ? {} : { expiresAt: state.expiresAt }) })
+      for (const { key, entry, previous } of writes) {
+        if (entry === undefined) await io.delete(storageKey(key))
+        else await write(io, key, entry)
         undo.push((again) => (previous ? write(again, key, previous) : again.delete(storageKey(key))))
-      }
-      if (opts.clearIdempotencyKey !== undefined) {
-        const cleared = opts.clearIdempotencyKey
-        const previous = await read(io, cleared, 'record')
-        if (previous) {
-          await io.delete(storageKey(cleared))
-          undo.push((again) => write(again, cleared, previous))
-        }
-      }
-      if (opts.idempotencyKey !== undefined) {
-        const lifetime = opts.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS
-        await write(io, opts.idempotencyKey, {
-          type: 'record',
-          values,
-          ttlMs: ttlMs.map((t) => t ?? null),
-          recordedAt: now,
-          expiresAt: now + lifetime,
-        })
       }
     } catch (error) {
       if (undo.length > 0) io.track(rollBack(undo, freshSession()))
       throw error
     }
-    return { ok: true, values, ttlMs }
+  }
+
+  async function applyLocked(io: Session, ops: readonly CounterOp[], opts: ApplyOptions): Promise<ApplyResult> {
+    opts.signal?.throwIfAborted()
+    const plan = await planApply((key, type) => read(io, key, type), ops, opts, clock)
+    await commit(io, plan.writes)
+    return plan.result
   }
 
   return {
@@ -178,7 +114,7 @@ export function createProcessStore(settings: ProcessStoreSettings): KeyvCounterS
     async seed(key, value, ttlMs) {
       return critical([key], async (io) => {
         if (await read(io, key, 'counter')) return false
-        await write(io, key, { type: 'counter', value, ...(ttlMs === undefined ? {} : { expiresAt: clock() + ttlMs }) })
+        await write(io, key, counterEntry(value, ttlMs === undefined ? undefined : clock() + ttlMs, false))
         return true
       })
     },
@@ -188,21 +124,34 @@ export function createProcessStore(settings: ProcessStoreSettings): KeyvCounterS
       return critical([key], async (io) => {
         const entry = await read(io, key, 'counter')
         if (!entry) return undefined
+        let value = entry.value
+        if (entry.held) {
+          // A read gives back the counter's expired holds first, so it shows what is really in use.
+          const reclaimed = reclaimExpired(key, entry, await read(io, holdsKeyOf(key), 'holds'), clock())
+          await commit(io, reclaimed.writes)
+          value = reclaimed.value
+        }
         const ttlMs = ttlOf(entry)
-        return ttlMs === undefined ? { value: entry.value } : { value: entry.value, ttlMs }
+        return ttlMs === undefined ? { value } : { value, ttlMs }
       })
     },
 
     async set(key, value, ttlMs) {
       await critical([key], async (io) => {
         const entry = await read(io, key, 'counter')
+        // A live counter keeps its lifetime and its holds.
         const expiresAt = entry ? entry.expiresAt : ttlMs === undefined ? undefined : clock() + ttlMs
-        await write(io, key, { type: 'counter', value, ...(expiresAt === undefined ? {} : { expiresAt }) })
+        await write(io, key, counterEntry(value, expiresAt, entry?.held === true))
       })
     },
 
     async delete(key) {
-      await critical([key], (io) => io.delete(storageKey(key)))
+      await critical([key], async (io) => {
+        // The holds first: a failure in between leaves the counter with its units (a later
+        // call can delete it again), never a holds entry nobody would read or reclaim.
+        await io.delete(storageKey(holdsKeyOf(key)))
+        await io.delete(storageKey(key))
+      })
     },
 
     async acquireLock(key, token, ttlMs) {

@@ -1,5 +1,4 @@
 import type { KeyvCounterStore } from './counter-store.js'
-import type { CounterStore } from '@andromeda/core'
 import { InvalidArgumentError } from '@andromeda/core'
 import { minKeyLength } from './backend.js'
 import { SQL_MAX_KEY_LENGTH } from './sql/keys.js'

@@ -92,7 +92,7 @@ function isInProcess(adapter: object): boolean {
  *   `close()`: `capabilities: { shared: true, atomic: 'global' }`. See `keyvSqlMigration`.
  * - **Any other adapter** (the default `Map`, @keyv/sqlite, ...): each counter is
  *   a small record (`{ type, value, expiresAt }`) in Keyv's `{ value, expires }` wrapper, expiry
- *   checked on read. Calls run under a per-key async mutex (several keys taken together, in one
+ *   checked on read; its holds are one record next to it (`<key>:holds`). Calls run under a per-key async mutex (several keys taken together, in one
  *   step), so they are atomic within this process only: `atomic: 'process'`, and `shared` true
  *   unless the adapter lives in this process. Keyv has no compare-and-set, so two processes on one
  *   database can oversell; the engine warns once when such a store backs a quota.

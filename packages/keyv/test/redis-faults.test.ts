@@ -81,7 +81,8 @@ describe.runIf(available)('@keyv/redis with Redis unreachable', () => {
       adapter.on('error', () => {})
       const keyv = new Keyv({ store: adapter, namespace: randomNamespace('stop') })
       const store = createKeyvStore({ keyv, commandTimeoutMs: TIMEOUT_MS })
-      const quota = createQuota({ name: 'q', store, limit: 10 })
+      // No engine retries: the bound checked is the store's, for each call sent.
+      const quota = createQuota({ name: 'q', store, limit: 10, retry: false })
       expect(await quota.consume('a', 2)).toMatchObject({ allowed: true, usage: 2 })
 
       server.kill('SIGKILL')

@@ -183,6 +183,8 @@ proc: BEGIN${COMMON_DECLARATIONS}
   DECLARE refused LONGTEXT DEFAULT NULL;
   DECLARE as_found LONGTEXT DEFAULT '';
   DECLARE unknown_keys LONGTEXT DEFAULT ',';
+  DECLARE absent_keys LONGTEXT DEFAULT ',';
+  DECLARE created_keys LONGTEXT DEFAULT ',';
   DECLARE missing_at INT DEFAULT -1;
   DECLARE h LONGTEXT;
   DECLARE held BIGINT;
@@ -247,11 +249,15 @@ proc: BEGIN${COMMON_DECLARATIONS}
   END WHILE;
 
   -- The counters as they stand (locking reads: a row another session created after the lock
-  -- loop is locked now), for a refusal: what it reports must be what it decided on.
+  -- loop is locked now), for a refusal: what it reports must be what it decided on. A key
+  -- without a row here has no lock either (no placeholder for a key the call cannot create),
+  -- so another session may create it before the ops read it: the ops take it as missing still.
   SET i = 1;
   WHILE i <= n DO
-    SET k = UNHEX(${item('p_keys', 'i')});${readRow(t, 'k', true)}
+    SET h = ${item('p_keys', 'i')};
+    SET k = UNHEX(h);${readRow(t, 'k', true)}
     SET as_found = CONCAT(as_found, ',', IFNULL(cur_value, ''), ',', IF(cur_value IS NULL, '', IFNULL(cur_expires - now_ms, '')));
+    IF cur_value IS NULL THEN SET absent_keys = CONCAT(absent_keys, h, ','); END IF;
     SET i = i + 1;
   END WHILE;
 
@@ -265,7 +271,8 @@ proc: BEGIN${COMMON_DECLARATIONS}
     SET k = UNHEX(h);
     SET delta = CAST(${item('p_deltas', 'i')} AS SIGNED);
     SET bound = CAST(${item('p_bounds', 'i')} AS SIGNED);${readRow(t, 'k', true)}
-    SET is_live = cur_value IS NOT NULL;
+    SET is_live = cur_value IS NOT NULL
+      AND (LOCATE(CONCAT(',', h, ','), absent_keys) = 0 OR LOCATE(CONCAT(',', h, ','), created_keys) > 0);
     IF NOT is_live THEN
       IF ${item('p_report', 'i')} = '1' THEN
         IF missing_at < 0 THEN SET missing_at = i - 1; END IF;
@@ -301,6 +308,7 @@ proc: BEGIN${COMMON_DECLARATIONS}
         -- and holds of an earlier counter under this key are gone with it.
         UPDATE ${t} SET value = nxt, data = NULL, expires_at = now_ms + CAST(${item('p_ttls', 'i')} AS SIGNED) WHERE storage_key = k;
         DELETE FROM ${n.holds} WHERE counter_key = k;
+        SET created_keys = CONCAT(created_keys, h, ',');
       END IF;
       IF ${item('p_holds', 'i')} IS NOT NULL THEN
         INSERT INTO ${n.holds} (counter_key, hold_id, cost, hold_ms, expires_at, settled)

@@ -1,5 +1,5 @@
 import type { KeyvCounterStore } from '../counter-store.js'
-import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot, CounterStore } from '@andromeda/core'
+import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot } from '@andromeda/core'
 import { AndromedaError, InvalidArgumentError, StoreError } from '@andromeda/core'
 import { type ApplyArgs, type CallControl, type FailureKind, NotSentError, type SqlDriver, type WriteRoutine } from './driver.js'
 import { createStorageKeys } from './keys.js'
@@ -210,8 +210,9 @@ export function createSqlStore(settings: SqlStoreSettings): KeyvCounterStore {
       args.report.push(op.ifMissing === 'report')
       const { hold, settle } = op
       if (hold !== undefined && settle !== undefined) throw new InvalidArgumentError(`ops[${i}]`, 'cannot both hold and settle')
-      if (hold !== undefined) {
-        if (!(delta > 0)) throw new InvalidArgumentError(`ops[${i}].delta`, 'must be > 0 to hold units')
+      if (hold !== undefined && delta < 0) throw new InvalidArgumentError(`ops[${i}].delta`, 'must be >= 0 to hold units')
+      // A hold of 0 units (a reserve of cost 0) holds nothing: a read, as on the other stores.
+      if (hold !== undefined && delta > 0) {
         args.holdIds.push(holdId(`ops[${i}].hold.id`, hold.id))
         args.holdMs.push(checkInteger(`ops[${i}].hold.holdMs`, hold.holdMs, 1))
         writes = true
