@@ -307,7 +307,8 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
       throw error
     }
     if (!applied.ok && applied.reason === 'hold') return 'expired'
-    const result = this.toResult(plan, applied, 0)
+    // The store reports the counter's lifetime as of now, not as of the reserve.
+    const result = this.toResult({ ...plan, now: undefined }, applied, 0)
     if (release && applied.ok && !applied.replayed) callHook(this.config.hooks.onCompensate, { ...event, result })
     return result
   }
