@@ -241,7 +241,8 @@ async function atomicHolds(request: Request, signal: AbortSignal | undefined, ho
  * Settle the holds of an atomic reserveAll in one apply. When that is refused because a hold
  * is gone (its counter expired, or the hold did), each is settled on its own instead, so one
  * lost hold never keeps the others' units: a release skips it (its units are back), a commit
- * charges its units again, or throws `HoldExpiredError` when that is refused.
+ * charges its units again where that is right (see `QuotaEngine.keep`), or throws
+ * `HoldExpiredError` when that is refused.
  */
 async function settleTogether(held: Item[], holdId: string, commit: boolean, clearIdempotencyKey: string | undefined): Promise<void> {
   const { engine } = held[0]!
@@ -260,10 +261,8 @@ async function settleTogether(held: Item[], holdId: string, commit: boolean, cle
   for (const [k, item] of held.entries()) {
     // settleHold tells onCompensate of a release itself.
     const verdict = await item.engine.settleHold(item.plan, holdId, keep(item), k === 0 ? clearIdempotencyKey : undefined)
-    if (verdict !== 'expired') continue
-    if (!commit) continue
-    const again = await item.engine.consume(item.plan.id, item.plan.cost)
-    if (!again.allowed) throw new HoldExpiredError(item.engine.name, item.plan.id)
+    if (typeof verdict !== 'string' || !commit) continue
+    if (!(await item.engine.chargeAgainAfter(verdict, item.plan.id, item.plan.cost))) throw new HoldExpiredError(item.engine.name, item.plan.id, verdict)
   }
 }
 

@@ -161,11 +161,14 @@ export class HoldExpiredError extends AndromedaError {
   /** The quota and id of the reservation. */
   readonly quota: string
   readonly id: string
+  /** `'expired'`: the hold lapsed on a live counter; `'counter-gone'`: it went with its counter (reset, expired). */
+  readonly lapse: 'expired' | 'counter-gone'
 
-  constructor(quota: string, id: string) {
-    super('ERR_HOLD_EXPIRED', `the hold on quota "${quota}" for "${id}" expired before it was settled; its units came back by themselves`)
+  constructor(quota: string, id: string, lapse: 'expired' | 'counter-gone' = 'expired') {
+    super('ERR_HOLD_EXPIRED', `the hold on quota "${quota}" for "${id}" was gone before it was settled (${lapse}); its units are no longer held`)
     this.quota = quota
     this.id = id
+    this.lapse = lapse
   }
 
   static override isInstance(value: unknown): value is HoldExpiredError {

@@ -6,6 +6,7 @@ import { guardStore, typedStoreError } from './guarded-store.js'
 import { idempotencyKey } from './keys.js'
 import { Loader, readUsage } from './load.js'
 import { type ConstantOptions, type Plan, Planner } from './plan.js'
+import type { HoldLapse } from './reservation.js'
 import { HeldReservation, emptyReservation, settleOp } from './reservation.js'
 import { grantedResult, refusedResult, unlimitedResult } from './result.js'
 import { withRetries } from './retry.js'
@@ -293,7 +294,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
    * Settle a hold of this quota (see `HeldReservation`); retried while the store says it is
    * safe. A release (nothing kept) is told to `onCompensate`: held units given back unused.
    */
-  async settleHold(plan: Plan<any>, holdId: string, keep: number, clearIdempotencyKey: string | undefined): Promise<QuotaResult | 'expired'> {
+  async settleHold(plan: Plan<any>, holdId: string, keep: number, clearIdempotencyKey: string | undefined): Promise<QuotaResult | HoldLapse> {
     const options: ApplyOptions = clearIdempotencyKey === undefined ? NO_APPLY_OPTIONS : { clearIdempotencyKey }
     const release = keep === 0
     const event = { quota: this.name, id: plan.id, cost: plan.cost, data: plan.ctx.data as D }
@@ -306,7 +307,8 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
       if (release) callHook(this.config.hooks.onCompensate, { ...event, error })
       throw error
     }
-    if (!applied.ok && applied.reason === 'hold') return 'expired'
+    // Gone: expired on a live counter, or gone with a counter that vanished (reset, expired, lost).
+    if (!applied.ok && applied.reason === 'hold') return applied.values[0] === undefined ? 'counter-gone' : 'expired'
     // The store reports the counter's lifetime as of now, not as of the reserve.
     const result = this.toResult({ ...plan, now: undefined }, applied, 0)
     if (release && applied.ok && !applied.replayed) callHook(this.config.hooks.onCompensate, { ...event, result })
@@ -343,8 +345,11 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
   }
 
   /**
-   * Commit a hold whose work is done. If the hold expired while the work ran, its units came
-   * back: charge them again (the work used them), or throw `HoldExpiredError` when that is refused.
+   * Commit a hold whose work is done. A hold that lapsed on a live counter of a quota without
+   * `loadUsage` gave its units back while they were in use: they are charged again (or
+   * `HoldExpiredError` when that is refused). Where the counter itself vanished, or the quota
+   * loads from a system of record (which counts the finished work when it reloads), a charge
+   * again would count the units twice: nothing more is done.
    */
   async keep(id: string, hold: Reservation): Promise<void> {
     const { status } = hold.result
@@ -355,9 +360,15 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
       if (!HoldExpiredError.isInstance(error)) throw error
       // A replay's hold was the earlier call's, settled or lapsed long ago: not ours to charge.
       if (status === 'replayed') return
-      const again = await this.consume(id, hold.cost)
-      if (!again.allowed) throw error
+      if (await this.chargeAgainAfter(error.lapse, id, hold.cost)) return
+      throw error
     }
+  }
+
+  /** After a hold lapsed: charge its units again where that is right (see `keep`); false when refused. */
+  async chargeAgainAfter(lapse: HoldLapse, id: string, cost: number): Promise<boolean> {
+    if (lapse !== 'expired' || this.config.loadUsage) return true
+    return (await this.consume(id, cost)).allowed
   }
 
   /** Map the store's answer for op `index` to a QuotaResult. */

@@ -3,14 +3,20 @@ import type { Plan } from './plan.js'
 import type { CounterOp } from './store.js'
 import type { QuotaResult, Reservation } from './types.js'
 
+/**
+ * Why a hold could not be settled: it expired on a live counter, or it went with a counter
+ * that vanished (reset, expired, lost by the store).
+ */
+export type HoldLapse = 'expired' | 'counter-gone'
+
 /** What a reservation needs of its quota's engine to settle its hold. */
 export interface HoldSettler {
   readonly name: string
   /**
    * Settle hold `holdId` of the plan's counter, keeping `keep` units; retried while safe.
-   * Resolves the store's verdict: the result, or 'expired' when the hold was gone.
+   * Resolves the store's verdict: the result, or why the hold was gone.
    */
-  settleHold(plan: Plan<any>, holdId: string, keep: number, clearIdempotencyKey: string | undefined): Promise<QuotaResult | 'expired'>
+  settleHold(plan: Plan<any>, holdId: string, keep: number, clearIdempotencyKey: string | undefined): Promise<QuotaResult | HoldLapse>
 }
 
 /** A reservation that holds nothing (refused, unlimited, degraded): settling it changes nothing. */
@@ -59,7 +65,7 @@ export class HeldReservation implements Reservation {
 
   private settle(keep: number, clearIdempotencyKey: string | undefined): Promise<QuotaResult> {
     this.settled ??= this.engine.settleHold(this.plan, this.holdId, keep, clearIdempotencyKey).then((verdict) => {
-      if (verdict === 'expired') throw new HoldExpiredError(this.engine.name, this.plan.id)
+      if (typeof verdict === 'string') throw new HoldExpiredError(this.engine.name, this.plan.id, verdict)
       return verdict
     })
     return this.settled

@@ -1,4 +1,4 @@
-import { consumeAll, createQuota, transactAll } from '@andromeda/core'
+import { consumeAll, createQuota, reserveAll, transactAll } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
 import { sagaOnly } from '@andromeda/store-test-suite'
 import { describe, expect, it } from 'vitest'
@@ -116,5 +116,28 @@ describe('irreversible work on holds', () => {
       expect((await qa.get('v')).usage).toBe(2)
       expect((await qb.get('v')).usage).toBe(1)
     }
+  })
+})
+
+describe('a hold that went with its counter', () => {
+  it('reserveAll commit after the counter was reset and reloaded counts the units once (the system of record has them)', async () => {
+    let rows = 0
+    const vouchers = createQuota({ name: 'voucher', store: createMemoryStore(), limit: 10, loadUsage: () => rows })
+    const held = await reserveAll([{ quota: vouchers, id: 'V' }])
+    rows++ // the work is recorded
+    await vouchers.reset('V')
+    expect((await vouchers.get('V')).usage).toBe(1) // reloaded from the rows
+    await held.commit()
+    expect((await vouchers.get('V')).usage).toBe(1)
+  })
+
+  it('transact whose hold lapsed on a live counter of a quota without loadUsage charges the units again', async () => {
+    const clock = manualClock()
+    const quota = createQuota({ name: 'q', store: createMemoryStore({ clock: clock.now }), limit: 5, clock: clock.now, holdMs: 1_000 })
+    await quota.transact('v', 2, async () => {
+      clock.advance(2_000)
+      expect((await quota.get('v')).usage).toBe(0) // the lapsed hold is back
+    })
+    expect((await quota.get('v')).usage).toBe(2)
   })
 })
