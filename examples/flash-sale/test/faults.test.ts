@@ -116,6 +116,27 @@ describe.each(BACKENDS)('flash-sale faults on $name', (backend) => {
     },
   )
 
+  it.skipIf(!available)(
+    'a voucher counter below the claim rows is brought up by the claim the database refuses, and never past the limit',
+    async () => {
+      const code = await newVoucher(2)
+      for (const user of ['kim', 'lou']) expect((await service.post('/claim', { voucher: code, user })).status).toBe(201)
+      // A reload that missed both claims in flight: the counter says 0, the rows say 2.
+      await service.sale.vouchers.set(code, 0)
+      const first = await service.post('/claim', { voucher: code, user: 'max' })
+      expect(first.status).toBe(409)
+      expect(first.body).toMatchObject({ reason: 'sold-out' })
+      expect((await service.sale.vouchers.get(code)).usage).toBe(1)
+      expect((await service.sale.perUser.get(`max:${code}`)).usage).toBe(0)
+      expect((await service.post('/claim', { voucher: code, user: 'ned' })).status).toBe(409)
+      expect((await service.sale.vouchers.get(code)).usage).toBe(2)
+      // At the limit the counter refuses by itself: no more claims reach the database.
+      expect((await service.post('/claim', { voucher: code, user: 'oli' })).body).toMatchObject({ reason: 'sold-out' })
+      expect((await service.sale.vouchers.get(code)).usage).toBe(2)
+      expect(await service.db.countClaims(code)).toBe(2)
+    },
+  )
+
   it.skipIf(!available)('a claim whose store reply was lost is sent again with its idempotency key and counted once', async () => {
     const code = await newVoucher(5)
     lostReply.add('gil')
