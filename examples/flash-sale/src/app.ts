@@ -132,15 +132,13 @@ export function createFlashSale(options: FlashSaleOptions): FlashSale {
       throw error
     }
     if (!inserted) {
-      // The database has `limit` rows, so the voucher counter was below them (reloaded while a
-      // claim was between its hold and its row): give the holds back, and charge the voucher one
-      // unit toward the rows (refused once the counter is at the limit, so it never goes past).
+      // The database holds `limit` rows: the counter was below them (a claim whose process died
+      // between its row and its commit). Its guard refused this one; the holds go back.
       await settle(held.release(), 'release')
-      await settle(vouchers.consume(voucher), 'voucher repair')
       return refused(res, 'voucher')
     }
-    // The row is the claim. A commit that failed leaves the counters low until their holds
-    // lapse, and the guard in `insertClaim` refuses what they let through meanwhile.
+    // The row is the claim. A commit that failed (or a process that died before it) leaves the
+    // counters low once the holds lapse: the guard in `insertClaim` refuses what they let through.
     await settle(held.commit(), 'commit')
     const granted = held.results[1]!
     res.status(201).json({ voucher, user, usage: granted.usage, remaining: granted.remaining })
@@ -148,20 +146,17 @@ export function createFlashSale(options: FlashSaleOptions): FlashSale {
 
   app.post('/unclaim', async (req, res) => {
     const { voucher, user } = validBody(req)!
-    // A refund never loads a missing counter: it changes nothing, and the next load counts the
-    // rows. But a claim loading the counter between the delete and the refund would count the
-    // rows without this one, and the refund would take the unit off again: so the counter is
-    // in the store before the row goes.
-    await vouchers.get(voucher)
-    if (!(await db.deleteClaim(voucher, user))) {
-      return problem(res, 404, { title: 'Not Found', detail: `user "${user}" has no claim on voucher "${voucher}"` })
-    }
-    // The engine retries a keyed refund whose reply was lost; one that still fails leaves a counter high (never an oversell).
-    const idempotencyKey = randomUUID()
-    const refunds = [vouchers.refund(voucher, 1, { idempotencyKey }), perUser.refund(`${user}:${voucher}`, 1, { idempotencyKey })]
-    for (const outcome of await Promise.allSettled(refunds)) {
-      if (outcome.status === 'rejected') report(outcome.reason, `refund of ${user}:${voucher}`)
-    }
+    // The units go back while the claim's row is locked, then the row goes, in one transaction:
+    // should this process die in between, the row stays and the counters are low (the guard in
+    // `insertClaim` keeps the limit), never high. A load meanwhile waits for the row to go (see
+    // `countClaims`), and a refund on a missing counter changes nothing, so a counter never
+    // loses this unit twice. The key, this claim's own, lets the engine resend a refund whose
+    // reply was lost, and a retried unclaim replays the refunds that went through.
+    const found = await db.deleteClaim(voucher, user, (claimedAt) => {
+      const idempotencyKey = `unclaim ${claimedAt}`
+      return Promise.all([vouchers.refund(voucher, 1, { idempotencyKey }), perUser.refund(`${user}:${voucher}`, 1, { idempotencyKey })])
+    })
+    if (!found) return problem(res, 404, { title: 'Not Found', detail: `user "${user}" has no claim on voucher "${voucher}"` })
     res.json({ voucher, user, unclaimed: true })
   })
 
