@@ -288,7 +288,7 @@ async function main(): Promise<number> {
       next: random(s.seed),
       startedAt,
       endAt: startedAt + s.durationMs,
-      gapMs: s.durationMs <= 30_000 ? [400, 1400] : [1000, 3500],
+      gapMs: s.durationMs <= 30_000 ? [300, 1000] : [1000, 3500],
       signal: AbortSignal.any([stopFaults.signal, interrupt.signal]),
     })
     const progress = setInterval(() => {

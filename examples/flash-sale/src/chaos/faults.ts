@@ -38,10 +38,11 @@ export async function heldVoucherUnits(redis: Redis, keyPrefix: string, codes: s
 
 /**
  * Inject faults until the load is near its end (`endAt`, on `performance.now()`): each round
- * goes through the kinds in a seeded order, with a seeded pause between faults. The last fault
- * is always a service kill, a few seconds before the end, so the holds it leaves can only come back
- * by expiring (no later Redis restart wipes them). Faults never overlap, and the last one has
- * ended (Redis and the service up, no pause) when this resolves; `signal` stops it early.
+ * goes through the kinds in a seeded order (the first one ends with the service kill), with a
+ * seeded pause between faults. The last fault is always a service kill, a few seconds before
+ * the end, so the holds it leaves can only come back by expiring (no later Redis restart wipes
+ * them). Faults never overlap, and the last one has ended (Redis and the service up, no pause)
+ * when this resolves; `signal` stops it early.
  */
 export async function injectFaults(options: {
   redis: OwnedRedis
@@ -116,7 +117,10 @@ export async function injectFaults(options: {
   }
 
   try {
-    let round: FaultKind[] = []
+    // The first round has every Redis fault in a seeded order, then a service kill: when time
+    // runs short, the kill is what gives way (the final one stands for it).
+    const redisKinds = FAULT_KINDS.filter((kind) => kind !== 'service-kill')
+    let round: FaultKind[] = [...redisKinds.sort(() => next() - 0.5), 'service-kill']
     for (;;) {
       const gap = between(...options.gapMs)
       // A fault may last ~4 s (a pause, a restart): none starts that could run into the final kill.
