@@ -1,19 +1,9 @@
-import {
-  AndromedaError,
-  type CounterStore,
-  consumeAll,
-  createQuota,
-  createUsageSync,
-  LoadError,
-  type Quota,
-  StoreError,
-  type UsageSync,
-} from '@andromeda/core'
+import { type CounterStore, createQuota, createUsageSync, type Quota, reserveAll, type UsageSync } from '@andromeda/core'
 import { expressQuota } from '@andromeda/express'
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
-import express, { type NextFunction, type Request, type Response } from 'express'
+import express, { type Request } from 'express'
 import { type Database, isUniqueViolation } from './db.js'
+import { errorHandler, problem, refused, UnknownVoucherError } from './problems.js'
 
 /** Voucher codes and user ids: short, and without `:` so `${user}:${voucher}` is unambiguous. */
 const ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/
@@ -25,9 +15,11 @@ export interface FlashSaleOptions {
   store: CounterStore
   /** How often the write-behind sync saves voucher usage to the database (ms). Default 1000. */
   syncIntervalMs?: number
+  /** How long a claim holds its units until its row is in (ms); a crashed claim's come back after it. Default 60,000. */
+  holdMs?: number
   /** Claim and unclaim attempts a user may make per minute; `null` turns the limiter off. Default 60. */
   attemptsPerMinute?: number | null
-  /** Told about failures that become a 503 or a 500, or that no client sees (a refund that failed, a sync write). */
+  /** Told about failures that become a 503 or a 500, or that no client sees (a settle, a refund, a sync write). */
   onError?: (error: unknown, where: string) => void
 }
 
@@ -42,46 +34,6 @@ export interface FlashSale {
   sync: UsageSync
 }
 
-/** A claim of a voucher the database does not know. */
-class UnknownVoucherError extends Error {
-  constructor(readonly code: string) {
-    super(`no voucher "${code}"`)
-    this.name = 'UnknownVoucherError'
-  }
-}
-
-const PROBLEM = 'application/problem+json'
-
-/** Lifetime of the idempotency records of claims and refunds: covers the retries of one request. */
-const IDEMPOTENCY_TTL_MS = 60_000
-
-/** Waits between the retries of one store call (ms); no new attempt starts after `RETRY_BUDGET_MS`. */
-const RETRY_DELAYS_MS = [50, 200, 500]
-const RETRY_BUDGET_MS = 2500
-
-/**
- * Run `call`; while it fails with a retryable `StoreError` (surely not applied, or carrying an
- * idempotency key), wait and run it again: a few times, and none started after the budget, so
- * a request stays bounded (each attempt is bounded by the store's `commandTimeoutMs`).
- */
-async function retrying<T>(call: () => Promise<T>): Promise<T> {
-  const startedAt = performance.now()
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await call()
-    } catch (error) {
-      const delay = RETRY_DELAYS_MS[attempt]
-      const late = performance.now() - startedAt + (delay ?? 0) > RETRY_BUDGET_MS
-      if (delay === undefined || late || !StoreError.isInstance(error) || !error.retryable) throw error
-      await sleep(delay)
-    }
-  }
-}
-
-function problem(res: Response, status: number, body: Record<string, unknown>): void {
-  res.status(status).type(PROBLEM).json({ type: 'about:blank', status, ...body })
-}
-
 /**
  * Build the flash-sale service.
  *
@@ -91,33 +43,30 @@ function problem(res: Response, status: number, body: Record<string, unknown>): 
  * - `GET /vouchers/:code`: the live counter (usage, limit, remaining). `GET /healthz`: 200.
  */
 export function createFlashSale(options: FlashSaleOptions): FlashSale {
-  const { db, store } = options
+  const { db, store, holdMs } = options
   const report = options.onError ?? ((error, where) => console.error(`[flash-sale] ${where}:`, error))
+  // Records of idempotency keys only need to outlive the engine's retries of one call.
+  const idempotencyTtlMs = 60_000
 
-  const voucherLimit = async (code: string) => {
-    const limit = await db.voucherLimit(code)
-    if (limit === undefined) throw new UnknownVoucherError(code)
-    return limit
-  }
   const vouchers = createQuota({
     name: 'voucher',
     store,
-    limit: voucherLimit,
+    limit: async (code) => {
+      const limit = await db.voucherLimit(code)
+      if (limit === undefined) throw new UnknownVoucherError(code)
+      return limit
+    },
     limitCacheTtlMs: 1000,
-    // Long enough for the retries of one request (see `retrying`), short enough not to pile up.
-    idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
-    // What to load when a voucher's counter is missing (first use, memory store after a
-    // restart, Redis flushed): the number of claim rows, not the `usage` column.
-    // `usage` is written by the sync below, up to one interval late; reloading from it after
-    // the counter vanished would hand out again every unit claimed since the last sync (an
-    // oversell, the hole of the Go original's sync-every-3-s example). The rows are the
-    // committed truth. Their only lag is claims consumed but not yet inserted, which is why
-    // voucher counters get no TTL: they must not vanish while claims are in flight. A Redis
-    // restart makes them vanish anyway; then the database's own guard in `insertClaim`
-    // refuses what a counter reloaded too low would let through.
+    idempotencyTtlMs,
+    holdMs,
+    // A missing counter (first use, memory store after a restart, Redis flushed) is loaded from
+    // the claim rows, not the `usage` column: the sync below writes that column up to one
+    // interval late, and reloading from it would hand out again every unit claimed since (the
+    // hole of the Go original's sync-every-3-s example). No TTL, so a counter does not vanish
+    // while claims are in flight; when Redis loses it anyway, `insertClaim`'s guard refuses
+    // what a low counter lets through.
     loadUsage: (code) => db.countClaims(code),
   })
-
   const perUser = createQuota({
     name: 'per-user',
     store,
@@ -126,27 +75,12 @@ export function createFlashSale(options: FlashSaleOptions): FlashSale {
       const [user, voucher] = id.split(':') as [string, string]
       return db.countClaims(voucher, user)
     },
-    // Unlike vouchers, these counters may expire (they would pile up otherwise): a reload
-    // that misses a claim still in flight lets a second claim through the quota, and the
-    // claims' primary key refuses its insert, which gives the units back.
+    // These may expire (they would pile up otherwise): a reload that misses a claim in flight
+    // lets a second claim through, and the claims' primary key refuses its row.
     ttlMs: 3_600_000,
-    idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
+    idempotencyTtlMs,
+    holdMs,
   })
-
-  // The same counters (same names, so the same keys) without `loadUsage`, for giving units
-  // back. A refund must only undo a unit the counter holds. When the counter is missing
-  // (Redis restarted between the row's delete and this refund), reloading it would count the
-  // rows, which already lack the claim, and the refund would then take the unit off a second
-  // time: a counter one unit low, an oversell waiting to happen. Without `loadUsage` a refund
-  // on a missing counter changes nothing, and the next load counts the rows.
-  const voucherRefunds = createQuota({
-    name: 'voucher',
-    store,
-    limit: voucherLimit,
-    limitCacheTtlMs: 1000,
-    idempotencyTtlMs: IDEMPOTENCY_TTL_MS,
-  })
-  const perUserRefunds = createQuota({ name: 'per-user', store, limit: 1, idempotencyTtlMs: IDEMPOTENCY_TTL_MS })
 
   const sync = createUsageSync({
     quota: vouchers,
@@ -156,142 +90,84 @@ export function createFlashSale(options: FlashSaleOptions): FlashSale {
     onError: (error, code) => report(error, `sync of voucher ${code ?? '(listing)'}`),
   })
 
-  /**
-   * Give the units of a claim back (both, or only the per-user one). Each refund carries an
-   * idempotency key and is retried while the store answers with a retryable fault, so a
-   * refund whose reply was lost is neither lost nor applied twice. A failure after the retries
-   * leaves a counter high (never an oversell) and is reported.
-   */
-  async function giveBack(voucher: string, user: string, which: 'both' | 'per-user' = 'both'): Promise<void> {
-    const key = randomUUID()
-    const outcomes = await Promise.allSettled([
-      which === 'both' ? retrying(() => voucherRefunds.refund(voucher, 1, { idempotencyKey: key })) : undefined,
-      retrying(() => perUserRefunds.refund(`${user}:${voucher}`, 1, { idempotencyKey: key })),
-    ])
-    for (const outcome of outcomes) if (outcome.status === 'rejected') report(outcome.reason, `refund of ${user}:${voucher}`)
-  }
-
   const app = express()
   app.disable('x-powered-by')
   app.use(express.json({ limit: '2kb' }))
-
   const validBody = (req: Request) => {
     const { voucher, user } = (req.body ?? {}) as { voucher?: unknown; user?: unknown }
-    return typeof voucher === 'string' && ID_PATTERN.test(voucher) && typeof user === 'string' && ID_PATTERN.test(user)
-      ? { voucher, user }
-      : undefined
+    const valid = typeof voucher === 'string' && ID_PATTERN.test(voucher) && typeof user === 'string' && ID_PATTERN.test(user)
+    return valid ? { voucher, user } : undefined
   }
 
   const attemptsPerMinute = options.attemptsPerMinute === undefined ? 60 : options.attemptsPerMinute
   if (attemptsPerMinute !== null) {
     const attempts = createQuota({ name: 'attempts', store, limit: attemptsPerMinute, period: 'minute' })
-    // Throttles bots hammering the endpoints; RateLimit headers tell clients where they stand.
-    // An attempt counts whatever its answer, so no refund on a 4xx.
-    app.use(
-      ['/claim', '/unclaim'],
-      expressQuota({ quota: attempts, id: (req) => validBody(req)!.user, skip: (req) => !validBody(req), refundWhen: false }),
-    )
+    // Throttles bots hammering the endpoints. An attempt counts whatever its answer: no refund on a 4xx.
+    const skip = (req: Request) => !validBody(req)
+    app.use(['/claim', '/unclaim'], expressQuota({ quota: attempts, id: (req) => validBody(req)!.user, skip, refundWhen: false }))
   }
+  app.post(['/claim', '/unclaim'], (req, res, next) => {
+    if (validBody(req)) return next()
+    problem(res, 400, { title: 'Bad Request', detail: 'body must be {"voucher": string, "user": string}' })
+  })
 
   app.post('/claim', async (req, res) => {
-    const body = validBody(req)
-    if (!body) return problem(res, 400, { title: 'Bad Request', detail: 'body must be {"voucher": string, "user": string}' })
-    const { voucher, user } = body
-    // Both units or neither. The per-user item goes first: when the two keys cannot be applied
-    // in one atomic call (Redis, different slots) consumeAll runs them in order, and a repeat
-    // claimer is then refused without ever holding a voucher unit someone else could get.
-    // The idempotency key makes the call safe to send again: when a reply is lost (a dropped
-    // connection, a pause past the store's timeout) the units may have been counted, and a
-    // retry with the same key replays that result instead of counting them twice or leaking them.
-    const idempotencyKey = randomUUID()
-    const outcome = await retrying(() =>
-      consumeAll(
-        [
-          { quota: perUser, id: `${user}:${voucher}` },
-          { quota: vouchers, id: voucher },
-        ],
-        { idempotencyKey },
-      ),
-    )
-    if (!outcome.allowed) {
-      const soldOut = outcome.refused?.quota === 'voucher'
-      return problem(res, 409, {
-        title: soldOut ? 'Sold out' : 'Already claimed',
-        reason: soldOut ? 'sold-out' : 'already-claimed',
-        'violated-policies': [outcome.refused?.quota],
-      })
-    }
-    // Not `transact`: it guards one quota, and this claim holds two. The same shape by hand:
-    // the units are held, the insert runs, and if it fails both units go back.
+    const { voucher, user } = validBody(req)!
+    // Both units held, or neither; per-user first, so where the two cannot be held in one atomic
+    // call (a Redis Cluster, two slots) a repeat claimer is refused before holding a voucher
+    // unit. The key lets the engine resend the call when a reply is lost. Should this process
+    // die before the row is in, the holds come back by themselves after `holdMs`.
+    const held = await reserveAll([{ quota: perUser, id: `${user}:${voucher}` }, { quota: vouchers, id: voucher }], {
+      idempotencyKey: randomUUID(),
+    })
+    if (!held.allowed) return refused(res, held.refused!.quota)
+    // A settle that fails is only reported: the holds come back by themselves.
+    const settle = (step: Promise<unknown>, what: string) => step.catch((error: unknown) => report(error, `${what} of ${user}:${voucher}`))
     let inserted: boolean
     try {
       inserted = await db.insertClaim(voucher, user)
     } catch (error) {
-      await giveBack(voucher, user)
-      if (isUniqueViolation(error)) {
-        return problem(res, 409, { title: 'Already claimed', reason: 'already-claimed', 'violated-policies': ['per-user'] })
-      }
+      await settle(held.release(), 'release')
+      if (isUniqueViolation(error)) return refused(res, 'per-user')
       throw error
     }
     if (!inserted) {
-      // The database holds `limit` rows already: the voucher counter was lower than the rows
-      // (reloaded while a claim was between its counter and its row). Keep the voucher unit,
-      // which brings the counter back up toward the rows; give the per-user unit back.
-      await giveBack(voucher, user, 'per-user')
-      return problem(res, 409, { title: 'Sold out', reason: 'sold-out', 'violated-policies': ['voucher'] })
+      // The database holds `limit` rows: the counter was below them (a claim whose process died
+      // between its row and its commit). Its guard refused this one; the holds go back.
+      await settle(held.release(), 'release')
+      return refused(res, 'voucher')
     }
-    const granted = outcome.results[1]!
+    // The row is the claim. A commit that failed (or a process that died before it) leaves the
+    // counters low once the holds lapse: the guard in `insertClaim` refuses what they let through.
+    await settle(held.commit(), 'commit')
+    const granted = held.results[1]!
     res.status(201).json({ voucher, user, usage: granted.usage, remaining: granted.remaining })
   })
 
   app.post('/unclaim', async (req, res) => {
-    const body = validBody(req)
-    if (!body) return problem(res, 400, { title: 'Bad Request', detail: 'body must be {"voucher": string, "user": string}' })
-    const { voucher, user } = body
-    // Make sure the voucher's counter is in the store before the row goes: a counter loaded
-    // after the delete would count the remaining rows, and the refund below would take the
-    // unclaimed unit off a second time.
-    await vouchers.get(voucher)
-    if (!(await db.deleteClaim(voucher, user))) {
-      return problem(res, 404, { title: 'Not Found', detail: `user "${user}" has no claim on voucher "${voucher}"` })
-    }
-    await giveBack(voucher, user)
+    const { voucher, user } = validBody(req)!
+    // The units go back while the claim's row is locked, then the row goes, in one transaction:
+    // should this process die in between, the row stays and the counters are low (the guard in
+    // `insertClaim` keeps the limit), never high. A load meanwhile waits for the row to go (see
+    // `countClaims`), and a refund on a missing counter changes nothing, so a counter never
+    // loses this unit twice. The key, this claim's own, lets the engine resend a refund whose
+    // reply was lost, and a retried unclaim replays the refunds that went through.
+    const found = await db.deleteClaim(voucher, user, (claimedAt) => {
+      const idempotencyKey = `unclaim ${claimedAt}`
+      return Promise.all([vouchers.refund(voucher, 1, { idempotencyKey }), perUser.refund(`${user}:${voucher}`, 1, { idempotencyKey })])
+    })
+    if (!found) return problem(res, 404, { title: 'Not Found', detail: `user "${user}" has no claim on voucher "${voucher}"` })
     res.json({ voucher, user, unclaimed: true })
   })
 
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true })
   })
-
   app.get('/vouchers/:code', async (req, res) => {
     const state = await vouchers.get(req.params.code)
     res.json({ code: req.params.code, usage: state.usage, limit: state.limit, remaining: state.remaining })
   })
 
-  app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) return next(error)
-    if (LoadError.isInstance(error) && (error as LoadError).cause instanceof UnknownVoucherError) {
-      return problem(res, 404, { title: 'Not Found', detail: ((error as LoadError).cause as Error).message })
-    }
-    const status = (error as { status?: unknown }).status
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      return problem(res, status, { title: 'Bad Request', detail: (error as Error).message })
-    }
-    report(error, 'request')
-    // The quota's own failures (store down or slow, a load or a loader lock that failed, a
-    // give-back that failed) are typed: a 503 whose body names the stable code, so a client
-    // can tell "try again" from a bug. Only what is not andromeda's stays an untyped 500.
-    if (AndromedaError.isInstance(error)) {
-      res.set('Retry-After', '1')
-      return problem(res, 503, {
-        title: 'Service Unavailable',
-        detail: StoreError.isInstance(error) ? 'quota store unavailable' : error.message,
-        code: error.code,
-        ...(StoreError.isInstance(error) ? { retryable: error.retryable } : {}),
-      })
-    }
-    problem(res, 500, { title: 'Internal Server Error' })
-  })
-
+  app.use(errorHandler(report))
   return { app, vouchers, perUser, sync }
 }

@@ -1,26 +1,28 @@
 /**
- * `pnpm chaos`: run the flash-sale service on a Redis this script owns (a `redis-server` on a
- * free loopback port) and PostgreSQL, keep claims and unclaims flowing, and meanwhile restart
- * Redis (every counter is lost), flush its script cache, pause its clients and drop their
- * connections, on a seeded schedule. Then check that no voucher was oversold, no request hung,
- * every error was a typed one, and granted claims, claim rows, synced usage and counters
- * reloaded from the database all agree. Exits 0 when every check holds, 1 otherwise, 130 when
- * interrupted. Bounded in time (`--duration`) and in count (`--requests`); loopback only.
+ * `pnpm chaos`: run the flash-sale service as a child process on a Redis this script owns (a
+ * `redis-server` on a free loopback port) and PostgreSQL, keep claims and unclaims flowing, and
+ * meanwhile SIGKILL the service in the middle of claims and start it again, restart Redis
+ * (every counter is lost), flush its script cache, pause its clients and drop their
+ * connections, on a seeded schedule that always ends with a service kill. Then, once the hold
+ * time has passed, check that no voucher was oversold, no hold is left and no unit leaked (no
+ * live counter above its claim rows; counters reloaded from the database equal them), no
+ * request hung, every error was a typed one, and the claims the clients were granted are the
+ * claim rows. Exits 0 when every check holds, 1 otherwise, 130 when interrupted. Bounded in
+ * time (`--duration`) and in count (`--requests`); loopback only.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { setMaxListeners } from 'node:events'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
+import type { Quota } from '@andromeda/core'
 import { Redis } from 'ioredis'
-import { Agent, request } from 'undici'
-import { type RunningServer, startServer } from './server.js'
-import { redact } from './store.js'
-import { bump, percentile, random, table, tally, total } from './tools.js'
+import { createFlashSale } from './app.js'
+import { FAULT_KINDS, type Fault, heldVoucherUnits, injectFaults, type ServiceState } from './chaos/faults.js'
+import { type LoadResult, runLoad } from './chaos/load.js'
+import { freePort, OwnedRedis } from './chaos/redis-server.js'
+import { ServiceProcess } from './chaos/service.js'
+import { type Database, openDatabase } from './db.js'
+import { openStore, redact, type StoreHandle } from './store.js'
+import { percentile, random, table, tally, total } from './tools.js'
 
 const HELP = `Usage: pnpm chaos [options]
 
@@ -33,6 +35,7 @@ const HELP = `Usage: pnpm chaos [options]
   --users N          distinct users (default 1500)
   --concurrency N    requests in flight (default 48)
   --unclaim-ratio P  share of requests that unclaim a held voucher, 0..1 (default 0.2)
+  --hold-ms N        how long a claim's units are held before they come back by themselves (default 2500)
   --timeout-ms N     client-side bound of one request (default 10000)
   --database-url URL default: DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test
   --redis-server P   the redis-server binary (default: redis-server on PATH)
@@ -48,6 +51,7 @@ interface Settings {
   users: number
   concurrency: number
   unclaimRatio: number
+  holdMs: number
   timeoutMs: number
   databaseUrl: string
   redisServer: string
@@ -68,6 +72,7 @@ function settingsFrom(argv: string[]): Settings | undefined {
       users: { type: 'string' },
       concurrency: { type: 'string' },
       'unclaim-ratio': { type: 'string' },
+      'hold-ms': { type: 'string' },
       'timeout-ms': { type: 'string' },
       'database-url': { type: 'string' },
       'redis-server': { type: 'string' },
@@ -95,295 +100,19 @@ function settingsFrom(argv: string[]): Settings | undefined {
     users: count('users', quick ? 600 : 1500, 1),
     concurrency: count('concurrency', quick ? 32 : 48, 1),
     unclaimRatio: ratio,
+    holdMs: count('hold-ms', 2500, 100),
     timeoutMs: count('timeout-ms', 10_000, 100),
     databaseUrl: values['database-url'] ?? (process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'),
     redisServer: values['redis-server'] ?? 'redis-server',
   }
 }
 
-/** A free TCP port on loopback (the kernel's pick; released before redis-server binds it). */
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
-  })
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
-
-/** A `redis-server` of this script: no persistence, loopback, its own temp dir; stopped by PID. */
-class OwnedRedis {
-  private child: ChildProcess | undefined
-  private exited: Promise<void> = Promise.resolve()
-
-  private constructor(
-    readonly binary: string,
-    readonly port: number,
-    readonly dir: string,
-  ) {}
-
-  static async create(binary: string): Promise<OwnedRedis> {
-    const dir = await mkdtemp(join(tmpdir(), 'andromeda-chaos-'))
-    return new OwnedRedis(binary, await freePort(), dir)
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid
-  }
-
-  /** Start it and wait until it answers PING (bounded). */
-  async start(): Promise<void> {
-    // No RDB, no AOF: a restart loses every counter, the case the service must survive.
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
-    args.push('--dir', this.dir, '--daemonize', 'no', '--loglevel', 'warning')
-    const child = spawn(this.binary, args, { stdio: ['ignore', 'ignore', 'pipe'] })
-    let stderr = ''
-    child.stderr?.on('data', (chunk) => {
-      stderr += chunk
-    })
-    this.child = child
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()))
-    const failed = new Promise<never>((_, reject) => {
-      child.once('error', (error) => reject(new Error(`cannot start ${this.binary}: ${error.message}`)))
-      child.once('exit', (code) => reject(new Error(`${this.binary} exited with ${code}: ${stderr.trim()}`)))
-    })
-    failed.catch(() => {})
-    const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-    probe.on('error', () => {})
-    try {
-      const deadline = Date.now() + 10_000
-      for (;;) {
-        const ok = await Promise.race([
-          probe.connect().then(
-            () => probe.ping().then(() => true),
-            () => false,
-          ),
-          failed,
-        ])
-        if (ok) return
-        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not answer within 10 s`)
-        probe.disconnect()
-        await sleep(50)
-      }
-    } finally {
-      probe.disconnect()
-    }
-  }
-
-  /** Kill it (SIGKILL: a crash, nothing is saved) and wait until it is gone. */
-  async kill(): Promise<void> {
-    const child = this.child
-    if (!child || child.exitCode !== null || child.signalCode !== null) return
-    child.kill('SIGKILL')
-    await this.exited
-  }
-
-  /** Kill it and remove its directory. */
-  async dispose(): Promise<void> {
-    await this.kill()
-    await rm(this.dir, { recursive: true, force: true })
-  }
-}
-
-type FaultKind = 'restart' | 'script-flush' | 'client-pause' | 'client-kill'
-const FAULT_KINDS: FaultKind[] = ['restart', 'script-flush', 'client-pause', 'client-kill']
-
-interface Fault {
-  kind: FaultKind
-  /** Seconds since the load began. */
-  at: number
-  detail: string
-}
-
-/**
- * Inject faults until `signal` aborts: each round goes through the four kinds in a seeded
- * order, with a seeded pause between faults. Faults never overlap, and the last one has ended
- * (Redis up, no pause) when this resolves.
- */
-async function injectFaults(
-  redis: OwnedRedis,
-  next: () => number,
-  startedAt: number,
-  gapMs: [number, number],
-  signal: AbortSignal,
-): Promise<Fault[]> {
-  const faults: Fault[] = []
-  // The admin connection: CLIENT KILL skips its own caller, and it reconnects after a restart.
-  const admin = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50, connectTimeout: 2000 })
-  admin.on('error', () => {})
-  const between = (lo: number, hi: number) => Math.round(lo + next() * (hi - lo))
-  const wait = (ms: number) => sleep(ms, undefined, { signal }).then(
-    () => true,
-    () => false,
-  )
-  try {
-    let round: FaultKind[] = []
-    while (!signal.aborted) {
-      if (!(await wait(between(...gapMs)))) break
-      if (round.length === 0) round = [...FAULT_KINDS].sort(() => next() - 0.5)
-      const kind = round.shift()!
-      const at = (performance.now() - startedAt) / 1000
-      try {
-        if (kind === 'restart') {
-          const downMs = between(100, 1500)
-          await redis.kill()
-          await sleep(downMs)
-          await redis.start()
-          faults.push({ kind, at, detail: `down ${downMs} ms` })
-        } else if (kind === 'script-flush') {
-          await admin.script('FLUSH')
-          faults.push({ kind, at, detail: '' })
-        } else if (kind === 'client-pause') {
-          // Some pauses outlast the store's commandTimeoutMs (2 s): calls time out and the
-          // scripts then sitting in Redis's sockets run after their deadline.
-          const pauseMs = between(200, 3500)
-          await admin.call('CLIENT', 'PAUSE', String(pauseMs), 'ALL')
-          faults.push({ kind, at, detail: `${pauseMs} ms` })
-          await sleep(pauseMs + 50)
-        } else {
-          const killed = await admin.call('CLIENT', 'KILL', 'TYPE', 'normal')
-          faults.push({ kind, at, detail: `${String(killed)} conn` })
-        }
-      } catch (error) {
-        faults.push({ kind, at, detail: `FAILED: ${(error as Error).message}` })
-      }
-    }
-  } finally {
-    admin.disconnect()
-  }
-  return faults
-}
-
-interface LoadResult {
-  sent: number
-  claims: number
-  unclaims: number
-  /** Per voucher: 201 claims minus 200 unclaims, as the clients saw them. */
-  granted: Map<string, number>
-  /** 409 refusals by reason. */
-  refused: Map<string, number>
-  /** Typed failures (503 with a problem body carrying `code`), by code. */
-  typed: Map<string, number>
-  /** Anything else: a 500, a 503 without a code, a reset connection. */
-  untyped: Map<string, number>
-  /** Requests that did not settle within the client-side bound. */
-  hung: number
-  latenciesMs: number[]
-  durationMs: number
-}
-
-/**
- * Claims (and unclaims of claims this client holds) over HTTP, paced so `s.requests` spread
- * over `s.durationMs`, `s.concurrency` in flight; stops at the count, the time, or `signal`.
- */
-async function runLoad(url: string, codes: string[], s: Settings, next: () => number, signal: AbortSignal): Promise<LoadResult> {
-  const result: LoadResult = {
-    sent: 0,
-    claims: 0,
-    unclaims: 0,
-    granted: new Map(codes.map((code) => [code, 0])),
-    refused: new Map(),
-    typed: new Map(),
-    untyped: new Map(),
-    hung: 0,
-    latenciesMs: [],
-    durationMs: 0,
-  }
-  // Claims this client holds (201 seen, no unclaim sent since), as `${user} ${voucher}`.
-  const held: string[] = []
-  setMaxListeners(s.concurrency * 4 + 20, signal)
-  const agent = new Agent({ connections: s.concurrency, headersTimeout: s.timeoutMs, bodyTimeout: s.timeoutMs })
-  const started = performance.now()
-  const stopAt = started + s.durationMs
-  const intervalMs = s.durationMs / s.requests
-  let scheduled = 0
-
-  const one = async (path: '/claim' | '/unclaim', voucher: string, user: string) => {
-    const bound = AbortSignal.timeout(s.timeoutMs)
-    const t0 = performance.now()
-    try {
-      const response = await request(`${url}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ voucher, user }),
-        dispatcher: agent,
-        signal: AbortSignal.any([signal, bound]),
-      })
-      const text = await response.body.text()
-      result.latenciesMs.push(performance.now() - t0)
-      let body: { reason?: unknown; code?: unknown } = {}
-      try {
-        body = JSON.parse(text)
-      } catch {}
-      return { status: response.statusCode, body }
-    } catch (error) {
-      if (bound.aborted) {
-        result.hung++
-        result.latenciesMs.push(performance.now() - t0)
-      } else if (!signal.aborted) {
-        const code = (error as { code?: unknown }).code
-        bump(result.untyped, typeof code === 'string' ? code : (error as Error).name || 'Error')
-      }
-      return undefined
-    }
-  }
-  const failure = (status: number, body: { code?: unknown }) => {
-    if (status === 503 && typeof body.code === 'string') bump(result.typed, body.code)
-    else bump(result.untyped, `HTTP ${status}${typeof body.code === 'string' ? ` ${body.code}` : ''}`)
-  }
-
-  const worker = async () => {
-    while (!signal.aborted && scheduled < s.requests) {
-      const slotAt = started + scheduled++ * intervalMs
-      if (slotAt >= stopAt) break
-      const delay = slotAt - performance.now()
-      if (delay > 0) await sleep(delay)
-      if (signal.aborted) break
-      result.sent++
-      if (held.length > 0 && next() < s.unclaimRatio) {
-        // Take a held claim out of the list while its unclaim is in flight.
-        const [pair] = held.splice(Math.floor(next() * held.length), 1)
-        const [user, voucher] = pair!.split(' ') as [string, string]
-        result.unclaims++
-        const answer = await one('/unclaim', voucher, user)
-        if (!answer) continue
-        if (answer.status === 200) bump(result.granted, voucher, -1)
-        else {
-          failure(answer.status, answer.body)
-          held.push(pair!) // still held (a 503 changed nothing)
-        }
-      } else {
-        const voucher = codes[Math.floor(next() * codes.length)]!
-        const user = `user-${Math.floor(next() * s.users) + 1}`
-        result.claims++
-        const answer = await one('/claim', voucher, user)
-        if (!answer) continue
-        if (answer.status === 201) {
-          bump(result.granted, voucher)
-          held.push(`${user} ${voucher}`)
-        } else if (answer.status === 409) bump(result.refused, String(answer.body.reason ?? 'conflict'))
-        else failure(answer.status, answer.body)
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: s.concurrency }, worker))
-  result.durationMs = performance.now() - started
-  await agent.close().catch(() => {})
-  return result
-}
-
 /** Wait until the store answers again after the last fault (bounded). */
-async function storeReady(running: RunningServer, code: string): Promise<void> {
+async function storeReady(vouchers: Quota, code: string): Promise<void> {
   const deadline = Date.now() + 15_000
   for (;;) {
     try {
-      await running.sale.vouchers.get(code)
+      await vouchers.get(code)
       return
     } catch (error) {
       if (Date.now() > deadline) throw new Error(`the store did not recover within 15 s: ${(error as Error).message}`)
@@ -392,43 +121,56 @@ async function storeReady(running: RunningServer, code: string): Promise<void> {
   }
 }
 
-/** Per voucher: granted vs claim rows vs limit vs synced usage vs reloaded counter; print the report. */
-async function check(
-  running: RunningServer,
-  load: LoadResult,
-  faults: Fault[],
-  serviceErrors: Map<string, number>,
-): Promise<string[]> {
+/** What the checks read, in this process: the tables, the Redis keys, the voucher quota as the service defines it. */
+interface Observer {
+  db: Database
+  store: StoreHandle
+  vouchers: Quota
+  admin: Redis
+  keyPrefix: string
+  codes: string[]
+}
+
+/** Per voucher: the claims the clients hold vs the rows; limit, live counter, synced usage, reloaded counter vs the rows. */
+async function check(o: Observer, load: LoadResult, faults: Fault[], serviceErrors: Map<string, number>, holdMs: number): Promise<string[]> {
   const failures: string[] = []
   const rows: string[][] = []
+  let lowUnits = 0
+  // The hold time has passed: every hold of a killed claim must have come back by now.
   const live = new Map<string, number>()
-  for (const voucher of await running.db.vouchers()) live.set(voucher.code, (await running.sale.vouchers.get(voucher.code)).usage)
-  // Every counter goes (as a restart would take them); `get` must reload them from the claim rows.
-  await running.store.deleteOwnKeys()
-  for (const voucher of await running.db.vouchers()) {
-    const granted = load.granted.get(voucher.code) ?? 0
-    const claimRows = await running.db.countClaims(voucher.code)
-    const reloaded = (await running.sale.vouchers.get(voucher.code)).usage
+  for (const code of o.codes) live.set(code, (await o.vouchers.get(code)).usage)
+  const holdsLeft = await heldVoucherUnits(o.admin, o.keyPrefix, o.codes)
+  // Every counter goes (as a Redis restart would take them); `get` must reload them from the claim rows.
+  await o.store.deleteOwnKeys()
+  for (const voucher of await o.db.vouchers()) {
+    const users = (pairs: Set<string>) => new Set([...pairs].flatMap((pair) => (pair.endsWith(` ${voucher.code}`) ? [pair.split(' ')[0]!] : [])))
+    const granted = users(load.held)
+    const inDoubt = users(load.inDoubt)
+    const claimRows = new Set(await o.db.claimUsers(voucher.code))
+    const reloaded = (await o.vouchers.get(voucher.code)).usage
+    const counter = live.get(voucher.code)!
+    const grantedNoRow = [...granted].filter((user) => !claimRows.has(user) && !inDoubt.has(user))
+    const rowNotGranted = [...claimRows].filter((user) => !granted.has(user) && !inDoubt.has(user))
     const problems: string[] = []
-    if (claimRows > voucher.limit) problems.push('OVERSOLD')
-    if (granted !== claimRows) problems.push('GRANTED≠ROWS')
-    if (voucher.usage !== claimRows) problems.push('SYNCED≠ROWS')
-    if (reloaded !== claimRows) problems.push('RELOADED≠ROWS')
+    if (claimRows.size > voucher.limit) problems.push('OVERSOLD')
+    if (grantedNoRow.length > 0 || rowNotGranted.length > 0) problems.push('GRANTED≠ROWS')
+    // After the hold time the live counter holds committed units only: above the rows is a
+    // leaked unit. Below them is possible: a claim killed between its row and its commit leaves
+    // a row whose hold lapsed, and the database's guard refuses what that lets through (the
+    // first claim it refuses charges the unit back, see app.ts).
+    if (counter > claimRows.size) problems.push('LEAKED')
+    lowUnits += Math.max(claimRows.size - counter, 0)
+    if (voucher.usage !== counter) problems.push('SYNCED≠COUNTER')
+    if (reloaded !== claimRows.size) problems.push('RELOADED≠ROWS')
     for (const p of problems) {
       failures.push(
-        `${voucher.code}: ${p} (limit ${voucher.limit}, granted ${granted}, rows ${claimRows}, synced ${voucher.usage}, reloaded ${reloaded})`,
+        `${voucher.code}: ${p} (limit ${voucher.limit}, granted ${granted.size}, in doubt ${inDoubt.size}, rows ${claimRows.size}, ` +
+          `counter ${counter}, synced ${voucher.usage}, reloaded ${reloaded}; granted without a row: ${grantedNoRow.join(' ') || '-'}, ` +
+          `rows never granted: ${rowNotGranted.join(' ') || '-'})`,
       )
     }
-    rows.push([
-      voucher.code,
-      String(voucher.limit),
-      String(granted),
-      String(claimRows),
-      String(voucher.usage),
-      String(live.get(voucher.code)),
-      String(reloaded),
-      problems.length ? problems.join(',') : 'ok',
-    ])
+    const cells = [granted.size, inDoubt.size, claimRows.size, voucher.usage, counter, reloaded].map(String)
+    rows.push([voucher.code, String(voucher.limit), ...cells, problems.length ? problems.join(',') : 'ok'])
   }
 
   console.log('\nfaults injected')
@@ -439,39 +181,39 @@ async function check(
     const times = mine.map((f) => `${f.at.toFixed(1)}${f.detail ? ` (${f.detail})` : ''}`).join(', ')
     console.log(`${kind.padEnd(width)}  ${String(mine.length).padStart(5)}  ${times || '-'}`)
   }
+  const kills = faults.filter((f) => f.kind === 'service-kill' && f.inFlight !== undefined)
   const failedFaults = faults.filter((f) => f.detail.startsWith('FAILED'))
   if (faults.length === 0) failures.push('no fault was injected')
   if (failedFaults.length > 0) failures.push(`${failedFaults.length} fault(s) could not be injected`)
+  // The last kill is what the live counters check: its holds can only come back by expiring.
+  const finalKill = faults.at(-1)
+  if (finalKill?.kind !== 'service-kill' || !finalKill.heldUnits) failures.push('the run did not end with a service kill while claims held units')
 
-  console.log('\nvouchers (counter: live at the end; reloaded: after every key was deleted)')
-  console.log(table(['voucher', 'limit', 'granted', 'claim rows', 'synced usage', 'counter', 'reloaded', 'check'], rows))
+  console.log(`\nvouchers (counter: live, ${holdMs} ms after the load; reloaded: after every key was deleted; in doubt: cut by a kill)`)
+  console.log(table(['voucher', 'limit', 'granted', 'in doubt', 'claim rows', 'synced usage', 'counter', 'reloaded', 'check'], rows))
 
   const sorted = [...load.latenciesMs].sort((a, b) => a - b)
   const ms = (v: number) => `${v.toFixed(0)} ms`
-  const seconds = load.durationMs / 1000
+  const sum = (key: 'inFlight' | 'heldUnits') => kills.reduce((n, f) => n + (f[key] ?? 0), 0)
   console.log('')
-  console.log(`requests       ${load.sent} in ${seconds.toFixed(1)} s (${load.claims} claims, ${load.unclaims} unclaims)`)
-  console.log(`granted        ${total(load.granted)} held at the end`)
+  console.log(`requests       ${load.sent} in ${(load.durationMs / 1000).toFixed(1)} s (${load.claims} claims, ${load.unclaims} unclaims)`)
+  console.log(`granted        ${load.held.size} held at the end`)
   console.log(`refused        ${tally(load.refused)}`)
   console.log(`typed errors   ${tally(load.typed)}`)
+  console.log(`lost in kills  ${tally(load.lost)}`)
   console.log(`untyped errors ${tally(load.untyped)}`)
   console.log(`hung           ${load.hung}`)
-  console.log(
-    `latency        p50 ${ms(percentile(sorted, 50))}  p99 ${ms(percentile(sorted, 99))}  max ${ms(sorted.at(-1) ?? Number.NaN)}`,
-  )
-  console.log(`service errors ${tally(serviceErrors)} (logged by the service: failed refunds, sync writes, 5xx)`)
+  console.log(`latency        p50 ${ms(percentile(sorted, 50))}  p99 ${ms(percentile(sorted, 99))}  max ${ms(sorted.at(-1) ?? Number.NaN)}`)
+  console.log(`service kills  ${kills.length}: ${sum('inFlight')} requests in flight, ${sum('heldUnits')} voucher units held when they died`)
+  console.log(`holds left     ${holdsLeft} voucher units still held ${holdMs} ms after the load`)
+  console.log(`counters low   ${lowUnits} unit(s) below the claim rows (rows whose holds lapsed before their commit: the database's guard covers them)`)
+  console.log(`service errors ${tally(serviceErrors)} (logged by the service: failed settles, refunds, sync writes, 5xx)`)
 
+  if (holdsLeft > 0) failures.push(`${holdsLeft} voucher unit(s) still held after the hold time`)
   if (load.hung > 0) failures.push(`${load.hung} request(s) hung past the bound`)
   if (total(load.untyped) > 0) failures.push(`${total(load.untyped)} untyped error(s): ${tally(load.untyped)}`)
-  if (total(load.granted) === 0) failures.push('no claim was granted: the load did not reach the service')
+  if (load.held.size === 0) failures.push('no claim was granted: the load did not reach the service')
   return failures
-}
-
-/** What kind of failure the service logged, e.g. `refund: ERR_STORE`. */
-function errorKey(error: unknown, where: string): string {
-  const place = where.startsWith('refund') ? 'refund' : where.startsWith('sync') ? 'sync' : where
-  const code = (error as { code?: unknown })?.code
-  return `${place}: ${typeof code === 'string' ? code : ((error as Error)?.name ?? 'error')}`
 }
 
 async function main(): Promise<number> {
@@ -498,63 +240,97 @@ async function main(): Promise<number> {
 
   const runId = randomBytes(4).toString('hex')
   const codes = Array.from({ length: s.vouchers }, (_, i) => `CHAOS-${i + 1}`)
+  const tablePrefix = `andromeda_chaos_${runId}_`
+  const keyPrefix = `andromeda-chaos:${runId}:`
   const redis = await OwnedRedis.create(s.redisServer)
-  let running: RunningServer | undefined
   const failures: string[] = []
+  let service: ServiceProcess | undefined
+  let observer: Observer | undefined
+  // Never leave the service running behind this process, however it ends.
+  process.once('exit', () => service?.killNow())
   try {
     await redis.start()
     console.log(`flash-sale chaos: seed ${s.seed}, ${s.durationMs / 1000} s, up to ${s.requests} requests, concurrency ${s.concurrency}`)
-    console.log(`${s.vouchers} voucher(s) of ${s.limit}, ${s.users} users, unclaim ratio ${s.unclaimRatio}, request bound ${s.timeoutMs} ms`)
+    console.log(`${s.vouchers} voucher(s) of ${s.limit}, ${s.users} users, unclaim ratio ${s.unclaimRatio}, hold ${s.holdMs} ms, request bound ${s.timeoutMs} ms`)
     console.log(`on ${redis.url} (own redis-server, pid ${redis.pid}) + PostgreSQL ${redact(s.databaseUrl)}`)
 
-    const serviceErrors = new Map<string, number>()
-    running = await startServer({
+    const db = await openDatabase({ url: s.databaseUrl, tablePrefix, poolSize: 2 })
+    await db.migrate()
+    const store = await openStore({ url: redis.url, prefix: keyPrefix })
+    const admin = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 })
+    admin.on('error', () => {})
+    const { vouchers } = createFlashSale({ db, store: store.store, holdMs: s.holdMs, attemptsPerMinute: null, onError: () => {} })
+    observer = { db, store, vouchers, admin, keyPrefix, codes }
+
+    service = new ServiceProcess({
+      port: await freePort(),
       databaseUrl: s.databaseUrl,
       redisUrl: redis.url,
-      tablePrefix: `andromeda_chaos_${runId}_`,
-      keyPrefix: `andromeda-chaos:${runId}:`,
-      vouchers: codes.map((code) => ({ code, limit: s.limit })),
+      tablePrefix,
+      keyPrefix,
+      vouchers: codes.map((code) => ({ code, limit: s!.limit })),
+      holdMs: s.holdMs,
       attemptsPerMinute: null,
-      onError: (error, where) => {
-        bump(serviceErrors, errorKey(error, where))
-      },
     })
-    console.log(`service on ${running.url}\n`)
+    await service.start()
+    console.log(`service on ${service.url} (a child process)\n`)
 
     // Two streams from one seed: the fault schedule does not shift when the load's timing does.
-    const faultRandom = random(s.seed)
-    const loadRandom = random(s.seed ^ 0x5eed)
+    const state: ServiceState = { life: 0, down: false, inFlight: 0 }
     const stopFaults = new AbortController()
     const startedAt = performance.now()
-    const gap: [number, number] = s.durationMs <= 30_000 ? [600, 1800] : [1000, 3500]
-    const faultsDone = injectFaults(redis, faultRandom, startedAt, gap, AbortSignal.any([stopFaults.signal, interrupt.signal]))
+    const faultsDone = injectFaults({
+      redis,
+      service,
+      state,
+      keyPrefix,
+      codes,
+      next: random(s.seed),
+      startedAt,
+      endAt: startedAt + s.durationMs,
+      gapMs: s.durationMs <= 30_000 ? [300, 1000] : [1000, 3500],
+      signal: AbortSignal.any([stopFaults.signal, interrupt.signal]),
+    })
     const progress = setInterval(() => {
       const elapsed = (performance.now() - startedAt) / 1000
-      process.stderr.write(` ${elapsed.toFixed(0)} s / ${s.durationMs / 1000} s\n`)
+      process.stderr.write(` ${elapsed.toFixed(0)} s / ${s!.durationMs / 1000} s\n`)
     }, 5000)
     let load: LoadResult
     try {
-      load = await runLoad(running.url, codes, s, loadRandom, interrupt.signal)
+      const options = { ...s, url: service.url, codes }
+      load = await runLoad(options, state, random(s.seed ^ 0x5eed), interrupt.signal)
     } finally {
       clearInterval(progress)
       stopFaults.abort()
     }
     const faults = await faultsDone
     if (!interrupt.signal.aborted) {
-      // The end: the last fault is over; wait for the store, close HTTP, final sync flush.
-      await storeReady(running, codes[0]!)
-      await running.closeHttp()
-      await running.sale.sync.stop()
-      failures.push(...(await check(running, load, faults, serviceErrors)))
+      // The end: the last fault is over. Wait for the store, let every hold of the run lapse,
+      // then stop the service (final sync flush) and check.
+      await storeReady(vouchers, codes[0]!)
+      await sleep(s.holdMs + 250)
+      await service.stop()
+      failures.push(...(await check(observer, load, faults, service.errors, s.holdMs)))
     }
   } finally {
-    await running?.stop({ dropTables: true, deleteKeys: true }).catch((error: Error) => {
-      failures.push(`cleanup failed: ${error.message}`)
-    })
+    await service?.kill()
+    if (observer) {
+      const { db, store, admin } = observer
+      const cleanup = async () => {
+        await store.deleteOwnKeys()
+        await store.close()
+        admin.disconnect()
+        await db.dropTables()
+        await db.close()
+      }
+      await cleanup().catch((error: Error) => {
+        failures.push(`cleanup failed: ${error.message}`)
+      })
+    }
     await redis.dispose()
   }
   if (interrupt.signal.aborted) {
-    console.error('interrupted: load and faults stopped, tables dropped, redis-server stopped.')
+    console.error('interrupted: load and faults stopped, service stopped, tables dropped, redis-server stopped.')
     return 130
   }
   if (failures.length > 0) {
@@ -562,7 +338,7 @@ async function main(): Promise<number> {
     return 1
   }
   console.log(
-    `\nok (seed ${s.seed}): no voucher oversold, no request hung, every error typed; granted, claim rows, synced usage and reloaded counters agree.`,
+    `\nok (seed ${s.seed}): no voucher oversold, no unit leaked, no hold left, no request hung, every error typed; granted claims and reloaded counters agree with the claim rows.`,
   )
   return 0
 }

@@ -1,9 +1,14 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 
+type Query = <R extends Record<string, unknown>>(text: string, params?: unknown[]) => Promise<{ rows: R[] }>
+
 /** The little SQL surface the service needs; PGlite and a `pg` Pool both provide it. */
 interface Sql {
-  query<R extends Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }>
+  query: Query
+  /** Run `fn` in one transaction (its queries through the `Query` it is given): committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (query: Query) => Promise<T>): Promise<T>
   close(): Promise<void>
 }
 
@@ -30,16 +35,25 @@ export interface Database {
   voucherLimit(code: string): Promise<number | undefined>
   voucherCodes(): Promise<string[]>
   vouchers(): Promise<VoucherRow[]>
-  /** Claim rows of a voucher (of one user of it, when `user` is given). */
+  /**
+   * Claim rows of a voucher (of one user of it, when `user` is given). Waits for the unclaims
+   * in progress (see `deleteClaim`), so it never counts a row whose units already went back.
+   */
   countClaims(voucher: string, user?: string): Promise<number>
+  /** The users holding a claim on a voucher. */
+  claimUsers(voucher: string): Promise<string[]>
   /**
    * Insert a claim unless the voucher already has `limit` claim rows: true when inserted, false
    * when the voucher is full. Rejects with a unique violation (code 23505) if the user already
    * has a claim on it.
    */
   insertClaim(voucher: string, user: string): Promise<boolean>
-  /** Delete a claim; true when there was one. */
-  deleteClaim(voucher: string, user: string): Promise<boolean>
+  /**
+   * Delete a claim; true when there was one. `beforeDelete` runs while the row is locked and
+   * before it goes, with the claim's `claimed_at` (text, unique to this claim of this user);
+   * when it throws, or the process dies, the row stays.
+   */
+  deleteClaim(voucher: string, user: string, beforeDelete?: (claimedAt: string) => Promise<unknown>): Promise<boolean>
   /** Write-behind target of the usage sync. */
   saveUsage(code: string, usage: number): Promise<void>
   /** Drop this database's tables (the demo's own, random-prefixed ones). */
@@ -77,11 +91,46 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
     const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 20 })
     // An idle client's error (the server went away) must not crash the process.
     pool.on('error', () => {})
-    sql = { query: (text, params) => pool.query(text, params) as never, close: () => pool.end() }
+    sql = {
+      query: (text, params) => pool.query(text, params) as never,
+      async transaction(fn) {
+        const client = await pool.connect()
+        let broken: Error | undefined
+        try {
+          await client.query('BEGIN')
+          const value = await fn((text, params) => client.query(text, params) as never)
+          await client.query('COMMIT')
+          return value
+        } catch (error) {
+          await client.query('ROLLBACK').catch((rollback: Error) => {
+            broken = rollback // a connection that cannot roll back goes, not back to the pool
+          })
+          throw error
+        } finally {
+          client.release(broken)
+        }
+      },
+      close: () => pool.end(),
+    }
   } else {
     kind = 'pglite'
     const lite = await PGlite.create(options.dataDir)
-    sql = { query: (text, params) => lite.query(text, params) as never, close: () => lite.close() }
+    // PGlite runs one query or transaction at a time: others wait for a transaction to end.
+    sql = {
+      query: (text, params) => lite.query(text, params) as never,
+      transaction: (fn) => lite.transaction((tx) => fn((text, params) => tx.query(text, params) as never)),
+      close: () => lite.close(),
+    }
+  }
+  // What a transaction's callback starts (the quotas' limit lookups, say) queries through that
+  // transaction: outside it, it would wait for the transaction to end (PGlite runs one at a
+  // time) or for a pooled connection the waiting transactions hold.
+  const current = new AsyncLocalStorage<Query>()
+  const outside = sql
+  sql = {
+    query: (text, params) => (current.getStore() ?? outside.query)(text, params),
+    transaction: (fn) => outside.transaction((query) => current.run(query, () => fn(query))),
+    close: () => outside.close(),
   }
   const { vouchers: V, claims: C } = tables
 
@@ -126,11 +175,18 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
       return rows
     },
     async countClaims(voucher, user) {
-      const { rows } =
-        user === undefined
-          ? await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${C} WHERE voucher = $1`, [voucher])
-          : await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${C} WHERE voucher = $1 AND user_id = $2`, [voucher, user])
+      // FOR KEY SHARE waits for a row an unclaim has locked (FOR UPDATE) and skips it once the
+      // unclaim deleted it: a counter loaded from this count never holds a unit that went back.
+      const where = user === undefined ? 'voucher = $1' : 'voucher = $1 AND user_id = $2'
+      const { rows } = await sql.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${C} WHERE ${where} FOR KEY SHARE) AS live`,
+        user === undefined ? [voucher] : [voucher, user],
+      )
       return rows[0]!.n
+    },
+    async claimUsers(voucher) {
+      const { rows } = await sql.query<{ user_id: string }>(`SELECT user_id FROM ${C} WHERE voucher = $1`, [voucher])
+      return rows.map((row) => row.user_id)
     },
     async insertClaim(voucher, user) {
       // The counters are the fast guard of the limit, this is the last one: a counter can be
@@ -148,13 +204,20 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
       )
       return rows.length > 0
     },
-    async deleteClaim(voucher, user) {
-      const { rows } = await sql.query(
-        `WITH gone AS (DELETE FROM ${C} WHERE voucher = $1 AND user_id = $2 RETURNING voucher)
-         UPDATE ${V} SET claimed = claimed - 1 WHERE code IN (SELECT voucher FROM gone) RETURNING code`,
-        [voucher, user],
-      )
-      return rows.length > 0
+    deleteClaim(voucher, user, beforeDelete) {
+      return sql.transaction(async (query) => {
+        const { rows } = await query<{ claimed_at: string }>(
+          `SELECT claimed_at::text FROM ${C} WHERE voucher = $1 AND user_id = $2 FOR UPDATE`,
+          [voucher, user],
+        )
+        if (rows.length === 0) return false
+        await beforeDelete?.(rows[0]!.claimed_at)
+        // The voucher row first, as `insertClaim` takes it: a claim of the same user never
+        // waits on this delete while holding the voucher row.
+        await query(`UPDATE ${V} SET claimed = claimed - 1 WHERE code = $1`, [voucher])
+        await query(`DELETE FROM ${C} WHERE voucher = $1 AND user_id = $2`, [voucher, user])
+        return true
+      })
     },
     async saveUsage(code, usage) {
       await sql.query(`UPDATE ${V} SET usage = $2 WHERE code = $1`, [code, usage])

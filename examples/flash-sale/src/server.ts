@@ -21,6 +21,8 @@ export interface ServerConfig {
   /** Vouchers to create (or whose limit to set) at start. */
   vouchers?: { code: string; limit: number }[]
   syncIntervalMs?: number
+  /** How long a claim holds its units until its row is in (ms). Default 60,000. */
+  holdMs?: number
   attemptsPerMinute?: number | null
   onError?: FlashSaleOptions['onError']
 }
@@ -57,6 +59,7 @@ export async function startServer(config: ServerConfig = {}): Promise<RunningSer
     db,
     store: store.store,
     syncIntervalMs: config.syncIntervalMs,
+    holdMs: config.holdMs,
     attemptsPerMinute: config.attemptsPerMinute,
     onError: config.onError,
   })

@@ -50,15 +50,19 @@ function runChaos(args: string[]) {
 
 describe('pnpm chaos', () => {
   it.skipIf(missing !== undefined)(
-    '--quick injects every kind of fault while claims flow and every check holds (exit 0)',
+    '--quick kills the service in the middle of claims, injects every Redis fault, and every check holds (exit 0)',
     async () => {
       const run = await runChaos(['--quick'])
       const output = run.stdout + run.stderr
       expect(run.code, output).toBe(0)
-      for (const kind of ['restart', 'script-flush', 'client-pause', 'client-kill']) {
+      for (const kind of ['service-kill', 'redis-restart', 'script-flush', 'client-pause', 'client-kill']) {
         const count = Number(new RegExp(`^${kind}\\s+(\\d+)\\s`, 'm').exec(run.stdout)?.[1])
         expect(count, `${kind} faults injected\n${output}`).toBeGreaterThan(0)
       }
+      // The service died holding units, and after the hold time none is held any more.
+      const held = Number(/^service kills\s+\d+: \d+ requests in flight, (\d+) voucher units held/m.exec(run.stdout)?.[1])
+      expect(held, output).toBeGreaterThan(0)
+      expect(run.stdout).toMatch(/^holds left\s+0 voucher units/m)
       expect(run.stdout).toMatch(/^hung\s+0$/m)
       expect(run.stdout).toMatch(/^untyped errors 0$/m)
       expect(run.stdout).toContain('ok (seed ')

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { CounterStore } from '@andromeda/core'
 import type { AddressInfo } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
 import { createFlashSale, type FlashSale } from '../src/app.js'
 import { type Database, openDatabase } from '../src/db.js'
 import { openStore, type StoreHandle } from '../src/store.js'
@@ -102,5 +104,28 @@ export async function startTestService(
       await db.dropTables()
       await db.close()
     },
+  }
+}
+
+/**
+ * Wait (bounded) until a PostgreSQL session waits on a lock in a statement naming `table`: an
+ * interleaving a test sets up, seen from a connection of its own.
+ */
+export async function waitForLockWait(databaseUrl: string, table: string, timeoutMs = 10_000): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl })
+  await client.connect()
+  try {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const { rows } = await client.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND position($1 in query) > 0`,
+        [table],
+      )
+      if (rows[0].n > 0) return
+      if (Date.now() > deadline) throw new Error(`no session waited on a lock over ${table} within ${timeoutMs} ms`)
+      await sleep(10)
+    }
+  } finally {
+    await client.end()
   }
 }

@@ -8,7 +8,9 @@ import { join, relative } from 'node:path'
  * - no comment: run it; it must exit by itself with code 0 (so it closes what it opened).
  * - `<!-- snippet: stdout "text" -->`: run it, and its output must contain `text`.
  * - `<!-- snippet: server GET /path 200 -->`: a server; start it with `PORT` set, request the
- *   path, expect the status, then SIGTERM it: it must exit by itself with code 0.
+ *   path, expect the status, then SIGTERM it: it must exit by itself with code 0. A JSON object
+ *   after the status gives the request's `headers` and JSON `body`:
+ *   `<!-- snippet: server POST /v1/x 200 {"headers":{"x-api-key":"k"},"body":{"a":1}} -->`.
  * - `<!-- snippet: vitest -->`: a vitest test file; run it with vitest, which must pass.
  * - `<!-- snippet: typecheck-only: why -->`: type-check only (it needs what a test run lacks).
  *
@@ -18,7 +20,7 @@ import { join, relative } from 'node:path'
 export type Run =
   | { kind: 'exit' }
   | { kind: 'stdout'; text: string }
-  | { kind: 'server'; method: string; path: string; status: number }
+  | { kind: 'server'; method: string; path: string; status: number; headers?: Record<string, string>; body?: unknown }
   | { kind: 'vitest' }
   | { kind: 'typecheck-only'; reason: string }
 
@@ -41,8 +43,11 @@ function parseRun(directive: string | undefined, where: string): Run {
   for (const part of directive.split(';').map((p) => p.trim())) {
     const stdout = /^stdout\s+"(.*)"$/.exec(part)
     if (stdout) return { kind: 'stdout', text: stdout[1]! }
-    const server = /^server\s+([A-Z]+)\s+(\S+)\s+(\d{3})$/.exec(part)
-    if (server) return { kind: 'server', method: server[1]!, path: server[2]!, status: Number(server[3]) }
+    const server = /^server\s+([A-Z]+)\s+(\S+)\s+(\d{3})(?:\s+(\{.*\}))?$/.exec(part)
+    if (server) {
+      const request = server[4] === undefined ? {} : (JSON.parse(server[4]) as { headers?: Record<string, string>; body?: unknown })
+      return { kind: 'server', method: server[1]!, path: server[2]!, status: Number(server[3]), ...request }
+    }
     if (part === 'vitest') return { kind: 'vitest' }
     const only = /^typecheck-only:\s*(.+)$/.exec(part)
     if (only) return { kind: 'typecheck-only', reason: only[1]! }
@@ -76,14 +81,12 @@ export function extractSnippets(root: string, readmePath: string): Snippet[] {
   return snippets
 }
 
-/** The root README and every package's README. */
+/** The root README, and the README of every package and every example. */
 export function readmes(root: string): string[] {
-  const packages = join(root, 'packages')
-  return [
-    join(root, 'README.md'),
-    ...readdirSync(packages)
+  const inFolder = (folder: string) =>
+    readdirSync(join(root, folder))
       .sort()
-      .map((name) => join(packages, name, 'README.md'))
-      .filter((path) => existsSync(path)),
-  ]
+      .map((name) => join(root, folder, name, 'README.md'))
+      .filter((path) => existsSync(path))
+  return [join(root, 'README.md'), ...inFolder('packages'), ...inFolder('examples')]
 }

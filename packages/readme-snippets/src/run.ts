@@ -43,14 +43,14 @@ export async function runToExit(file: string, env: Record<string, string>, timeo
 }
 
 /**
- * Start a server snippet on `port`, send one request once it answers, then SIGTERM it: it must
- * close what it opened and exit by itself within `timeoutMs`.
+ * Start a server snippet on `port`, send one request (with its headers and JSON body, if any)
+ * once it answers, then SIGTERM it: it must close what it opened and exit by itself within `timeoutMs`.
  */
 export async function runServer(
   file: string,
   env: Record<string, string>,
   port: number,
-  request: { method: string; path: string },
+  request: { method: string; path: string; headers?: Record<string, string>; body?: unknown },
   timeoutMs: number,
 ): Promise<Ran & { status: number | undefined }> {
   const child = spawn(process.execPath, [file], { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -59,7 +59,13 @@ export async function runServer(
   const until = Date.now() + timeoutMs
   while (status === undefined && child.exitCode === null && Date.now() < until) {
     try {
-      const response = await fetch(`http://127.0.0.1:${port}${request.path}`, { method: request.method, signal: AbortSignal.timeout(2000) })
+      const json: Record<string, string> = request.body === undefined ? {} : { 'content-type': 'application/json' }
+      const response = await fetch(`http://127.0.0.1:${port}${request.path}`, {
+        method: request.method,
+        headers: { ...json, ...request.headers },
+        ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
+        signal: AbortSignal.timeout(2000),
+      })
       await response.arrayBuffer()
       status = response.status
     } catch {

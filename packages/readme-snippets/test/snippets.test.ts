@@ -51,7 +51,14 @@ afterAll(async () => {
 
 it('finds the snippets of every README', () => {
   const readmesWithSnippets = new Set(snippets.map((snippet) => snippet.readme))
-  for (const readme of ['README.md', 'packages/core/README.md', 'packages/redis/README.md', 'packages/fastify/README.md', 'packages/hono/README.md']) {
+  for (const readme of [
+    'README.md',
+    'packages/core/README.md',
+    'packages/redis/README.md',
+    'packages/fastify/README.md',
+    'packages/hono/README.md',
+    'examples/token-budget/README.md',
+  ]) {
     expect(readmesWithSnippets).toContain(readme)
   }
 })
