@@ -2,7 +2,7 @@
  * The faults `pnpm chaos` found, each shrunk to its smallest case: a counter that vanishes
  * (Redis restarted) at the worst moment, a store reply that is lost, a store that is down.
  */
-import { type CounterStore, StoreError } from '@andromeda/core'
+import { type CounterStore, StoreError, wrapStore } from '@andromeda/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BACKENDS, servicesAvailable, startTestService, type TestService, waitForLockWait } from './helpers.js'
 
@@ -11,17 +11,9 @@ if (!services.ok) console.warn(`Redis + PostgreSQL fault tests skipped (set CI=t
 
 /** A store that delegates to `store`, with `apply` replaced. */
 function withApply(store: CounterStore, apply: CounterStore['apply']): CounterStore {
-  return {
-    capabilities: store.capabilities,
-    apply,
-    seed: (...args) => store.seed(...args),
-    get: (...args) => store.get(...args),
-    set: (...args) => store.set(...args),
-    delete: (...args) => store.delete(...args),
-    acquireLock: (...args) => store.acquireLock(...args),
-    releaseLock: (...args) => store.releaseLock(...args),
-    close: () => store.close?.() ?? Promise.resolve(),
-  }
+  return wrapStore(store, {
+    call: (method, args, invoke) => (method === 'apply' ? apply(...(args as Parameters<CounterStore['apply']>)) : invoke()),
+  })
 }
 
 describe.each(BACKENDS)('flash-sale faults on $name', (backend) => {
