@@ -149,4 +149,5 @@ if (name !== undefined) {
     }
   })
   process.on('SIGTERM', () => process.exit(0))
+  process.on('SIGINT', () => process.exit(0))
 }

@@ -22,16 +22,18 @@ function applyOne(entries: Entries, op: CounterOp): ApplyResult {
   const delta = op.delta
   const entry = entries.entry(key)
   if (entry instanceof Counter) {
-    // A live counter without a TTL, changed in place.
+    // A live boxed counter, changed in place.
     const next = entry.value + delta
     if (delta > 0 && ((op.max !== undefined && next > op.max) || !Number.isSafeInteger(next))) {
       // Expired holds may make room: the general path gives them back and checks again.
-      if (entries.hasHolds(key)) return applyMany(entries, [op], {})
-      return { ok: false, index: 0, reason: 'limit', values: [entry.value], ttlMs: [undefined] }
+      if (entry.holds !== undefined && entry.holds.size > 0) return applyMany(entries, [op], {})
+      return { ok: false, index: 0, reason: 'limit', values: [entry.value], ttlMs: [entry.hasTtl ? entries.liveTtlOf(key) : undefined] }
     }
-    if (delta < 0 && op.min !== undefined && next < op.min) return { ok: false, index: 0, reason: 'floor', values: [entry.value], ttlMs: [undefined] }
+    if (delta < 0 && op.min !== undefined && next < op.min) {
+      return { ok: false, index: 0, reason: 'floor', values: [entry.value], ttlMs: [entry.hasTtl ? entries.liveTtlOf(key) : undefined] }
+    }
     entry.value = next
-    return { ok: true, values: [next], ttlMs: [undefined] }
+    return { ok: true, values: [next], ttlMs: [entry.hasTtl ? entries.liveTtlOf(key) : undefined] }
   }
   const current = entry
   if (current === undefined && op.ifMissing === 'report') return { ok: false, index: 0, reason: 'missing', values: [undefined], ttlMs: [undefined] }
@@ -161,10 +163,7 @@ function applyMany(entries: Entries, ops: readonly CounterOp[], options: ApplyOp
     if (state.created) entries.create(key, state.value, state.ttlMs)
     else entries.update(key, state.value)
     for (const id of state.settled) entries.settleHold(key, id)
-    if (state.holds.length > 0) {
-      const counterTtlMs = state.created ? state.ttlMs : entries.ttlOf(key)
-      for (const hold of state.holds) entries.addHold(key, hold.id, { cost: hold.cost, expiresAt: now + hold.holdMs, holdMs: hold.holdMs }, counterTtlMs)
-    }
+    for (const hold of state.holds) entries.addHold(key, hold.id, { cost: hold.cost, expiresAt: now + hold.holdMs, holdMs: hold.holdMs })
   }
   const values = ops.map((op) => scratch.get(op.key)?.value ?? entries.value(op.key) ?? 0)
   const ttlMs = ops.map((op) => entries.ttlOf(op.key))

@@ -3,22 +3,35 @@ import { LRUCache } from 'lru-cache'
 /** Why a live entry left the store without being deleted: only `'evict'` (the store was full). */
 export interface MemoryEvictionEvent {
   key: string
-  /** What was evicted: a counter, an idempotency record, a loader lock or a counter's holds. */
-  kind: 'counter' | 'record' | 'lock' | 'holds'
+  /** What was evicted: a counter (with its holds), an idempotency record or a loader lock. */
+  kind: 'counter' | 'record' | 'lock'
   /** The counter's value when a counter was evicted. */
   value?: number
 }
 
 /**
- * A counter without a TTL. Its value is changed in place, so a consume is one lru-cache lookup
- * (`get`, which also marks it recently used) instead of three (`get`, `set`,
- * `getRemainingTTL`): the memory store's hot path. A counter with a TTL is kept as a plain
- * number, so lru-cache's own TTL tracking expires it; boxing it too would cost 32 bytes more
- * per counter than the footprint target allows.
+ * A counter changed in place, so a consume is one lru-cache lookup (`get`, which also marks it
+ * recently used) instead of three (`get`, `set`, `getRemainingTTL`): the memory store's hot
+ * path. Every counter without a TTL is one; a counter with a TTL is kept as a plain number
+ * (boxing it too would cost 32 bytes more per counter than the footprint target allows) until
+ * it gets holds, which live in the box, so they expire with it and cost no entry of their own.
  */
 export class Counter {
-  constructor(public value: number) {}
+  /** Holds by id, while any. */
+  holds: Map<string, Hold> | undefined = undefined
+  /** Settled holds by id, with when their mark lapses: settling one again replays until then. */
+  settled: Map<string, number> | undefined = undefined
+  /** Size of `settled` at which lapsed marks are next swept (doubling: amortized O(1) a settle). */
+  sweepAt = 64
+
+  constructor(
+    public value: number,
+    /** lru-cache keeps a TTL for this entry. */
+    readonly hasTtl: boolean,
+  ) {}
 }
+
+
 
 /** One hold of a counter: its units, when it comes back by itself, and how long it was made for. */
 export interface Hold {
@@ -37,20 +50,7 @@ interface LockEntry {
   kind: 'lock'
   token: string
 }
-/** The holds of one counter, at `<counter>:holds`, living as long as the counter. */
-interface HoldsEntry {
-  kind: 'holds'
-  holds: Map<string, Hold>
-}
-/** A settled hold, at `<counter>:settled:<id>`, so settling it again answers the same. */
-interface SettledEntry {
-  kind: 'settled'
-}
-
-type Entry = number | Counter | RecordEntry | LockEntry | HoldsEntry | SettledEntry
-
-const holdsKey = (counter: string) => `${counter}:holds`
-const settledKey = (counter: string, id: string) => `${counter}:settled:${id}`
+type Entry = number | Counter | RecordEntry | LockEntry
 
 /**
  * Every entry of a memory store, on one lru-cache: counters, idempotency records, loader
@@ -82,7 +82,7 @@ export class Entries {
         if (reason !== 'evict' || cache.getRemainingTTL(key) <= 0) return
         if (typeof entry === 'number') onEvict({ key, kind: 'counter', value: entry })
         else if (entry instanceof Counter) onEvict({ key, kind: 'counter', value: entry.value })
-        else if (entry.kind !== 'settled') onEvict({ key, kind: entry.kind })
+        else onEvict({ key, kind: entry.kind })
       },
     })
     this.cache = cache
@@ -108,7 +108,7 @@ export class Entries {
 
   /** Create a counter: boxed without a TTL, a number with one (see `Counter`). */
   create(key: string, value: number, ttlMs: number | undefined): void {
-    if (ttlMs === undefined) this.cache.set(key, new Counter(value))
+    if (ttlMs === undefined) this.cache.set(key, new Counter(value, false))
     else this.cache.set(key, value, this.withTtl(ttlMs))
   }
 
@@ -143,41 +143,53 @@ export class Entries {
 
   /** True when the counter has holds (live or expired, not yet given back). */
   hasHolds(counter: string): boolean {
-    return this.cache.has(holdsKey(counter))
+    const entry = this.cache.peek(counter)
+    return entry instanceof Counter && entry.holds !== undefined && entry.holds.size > 0
   }
 
   hold(counter: string, id: string): Hold | undefined {
-    return this.holds(counter)?.get(id)
+    const entry = this.cache.peek(counter)
+    return entry instanceof Counter ? entry.holds?.get(id) : undefined
   }
 
-  /** Add a hold; the holds live as long as the counter (`counterTtlMs`). */
-  addHold(counter: string, id: string, hold: Hold, counterTtlMs: number | undefined): void {
-    let holds = this.holds(counter)
-    if (holds === undefined) {
-      holds = new Map()
-      this.cache.set(holdsKey(counter), { kind: 'holds', holds }, counterTtlMs === undefined ? undefined : this.withTtl(counterTtlMs))
+  /** Add a hold to a live counter; a counter kept as a number is boxed first (it keeps its TTL). */
+  addHold(counter: string, id: string, hold: Hold): void {
+    let entry = this.cache.peek(counter)
+    if (typeof entry === 'number') {
+      const box = new Counter(entry, true)
+      this.cache.set(counter, box) // an existing key keeps its TTL (noUpdateTTL)
+      entry = box
     }
-    holds.set(id, hold)
+    if (!(entry instanceof Counter)) return
+    entry.holds ??= new Map()
+    entry.holds.set(id, hold)
   }
 
-  /** Remove a hold that was settled, and remember it for its `holdMs` so settling it again replays. */
+  /** Take a settled hold out, and remember it for its `holdMs` so settling it again replays. */
   settleHold(counter: string, id: string): void {
-    const holds = this.holds(counter)
-    const hold = holds?.get(id)
-    if (!holds || !hold) return
-    holds.delete(id)
-    if (holds.size === 0) this.cache.delete(holdsKey(counter))
-    this.cache.set(settledKey(counter, id), { kind: 'settled' }, this.withTtl(hold.holdMs))
+    const entry = this.cache.peek(counter)
+    const hold = entry instanceof Counter ? entry.holds?.get(id) : undefined
+    if (!(entry instanceof Counter) || !hold) return
+    entry.holds!.delete(id)
+    const now = this.clock()
+    entry.settled ??= new Map()
+    if (entry.settled.size >= entry.sweepAt) {
+      for (const [settledId, until] of entry.settled) if (until <= now) entry.settled.delete(settledId)
+      entry.sweepAt = Math.max(64, entry.settled.size * 2)
+    }
+    entry.settled.set(id, now + hold.holdMs)
   }
 
   wasSettled(counter: string, id: string): boolean {
-    const entry = this.cache.get(settledKey(counter, id))
-    return typeof entry === 'object' && !(entry instanceof Counter) && entry.kind === 'settled'
+    const entry = this.cache.peek(counter)
+    const until = entry instanceof Counter ? entry.settled?.get(id) : undefined
+    return until !== undefined && until > this.clock()
   }
 
   /** Take out the counter's expired holds; returns their units (to give back). */
   takeExpiredHolds(counter: string): number {
-    const holds = this.holds(counter)
+    const entry = this.cache.peek(counter)
+    const holds = entry instanceof Counter ? entry.holds : undefined
     if (!holds) return 0
     const now = this.clock()
     let units = 0
@@ -186,18 +198,7 @@ export class Entries {
       units += hold.cost
       holds.delete(id)
     }
-    if (holds.size === 0) this.cache.delete(holdsKey(counter))
     return units
-  }
-
-  /** Delete a counter's holds (with the counter). */
-  deleteHolds(counter: string): void {
-    this.cache.delete(holdsKey(counter))
-  }
-
-  private holds(counter: string): Map<string, Hold> | undefined {
-    const entry = this.cache.get(holdsKey(counter))
-    return typeof entry === 'object' && !(entry instanceof Counter) && entry.kind === 'holds' ? entry.holds : undefined
   }
 
   // ------------------------------------------------------------------ records and locks

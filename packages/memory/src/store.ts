@@ -118,8 +118,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryCount
 
     async delete(key) {
       checkOpen()
+      // Holds live in the counter's entry: they go with it.
       entries.delete(key)
-      entries.deleteHolds(key)
     },
 
     async acquireLock(key, token, ttlMs) {
