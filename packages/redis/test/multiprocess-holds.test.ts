@@ -127,9 +127,11 @@ describe.runIf(available)(`${PROCESSES} processes reserve concurrently on one co
         await Promise.all(readies)
         const reports = children.map(report)
         const watch = sample(sampler, key)
-        for (const child of children) child.stdin!.end('go\n')
-
+        // The one that dies reserves first, so it surely holds units when it is killed; the
+        // others then reserve concurrently against its holds.
+        children[0]!.stdin!.end('go\n')
         const dying = await reports[0]!
+        for (const child of children.slice(1)) child.stdin!.end('go\n')
         children[0]!.kill('SIGKILL')
         expect(await exits[0]).toEqual([null, 'SIGKILL'])
         const killedAt = Date.now()
