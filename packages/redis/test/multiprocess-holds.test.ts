@@ -62,7 +62,7 @@ function sample(client: Redis, key: string) {
   }
 }
 
-describe.runIf(available)(`${PROCESSES} processes reserve concurrently on one counter; one is SIGKILLed before it commits`, () => {
+describe.runIf(available)(`${PROCESSES} processes reserve on one counter, the survivors concurrently against the holds of one SIGKILLed before it commits`, () => {
   const prefix = randomPrefix('holds')
   let admin: Redis
   let sampler: Redis
