@@ -1,0 +1,176 @@
+import calculateSlot from 'cluster-key-slot'
+import { NotSentError } from './errors.js'
+import { type ReplicasOptions, acknowledged, waitArgs } from './replicas.js'
+
+/**
+ * Sending a script call to the primary of its slot over that node's own connection, instead
+ * of through the cluster client's command path, for two reasons:
+ *
+ * - ioredis `Cluster` resends a command whose connection closed (`retryDelayOnFailover`),
+ *   and one that met `CLUSTERDOWN` or `TRYAGAIN`, up to `maxRedirections` times. A script call
+ *   written to a primary that ran it, replicated it and died is then run again by the promoted
+ *   replica: counted twice (a refund taken off twice sells a unit twice). Sent on the node's
+ *   connection, a call goes out once; its failure comes back to the store, which knows whether
+ *   a retry is safe.
+ * - `WAIT` has no key, so only the node's own connection can carry it right behind the script.
+ *
+ * A redirection (`MOVED`, `ASK`) means the node did not run the call: it fails as retryable,
+ * and the cluster client refreshes its slot map so the next call goes to the right node.
+ */
+
+/** Send EVALSHA or EVAL with `numKeys` keys, and the WAIT behind it when `replicas` is given. */
+export type RouteSend = (
+  command: 'evalsha' | 'eval',
+  head: string,
+  numKeys: number,
+  keysAndArgs: string[],
+  abort: AbortSignal | undefined,
+  replicas: ReplicasOptions | undefined,
+) => Promise<unknown>
+
+/** Refreshing the slot map after a fault costs a CLUSTER SLOTS: at most one per this long. */
+const REFRESH_EVERY_MS = 200
+
+function throttled(refresh: () => void): () => void {
+  let lastAt = Number.NEGATIVE_INFINITY
+  return () => {
+    const now = performance.now()
+    if (now - lastAt < REFRESH_EVERY_MS) return
+    lastAt = now
+    try {
+      refresh()
+    } catch {}
+  }
+}
+
+const REDIRECTED = /^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN|READONLY)\b/
+
+/** An ioredis node connection, as far as the route uses it. */
+interface IoRedisNode {
+  status: string
+  options: { keyPrefix?: string | undefined }
+  connect(): Promise<void>
+  evalsha(sha: string, numKeys: number, keysAndArgs: string[]): Promise<unknown>
+  eval(lua: string, numKeys: number, keysAndArgs: string[]): Promise<unknown>
+  call(command: string, ...args: string[]): Promise<unknown>
+  once(event: string, listener: () => void): unknown
+  off(event: string, listener: () => void): unknown
+}
+
+/** An ioredis `Cluster`, as far as the route uses it (`connectionPool` is not in its types). */
+interface IoRedisCluster {
+  slots: string[][]
+  options: { keyPrefix?: string | undefined; redisOptions?: { keyPrefix?: string | undefined } | undefined }
+  connectionPool?: { getInstanceByKey(key: string): IoRedisNode | undefined }
+  refreshSlotsCache(callback?: () => void): void
+}
+
+/**
+ * The route for an ioredis `Cluster`; undefined when this ioredis has no connection pool to
+ * reach, or when its `keyPrefix` and `redisOptions.keyPrefix` cannot both hold (then the
+ * cluster's own command path is used).
+ */
+export function ioredisClusterRoute(client: unknown): RouteSend | undefined {
+  const cluster = client as IoRedisCluster
+  const pool = cluster.connectionPool
+  if (!pool || typeof pool.getInstanceByKey !== 'function' || !Array.isArray(cluster.slots)) return undefined
+  // The cluster adds `keyPrefix` to the keys of its commands; a node adds its own
+  // (`redisOptions.keyPrefix`) to ours. Add what the node does not.
+  const clusterPrefix = cluster.options?.keyPrefix ?? ''
+  const nodePrefix = cluster.options?.redisOptions?.keyPrefix ?? ''
+  if (!clusterPrefix.startsWith(nodePrefix)) return undefined
+  const extraPrefix = clusterPrefix.slice(nodePrefix.length)
+  const refresh = throttled(() => cluster.refreshSlotsCache())
+
+  return (command, head, numKeys, keysAndArgs, _abort, replicas) => {
+    const slot = calculateSlot(clusterPrefix + keysAndArgs[0]!)
+    const address = cluster.slots[slot]?.[0]
+    const node = address === undefined ? undefined : pool.getInstanceByKey(address)
+    if (!node || node.status === 'end' || node.status === 'close') {
+      refresh()
+      return Promise.reject(new NotSentError(`no connection to the primary of slot ${slot} (${address ?? 'unknown'})`))
+    }
+    let args = keysAndArgs
+    if (extraPrefix !== '') {
+      args = keysAndArgs.slice()
+      for (let i = 0; i < numKeys; i++) args[i] = extraPrefix + args[i]
+    }
+    // A node connection not ready yet keeps the command in its offline queue and writes it
+    // once ready; if it closes first, the command was never written.
+    let connected = node.status === 'ready'
+    const onReady = () => {
+      connected = true
+    }
+    if (!connected) {
+      node.once('ready', onReady)
+      if (node.status === 'wait') node.connect().catch(() => {})
+    }
+    const script = (command === 'evalsha' ? node.evalsha(head, numKeys, args) : node.eval(head, numKeys, args)).then(
+      (reply) => {
+        if (!connected) node.off('ready', onReady)
+        return reply
+      },
+      (error: unknown) => {
+        if (!connected) node.off('ready', onReady)
+        const message = error instanceof Error ? error.message : ''
+        if (REDIRECTED.test(message) || !connected || !isReply(error)) refresh()
+        if (!connected) throw new NotSentError(`the connection to ${address} closed before the command was written: ${message}`)
+        throw error
+      },
+    )
+    return replicas ? acknowledged(script, node.call('WAIT', ...waitArgs(replicas)), replicas) : script
+  }
+}
+
+function isReply(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'ReplyError' || error.constructor.name === 'ReplyError')
+}
+
+/** Classes of node-redis error replies (RESP2, RESP3). */
+const NODE_REDIS_REPLY = new Set(['ErrorReply', 'SimpleError', 'BlobError'])
+
+/** A node-redis node client, as far as the route uses it. */
+interface NodeRedisNode {
+  sendCommand(args: string[], options?: { abortSignal?: AbortSignal }): Promise<unknown>
+}
+
+/** A node-redis cluster (v5, v6), as far as the route uses it. */
+interface NodeRedisCluster {
+  slots: ({ master?: unknown } | undefined)[]
+  masters: { client?: NodeRedisNode & { isReady?: boolean } }[]
+  nodeClient(node: unknown): NodeRedisNode | Promise<NodeRedisNode>
+  _slots?: { rediscover?(startWith: unknown): Promise<void> }
+}
+
+/**
+ * The route for a node-redis cluster, used when WAIT must follow the script (node-redis
+ * never resends a written command, so its own path is kept otherwise). Its slot map is
+ * refreshed on a redirection, or when a node's connection fails (node-redis 5 waits for a
+ * `MOVED` otherwise, which a dead primary never sends).
+ */
+export function nodeRedisClusterRoute(client: unknown): { send: RouteSend; refresh(): void } {
+  const cluster = client as NodeRedisCluster
+  const refresh = throttled(() => {
+    // Start from a node that answers: rediscovery tries its first node before the root nodes.
+    const live = cluster.masters.find((m) => m.client?.isReady)?.client
+    if (live) cluster._slots?.rediscover?.(live).catch(() => {})
+  })
+  const send: RouteSend = (command, head, numKeys, keysAndArgs, abort, replicas) => {
+    const master = cluster.slots[calculateSlot(keysAndArgs[0]!)]?.master
+    if (master === undefined) return Promise.reject(new NotSentError('the node-redis cluster knows no primary for this slot'))
+    const go = (node: NodeRedisNode) => {
+      const options = abort ? { abortSignal: abort } : {}
+      // Both queued in this turn, in this order, on one connection.
+      const script = node.sendCommand([command === 'evalsha' ? 'EVALSHA' : 'EVAL', head, String(numKeys), ...keysAndArgs], options).catch(
+        (error: unknown) => {
+          if (!(error instanceof Error) || REDIRECTED.test(error.message) || !NODE_REDIS_REPLY.has(error.constructor.name)) refresh()
+          throw error
+        },
+      )
+      return replicas ? acknowledged(script, node.sendCommand(['WAIT', ...waitArgs(replicas)], options), replicas) : script
+    }
+    const node = cluster.nodeClient(master)
+    return node instanceof Promise ? node.then(go) : go(node)
+  }
+  return { send, refresh }
+}

@@ -1,0 +1,126 @@
+import { InvalidArgumentError, StoreError } from '@andromeda/core'
+
+/**
+ * The durability option: a write is reported only once `count` replicas have it.
+ *
+ * Redis replicates asynchronously: a primary answers a write before its replicas have it, and
+ * a replica promoted after the primary dies lacks what it had not received yet (units counted,
+ * then forgotten: sold twice). `WAIT count timeoutMs`, sent right behind each script call on
+ * the same connection, answers how many replicas acknowledged every write that connection made
+ * so far (https://redis.io/docs/latest/commands/wait/). A failover promotes the most up to date
+ * replica (Cluster, https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#replica-rank;
+ * Sentinel, https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/#replica-selection-and-priority),
+ * so with one replica per primary, `count: 1` makes every reported write survive a failover.
+ */
+export interface ReplicasOptions {
+  /** Replicas that must acknowledge a write before it is reported: an integer >= 1. */
+  count: number
+  /**
+   * How long the primary waits for them (WAIT's timeout), in ms: an integer >= 1, smaller than
+   * `commandTimeoutMs` (the call's bound covers the script and the WAIT).
+   */
+  timeoutMs: number
+}
+
+/** Validate the `replicas` option; undefined when it is off. */
+export function checkReplicas(value: unknown, commandTimeoutMs: number): ReplicasOptions | undefined {
+  if (value === undefined || value === false) return undefined
+  if (typeof value !== 'object' || value === null) {
+    throw new InvalidArgumentError('replicas', 'must be false or { count: number, timeoutMs: number }')
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== 'count' && key !== 'timeoutMs') throw new InvalidArgumentError(`replicas.${key}`, 'is not an option (count, timeoutMs)')
+  }
+  const { count, timeoutMs } = value as Partial<ReplicasOptions>
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1) {
+    throw new InvalidArgumentError('replicas.count', `must be an integer >= 1, got ${String(count)}`)
+  }
+  if (typeof timeoutMs !== 'number' || !Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs >= commandTimeoutMs) {
+    throw new InvalidArgumentError('replicas.timeoutMs', `must be an integer in [1, commandTimeoutMs - 1] (ms; commandTimeoutMs is ${commandTimeoutMs}), got ${String(timeoutMs)}`)
+  }
+  return { count, timeoutMs }
+}
+
+/**
+ * The `cause` of the `StoreError` of a call whose write the primary applied but fewer than
+ * `required` replicas acknowledged within `timeoutMs` (or the WAIT got no answer: then
+ * `acknowledged` is undefined).
+ */
+export class ReplicasNotReachedError extends Error {
+  override name = 'ReplicasNotReachedError'
+
+  constructor(
+    /** Replicas that acknowledged, as WAIT answered; undefined when WAIT itself failed. */
+    readonly acknowledged: number | undefined,
+    readonly required: number,
+    readonly timeoutMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      acknowledged === undefined
+        ? `WAIT ${required} ${timeoutMs} got no answer`
+        : `${acknowledged} of ${required} replica(s) acknowledged within ${timeoutMs} ms`,
+      options,
+    )
+  }
+}
+
+/** A script call's reply, with the outcome of the WAIT sent behind it (undefined: enough replicas). */
+export class Acknowledged {
+  constructor(
+    readonly reply: unknown,
+    readonly shortfall: ReplicasNotReachedError | undefined,
+  ) {}
+}
+
+/**
+ * Combine a script call and the WAIT written right behind it on the same connection. When
+ * the script fails, its error is the answer (the WAIT's is dropped); when it succeeds, the
+ * answer is an `Acknowledged`.
+ */
+export function acknowledged(script: Promise<unknown>, wait: Promise<unknown>, replicas: ReplicasOptions): Promise<Acknowledged> {
+  wait.catch(() => {})
+  return script.then((reply) =>
+    wait.then(
+      (count) => {
+        const acked = Number(count)
+        return new Acknowledged(reply, acked >= replicas.count ? undefined : new ReplicasNotReachedError(acked, replicas.count, replicas.timeoutMs))
+      },
+      (error: unknown) => new Acknowledged(reply, new ReplicasNotReachedError(undefined, replicas.count, replicas.timeoutMs, { cause: error })),
+    ),
+  )
+}
+
+/** The arguments of WAIT. */
+export const waitArgs = (replicas: ReplicasOptions): [string, string] => [String(replicas.count), String(replicas.timeoutMs)]
+
+/**
+ * Whether a call's result says it changed something: what a WAIT has to confirm. A refusal, a
+ * replay, a read and a lock or seed that did not take change nothing.
+ */
+export function changedSomething(method: string, value: unknown): boolean {
+  if (method === 'get') return false
+  if (typeof value === 'boolean') return value
+  if (typeof value === 'object' && value !== null && 'ok' in value) {
+    const result = value as { ok: boolean; replayed?: boolean }
+    return result.ok && result.replayed !== true
+  }
+  return true
+}
+
+/**
+ * The error of a call whose change the primary applied but the replicas did not confirm. The
+ * change stays counted on the primary; it is lost only if the primary fails over before a
+ * replica gets it. A call with an idempotency key may be retried: the retry replays the record
+ * if it survived, or applies the call once if it was lost. Without a key a retry could count
+ * twice, so it is not retryable.
+ */
+export function unconfirmed(method: string, idempotent: boolean, shortfall: ReplicasNotReachedError): StoreError {
+  const next = idempotent
+    ? 'retry it (same idempotency key): the retry replays it, or applies it once if a failover lost it'
+    : 'it stays counted unless a failover loses it; a retry could count it twice'
+  return new StoreError(`Redis ${method} was applied on the primary but not confirmed by its replicas (${shortfall.message}): ${next}`, {
+    retryable: idempotent,
+    cause: shortfall,
+  })
+}
