@@ -1,6 +1,6 @@
 import { type RouteSend, ioredisClusterRoute, nodeRedisClusterRoute } from './cluster-routes.js'
 import { NoReplyError, NotSentError } from './errors.js'
-import { type ReplicasOptions, acknowledged, waitArgs } from './replicas.js'
+import { type ReplicasOptions, acknowledged, chainsFor } from './replicas.js'
 
 /**
  * Thin adapters over the client libraries a user already has: ioredis `Redis` / `Cluster` and
@@ -206,13 +206,14 @@ function ioredisDriver(client: IoRedisLike): Driver {
   const sendLua = client.eval as unknown as (lua: string, numKeys: number, keysAndArgs: string[]) => Promise<unknown>
   // A Cluster's script calls go to the slot's primary on its own connection (see cluster-routes.ts).
   const route = cluster ? ioredisClusterRoute(client) : undefined
+  const waits = chainsFor((connection: { call(...args: string[]): Promise<unknown> }, args) => connection.call('WAIT', ...args))
   const run: RouteSend =
     route ??
     ((command, head, numKeys, keysAndArgs, _abort, replicas) => {
-      // Both written in this turn, in this order, on the one connection.
       const script = (command === 'evalsha' ? send : sendLua).call(client, head, numKeys, keysAndArgs)
       if (!replicas) return script
-      return acknowledged(script, (client as unknown as { call(...args: string[]): Promise<unknown> }).call('WAIT', ...waitArgs(replicas)), replicas)
+      // Written after the script, on the one connection.
+      return acknowledged(script, waits(client as never, replicas).wait(), replicas)
     })
 
   const nodesOf = (): IoRedisLike[] =>
@@ -273,12 +274,18 @@ function nodeRedisDriver(client: NodeRedisLike): Driver {
   }
   // WAIT must follow the script on its node's connection: a cluster then sends to the node.
   const route = cluster ? nodeRedisClusterRoute(client) : undefined
+  const waits = chainsFor((connection: typeof asClient, args) => connection.sendCommand(['WAIT', ...args], {} as never))
+  // A node reconnecting may be a primary gone for good: read the slot map again, so its slots
+  // go to the replica that takes over as soon as it does (node-redis 5 waits for a MOVED).
+  const events = client as unknown as { on(event: string, listener: () => void): unknown; off(event: string, listener: () => void): unknown }
+  if (route) events.on('node-reconnecting', route.refresh)
   const run: RouteSend = (command, head, numKeys, keysAndArgs, abort, replicas) => {
     if (replicas && route) return route.send(command, head, numKeys, keysAndArgs, abort, replicas)
     const script = send([command === 'evalsha' ? 'EVALSHA' : 'EVAL', head, String(numKeys), ...keysAndArgs], keysAndArgs[0]!, abort)
     if (!replicas) return route ? script.catch(refreshOnFault(route.refresh)) : script
-    // Both queued in this turn, in this order, on the one connection.
-    return acknowledged(script, asClient.sendCommand(['WAIT', ...waitArgs(replicas)], (abort ? { abortSignal: abort } : {}) as never), replicas)
+    // Queued after the script, on the one connection. Not withdrawn at a deadline: one WAIT
+    // serves many calls; late, it covers whatever was written before it.
+    return acknowledged(script, waits(asClient, replicas).wait(), replicas)
   }
 
   // A single client: send only once it is ready (commands queued while it reconnects are not
@@ -322,6 +329,12 @@ function nodeRedisDriver(client: NodeRedisLike): Driver {
     notSent: (error) =>
       error instanceof NotSentError ||
       (error instanceof Error && (NODE_REDIS_NOT_SENT.has(error.constructor.name) || NODE_REDIS_NOT_SENT_MESSAGES.has(error.message))),
-    dispose: () => gate?.dispose(),
+    dispose: () => {
+      gate?.dispose()
+      if (route) {
+        events.off('node-reconnecting', route.refresh)
+        route.dispose()
+      }
+    },
   }
 }

@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot'
 import { NotSentError } from './errors.js'
-import { type ReplicasOptions, acknowledged, waitArgs } from './replicas.js'
+import { type ReplicasOptions, acknowledged, chainsFor } from './replicas.js'
 
 /**
  * Sending a script call to the primary of its slot over that node's own connection, instead
@@ -81,6 +81,7 @@ export function ioredisClusterRoute(client: unknown): RouteSend | undefined {
   if (!clusterPrefix.startsWith(nodePrefix)) return undefined
   const extraPrefix = clusterPrefix.slice(nodePrefix.length)
   const refresh = throttled(() => cluster.refreshSlotsCache())
+  const waits = chainsFor((node: IoRedisNode, args) => node.call('WAIT', ...args))
 
   return (command, head, numKeys, keysAndArgs, _abort, replicas) => {
     const slot = calculateSlot(clusterPrefix + keysAndArgs[0]!)
@@ -118,7 +119,7 @@ export function ioredisClusterRoute(client: unknown): RouteSend | undefined {
         throw error
       },
     )
-    return replicas ? acknowledged(script, node.call('WAIT', ...waitArgs(replicas)), replicas) : script
+    return replicas ? acknowledged(script, waits(node, replicas).wait(), replicas) : script
   }
 }
 
@@ -142,35 +143,54 @@ interface NodeRedisCluster {
   _slots?: { rediscover?(startWith: unknown): Promise<void> }
 }
 
+/** While a primary's connection is down, the slot map is read again this often (ms). */
+const RECHECK_EVERY_MS = 500
+
 /**
  * The route for a node-redis cluster, used when WAIT must follow the script (node-redis
  * never resends a written command, so its own path is kept otherwise). Its slot map is
- * refreshed on a redirection, or when a node's connection fails (node-redis 5 waits for a
- * `MOVED` otherwise, which a dead primary never sends).
+ * refreshed on a redirection, when a command cannot reach its node, and from then on every
+ * 500 ms while a primary's connection is down: node-redis 5 waits for a `MOVED` otherwise,
+ * which a dead primary never sends, so the replica that takes over would get no command.
  */
-export function nodeRedisClusterRoute(client: unknown): { send: RouteSend; refresh(): void } {
+export function nodeRedisClusterRoute(client: unknown): { send: RouteSend; refresh(): void; dispose(): void } {
   const cluster = client as NodeRedisCluster
-  const refresh = throttled(() => {
+  const rediscover = throttled(() => {
     // Start from a node that answers: rediscovery tries its first node before the root nodes.
     const live = cluster.masters.find((m) => m.client?.isReady)?.client
     if (live) cluster._slots?.rediscover?.(live).catch(() => {})
   })
+  const waits = chainsFor((node: NodeRedisNode, args) => node.sendCommand(['WAIT', ...args]))
+  let recheck: ReturnType<typeof setTimeout> | undefined
+  const refresh = () => {
+    rediscover()
+    if (recheck) return
+    recheck = setTimeout(() => {
+      recheck = undefined
+      if (cluster.masters.some((m) => !m.client?.isReady)) refresh()
+    }, RECHECK_EVERY_MS)
+    recheck.unref?.()
+  }
   const send: RouteSend = (command, head, numKeys, keysAndArgs, abort, replicas) => {
     const master = cluster.slots[calculateSlot(keysAndArgs[0]!)]?.master
-    if (master === undefined) return Promise.reject(new NotSentError('the node-redis cluster knows no primary for this slot'))
+    if (master === undefined) {
+      // A slot map read in the middle of a failover can miss a range.
+      refresh()
+      return Promise.reject(new NotSentError('the node-redis cluster knows no primary for this slot'))
+    }
     const go = (node: NodeRedisNode) => {
       const options = abort ? { abortSignal: abort } : {}
-      // Both queued in this turn, in this order, on one connection.
+      // The script, then (now or when the WAIT before it returns) a WAIT, on one connection.
       const script = node.sendCommand([command === 'evalsha' ? 'EVALSHA' : 'EVAL', head, String(numKeys), ...keysAndArgs], options).catch(
         (error: unknown) => {
           if (!(error instanceof Error) || REDIRECTED.test(error.message) || !NODE_REDIS_REPLY.has(error.constructor.name)) refresh()
           throw error
         },
       )
-      return replicas ? acknowledged(script, node.sendCommand(['WAIT', ...waitArgs(replicas)], options), replicas) : script
+      return replicas ? acknowledged(script, waits(node, replicas).wait(), replicas) : script
     }
     const node = cluster.nodeClient(master)
     return node instanceof Promise ? node.then(go) : go(node)
   }
-  return { send, refresh }
+  return { send, refresh, dispose: () => clearTimeout(recheck) }
 }

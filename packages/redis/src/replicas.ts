@@ -95,6 +95,80 @@ export function acknowledged(script: Promise<unknown>, wait: Promise<unknown>, r
 export const waitArgs = (replicas: ReplicasOptions): [string, string] => [String(replicas.count), String(replicas.timeoutMs)]
 
 /**
+ * The WAITs of one connection. A WAIT blocks its connection until it returns: a script sent
+ * behind it runs only then. And one WAIT covers every write made on its connection before it.
+ * So while one is out, the script calls sent meanwhile share the next one, sent as soon as it
+ * returns (a group commit): one WAIT per round trip of the replication link per connection,
+ * however many calls, instead of one blocking the connection per script call.
+ */
+export class WaitChain {
+  private out = false
+  private next: { resolve(value: unknown): void; reject(error: unknown): void }[] = []
+
+  constructor(private readonly send: () => Promise<unknown>) {}
+
+  /** The answer of a WAIT sent after every script already written on the connection. */
+  wait(): Promise<unknown> {
+    if (this.out) return new Promise((resolve, reject) => this.next.push({ resolve, reject }))
+    return this.start()
+  }
+
+  private start(): Promise<unknown> {
+    this.out = true
+    let sent: Promise<unknown>
+    try {
+      sent = this.send()
+    } catch (error) {
+      sent = Promise.reject(error)
+    }
+    sent.then(
+      () => this.release(undefined),
+      (error: unknown) => this.release(error),
+    )
+    return sent
+  }
+
+  private release(error: unknown): void {
+    this.out = false
+    const group = this.next.splice(0)
+    if (group.length === 0) return
+    // A WAIT that failed (the connection dropped, the node is a replica now) confirms nothing
+    // for the scripts behind it either, and a WAIT on a new connection would cover none of them.
+    if (error !== undefined) {
+      for (const waiter of group) waiter.reject(error)
+      return
+    }
+    this.start().then(
+      (value) => {
+        for (const waiter of group) waiter.resolve(value)
+      },
+      (failure: unknown) => {
+        for (const waiter of group) waiter.reject(failure)
+      },
+    )
+  }
+}
+
+/**
+ * One `WaitChain` per connection object, made on first use. A store's `replicas` never
+ * change, and each store has chains of its own.
+ */
+export function chainsFor<T extends object>(
+  send: (connection: T, args: [string, string]) => Promise<unknown>,
+): (connection: T, replicas: ReplicasOptions) => WaitChain {
+  const chains = new WeakMap<T, WaitChain>()
+  return (connection, replicas) => {
+    let chain = chains.get(connection)
+    if (!chain) {
+      const args = waitArgs(replicas)
+      chain = new WaitChain(() => send(connection, args))
+      chains.set(connection, chain)
+    }
+    return chain
+  }
+}
+
+/**
  * Whether a call's result says it changed something: what a WAIT has to confirm. A refusal, a
  * replay, a read and a lock or seed that did not take change nothing.
  */

@@ -15,6 +15,10 @@ export interface LagProxy {
   readonly port: number
   /** Delay of the server-to-replica stream from now on (0: none). */
   lagMs: number
+  /** Delay of the replies on every other connection from now on (0: none). */
+  replyLagMs: number
+  /** Drop every connection now (what the server sent and the proxy still holds is lost); keep accepting. */
+  dropConnections(): void
   /** Stop accepting and drop every connection (the server went away). */
   pause(): Promise<void>
   /** Accept again, on the same port. */
@@ -37,10 +41,15 @@ export async function startLagProxy(targetPort: number, options: { lagMs?: numbe
   const sockets = new Set<Socket>()
   const proxy = {
     lagMs: options.lagMs ?? 0,
+    replyLagMs: 0,
   }
 
   const onConnection = (client: Socket) => {
     const upstream = connect(targetPort, '127.0.0.1')
+    // Small writes go out at once, as Redis and its clients send them (Nagle's algorithm
+    // would hold them for the peer's delayed ACK, ~40 ms).
+    client.setNoDelay(true)
+    upstream.setNoDelay(true)
     sockets.add(client)
     sockets.add(upstream)
     let replication = false
@@ -61,7 +70,7 @@ export async function startLagProxy(targetPort: number, options: { lagMs?: numbe
       upstream.write(chunk)
     })
     upstream.on('data', (chunk: Buffer) => {
-      const lag = replication ? proxy.lagMs : 0
+      const lag = replication ? proxy.lagMs : proxy.replyLagMs
       if (lag <= 0 && lastDueAt <= performance.now()) {
         client.write(chunk)
         return
@@ -89,6 +98,7 @@ export async function startLagProxy(targetPort: number, options: { lagMs?: numbe
 
   return Object.assign(proxy, {
     port,
+    dropConnections: dropAll,
     pause: closeServer,
     async resume() {
       if (server.listening) return
