@@ -105,7 +105,15 @@ export class WaitChain {
   private out = false
   private next: { resolve(value: unknown): void; reject(error: unknown): void }[] = []
 
-  constructor(private readonly send: () => Promise<unknown>) {}
+  constructor(
+    private readonly send: () => Promise<unknown>,
+    /**
+     * How long a WAIT may stay unanswered before the chain counts it as lost (ms): a client
+     * may never settle a command whose connection dropped (ioredis with
+     * `autoResendUnfulfilledCommands: false` forgets it), and the chain must not wait forever.
+     */
+    private readonly lostAfterMs: number,
+  ) {}
 
   /** The answer of a WAIT sent after every script already written on the connection. */
   wait(): Promise<unknown> {
@@ -121,6 +129,14 @@ export class WaitChain {
     } catch (error) {
       sent = Promise.reject(error)
     }
+    let timer: ReturnType<typeof setTimeout> | undefined
+    sent = Promise.race([
+      sent,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`WAIT got no answer within ${this.lostAfterMs} ms`)), this.lostAfterMs)
+        timer.unref?.()
+      }),
+    ]).finally(() => clearTimeout(timer))
     sent.then(
       () => this.release(undefined),
       (error: unknown) => this.release(error),
@@ -149,6 +165,9 @@ export class WaitChain {
   }
 }
 
+/** Beyond WAIT's own timeout, how long its answer may take to come back before it counts as lost (ms). */
+const WAIT_LOST_AFTER_MS = 1000
+
 /**
  * One `WaitChain` per connection object, made on first use. A store's `replicas` never
  * change, and each store has chains of its own.
@@ -161,7 +180,7 @@ export function chainsFor<T extends object>(
     let chain = chains.get(connection)
     if (!chain) {
       const args = waitArgs(replicas)
-      chain = new WaitChain(() => send(connection, args))
+      chain = new WaitChain(() => send(connection, args), replicas.timeoutMs + WAIT_LOST_AFTER_MS)
       chains.set(connection, chain)
     }
     return chain
