@@ -65,11 +65,15 @@ export class ReplicasNotReachedError extends Error {
   }
 }
 
-/** A script call's reply, with the outcome of the WAIT sent behind it (undefined: enough replicas). */
+/**
+ * A script call's reply, as soon as it arrives, with the outcome of the WAIT behind it still
+ * to come: `confirmed` resolves to undefined when enough replicas acknowledged, else to why
+ * not (it never rejects). Calls that changed nothing need not wait for it.
+ */
 export class Acknowledged {
   constructor(
     readonly reply: unknown,
-    readonly shortfall: ReplicasNotReachedError | undefined,
+    readonly confirmed: Promise<ReplicasNotReachedError | undefined>,
   ) {}
 }
 
@@ -79,16 +83,14 @@ export class Acknowledged {
  * answer is an `Acknowledged`.
  */
 export function acknowledged(script: Promise<unknown>, wait: Promise<unknown>, replicas: ReplicasOptions): Promise<Acknowledged> {
-  wait.catch(() => {})
-  return script.then((reply) =>
-    wait.then(
-      (count) => {
-        const acked = Number(count)
-        return new Acknowledged(reply, acked >= replicas.count ? undefined : new ReplicasNotReachedError(acked, replicas.count, replicas.timeoutMs))
-      },
-      (error: unknown) => new Acknowledged(reply, new ReplicasNotReachedError(undefined, replicas.count, replicas.timeoutMs, { cause: error })),
-    ),
+  const confirmed = wait.then(
+    (count) => {
+      const acked = Number(count)
+      return acked >= replicas.count ? undefined : new ReplicasNotReachedError(acked, replicas.count, replicas.timeoutMs)
+    },
+    (error: unknown) => new ReplicasNotReachedError(undefined, replicas.count, replicas.timeoutMs, { cause: error }),
   )
+  return script.then((reply) => new Acknowledged(reply, confirmed))
 }
 
 /** The arguments of WAIT. */
@@ -185,6 +187,20 @@ export function chainsFor<T extends object>(
     }
     return chain
   }
+}
+
+/**
+ * Methods whose script calls need no WAIT. A read changes nothing. A seed that a failover
+ * loses leaves the counter missing, and the engine loads it again from the system of record
+ * (a write after it on the same connection waits for it anyway). The loader lock only spares
+ * the database a stampede: correctness never depends on it.
+ */
+const UNWAITED = new Set(['get', 'seed', 'acquireLock', 'releaseLock'])
+
+/** Whether a script call carrying calls of these methods needs a WAIT behind it. */
+export function needsWait(methods: Iterable<string>): boolean {
+  for (const method of methods) if (!UNWAITED.has(method)) return true
+  return false
 }
 
 /**

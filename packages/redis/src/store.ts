@@ -6,7 +6,7 @@ import { Call, type Decode, Send } from './call.js'
 import type { RedisCounterStore } from './counter-store.js'
 import { type Driver, NoReplyError, NotSentError, type RedisClientLike, toDriver } from './clients.js'
 import { DeadlineQueue } from './deadline-queue.js'
-import { Acknowledged, type ReplicasOptions, changedSomething, checkReplicas, unconfirmed } from './replicas.js'
+import { Acknowledged, type ReplicasOptions, changedSomething, checkReplicas, needsWait, unconfirmed } from './replicas.js'
 import { EntryError, decodeApplyEntry, decodeGetEntry, parseApply, parseFlag, parseNothing } from './replies.js'
 import { SCRIPTS, type Script } from './scripts/index.js'
 import { ServerClock } from './server-clock.js'
@@ -455,18 +455,18 @@ class RedisStore implements RedisCounterStore {
     )
   }
 
-  /** The replicas to wait for behind this script call: none when it only reads. */
+  /** The replicas to wait for behind this script call: none when it only reads (see `needsWait`). */
   private waitFor(send: Send): ReplicasOptions | undefined {
     if (this.replicas === undefined) return undefined
-    return send.calls.every((call) => call.method === 'get') ? undefined : this.replicas
+    return needsWait(send.calls.map((call) => call.method)) ? this.replicas : undefined
   }
 
   private reply(send: Send, answer: unknown): void {
     let reply = answer
-    let shortfall: Acknowledged['shortfall']
+    let confirmed: Acknowledged['confirmed'] | undefined
     if (answer instanceof Acknowledged) {
       reply = answer.reply
-      shortfall = answer.shortfall
+      confirmed = answer.confirmed
     }
     const what = `the ${send.script.name} script`
     if (!Array.isArray(reply) || typeof reply[0] !== 'string') {
@@ -492,8 +492,14 @@ class RedisStore implements RedisCounterStore {
         this.rejectCall(call, this.classify(error, call))
         continue
       }
-      if (shortfall && changedSomething(call.method, value)) {
-        this.rejectCall(call, unconfirmed(call.method, call.idempotent, shortfall))
+      if (confirmed && changedSomething(call.method, value)) {
+        // Reported once the replicas have it (still bounded by the call's deadline).
+        confirmed.then((shortfall) => {
+          if (call.done) return
+          if (shortfall) return this.rejectCall(call, unconfirmed(call.method, call.idempotent, shortfall))
+          this.queue.settle(call)
+          call.resolve(value)
+        })
         continue
       }
       this.queue.settle(call)

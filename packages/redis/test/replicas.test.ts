@@ -117,16 +117,24 @@ describe.runIf(available)('the replicas option (WAIT behind each script call)', 
       expect(await onReplica('d')).toBe('1')
     })
 
-    it('refusals and reads are reported while the replica lags; grants of the same tick fail', async () => {
+    it('refusals and reads are reported at once while the replica lags; grants of the same tick fail', async () => {
       await caughtUp()
       await store.apply([{ key: key('e'), delta: 5, max: 5, ifMissing: 'create' }])
       proxy.lagMs = 400
       try {
-        const [refused, read, granted] = await Promise.allSettled([
-          store.apply([{ key: key('e'), delta: 1, max: 5, ifMissing: 'create' }]),
-          store.get(key('e')),
-          store.apply([{ key: key('f'), delta: 1, max: 5, ifMissing: 'create' }]),
+        const order: string[] = []
+        const settled = <T>(name: string, call: Promise<T>) =>
+          call.finally(() => {
+            order.push(name)
+          })
+        const [granted, refused, read] = await Promise.allSettled([
+          settled('granted', store.apply([{ key: key('f'), delta: 1, max: 5, ifMissing: 'create' }])),
+          settled('refused', store.apply([{ key: key('e'), delta: 1, max: 5, ifMissing: 'create' }])),
+          settled('read', store.get(key('e'))),
         ])
+        // One script call carried all three, the grant first; only the grant waited for the
+        // WAIT behind it.
+        expect(order).toEqual(['refused', 'read', 'granted'])
         expect(refused).toMatchObject({ status: 'fulfilled', value: { ok: false, reason: 'limit', values: [5] } })
         expect(read).toMatchObject({ status: 'fulfilled', value: { value: 5 } })
         expect(granted).toMatchObject({ status: 'rejected', reason: { code: 'ERR_STORE', retryable: false } })
