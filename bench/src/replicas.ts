@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createQuota } from '@andromeda/core'
-import { createRedisStore } from '@andromeda/redis'
+import { type RedisCounterStore, createRedisStore } from '@andromeda/redis'
 import { type ReplicatedCluster, hasRedisServerBinary, startReplicatedCluster } from '@andromeda/test-utils'
 import { Cluster } from 'ioredis'
 import { createCluster } from 'redis'
@@ -31,15 +31,18 @@ async function clients(cluster: ReplicatedCluster): Promise<ClusterClient[]> {
 }
 
 function contender(name: string, client: unknown, keys: number, replicas: boolean): Contender {
+  let store: RedisCounterStore | undefined
   return {
     name,
     async setup() {
       const prefix = `bench-${randomBytes(4).toString('hex')}:`
-      const store = createRedisStore({ client: client as never, prefix, ...(replicas ? { replicas: REPLICAS } : {}) })
+      store = createRedisStore({ client: client as never, prefix, ...(replicas ? { replicas: REPLICAS } : {}) })
       const quota = createQuota({ name: 'replicas', store, limit: HUGE, ttlMs: 3_600_000 })
       await quota.consume('k0') // loads the script on every node it reaches, calibrates the clock
       return (i) => quota.consume(`k${i % keys}`)
     },
+    // The keys go with the cluster's servers at the end; the store lets go of the client.
+    teardown: async () => store?.close(),
   }
 }
 
