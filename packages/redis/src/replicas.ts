@@ -11,6 +11,14 @@ import { InvalidArgumentError, StoreError } from '@andromeda/core'
  * replica (Cluster, https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#replica-rank;
  * Sentinel, https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/#replica-selection-and-priority),
  * so with one replica per primary, `count: 1` makes every reported write survive a failover.
+ *
+ * @example
+ * ```ts
+ * const store = createRedisStore({ client: cluster, replicas: { count: 1, timeoutMs: 500 } })
+ * const vouchers = createQuota({ name: 'voucher', store, limit: 100 })
+ * // With an idempotency key, a grant the replicas did not confirm is retried by the engine.
+ * await vouchers.consume('SUMMER24', 1, { idempotencyKey: orderId })
+ * ```
  */
 export interface ReplicasOptions {
   /** Replicas that must acknowledge a write before it is reported: an integer >= 1. */
@@ -44,7 +52,20 @@ export function checkReplicas(value: unknown, commandTimeoutMs: number): Replica
 /**
  * The `cause` of the `StoreError` of a call whose write the primary applied but fewer than
  * `required` replicas acknowledged within `timeoutMs` (or the WAIT got no answer: then
- * `acknowledged` is undefined).
+ * `acknowledged` is undefined). The change stays counted on the primary unless a failover
+ * loses it; the `StoreError` is `retryable` only when the call had an idempotency key.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await vouchers.consume(code)
+ * } catch (error) {
+ *   if (StoreError.isInstance(error) && error.cause instanceof ReplicasNotReachedError) {
+ *     // counted on the primary, not (yet) on error.cause.required replicas
+ *   }
+ *   throw error
+ * }
+ * ```
  */
 export class ReplicasNotReachedError extends Error {
   override name = 'ReplicasNotReachedError'

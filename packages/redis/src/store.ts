@@ -144,12 +144,17 @@ function isNoScript(error: unknown): boolean {
  *   never be applied later by a client that queued or resent it. A script call that fails
  *   fails each of its calls with a `StoreError`.
  *
- * @param options - `client` (required), `prefix`, `commandTimeoutMs`, `batch`; see `RedisStoreOptions`.
+ * - With `replicas`, a change is reported only once that many replicas have it (a WAIT behind
+ *   each script call that can change a counter), so a failover cannot take back a granted
+ *   unit; see `ReplicasOptions`. On an ioredis `Cluster`, script calls go to the slot's
+ *   primary over that node's own connection: the Cluster never sends one a second time.
+ *
+ * @param options - `client` (required), `prefix`, `commandTimeoutMs`, `batch`, `replicas`; see `RedisStoreOptions`.
  * @returns a `RedisCounterStore`; its `close()` waits for calls in flight and detaches from the
  *   client, which stays open (it is yours).
  * @throws InvalidArgumentError when `client` is not a recognised Redis client, `prefix`
  *   contains `{` or `}`, `commandTimeoutMs` is not a positive integer or `batch.maxOps` not
- *   one. Methods reject with `StoreError` when Redis fails (`retryable: true` only when the
+ *   one, or `replicas` is not `false` or `{ count >= 1, timeoutMs in [1, commandTimeoutMs) }`. Methods reject with `StoreError` when Redis fails (`retryable: true` only when the
  *   call surely was not applied, or cannot double-count if sent again) and with
  *   `InvalidArgumentError` for out-of-contract input (non-integers, values beyond 2^53 - 1,
  *   keys in several Cluster slots).
