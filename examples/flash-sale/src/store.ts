@@ -79,10 +79,12 @@ async function openClusterStore(nodes: { host: string; port: number }[], options
     store,
     async deleteOwnKeys() {
       let deleted = 0
-      // Each primary holds its own keys: SCAN it, delete there.
-      for (const node of client.nodes('master')) {
+      // SCAN every node (after a failover the client's idea of who is primary may lag; a
+      // replica lists its primary's keys), delete through the cluster, which routes each key
+      // to its slot's primary.
+      for (const node of client.nodes('all')) {
         for await (const keys of node.scanStream({ match: `${prefix}*`, count: 1000 })) {
-          for (const key of keys as string[]) deleted += await node.unlink(key)
+          for (const key of keys as string[]) deleted += await client.unlink(key)
         }
       }
       return deleted

@@ -53,8 +53,7 @@ interface IoRedisNode {
   evalsha(sha: string, numKeys: number, keysAndArgs: string[]): Promise<unknown>
   eval(lua: string, numKeys: number, keysAndArgs: string[]): Promise<unknown>
   call(command: string, ...args: string[]): Promise<unknown>
-  once(event: string, listener: () => void): unknown
-  off(event: string, listener: () => void): unknown
+  on(event: string, listener: () => void): unknown
 }
 
 /** An ioredis `Cluster`, as far as the route uses it (`connectionPool` is not in its types). */
@@ -82,6 +81,21 @@ export function ioredisClusterRoute(client: unknown): RouteSend | undefined {
   const extraPrefix = clusterPrefix.slice(nodePrefix.length)
   const refresh = throttled(() => cluster.refreshSlotsCache())
   const waits = chainsFor((node: IoRedisNode, args) => node.call('WAIT', ...args))
+  // How many times each node connection became ready: one listener per connection, however
+  // many calls wait for it.
+  const readyCounts = new WeakMap<IoRedisNode, { count: number }>()
+  const readyCount = (node: IoRedisNode) => {
+    let seen = readyCounts.get(node)
+    if (!seen) {
+      const counter = { count: 0 }
+      node.on('ready', () => {
+        counter.count++
+      })
+      readyCounts.set(node, counter)
+      seen = counter
+    }
+    return seen
+  }
 
   return (command, head, numKeys, keysAndArgs, _abort, replicas) => {
     const slot = calculateSlot(clusterPrefix + keysAndArgs[0]!)
@@ -98,21 +112,13 @@ export function ioredisClusterRoute(client: unknown): RouteSend | undefined {
     }
     // A node connection not ready yet keeps the command in its offline queue and writes it
     // once ready; if it closes first, the command was never written.
-    let connected = node.status === 'ready'
-    const onReady = () => {
-      connected = true
-    }
-    if (!connected) {
-      node.once('ready', onReady)
-      if (node.status === 'wait') node.connect().catch(() => {})
-    }
-    const script = (command === 'evalsha' ? node.evalsha(head, numKeys, args) : node.eval(head, numKeys, args)).then(
-      (reply) => {
-        if (!connected) node.off('ready', onReady)
-        return reply
-      },
+    const ready = node.status === 'ready'
+    const seen = ready ? undefined : readyCount(node)
+    const readiesBefore = seen?.count ?? 0
+    if (node.status === 'wait') node.connect().catch(() => {})
+    const script = (command === 'evalsha' ? node.evalsha(head, numKeys, args) : node.eval(head, numKeys, args)).catch(
       (error: unknown) => {
-        if (!connected) node.off('ready', onReady)
+        const connected = ready || seen!.count > readiesBefore
         const message = error instanceof Error ? error.message : ''
         if (REDIRECTED.test(message) || !connected || !isReply(error)) refresh()
         if (!connected) throw new NotSentError(`the connection to ${address} closed before the command was written: ${message}`)
