@@ -39,12 +39,13 @@ export interface RedisStoreOptions {
   batch?: false | { maxOps?: number }
   /**
    * Durability: report a change only once `count` replicas of the primary acknowledged it
-   * (`WAIT count timeoutMs`, sent right behind each script call on the same connection, once
-   * per script call). A change they did not acknowledge within `timeoutMs` fails its call with
-   * a `StoreError` whose `cause` is a `ReplicasNotReachedError`: the change stays counted on
-   * the primary (unless a failover loses it), so only a call with an idempotency key is
-   * `retryable` (a retry replays it, or applies it once). Refusals and reads are reported as
-   * usual. `timeoutMs` must be smaller than `commandTimeoutMs`. Default off.
+   * (`WAIT count timeoutMs` on the same connection right behind each script call that can
+   * change a counter; the script calls sent while a WAIT is out share the next one). A change
+   * they did not acknowledge within `timeoutMs` fails its call with a `StoreError` whose
+   * `cause` is a `ReplicasNotReachedError`: the change stays counted on the primary (unless a
+   * failover loses it), so only a call with an idempotency key is `retryable` (a retry replays
+   * it, or applies it once). Refusals and reads are reported as soon as the script answers.
+   * `timeoutMs` must be smaller than `commandTimeoutMs`. Default off.
    */
   replicas?: false | ReplicasOptions
 }
@@ -154,7 +155,8 @@ function isNoScript(error: unknown): boolean {
  *   client, which stays open (it is yours).
  * @throws InvalidArgumentError when `client` is not a recognised Redis client, `prefix`
  *   contains `{` or `}`, `commandTimeoutMs` is not a positive integer or `batch.maxOps` not
- *   one, or `replicas` is not `false` or `{ count >= 1, timeoutMs in [1, commandTimeoutMs) }`. Methods reject with `StoreError` when Redis fails (`retryable: true` only when the
+ *   one, or `replicas` is not `false` or `{ count >= 1, timeoutMs in [1, commandTimeoutMs) }`.
+ *   Methods reject with `StoreError` when Redis fails (`retryable: true` only when the
  *   call surely was not applied, or cannot double-count if sent again) and with
  *   `InvalidArgumentError` for out-of-contract input (non-integers, values beyond 2^53 - 1,
  *   keys in several Cluster slots).
