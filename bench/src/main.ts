@@ -7,6 +7,7 @@ import { benchHttp, httpMarkdown } from './http.js'
 import { benchMemory } from './memory.js'
 import { POSTGRES_FLOOR, benchPostgres, postgresAnswers, redisAnswers } from './postgres.js'
 import { FLOOR, RUN_TOKEN, benchRedis, commandsPerConsume, leftoverKeys } from './redis.js'
+import { benchReplicas } from './replicas.js'
 
 const args = new Set(process.argv.slice(2))
 const quick = args.has('--quick')
@@ -60,6 +61,11 @@ if (wanted('redis')) {
 if (wanted('postgres')) {
   if (await postgresAnswers()) report('Postgres path', await benchPostgres({ rounds: quick ? 3 : 5, total: quick ? 2_000 : 10_000, quick, withRedis: await redisAnswers() }), POSTGRES_FLOOR)
   else console.error('postgres: skipped (no PostgreSQL at POSTGRES_URL)')
+}
+
+if (wanted('replicas')) {
+  const results = await benchReplicas({ rounds: quick ? 3 : 5, total: quick ? 2_000 : 20_000, quick })
+  if (results.length > 0) report('Redis Cluster with replicas: the replicas option', results)
 }
 
 if (wanted('http')) {

@@ -27,6 +27,7 @@ import { percentile, random, table, tally, total } from './tools.js'
 const HELP = `Usage: pnpm chaos [options]
 
   --quick            CI size: 20 s, 2,500 requests, 2 vouchers of 40
+  --cluster          on a Redis Cluster with replicas, failing primaries over (--cluster --help)
   --duration S       seconds of load and faults (default 60)
   --requests N       most requests to send, paced over the duration (default 8000)
   --seed N           seed of the fault schedule and of the claims (default: random, printed)
@@ -217,6 +218,7 @@ async function check(o: Observer, load: LoadResult, faults: Fault[], serviceErro
 }
 
 async function main(): Promise<number> {
+  if (process.argv.includes('--cluster')) return (await import('./chaos-cluster.js')).clusterChaos(process.argv.slice(2).filter((a) => a !== '--' && a !== '--cluster'))
   let s: Settings | undefined
   try {
     s = settingsFrom(process.argv.slice(2).filter((arg) => arg !== '--'))

@@ -10,6 +10,10 @@ export interface ServerConfig {
   databaseUrl?: string
   /** Redis URL; omitted: the memory store. */
   redisUrl?: string
+  /** A Redis Cluster instead of `redisUrl`: the nodes to start from. */
+  redisCluster?: { host: string; port: number }[]
+  /** Redis only: the store's `replicas` option (grants reported once replicas have them). */
+  replicas?: { count: number; timeoutMs: number }
   /** Default 0: a free port. */
   port?: number
   /** Default 127.0.0.1. */
@@ -49,7 +53,7 @@ export async function startServer(config: ServerConfig = {}): Promise<RunningSer
   try {
     await db.migrate()
     if (config.vouchers?.length) await db.upsertVouchers(config.vouchers)
-    store = await openStore({ url: config.redisUrl, prefix: config.keyPrefix })
+    store = await openStore({ url: config.redisUrl, cluster: config.redisCluster, replicas: config.replicas, prefix: config.keyPrefix })
   } catch (error) {
     await store?.close().catch(() => {})
     await db.close().catch(() => {})

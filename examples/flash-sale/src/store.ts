@@ -1,7 +1,7 @@
 import type { CounterStore } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
 import { createRedisStore } from '@andromeda/redis'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 
 /** The counter store and what it takes to shut it down. */
 export interface StoreHandle {
@@ -18,10 +18,15 @@ export interface StoreOptions {
   url?: string
   /** Redis only: prefix of every key, e.g. `flash-sale:`. Default `andromeda-demo:`. */
   prefix?: string
+  /** A Redis Cluster instead of `url`: the nodes to start from. */
+  cluster?: { host: string; port: number }[]
+  /** Redis only: report a grant once this many replicas have it (the store's `replicas` option). */
+  replicas?: { count: number; timeoutMs: number }
 }
 
 /** The memory store (one process) by default, or Redis (shared, globally atomic) by URL. */
 export async function openStore(options: StoreOptions = {}): Promise<StoreHandle> {
+  if (options.cluster) return openClusterStore(options.cluster, options)
   if (!options.url) {
     // Roomy: every (user, voucher) pair has a per-user counter, and evicting a live counter
     // would forget usage.
@@ -38,7 +43,7 @@ export async function openStore(options: StoreOptions = {}): Promise<StoreHandle
     client.disconnect()
     throw new Error(`cannot connect to Redis at ${redact(options.url)}: ${(error as Error).message}`)
   }
-  const store = createRedisStore({ client, prefix })
+  const store = createRedisStore({ client, prefix, ...(options.replicas ? { replicas: options.replicas } : {}) })
   return {
     kind: 'redis',
     store,
@@ -52,6 +57,40 @@ export async function openStore(options: StoreOptions = {}): Promise<StoreHandle
     },
     async close() {
       await store.close?.()
+      await client.quit().catch(() => client.disconnect())
+    },
+  }
+}
+
+/** The Redis store on a Cluster (ioredis `Cluster`). */
+async function openClusterStore(nodes: { host: string; port: number }[], options: StoreOptions): Promise<StoreHandle> {
+  const prefix = options.prefix ?? 'andromeda-demo:'
+  const client = new Cluster(nodes, { lazyConnect: true })
+  client.on('error', () => {}) // failovers are the cluster's business; calls fail with StoreError meanwhile
+  try {
+    await client.connect()
+  } catch (error) {
+    client.disconnect()
+    throw new Error(`cannot connect to the Redis Cluster at ${nodes.map((n) => `${n.host}:${n.port}`).join(', ')}: ${(error as Error).message}`)
+  }
+  const store = createRedisStore({ client, prefix, ...(options.replicas ? { replicas: options.replicas } : {}) })
+  return {
+    kind: 'redis',
+    store,
+    async deleteOwnKeys() {
+      let deleted = 0
+      // SCAN every node (after a failover the client's idea of who is primary may lag; a
+      // replica lists its primary's keys), delete through the cluster, which routes each key
+      // to its slot's primary.
+      for (const node of client.nodes('all')) {
+        for await (const keys of node.scanStream({ match: `${prefix}*`, count: 1000 })) {
+          for (const key of keys as string[]) deleted += await client.unlink(key)
+        }
+      }
+      return deleted
+    },
+    async close() {
+      await store.close()
       await client.quit().catch(() => client.disconnect())
     },
   }

@@ -1,3 +1,7 @@
+import { type RouteSend, ioredisClusterRoute, nodeRedisClusterRoute } from './cluster-routes.js'
+import { NoReplyError, NotSentError } from './errors.js'
+import { type ReplicasOptions, acknowledged, chainsFor } from './replicas.js'
+
 /**
  * Thin adapters over the client libraries a user already has: ioredis `Redis` / `Cluster` and
  * node-redis (`redis` / `@redis/client`) clients and clusters, RESP2 or RESP3. Only what the
@@ -31,11 +35,7 @@ export interface NodeRedisLike {
 /** Any client `createRedisStore` accepts. */
 export type RedisClientLike = IoRedisLike | NodeRedisLike
 
-/** Thrown by a driver when the command was never handed to the network. */
-export class NotSentError extends Error {}
-
-/** Thrown by a driver when the deadline passed while a sent command had no reply yet. */
-export class NoReplyError extends Error {}
+export { NoReplyError, NotSentError } from './errors.js'
 
 export interface Driver {
   readonly library: 'ioredis' | 'node-redis'
@@ -49,6 +49,11 @@ export interface Driver {
    * while it is ready.
    */
   readonly withdraws: boolean
+  /**
+   * False when WAIT cannot be sent on the connection of a script call's node (an ioredis
+   * Cluster whose nodes this driver cannot reach): the `replicas` option is then refused.
+   */
+  readonly waits: boolean
   /** True when a command may be sent now (a cheap check, made on every call). */
   isReady(): boolean
   /** Resolve when a command may be sent; reject with NotSentError when `waitMs` passes first. */
@@ -56,10 +61,12 @@ export interface Driver {
   /**
    * EVALSHA routed by the first key. `keysAndArgs` holds the `numKeys` keys, then the
    * arguments; it is handed to the client as it is (no copy). `abort`: see `withdraws`.
+   * With `replicas`, `WAIT` goes right behind it on the same connection and the answer is an
+   * `Acknowledged` (see `replicas.ts`).
    */
-  evalsha(sha: string, numKeys: number, keysAndArgs: string[], abort?: AbortSignal): Promise<unknown>
-  /** EVAL routed by the first key (loads the script on that node as a side effect). */
-  eval(lua: string, numKeys: number, keysAndArgs: string[], abort?: AbortSignal): Promise<unknown>
+  evalsha(sha: string, numKeys: number, keysAndArgs: string[], abort?: AbortSignal, replicas?: ReplicasOptions): Promise<unknown>
+  /** EVAL routed by the first key (loads the script on that node as a side effect); `replicas` as for `evalsha`. */
+  eval(lua: string, numKeys: number, keysAndArgs: string[], abort?: AbortSignal, replicas?: ReplicasOptions): Promise<unknown>
   /**
    * For each primary that answers: its clock minus ours (`performance.now()`, which no wall
    * clock step moves) at the moment its answer arrived (ms).
@@ -197,6 +204,17 @@ function ioredisDriver(client: IoRedisLike): Driver {
   // goes out as it is, without a copy per call.
   const send = client.evalsha as unknown as (sha: string, numKeys: number, keysAndArgs: string[]) => Promise<unknown>
   const sendLua = client.eval as unknown as (lua: string, numKeys: number, keysAndArgs: string[]) => Promise<unknown>
+  // A Cluster's script calls go to the slot's primary on its own connection (see cluster-routes.ts).
+  const route = cluster ? ioredisClusterRoute(client) : undefined
+  const waits = chainsFor((connection: { call(...args: string[]): Promise<unknown> }, args) => connection.call('WAIT', ...args))
+  const run: RouteSend =
+    route ??
+    ((command, head, numKeys, keysAndArgs, _abort, replicas) => {
+      const script = (command === 'evalsha' ? send : sendLua).call(client, head, numKeys, keysAndArgs)
+      if (!replicas) return script
+      // Written after the script, on the one connection.
+      return acknowledged(script, waits(client as never, replicas).wait(), replicas)
+    })
 
   const nodesOf = (): IoRedisLike[] =>
     cluster ? (client as unknown as { nodes(role: string): IoRedisLike[] }).nodes('master') : [client]
@@ -206,10 +224,11 @@ function ioredisDriver(client: IoRedisLike): Driver {
     cluster,
     clientKeyPrefix: client.options?.keyPrefix ?? client.options?.redisOptions?.keyPrefix ?? '',
     withdraws: false,
+    waits: !cluster || route !== undefined,
     isReady: () => client.status === 'ready',
     ready,
-    evalsha: (sha, numKeys, keysAndArgs) => send.call(client, sha, numKeys, keysAndArgs),
-    eval: (lua, numKeys, keysAndArgs) => sendLua.call(client, lua, numKeys, keysAndArgs),
+    evalsha: (sha, numKeys, keysAndArgs, abort, replicas) => run('evalsha', sha, numKeys, keysAndArgs, abort, replicas),
+    eval: (lua, numKeys, keysAndArgs, abort, replicas) => run('eval', lua, numKeys, keysAndArgs, abort, replicas),
     clockOffsets: (abort) =>
       offsetsOf(
         nodesOf().map((node) =>
@@ -218,6 +237,17 @@ function ioredisDriver(client: IoRedisLike): Driver {
       ),
     notSent: (error) => error instanceof NotSentError,
     dispose: () => gate.dispose(),
+  }
+}
+
+/**
+ * node-redis 5 refreshes a cluster's slot map only on `MOVED`, which a dead primary never
+ * sends: a command that could not reach its node refreshes it (a reply means the node is there).
+ */
+function refreshOnFault(refresh: () => void) {
+  return (error: unknown): never => {
+    if (!(error instanceof Error) || !['ErrorReply', 'SimpleError', 'BlobError'].includes(error.constructor.name)) refresh()
+    throw error
   }
 }
 
@@ -242,6 +272,21 @@ function nodeRedisDriver(client: NodeRedisLike): Driver {
     const options = abort ? { abortSignal: abort } : {}
     return cluster ? asCluster.sendCommand(firstKey, false, args, options as never) : asClient.sendCommand(args, options as never)
   }
+  // WAIT must follow the script on its node's connection: a cluster then sends to the node.
+  const route = cluster ? nodeRedisClusterRoute(client) : undefined
+  const waits = chainsFor((connection: typeof asClient, args) => connection.sendCommand(['WAIT', ...args], {} as never))
+  // A node reconnecting may be a primary gone for good: read the slot map again, so its slots
+  // go to the replica that takes over as soon as it does (node-redis 5 waits for a MOVED).
+  const events = client as unknown as { on(event: string, listener: () => void): unknown; off(event: string, listener: () => void): unknown }
+  if (route) events.on('node-reconnecting', route.refresh)
+  const run: RouteSend = (command, head, numKeys, keysAndArgs, abort, replicas) => {
+    if (replicas && route) return route.send(command, head, numKeys, keysAndArgs, abort, replicas)
+    const script = send([command === 'evalsha' ? 'EVALSHA' : 'EVAL', head, String(numKeys), ...keysAndArgs], keysAndArgs[0]!, abort)
+    if (!replicas) return route ? script.catch(refreshOnFault(route.refresh)) : script
+    // Queued after the script, on the one connection. Not withdrawn at a deadline: one WAIT
+    // serves many calls; late, it covers whatever was written before it.
+    return acknowledged(script, waits(asClient, replicas).wait(), replicas)
+  }
 
   // A single client: send only once it is ready (commands queued while it reconnects are not
   // always flushed promptly). A cluster has no such flag; its node clients queue, and the abort
@@ -260,13 +305,14 @@ function nodeRedisDriver(client: NodeRedisLike): Driver {
     cluster,
     clientKeyPrefix: '',
     withdraws: true,
+    waits: true,
     isReady: () => client.isOpen && (cluster || single.isReady === true),
     ready: async (waitMs, signal) => {
       if (!client.isOpen) throw new NotSentError('the node-redis client is not open (call connect() first)')
       await gate?.wait(waitMs, signal)
     },
-    evalsha: (sha, numKeys, keysAndArgs, abort) => send(['EVALSHA', sha, String(numKeys), ...keysAndArgs], keysAndArgs[0]!, abort),
-    eval: (lua, numKeys, keysAndArgs, abort) => send(['EVAL', lua, String(numKeys), ...keysAndArgs], keysAndArgs[0]!, abort),
+    evalsha: (sha, numKeys, keysAndArgs, abort, replicas) => run('evalsha', sha, numKeys, keysAndArgs, abort, replicas),
+    eval: (lua, numKeys, keysAndArgs, abort, replicas) => run('eval', lua, numKeys, keysAndArgs, abort, replicas),
     clockOffsets: async (abort) => {
       const nodes: Node[] = cluster ? await Promise.all(asCluster.masters.map((m) => asCluster.nodeClient(m))) : [client]
       return offsetsOf(
@@ -283,6 +329,12 @@ function nodeRedisDriver(client: NodeRedisLike): Driver {
     notSent: (error) =>
       error instanceof NotSentError ||
       (error instanceof Error && (NODE_REDIS_NOT_SENT.has(error.constructor.name) || NODE_REDIS_NOT_SENT_MESSAGES.has(error.message))),
-    dispose: () => gate?.dispose(),
+    dispose: () => {
+      gate?.dispose()
+      if (route) {
+        events.off('node-reconnecting', route.refresh)
+        route.dispose()
+      }
+    },
   }
 }

@@ -6,6 +6,7 @@ import { Call, type Decode, Send } from './call.js'
 import type { RedisCounterStore } from './counter-store.js'
 import { type Driver, NoReplyError, NotSentError, type RedisClientLike, toDriver } from './clients.js'
 import { DeadlineQueue } from './deadline-queue.js'
+import { Acknowledged, type ReplicasOptions, changedSomething, checkReplicas, needsWait, unconfirmed } from './replicas.js'
 import { EntryError, decodeApplyEntry, decodeGetEntry, parseApply, parseFlag, parseNothing } from './replies.js'
 import { SCRIPTS, type Script } from './scripts/index.js'
 import { ServerClock } from './server-clock.js'
@@ -36,14 +37,29 @@ export interface RedisStoreOptions {
    * own. Default on.
    */
   batch?: false | { maxOps?: number }
+  /**
+   * Durability: report a change only once `count` replicas of the primary acknowledged it
+   * (`WAIT count timeoutMs` on the same connection right behind each script call that can
+   * change a counter; the script calls sent while a WAIT is out share the next one). A change
+   * they did not acknowledge within `timeoutMs` fails its call with a `StoreError` whose
+   * `cause` is a `ReplicasNotReachedError`: the change stays counted on the primary (unless a
+   * failover loses it), so only a call with an idempotency key is `retryable` (a retry replays
+   * it, or applies it once). Refusals and reads are reported as soon as the script answers.
+   * `timeoutMs` must be smaller than `commandTimeoutMs`. Default off.
+   */
+  replicas?: false | ReplicasOptions
 }
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 2000
 const DEFAULT_MAX_BATCH_OPS = 128
 /** Slack for the millisecond truncation of the server's clock (TIME) and for rounding ours. */
 const CLOCK_SLACK_MS = 2
-/** Error replies that mean Redis did not run the command and a retry may succeed. */
-const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|NOSCRIPT|READONLY)\b/
+/**
+ * Error replies that mean Redis did not run the command and a retry may succeed. NOREPLICAS
+ * (`min-replicas-to-write`) comes at a script's first write, before anything is written;
+ * MOVED and ASK come from a node that does not serve the slot (any more).
+ */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|NOSCRIPT|READONLY|NOREPLICAS|MOVED|ASK)\b/
 const NO_OPTIONS: ApplyOptions = {}
 
 function checkInteger(name: string, value: unknown, min: number): number {
@@ -95,8 +111,15 @@ function isReplyError(error: unknown): boolean {
   )
 }
 
+/**
+ * NOSCRIPT, also as the last error of an ioredis Cluster that gave up redirecting
+ * ("Too many Cluster redirections. Last error: ReplyError: NOSCRIPT ...", when it sent the
+ * command itself): that node did not run it either.
+ */
+const NO_SCRIPT = /^(?:Too many Cluster redirections\. Last error: (?:ReplyError: )?)?NOSCRIPT\b/
+
 function isNoScript(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('NOSCRIPT')
+  return error instanceof Error && NO_SCRIPT.test(error.message)
 }
 
 /**
@@ -122,12 +145,18 @@ function isNoScript(error: unknown): boolean {
  *   never be applied later by a client that queued or resent it. A script call that fails
  *   fails each of its calls with a `StoreError`.
  *
- * @param options - `client` (required), `prefix`, `commandTimeoutMs`, `batch`; see `RedisStoreOptions`.
+ * - With `replicas`, a change is reported only once that many replicas have it (a WAIT behind
+ *   each script call that can change a counter), so a failover cannot take back a granted
+ *   unit; see `ReplicasOptions`. On an ioredis `Cluster`, script calls go to the slot's
+ *   primary over that node's own connection: the Cluster never sends one a second time.
+ *
+ * @param options - `client` (required), `prefix`, `commandTimeoutMs`, `batch`, `replicas`; see `RedisStoreOptions`.
  * @returns a `RedisCounterStore`; its `close()` waits for calls in flight and detaches from the
  *   client, which stays open (it is yours).
  * @throws InvalidArgumentError when `client` is not a recognised Redis client, `prefix`
  *   contains `{` or `}`, `commandTimeoutMs` is not a positive integer or `batch.maxOps` not
- *   one. Methods reject with `StoreError` when Redis fails (`retryable: true` only when the
+ *   one, or `replicas` is not `false` or `{ count >= 1, timeoutMs in [1, commandTimeoutMs) }`.
+ *   Methods reject with `StoreError` when Redis fails (`retryable: true` only when the
  *   call surely was not applied, or cannot double-count if sent again) and with
  *   `InvalidArgumentError` for out-of-contract input (non-integers, values beyond 2^53 - 1,
  *   keys in several Cluster slots).
@@ -169,7 +198,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisCounterStore 
   if (!Number.isSafeInteger(maxOps) || maxOps < 1) {
     throw new InvalidArgumentError('batch.maxOps', `must be a positive integer, got ${String(maxOps)}`)
   }
-  return new RedisStore(driver, prefix, timeoutMs, maxOps)
+  const replicas = checkReplicas(options.replicas, timeoutMs)
+  if (replicas && !driver.waits) {
+    throw new InvalidArgumentError('replicas', 'this ioredis Cluster does not let WAIT follow a script on its node (keyPrefix differs from redisOptions.keyPrefix)')
+  }
+  return new RedisStore(driver, prefix, timeoutMs, maxOps, replicas)
 }
 
 class RedisStore implements RedisCounterStore {
@@ -184,6 +217,7 @@ class RedisStore implements RedisCounterStore {
     private readonly prefix: string,
     private readonly timeoutMs: number,
     maxOps: number,
+    private readonly replicas: ReplicasOptions | undefined,
   ) {
     const slotPrefix = driver.clientKeyPrefix + prefix
     this.capabilities = {
@@ -411,12 +445,13 @@ class RedisStore implements RedisCounterStore {
     if (!this.closed) this.clock.refreshIfOld(dueAt)
     // The server refuses the script from this instant on (its clock): never later than the
     // deadline queue rejects the earliest call here, so a call reported as failed is never
-    // applied afterwards.
-    send.build(String(Math.floor(dueAt + this.clock.offsetMs!) - CLOCK_SLACK_MS))
+    // applied afterwards. A WAIT behind it needs its own time before that.
+    const wait = this.waitFor(send)
+    send.build(String(Math.floor(dueAt + this.clock.offsetMs!) - CLOCK_SLACK_MS - (wait?.timeoutMs ?? 0)))
     send.sent = true
     let sent: Promise<unknown>
     try {
-      sent = this.driver.evalsha(send.script.sha, send.numKeys, send.command, send.abort?.signal)
+      sent = this.driver.evalsha(send.script.sha, send.numKeys, send.command, send.abort?.signal, wait)
     } catch (error) {
       this.fail(send, error)
       return
@@ -427,7 +462,19 @@ class RedisStore implements RedisCounterStore {
     )
   }
 
-  private reply(send: Send, reply: unknown): void {
+  /** The replicas to wait for behind this script call: none when it only reads (see `needsWait`). */
+  private waitFor(send: Send): ReplicasOptions | undefined {
+    if (this.replicas === undefined) return undefined
+    return needsWait(send.calls.map((call) => call.method)) ? this.replicas : undefined
+  }
+
+  private reply(send: Send, answer: unknown): void {
+    let reply = answer
+    let confirmed: Acknowledged['confirmed'] | undefined
+    if (answer instanceof Acknowledged) {
+      reply = answer.reply
+      confirmed = answer.confirmed
+    }
     const what = `the ${send.script.name} script`
     if (!Array.isArray(reply) || typeof reply[0] !== 'string') {
       this.rejectSend(send, () => new StoreError(`unexpected reply to ${what}: ${JSON.stringify(reply)}`, { retryable: false }))
@@ -452,6 +499,16 @@ class RedisStore implements RedisCounterStore {
         this.rejectCall(call, this.classify(error, call))
         continue
       }
+      if (confirmed && changedSomething(call.method, value)) {
+        // Reported once the replicas have it (still bounded by the call's deadline).
+        confirmed.then((shortfall) => {
+          if (call.done) return
+          if (shortfall) return this.rejectCall(call, unconfirmed(call.method, call.idempotent, shortfall))
+          this.queue.settle(call)
+          call.resolve(value)
+        })
+        continue
+      }
       this.queue.settle(call)
       call.resolve(value)
     }
@@ -464,7 +521,7 @@ class RedisStore implements RedisCounterStore {
       send.reloaded = true
       let sent: Promise<unknown>
       try {
-        sent = this.driver.eval(send.script.lua, send.numKeys, send.command, send.abort?.signal)
+        sent = this.driver.eval(send.script.lua, send.numKeys, send.command, send.abort?.signal, this.waitFor(send))
       } catch (thrown) {
         this.rejectSend(send, (call) => this.classify(thrown, call))
         return

@@ -88,3 +88,7 @@ export async function deletePrefix(client: ScanningClient, prefix: string): Prom
 }
 
 export { freePort, hasRedisServerBinary, type OwnRedis, startRedis, waitFor } from './own-redis.js'
+export { type Reply, ReplyError, command as adminCommand, info as adminInfo } from './admin.js'
+export { type LagProxy, startLagProxy } from './lag-proxy.js'
+export { type FailoverTiming, type ReplicatedCluster, ReplicatedNode, startReplicatedCluster } from './replicated-cluster.js'
+export { type SentinelGroup, startSentinelGroup } from './sentinel-group.js'

@@ -54,10 +54,12 @@ export interface OwnRedis {
   readonly pid: number | undefined
   /** SIGTERM the process (no save) and wait for it to exit. */
   stop(): Promise<void>
+  /** SIGKILL the process (a crash) and wait for it to exit. */
+  kill(): Promise<void>
   /** Stop it and remove its temp dir. */
   destroy(): Promise<void>
-  /** Start it again on the same port. */
-  start(): Promise<void>
+  /** Start it again on the same port; `moreArgs` are added after the first start's arguments. */
+  start(moreArgs?: string[]): Promise<void>
   /** SIGSTOP / SIGCONT: the server keeps its sockets but answers nothing. */
   pause(): void
   resume(): void
@@ -67,22 +69,23 @@ export async function startRedis(extraArgs: string[] = [], port?: number, dir?: 
   const workDir = dir ?? mkdtempSync(join(tmpdir(), 'andromeda-redis-'))
   const ownPort = port ?? (await freePort())
   let child: ChildProcess | undefined
-  const start = async () => {
+  const start = async (moreArgs: string[] = []) => {
     child = spawn(
       'redis-server',
-      ['--port', String(ownPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', workDir, ...extraArgs],
+      ['--port', String(ownPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', workDir, ...extraArgs, ...moreArgs],
       { stdio: 'ignore' },
     )
     await waitFor(() => canConnect(ownPort), `redis-server on port ${ownPort}`)
   }
-  const stop = async () => {
+  const end = async (signal: 'SIGTERM' | 'SIGKILL') => {
     const proc = child
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return
     const exited = new Promise((resolve) => proc.once('exit', resolve))
     proc.kill('SIGCONT')
-    proc.kill('SIGTERM')
+    proc.kill(signal)
     await exited
   }
+  const stop = () => end('SIGTERM')
   await start()
   return {
     port: ownPort,
@@ -91,6 +94,7 @@ export async function startRedis(extraArgs: string[] = [], port?: number, dir?: 
     },
     start,
     stop,
+    kill: () => end('SIGKILL'),
     async destroy() {
       await stop()
       if (!dir) rmSync(workDir, { recursive: true, force: true })

@@ -1,0 +1,291 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { command, info } from './admin.js'
+import { type LagProxy, startLagProxy } from './lag-proxy.js'
+import { type OwnRedis, freePort, startRedis, waitFor } from './own-redis.js'
+
+/**
+ * One redis-server of a replicated setup, with the lag proxy in front of it when there is one.
+ * Clients and replicas reach it on `port`; the tests' own admin commands go to `serverPort`.
+ */
+export class ReplicatedNode {
+  id = ''
+  constructor(
+    /** A name for reports: `n0`, `n1`, ... */
+    readonly name: string,
+    readonly server: OwnRedis,
+    readonly proxy: LagProxy | undefined,
+  ) {}
+
+  /** The port clients and replicas use: the proxy's, or the server's own. */
+  get port(): number {
+    return this.proxy?.port ?? this.server.port
+  }
+
+  get serverPort(): number {
+    return this.server.port
+  }
+
+  alive = true
+
+  /** SIGKILL: a crash. Its proxy stops accepting, as an address with nothing behind it would. */
+  async kill(): Promise<void> {
+    this.alive = false
+    await this.proxy?.pause()
+    await this.server.kill()
+  }
+
+  async restart(moreArgs: string[] = []): Promise<void> {
+    await this.server.start(moreArgs)
+    await this.proxy?.resume()
+    this.alive = true
+  }
+
+  /** `master` or `slave`, as the server says of itself. */
+  async role(): Promise<string> {
+    return (await info(this.serverPort, 'replication')).get('role') ?? 'unknown'
+  }
+
+  /** A replica whose link to its primary is up and not in a full sync. */
+  async replicaInSync(): Promise<boolean> {
+    const fields = await info(this.serverPort, 'replication')
+    return fields.get('role') === 'slave' && fields.get('master_link_status') === 'up' && fields.get('master_sync_in_progress') === '0'
+  }
+}
+
+/** What one failover took, in ms from its start. */
+export interface FailoverTiming {
+  kind: string
+  /** The node that was primary before. */
+  from: string
+  /** The node that is primary after. */
+  to: string
+  /** Until the new primary answered as one and every live node agreed (cluster_state:ok). */
+  promotedMs: number
+  /** Until the old primary was back as a replica of the new one, in sync. */
+  healthyMs: number
+}
+
+/** Start a lag proxy in front of each server, or none when `lagMs` is false. */
+export async function proxyFor(serverPort: number, lagMs: number | false): Promise<LagProxy | undefined> {
+  return lagMs === false ? undefined : startLagProxy(serverPort, { lagMs, port: await freePort() })
+}
+
+/** Start `count` servers (each in `dir`/n<i>), with a lag proxy each unless `lagMs` is false. */
+export async function startNodes(
+  count: number,
+  dir: string,
+  args: (port: number, proxyPort: number | undefined, i: number) => string[],
+  lagMs: number | false,
+): Promise<ReplicatedNode[]> {
+  const nodes: ReplicatedNode[] = []
+  try {
+    for (let i = 0; i < count; i++) {
+      const nodeDir = join(dir, `n${i}`)
+      mkdirSync(nodeDir, { recursive: true })
+      const port = await freePort()
+      const proxy = await proxyFor(port, lagMs)
+      const server = await startRedis(['--loglevel', 'warning', ...args(port, proxy?.port, i)], port, nodeDir).catch(async (error) => {
+        await proxy?.close()
+        throw error
+      })
+      nodes.push(new ReplicatedNode(`n${i}`, server, proxy))
+    }
+  } catch (error) {
+    await Promise.all(nodes.map((n) => stopNode(n)))
+    throw error
+  }
+  return nodes
+}
+
+export async function stopNode(node: ReplicatedNode): Promise<void> {
+  await node.proxy?.close()
+  await node.server.stop()
+}
+
+interface ClusterLine {
+  id: string
+  port: number
+  flags: string[]
+  masterId: string
+}
+
+function parseNodes(text: string): ClusterLine[] {
+  return text
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [id, address, flags, masterId] = line.split(' ') as [string, string, string, string]
+      return { id, port: Number(address.split('@')[0]!.split(':').pop()), flags: flags.split(','), masterId }
+    })
+}
+
+/** A local Redis Cluster with one replica per primary, on loopback ports; see `startReplicatedCluster`. */
+export interface ReplicatedCluster {
+  readonly nodes: ReplicatedNode[]
+  /** Addresses for a client to start from (every node, through its proxy). */
+  readonly seeds: { host: string; port: number }[]
+  /** Delay of every replication stream from now on (ms; 0 none). No-op without proxies. */
+  setLagMs(lagMs: number): void
+  /** The current primaries and their replicas, as a live node sees them. */
+  topology(): Promise<{ primary: ReplicatedNode; replica: ReplicatedNode | undefined }[]>
+  /** Until every node is up, cluster_state:ok everywhere, and each primary has a replica in sync. */
+  waitHealthy(timeoutMs?: number): Promise<void>
+  /**
+   * Fail `primary` over to its replica: `kill` (SIGKILL, then wait for the promotion, then
+   * restart it, empty, so it rejoins as a replica), `force` (`CLUSTER FAILOVER FORCE` on the
+   * replica: no catch-up with the primary) or `manual` (`CLUSTER FAILOVER`: coordinated, the
+   * replica catches up first). Resolves when the cluster is healthy again.
+   */
+  failover(primary: ReplicatedNode, kind: 'kill' | 'force' | 'manual'): Promise<FailoverTiming>
+  stop(): Promise<void>
+}
+
+/**
+ * Start `primaries` primaries and one replica each (redis-server on loopback ports, no
+ * persistence, a small `cluster-node-timeout`), with a lag proxy in front of every node unless
+ * `lagMs` is false: the nodes announce the proxies' ports, so clients and replication both
+ * go through them, and the replication stream can be delayed. Stopped by PID.
+ */
+export async function startReplicatedCluster(
+  options: { primaries?: number; lagMs?: number | false; nodeTimeoutMs?: number } = {},
+): Promise<ReplicatedCluster> {
+  const primaries = options.primaries ?? 3
+  const lagMs = options.lagMs ?? 0
+  const nodeTimeoutMs = options.nodeTimeoutMs ?? 1000
+  const dir = mkdtempSync(join(tmpdir(), 'andromeda-replicated-cluster-'))
+  const nodes = await startNodes(
+    primaries * 2,
+    dir,
+    (port, proxyPort) => [
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      'nodes.conf',
+      '--cluster-node-timeout',
+      String(nodeTimeoutMs),
+      // Any replica may take over, however long it was cut off: the tests kill primaries on purpose.
+      '--cluster-replica-validity-factor',
+      '0',
+      '--cluster-allow-replica-migration',
+      'no',
+      // Resynchronise a restarted node at once (the default waits 5 s for more replicas).
+      '--repl-diskless-sync',
+      'yes',
+      '--repl-diskless-sync-delay',
+      '0',
+      ...(proxyPort === undefined ? [] : ['--cluster-announce-port', String(proxyPort), '--cluster-announce-bus-port', String(port + 10_000)]),
+    ],
+    lagMs,
+  )
+  const cluster = makeCluster(nodes, dir)
+  try {
+    for (const node of nodes) node.id = String(await command(node.serverPort, ['CLUSTER', 'MYID']))
+    for (const node of nodes.slice(1)) {
+      await command(nodes[0]!.serverPort, ['CLUSTER', 'MEET', '127.0.0.1', node.port, node.serverPort + 10_000])
+    }
+    const per = Math.floor(16384 / primaries)
+    for (let i = 0; i < primaries; i++) {
+      const last = i === primaries - 1 ? 16383 : (i + 1) * per - 1
+      await command(nodes[i]!.serverPort, ['CLUSTER', 'ADDSLOTSRANGE', i * per, last])
+    }
+    await waitFor(async () => {
+      for (const node of nodes) {
+        const lines = parseNodes(String(await command(node.serverPort, ['CLUSTER', 'NODES'])))
+        if (lines.length !== nodes.length) return false
+        if (lines.some((l) => l.flags.includes('handshake') || l.flags.includes('noaddr'))) return false
+        if (!lines.every((l) => nodes.some((n) => n.id === l.id && n.port === l.port))) return false
+      }
+      return true
+    }, 'every cluster node to know the others')
+    for (let i = 0; i < primaries; i++) {
+      await command(nodes[primaries + i]!.serverPort, ['CLUSTER', 'REPLICATE', nodes[i]!.id])
+    }
+    await cluster.waitHealthy(30_000)
+  } catch (error) {
+    await cluster.stop()
+    throw error
+  }
+  return cluster
+}
+
+function makeCluster(nodes: ReplicatedNode[], dir: string): ReplicatedCluster {
+  const byId = (id: string) => nodes.find((n) => n.id === id)
+  const view = async (): Promise<ClusterLine[]> => {
+    const live = nodes.find((n) => n.alive)
+    if (!live) throw new Error('no cluster node is alive')
+    return parseNodes(String(await command(live.serverPort, ['CLUSTER', 'NODES'])))
+  }
+  const clusterOk = async (): Promise<boolean> => {
+    for (const node of nodes.filter((n) => n.alive)) {
+      const text = String(await command(node.serverPort, ['CLUSTER', 'INFO']))
+      if (!text.includes('cluster_state:ok')) return false
+    }
+    return true
+  }
+
+  const cluster: ReplicatedCluster = {
+    nodes,
+    seeds: nodes.map((n) => ({ host: '127.0.0.1', port: n.port })),
+    setLagMs(lagMs) {
+      for (const node of nodes) if (node.proxy) node.proxy.lagMs = lagMs
+    },
+    async topology() {
+      const lines = await view()
+      return lines
+        .filter((l) => l.flags.includes('master') && !l.flags.includes('fail'))
+        .map((l) => ({
+          primary: byId(l.id)!,
+          replica: byId(lines.find((r) => r.masterId === l.id && r.flags.includes('slave'))?.id ?? ''),
+        }))
+    },
+    async waitHealthy(timeoutMs = 20_000) {
+      await waitFor(
+        async () => {
+          if (nodes.some((n) => !n.alive)) return false
+          if (!(await clusterOk())) return false
+          const lines = await view()
+          if (lines.some((l) => l.flags.includes('fail') || l.flags.includes('fail?'))) return false
+          const pairs = await cluster.topology()
+          for (const { replica } of pairs) if (!replica || !(await replica.replicaInSync())) return false
+          return true
+        },
+        'the replicated cluster to be healthy',
+        timeoutMs,
+      )
+    },
+    async failover(primary, kind) {
+      const startedAt = performance.now()
+      const replica = (await cluster.topology()).find((p) => p.primary === primary)?.replica
+      if (!replica) throw new Error(`${primary.name} is not a primary with a replica`)
+      if (kind === 'kill') await primary.kill()
+      else await command(replica.serverPort, kind === 'force' ? ['CLUSTER', 'FAILOVER', 'FORCE'] : ['CLUSTER', 'FAILOVER'])
+      await waitFor(
+        async () => {
+          if ((await replica.role()) !== 'master' || !(await clusterOk())) return false
+          // Every live node routes the slots to the new primary.
+          for (const node of nodes.filter((n) => n.alive)) {
+            const lines = parseNodes(String(await command(node.serverPort, ['CLUSTER', 'NODES'])))
+            if (!lines.find((l) => l.id === replica.id)?.flags.includes('master')) return false
+          }
+          return true
+        },
+        `${replica.name} to take over from ${primary.name}`,
+        30_000,
+      )
+      const promotedMs = performance.now() - startedAt
+      // Restarted empty (no persistence) only now: before the promotion it would come back
+      // as the primary of its slots with nothing in them.
+      if (kind === 'kill') await primary.restart()
+      await cluster.waitHealthy(30_000)
+      return { kind, from: primary.name, to: replica.name, promotedMs, healthyMs: performance.now() - startedAt }
+    },
+    async stop() {
+      await Promise.all(nodes.map((n) => stopNode(n)))
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+  return cluster
+}
