@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort, hasRedisServerBinary, type OwnRedis, requireService, startRedis } from '@andromeda/test-utils'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { compileSnippets, outputOf } from '../src/compile.js'
 import { extractSnippets, readmes } from '../src/extract.js'
@@ -29,8 +31,34 @@ const built = ['core', 'memory', 'redis', 'keyv', 'express', 'koa', 'fastify', '
 )
 if (!built) throw new Error('the packages are not built: run `pnpm build` first (`pnpm test` builds them itself)')
 
-// Snippets that run get a redis-server of this test's own (REDIS_URL), never the shared one.
+// Snippets that run get a redis-server of this test's own (REDIS_URL), never the shared one,
+// and a PostgreSQL database of their own (DATABASE_URL), created on the local server and dropped.
 const canRun = requireService(await hasRedisServerBinary(), 'redis-server on PATH (the README snippets run against one of their own)')
+const POSTGRES = 'postgres://postgres@127.0.0.1:5432'
+const hasPostgres = requireService(await postgresAnswers(), `PostgreSQL at ${POSTGRES}`)
+const database = `andromeda_snippets_${randomBytes(4).toString('hex')}`
+
+async function postgresAnswers(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: `${POSTGRES}/postgres`, connectionTimeoutMillis: 2000 })
+  try {
+    await client.connect()
+    return true
+  } catch {
+    return false
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+async function admin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: `${POSTGRES}/postgres` })
+  await client.connect()
+  try {
+    await client.query(sql)
+  } finally {
+    await client.end()
+  }
+}
 
 let diagnostics: Map<string, string[]>
 let redis: OwnRedis | undefined
@@ -43,10 +71,12 @@ beforeAll(async () => {
   for (const snippet of snippets) writeFileSync(fileOf(snippet.slug), snippet.code)
   diagnostics = compileSnippets(srcDir, outDir, snippets.map((snippet) => fileOf(snippet.slug)))
   if (canRun) redis = await startRedis()
+  if (hasPostgres) await admin(`CREATE DATABASE ${database}`)
 })
 
 afterAll(async () => {
   await redis?.destroy()
+  if (hasPostgres) await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
 })
 
 it('finds the snippets of every README', () => {
@@ -78,9 +108,9 @@ for (const snippet of snippets) {
         : run.kind === 'vitest'
           ? 'passes under vitest'
           : 'runs and exits by itself'
-    it.runIf(canRun)(title, { timeout: VITEST_TIMEOUT_MS + 10_000 }, async () => {
+    it.runIf(canRun && hasPostgres)(title, { timeout: VITEST_TIMEOUT_MS + 10_000 }, async () => {
       const file = outputOf(srcDir, outDir, fileOf(snippet.slug))
-      const env = { REDIS_URL: `redis://127.0.0.1:${redis!.port}` }
+      const env = { REDIS_URL: `redis://127.0.0.1:${redis!.port}`, DATABASE_URL: `${POSTGRES}/${database}` }
       const ran =
         run.kind === 'server'
           ? await runServer(file, env, await freePort(), run, RUN_TIMEOUT_MS)
