@@ -14,11 +14,12 @@ import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import type { Quota } from '@andromeda/core'
+import { freePort } from '@andromeda/test-utils'
 import { Redis } from 'ioredis'
 import { createFlashSale } from './app.js'
 import { FAULT_KINDS, type Fault, heldVoucherUnits, injectFaults, type ServiceState } from './chaos/faults.js'
 import { type LoadResult, runLoad } from './chaos/load.js'
-import { freePort, OwnedRedis } from './chaos/redis-server.js'
+import { OwnedRedis } from './chaos/redis-server.js'
 import { ServiceProcess } from './chaos/service.js'
 import { type Database, openDatabase } from './db.js'
 import { openStore, redact, type StoreHandle } from './store.js'
@@ -186,9 +187,9 @@ async function check(o: Observer, load: LoadResult, faults: Fault[], serviceErro
   const failedFaults = faults.filter((f) => f.detail.startsWith('FAILED'))
   if (faults.length === 0) failures.push('no fault was injected')
   if (failedFaults.length > 0) failures.push(`${failedFaults.length} fault(s) could not be injected`)
-  // The last kill is what the live counters check: its holds can only come back by expiring.
-  const finalKill = faults.at(-1)
-  if (finalKill?.kind !== 'service-kill' || !finalKill.heldUnits) failures.push('the run did not end with a service kill while claims held units')
+  // Holds of a dead process can only come back by expiring: the live counters at the end (no
+  // LEAKED, no holds left) check that for every kill, so one kill that caught holds suffices.
+  if (!kills.some((kill) => (kill.heldUnits ?? 0) > 0)) failures.push('no service kill caught the service holding voucher units')
 
   console.log(`\nvouchers (counter: live, ${holdMs} ms after the load; reloaded: after every key was deleted; in doubt: cut by a kill)`)
   console.log(table(['voucher', 'limit', 'granted', 'in doubt', 'claim rows', 'synced usage', 'counter', 'reloaded', 'check'], rows))

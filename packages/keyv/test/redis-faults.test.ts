@@ -1,43 +1,16 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { createQuota, StoreError } from '@andromeda/core'
+import { freePort, hasRedisServerBinary, type OwnRedis, startRedis } from '@andromeda/test-utils'
 import KeyvRedis from '@keyv/redis'
 import Keyv from 'keyv'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createKeyvStore } from '../src/index.js'
-import { randomNamespace, redisAnswers, requireService } from './helpers.js'
+import { randomNamespace, requireService } from './helpers.js'
 
-const available = requireService(await redisServerRuns(), 'redis-server on PATH')
+const available = requireService(await hasRedisServerBinary(), 'redis-server on PATH')
 
 const TIMEOUT_MS = 300
 /** What "within a bound" means here: the timeout plus scheduling slack. */
 const BOUND_MS = TIMEOUT_MS + 700
-
-async function redisServerRuns(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = spawn('redis-server', ['--version'])
-    probe.once('error', () => resolve(false))
-    probe.once('exit', (code) => resolve(code === 0))
-  })
-}
-
-/** A loopback port nothing listens on (for now). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  for (let i = 0; i < 100 && !(await redisAnswers(port)); i++) await new Promise((resolve) => setTimeout(resolve, 50))
-  return child
-}
 
 async function timed(fn: () => Promise<unknown>) {
   const started = Date.now()
@@ -66,18 +39,14 @@ describe.runIf(available)('@keyv/redis with Redis unreachable', () => {
   })
 
   describe('when the server stops after the client connected', () => {
-    let port: number
-    let server: ChildProcess
+    let server: OwnRedis
     beforeAll(async () => {
-      port = await freePort()
-      server = await startRedis(port)
+      server = await startRedis()
     })
-    afterAll(() => {
-      if (server.exitCode === null) server.kill('SIGKILL')
-    })
+    afterAll(() => server.destroy())
 
     it('consume and refund reject with StoreError within a bound and nothing is reported as saved', async () => {
-      const adapter = new KeyvRedis(`redis://127.0.0.1:${port}`)
+      const adapter = new KeyvRedis(`redis://127.0.0.1:${server.port}`)
       adapter.on('error', () => {})
       const keyv = new Keyv({ store: adapter, namespace: randomNamespace('stop') })
       const store = createKeyvStore({ keyv, commandTimeoutMs: TIMEOUT_MS })
@@ -85,8 +54,7 @@ describe.runIf(available)('@keyv/redis with Redis unreachable', () => {
       const quota = createQuota({ name: 'q', store, limit: 10, retry: false })
       expect(await quota.consume('a', 2)).toMatchObject({ allowed: true, usage: 2 })
 
-      server.kill('SIGKILL')
-      await new Promise((resolve) => server.once('exit', resolve))
+      await server.kill()
 
       const outcomes = []
       for (const call of [() => quota.consume('a'), () => quota.refund('a'), () => quota.consume('a', 1, { idempotencyKey: 'k1' })]) {
@@ -99,7 +67,7 @@ describe.runIf(available)('@keyv/redis with Redis unreachable', () => {
       }
 
       // Back up (empty, no persistence): nothing sent while it was down lands late.
-      server = await startRedis(port)
+      await server.start()
       await new Promise((resolve) => setTimeout(resolve, 1_500))
       expect((await quota.get('a')).usage).toBe(0)
       await store.close?.()

@@ -1,211 +1,28 @@
 import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot, CounterStore } from '@andromeda/core'
-import { AndromedaError, InvalidArgumentError, StoreError } from '@andromeda/core'
+import { InvalidArgumentError, StoreError } from '@andromeda/core'
 import calculateSlot from 'cluster-key-slot'
 import { Batcher } from './batcher.js'
 import { Call, type Decode, Send } from './call.js'
+import { type Driver, NoReplyError, NotSentError } from './clients.js'
 import type { RedisCounterStore } from './counter-store.js'
-import { type Driver, NoReplyError, NotSentError, type RedisClientLike, toDriver } from './clients.js'
 import { DeadlineQueue } from './deadline-queue.js'
-import { Acknowledged, type ReplicasOptions, changedSomething, checkReplicas, needsWait, unconfirmed } from './replicas.js'
-import { EntryError, decodeApplyEntry, decodeGetEntry, parseApply, parseFlag, parseNothing } from './replies.js'
+import { callError, isNoScript } from './error-kind.js'
+import { type CallArgs, checkInteger, checkKey, manyOpsArgs, oneOpArgs, optionalInteger } from './op-args.js'
+import { Acknowledged, changedSomething, needsWait, type ReplicasOptions, unconfirmed } from './replicas.js'
+import { decodeApplyEntry, decodeGetEntry, parseApply, parseFlag, parseNothing } from './replies.js'
 import { SCRIPTS, type Script } from './scripts/index.js'
 import { ServerClock } from './server-clock.js'
 
-/** Options of `createRedisStore`. */
-export interface RedisStoreOptions {
-  /**
-   * A connected client you already have: ioredis `Redis` or `Cluster` (v5.8+ / v6), or a
-   * node-redis client or cluster (`redis` / `@redis/client` v5, `createClient` /
-   * `createCluster`), speaking RESP2 or RESP3. The store never closes it.
-   */
-  client: RedisClientLike
-  /**
-   * Prepended to every key the store touches, e.g. `'app:'`. Must not contain `{` or `}`: the
-   * hash tag of a key has to stay the engine's `{quota:id}` group. Default `''`.
-   */
-  prefix?: string
-  /**
-   * Upper bound of every call, in ms, from the call to its settlement: waiting for a
-   * connection, the script and its reply. Past it the call rejects with a `StoreError`, and
-   * the script, should it still reach the server, refuses to run. Default 2000.
-   */
-  commandTimeoutMs?: number
-  /**
-   * Coalescing of calls on one counter each (consume, refund, get) issued in the same tick
-   * into one script call per Cluster slot; each call is still checked and applied on its own.
-   * `maxOps` caps the calls per script call (default 128). `false` sends every call on its
-   * own. Default on.
-   */
-  batch?: false | { maxOps?: number }
-  /**
-   * Durability: report a change only once `count` replicas of the primary acknowledged it
-   * (`WAIT count timeoutMs` on the same connection right behind each script call that can
-   * change a counter; the script calls sent while a WAIT is out share the next one). A change
-   * they did not acknowledge within `timeoutMs` fails its call with a `StoreError` whose
-   * `cause` is a `ReplicasNotReachedError`: the change stays counted on the primary (unless a
-   * failover loses it), so only a call with an idempotency key is `retryable` (a retry replays
-   * it, or applies it once). Refusals and reads are reported as soon as the script answers.
-   * `timeoutMs` must be smaller than `commandTimeoutMs`. Default off.
-   */
-  replicas?: false | ReplicasOptions
-}
-
-const DEFAULT_COMMAND_TIMEOUT_MS = 2000
-const DEFAULT_MAX_BATCH_OPS = 128
 /** Slack for the millisecond truncation of the server's clock (TIME) and for rounding ours. */
 const CLOCK_SLACK_MS = 2
-/**
- * Error replies that mean Redis did not run the command and a retry may succeed. NOREPLICAS
- * (`min-replicas-to-write`) comes at a script's first write, before anything is written;
- * MOVED and ASK come from a node that does not serve the slot (any more).
- */
-const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|NOSCRIPT|READONLY|NOREPLICAS|MOVED|ASK)\b/
 const NO_OPTIONS: ApplyOptions = {}
 
-function checkInteger(name: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidArgumentError(name, `must be an integer in [${min}, 2^53 - 1], got ${String(value)}`)
-  }
-  return value
-}
-
-/** `checkInteger` for a field of `ops[i]`, as a string; the argument's name is built only on failure. */
-function opInteger(ops: readonly CounterOp[], i: number, field: 'delta' | 'max' | 'min' | 'ttlMs', min: number, optional: boolean): string {
-  const value = ops[i]![field]
-  if (value === undefined && optional) return ''
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) checkInteger(`ops[${i}].${field}`, value, min)
-  return String(value)
-}
-
-function checkKey(name: string, key: unknown): string {
-  if (typeof key !== 'string' || key.length === 0) throw new InvalidArgumentError(name, 'must be a non-empty string')
-  return key
-}
-
-/** An op's hold or settle, as script slots: kind ('' | 'h' | 's'), hold id, holdMs or units to keep. */
-function holdArgs(op: CounterOp, i: number): { kind: '' | 'h' | 's'; id: string; value: string } {
-  const { hold, settle } = op
-  if (hold === undefined && settle === undefined) return { kind: '', id: '', value: '' }
-  if (hold !== undefined && settle !== undefined) throw new InvalidArgumentError(`ops[${i}]`, 'cannot both hold and settle')
-  if (hold !== undefined) {
-    if (!(op.delta > 0)) throw new InvalidArgumentError(`ops[${i}].delta`, 'must be > 0 to hold units')
-    return { kind: 'h', id: checkKey(`ops[${i}].hold.id`, hold.id), value: String(checkInteger(`ops[${i}].hold.holdMs`, hold.holdMs, 1)) }
-  }
-  if (op.delta !== 0) throw new InvalidArgumentError(`ops[${i}].delta`, 'must be 0 to settle a hold')
-  return { kind: 's', id: checkKey(`ops[${i}].settle.id`, settle!.id), value: String(checkInteger(`ops[${i}].settle.keep`, settle!.keep, 0)) }
-}
-
-const optionalInteger = (name: string, value: number | undefined, min: number) =>
-  value === undefined ? '' : String(checkInteger(name, value, min))
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}
-
-function isReplyError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false
-  return (
-    error instanceof EntryError ||
-    error.name === 'ReplyError' ||
-    ['ReplyError', 'ErrorReply', 'SimpleError', 'BlobError'].includes(error.constructor.name)
-  )
-}
-
 /**
- * NOSCRIPT, also as the last error of an ioredis Cluster that gave up redirecting
- * ("Too many Cluster redirections. Last error: ReplyError: NOSCRIPT ...", when it sent the
- * command itself): that node did not run it either.
+ * The Redis `CounterStore` behind `createRedisStore` (which checks its options): contract
+ * methods build calls, each call is bounded by the deadline queue, batched per tick or sent
+ * on its own, and settled from the script's reply.
  */
-const NO_SCRIPT = /^(?:Too many Cluster redirections\. Last error: (?:ReplyError: )?)?NOSCRIPT\b/
-
-function isNoScript(error: unknown): boolean {
-  return error instanceof Error && NO_SCRIPT.test(error.message)
-}
-
-/**
- * A `CounterStore` on Redis: every call is one Lua script, atomic for every process
- * (`capabilities: { shared: true, atomic: 'global' }`), on a single node or a Redis Cluster.
- *
- * - Calls on one counter each (consume, refund, get) issued in the same tick go out together
- *   as one script call per Cluster slot (`batch`); each is checked and applied on its own, so a
- *   refused call changes nothing and does not affect the others. Under concurrency a consume
- *   costs a fraction of a round trip; alone, exactly one.
- * - Scripts go out as EVALSHA; on `NOSCRIPT` (a fresh or flushed node, per node on a Cluster)
- *   the same script call is sent once as EVAL, which loads it
- *   (https://redis.io/docs/latest/commands/evalsha/).
- * - Keys are the engine's (`{quota:id}:usage...`), behind `prefix`; the counter, lock and
- *   idempotency records of one id share the hash tag, so they sit in one Cluster slot
- *   (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags).
- *   `capabilities.canApplyTogether(keys)` is true when all keys map to one slot (always on a
- *   single node); the engine runs its saga otherwise.
- * - Bounded failure: every call settles within `commandTimeoutMs` (one deadline queue and
- *   one timer per store). Each script call carries the earliest deadline of its calls in the
- *   server's clock (calibrated with `TIME` against this process's monotonic clock, refreshed
- *   every minute) and refuses to run once it has passed, so a call rejected for a timeout can
- *   never be applied later by a client that queued or resent it. A script call that fails
- *   fails each of its calls with a `StoreError`.
- *
- * - With `replicas`, a change is reported only once that many replicas have it (a WAIT behind
- *   each script call that can change a counter), so a failover cannot take back a granted
- *   unit; see `ReplicasOptions`. On an ioredis `Cluster`, script calls go to the slot's
- *   primary over that node's own connection: the Cluster never sends one a second time.
- *
- * @param options - `client` (required), `prefix`, `commandTimeoutMs`, `batch`, `replicas`; see `RedisStoreOptions`.
- * @returns a `RedisCounterStore`; its `close()` waits for calls in flight and detaches from the
- *   client, which stays open (it is yours).
- * @throws InvalidArgumentError when `client` is not a recognised Redis client, `prefix`
- *   contains `{` or `}`, `commandTimeoutMs` is not a positive integer or `batch.maxOps` not
- *   one, or `replicas` is not `false` or `{ count >= 1, timeoutMs in [1, commandTimeoutMs) }`.
- *   Methods reject with `StoreError` when Redis fails (`retryable: true` only when the
- *   call surely was not applied, or cannot double-count if sent again) and with
- *   `InvalidArgumentError` for out-of-contract input (non-integers, values beyond 2^53 - 1,
- *   keys in several Cluster slots).
- *
- * @example
- * ```ts
- * import { Redis } from 'ioredis'
- * import { createQuota } from '@andromeda/core'
- * import { createRedisStore } from '@andromeda/redis'
- *
- * const client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
- * client.on('error', (error) => console.error('redis', error.message))
- * const store = createRedisStore({ client, prefix: 'shop:' })
- * const vouchers = createQuota({ name: 'voucher', store, limit: 100 })
- * const { allowed } = await vouchers.consume('SUMMER24')
- * await store.close()
- * client.disconnect()
- * ```
- */
-export function createRedisStore(options: RedisStoreOptions): RedisCounterStore {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
-  const driver = toDriver(options.client)
-  if (!driver) {
-    throw new InvalidArgumentError('client', 'must be an ioredis Redis/Cluster or a node-redis client/cluster')
-  }
-  const prefix = options.prefix ?? ''
-  if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
-    throw new InvalidArgumentError('prefix', 'must be a string without "{" or "}" (they would change the keys\' hash tag)')
-  }
-  const timeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
-    throw new InvalidArgumentError('commandTimeoutMs', `must be a positive integer (ms), got ${String(timeoutMs)}`)
-  }
-  const batch = options.batch ?? {}
-  if (batch !== false && (typeof batch !== 'object' || batch === null)) {
-    throw new InvalidArgumentError('batch', 'must be false or { maxOps?: number }')
-  }
-  const maxOps = batch === false ? 1 : (batch.maxOps ?? DEFAULT_MAX_BATCH_OPS)
-  if (!Number.isSafeInteger(maxOps) || maxOps < 1) {
-    throw new InvalidArgumentError('batch.maxOps', `must be a positive integer, got ${String(maxOps)}`)
-  }
-  const replicas = checkReplicas(options.replicas, timeoutMs)
-  if (replicas && !driver.waits) {
-    throw new InvalidArgumentError('replicas', 'this ioredis Cluster does not let WAIT follow a script on its node (keyPrefix differs from redisOptions.keyPrefix)')
-  }
-  return new RedisStore(driver, prefix, timeoutMs, maxOps, replicas)
-}
-
-class RedisStore implements RedisCounterStore {
+export class RedisStore implements RedisCounterStore {
   readonly capabilities: CounterStore['capabilities']
   private closed: Promise<void> | undefined
   private readonly clock: ServerClock
@@ -300,72 +117,24 @@ class RedisStore implements RedisCounterStore {
 
   // ------------------------------------------------------------------ building calls
 
-  /** One op: a call of the batch script (see `scripts/batch.ts` for its slots). */
+  /** One op: a call of the batch script, coalesced with the tick's others. */
   private applyOne(op: CounterOp, options: ApplyOptions): Promise<ApplyResult> {
-    const ops = [op]
-    const key = op.key
-    if (typeof key !== 'string' || key.length === 0) checkKey('ops[0].key', key)
-    if (op.ifMissing !== 'create' && op.ifMissing !== 'report') throw new InvalidArgumentError('ops[0].ifMissing', `must be 'create' or 'report'`)
-    const delta = opInteger(ops, 0, 'delta', -Number.MAX_SAFE_INTEGER, false)
-    const sign = op.delta
-    // Only one bound can refuse an op (max an increment, min a decrement): one slot.
-    const bound = sign > 0 ? opInteger(ops, 0, 'max', 0, true) : sign < 0 ? opInteger(ops, 0, 'min', -Number.MAX_SAFE_INTEGER, true) : ''
-    const ttl = opInteger(ops, 0, 'ttlMs', 1, true)
-    const hold = holdArgs(op, 0)
-    const { idempotencyKey, clearIdempotencyKey, signal } = options
-    const keys = [this.prefix + key]
-    let shape = 'a'
-    let recordTtl = ''
-    if (idempotencyKey !== undefined) {
-      keys.push(this.prefix + checkKey('idempotencyKey', idempotencyKey))
-      shape += 'r'
-      recordTtl = optionalInteger('idempotencyTtlMs', options.idempotencyTtlMs ?? 86_400_000, 1)
-    }
-    if (clearIdempotencyKey !== undefined) {
-      keys.push(this.prefix + checkKey('clearIdempotencyKey', clearIdempotencyKey))
-      shape += 'c'
-    }
-    if (keys.length > 1) this.checkOneSlot(keys)
-    const args = [shape + hold.kind, delta, bound, ttl, op.ifMissing === 'create' ? 'c' : 'r', recordTtl]
-    if (hold.kind !== '') args.push(hold.id, hold.value)
-    // Sending it again is harmless when it changes nothing, or when a record would replay it
-    // (a settle replays by itself).
-    const idempotent = idempotencyKey !== undefined || (sign === 0 && hold.kind !== 'h')
-    return this.start('apply', keys, args, decodeApplyEntry, idempotent, signal, true)
+    const call = oneOpArgs(this.prefix, op, options)
+    if (call.keys.length > 1) this.checkOneSlot(call.keys)
+    return this.startArgs('apply', call, decodeApplyEntry, options.signal, true)
   }
 
   /** Several ops, all or nothing: a call of the apply script. */
   private applyMany(ops: readonly CounterOp[], options: ApplyOptions): Promise<ApplyResult> {
+    if (ops.length === 0) return Promise.resolve({ ok: true, values: [], ttlMs: [] })
+    const call = manyOpsArgs(this.prefix, ops, options)
+    this.checkOneSlot(call.keys)
     const n = ops.length
-    const keys: string[] = []
-    const opArgs: string[] = []
-    let writes = false
-    for (let i = 0; i < n; i++) {
-      const op = ops[i]!
-      const key = op.key
-      if (typeof key !== 'string' || key.length === 0) checkKey(`ops[${i}].key`, key)
-      keys.push(this.prefix + key)
-      if (op.ifMissing !== 'create' && op.ifMissing !== 'report') {
-        throw new InvalidArgumentError(`ops[${i}].ifMissing`, `must be 'create' or 'report'`)
-      }
-      const delta = opInteger(ops, i, 'delta', -Number.MAX_SAFE_INTEGER, false)
-      const max = opInteger(ops, i, 'max', 0, true)
-      const min = opInteger(ops, i, 'min', -Number.MAX_SAFE_INTEGER, true)
-      const sign = op.delta as number
-      const hold = holdArgs(op, i)
-      if (sign !== 0 || hold.kind === 'h') writes = true
-      opArgs.push(delta, sign > 0 ? max : sign < 0 ? min : '', opInteger(ops, i, 'ttlMs', 1, true), op.ifMissing === 'create' ? 'c' : 'r')
-      opArgs.push(hold.kind, hold.id, hold.value)
-    }
-    if (n === 0) return Promise.resolve({ ok: true, values: [], ttlMs: [] })
-    const { idempotencyKey, clearIdempotencyKey, signal } = options
-    if (idempotencyKey !== undefined) keys.push(this.prefix + checkKey('idempotencyKey', idempotencyKey))
-    if (clearIdempotencyKey !== undefined) keys.push(this.prefix + checkKey('clearIdempotencyKey', clearIdempotencyKey))
-    this.checkOneSlot(keys)
-    const recordTtl = idempotencyKey === undefined ? '' : optionalInteger('idempotencyTtlMs', options.idempotencyTtlMs ?? 86_400_000, 1)
-    const args = [String(n), recordTtl, ...opArgs]
-    const decode: Decode<ApplyResult> = (reply) => parseApply(reply, n)
-    return this.start('apply', keys, args, decode, idempotencyKey !== undefined || !writes, signal, false)
+    return this.startArgs('apply', call, (reply) => parseApply(reply, n), options.signal, false)
+  }
+
+  private startArgs<T>(method: string, call: CallArgs, decode: Decode<T>, signal: AbortSignal | undefined, batched: boolean): Promise<T> {
+    return this.start(method, call.keys, call.args, decode, call.idempotent, signal, batched)
   }
 
   /** A method with a script of its own on one key; these never double-count if sent again. */
@@ -546,29 +315,7 @@ class RedisStore implements RedisCounterStore {
   }
 
   private classify(error: unknown, call: Call): unknown {
-    if (AndromedaError.isInstance(error)) return error
-    const signal = call.signal
-    if (signal?.aborted && error === signal.reason) return error
-    const what = `Redis ${call.method}`
-    if (this.driver.notSent(error)) {
-      return new StoreError(`${what} was not sent: ${errorMessage(error)}`, { retryable: true, cause: error })
-    }
-    if (error instanceof NoReplyError) {
-      return new StoreError(`${what} got no reply within ${this.timeoutMs} ms${call.idempotent ? '' : '; it may have been applied'}`, {
-        retryable: call.idempotent,
-        cause: error,
-      })
-    }
-    if (isReplyError(error)) {
-      // Redis answered with an error: the scripts check everything of a call before its first
-      // write, so nothing of it was applied; only transient states are worth a retry.
-      return new StoreError(`${what} failed: ${errorMessage(error)}`, {
-        retryable: call.idempotent || TRANSIENT_REPLY.test(errorMessage(error)),
-        cause: error,
-      })
-    }
-    // A transport error after the command may have been written: applied or not, unknown.
-    return new StoreError(`${what} failed: ${errorMessage(error)}`, { retryable: call.idempotent, cause: error })
+    return callError(error, call, (thrown) => this.driver.notSent(thrown), this.timeoutMs)
   }
 
   // ------------------------------------------------------------------ deadlines

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,11 +27,30 @@ function portIsFree(port: number): Promise<boolean> {
   })
 }
 
-/** A free loopback port whose cluster bus port (+10000) is free too. */
+/** Offset of a Redis Cluster node's bus port from its client port. */
+const CLUSTER_BUS_OFFSET = 10_000
+const LOWEST_PORT = 10_000
+
+/** The first port the kernel hands out as the source port of an outgoing connection (Linux). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+    return Number.isInteger(low) && low > LOWEST_PORT + CLUSTER_BUS_OFFSET ? low : 32_768
+  } catch {
+    return 32_768
+  }
+}
+
+/**
+ * A free loopback port whose cluster bus port (+10000) is free too, both below the ephemeral
+ * range: no outgoing connection of any process can take one while a server is down between a
+ * kill and its restart on the same port.
+ */
 export async function freePort(): Promise<number> {
+  const span = ephemeralLow() - CLUSTER_BUS_OFFSET - LOWEST_PORT
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 30_000)
-    if ((await portIsFree(port)) && (await portIsFree(port + 10_000))) return port
+    const port = LOWEST_PORT + Math.floor(Math.random() * span)
+    if ((await portIsFree(port)) && (await portIsFree(port + CLUSTER_BUS_OFFSET))) return port
   }
   throw new Error('no free port found')
 }
@@ -65,17 +84,51 @@ export interface OwnRedis {
   resume(): void
 }
 
+/** The PID of the redis-server answering on `port` (INFO server's process_id). */
+async function pidOn(port: number): Promise<number | undefined> {
+  try {
+    const { stdout } = await run('redis-cli', ['-p', String(port), 'INFO', 'server'], { timeout: 5000 })
+    const match = /^process_id:(\d+)/m.exec(stdout)
+    return match ? Number(match[1]) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Start `redis-server` and wait until it answers: ours, not another process's server on the
+ * same port (a port picked free can be taken before the server binds it). On a port of its
+ * own choosing it tries another port when the server could not bind; on a given port it fails.
+ */
 export async function startRedis(extraArgs: string[] = [], port?: number, dir?: string): Promise<OwnRedis> {
   const workDir = dir ?? mkdtempSync(join(tmpdir(), 'andromeda-redis-'))
-  const ownPort = port ?? (await freePort())
+  let ownPort = port ?? (await freePort())
   let child: ChildProcess | undefined
-  const start = async (moreArgs: string[] = []) => {
-    child = spawn(
+  const launch = async (moreArgs: string[]) => {
+    const proc = spawn(
       'redis-server',
       ['--port', String(ownPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', workDir, ...extraArgs, ...moreArgs],
       { stdio: 'ignore' },
     )
-    await waitFor(() => canConnect(ownPort), `redis-server on port ${ownPort}`)
+    child = proc
+    const gone = () => proc.exitCode !== null || proc.signalCode !== null
+    await waitFor(async () => {
+      if (gone()) throw new Error(`redis-server on port ${ownPort} exited (code ${proc.exitCode}) before it answered`)
+      return (await canConnect(ownPort)) && (await pidOn(ownPort)) === proc.pid
+    }, `redis-server (pid ${proc.pid}) on port ${ownPort}`)
+  }
+  // A restart keeps the port (clients of the test know it); only the first start may move.
+  const start = (moreArgs: string[] = []) => launch(moreArgs)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await launch([])
+      break
+    } catch (error) {
+      // Never leave a server behind that did not become ours.
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      if (port !== undefined || attempt === 3) throw error
+      ownPort = await freePort()
+    }
   }
   const end = async (signal: 'SIGTERM' | 'SIGKILL') => {
     const proc = child
@@ -86,7 +139,6 @@ export async function startRedis(extraArgs: string[] = [], port?: number, dir?: 
     await exited
   }
   const stop = () => end('SIGTERM')
-  await start()
   return {
     port: ownPort,
     get pid() {
