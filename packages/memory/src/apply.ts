@@ -1,5 +1,5 @@
 import type { ApplyOptions, ApplyResult, CounterOp } from '@andromeda/core'
-import { Counter, type Entries } from './entries.js'
+import { Counter, type Entries, HeldCounter } from './entries.js'
 
 const DEFAULT_RECORD_TTL_MS = 86_400_000
 
@@ -26,7 +26,7 @@ function applyOne(entries: Entries, op: CounterOp): ApplyResult {
     const next = entry.value + delta
     if (delta > 0 && ((op.max !== undefined && next > op.max) || !Number.isSafeInteger(next))) {
       // Expired holds may make room: the general path gives them back and checks again.
-      if (entry.holds !== undefined && entry.holds.size > 0) return applyMany(entries, [op], {})
+      if (entry instanceof HeldCounter && entry.holds.size > 0) return applyMany(entries, [op], {})
       return { ok: false, index: 0, reason: 'limit', values: [entry.value], ttlMs: [entry.hasTtl ? entries.liveTtlOf(key) : undefined] }
     }
     if (delta < 0 && op.min !== undefined && next < op.min) {

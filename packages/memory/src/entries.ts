@@ -12,26 +12,42 @@ export interface MemoryEvictionEvent {
 /**
  * A counter changed in place, so a consume is one lru-cache lookup (`get`, which also marks it
  * recently used) instead of three (`get`, `set`, `getRemainingTTL`): the memory store's hot
- * path. Every counter without a TTL is one; a counter with a TTL is kept as a plain number
- * (boxing it too would cost 32 bytes more per counter than the footprint target allows) until
- * it gets holds, which live in the box, so they expire with it and cost no entry of their own.
+ * path. Every counter without a TTL is one, with a single field so it costs 32 bytes of heap
+ * (the footprint target is 1.25x a bare lru-cache of numbers); a counter with a TTL is kept as
+ * a plain number. Either becomes a `HeldCounter` when it first holds units.
  */
 export class Counter {
-  /** Holds by id, while any. */
-  holds: Map<string, Hold> | undefined = undefined
+  constructor(public value: number) {}
+
+  /** lru-cache keeps a TTL for this entry. */
+  get hasTtl(): boolean {
+    return false
+  }
+}
+
+/**
+ * A counter with holds: they live in its entry, so they expire and are evicted with it and
+ * cost no entry of their own.
+ */
+export class HeldCounter extends Counter {
+  /** Holds by id. */
+  readonly holds = new Map<string, Hold>()
   /** Settled holds by id, with when their mark lapses: settling one again replays until then. */
   settled: Map<string, number> | undefined = undefined
   /** Size of `settled` at which lapsed marks are next swept (doubling: amortized O(1) a settle). */
   sweepAt = 64
 
   constructor(
-    public value: number,
-    /** lru-cache keeps a TTL for this entry. */
-    readonly hasTtl: boolean,
-  ) {}
+    value: number,
+    private readonly ttl: boolean,
+  ) {
+    super(value)
+  }
+
+  override get hasTtl(): boolean {
+    return this.ttl
+  }
 }
-
-
 
 /** One hold of a counter: its units, when it comes back by itself, and how long it was made for. */
 export interface Hold {
@@ -108,7 +124,7 @@ export class Entries {
 
   /** Create a counter: boxed without a TTL, a number with one (see `Counter`). */
   create(key: string, value: number, ttlMs: number | undefined): void {
-    if (ttlMs === undefined) this.cache.set(key, new Counter(value, false))
+    if (ttlMs === undefined) this.cache.set(key, new Counter(value))
     else this.cache.set(key, value, this.withTtl(ttlMs))
   }
 
@@ -144,33 +160,32 @@ export class Entries {
   /** True when the counter has holds (live or expired, not yet given back). */
   hasHolds(counter: string): boolean {
     const entry = this.cache.peek(counter)
-    return entry instanceof Counter && entry.holds !== undefined && entry.holds.size > 0
+    return entry instanceof HeldCounter && entry.holds.size > 0
   }
 
   hold(counter: string, id: string): Hold | undefined {
     const entry = this.cache.peek(counter)
-    return entry instanceof Counter ? entry.holds?.get(id) : undefined
+    return entry instanceof HeldCounter ? entry.holds.get(id) : undefined
   }
 
-  /** Add a hold to a live counter; a counter kept as a number is boxed first (it keeps its TTL). */
+  /** Add a hold to a live counter, which becomes a `HeldCounter` first (keeping its value and TTL). */
   addHold(counter: string, id: string, hold: Hold): void {
     let entry = this.cache.peek(counter)
-    if (typeof entry === 'number') {
-      const box = new Counter(entry, true)
-      this.cache.set(counter, box) // an existing key keeps its TTL (noUpdateTTL)
-      entry = box
+    if (typeof entry === 'number' || (entry instanceof Counter && !(entry instanceof HeldCounter))) {
+      const held = typeof entry === 'number' ? new HeldCounter(entry, true) : new HeldCounter(entry.value, false)
+      this.cache.set(counter, held) // an existing key keeps its TTL (noUpdateTTL)
+      entry = held
     }
-    if (!(entry instanceof Counter)) return
-    entry.holds ??= new Map()
+    if (!(entry instanceof HeldCounter)) return
     entry.holds.set(id, hold)
   }
 
   /** Take a settled hold out, and remember it for its `holdMs` so settling it again replays. */
   settleHold(counter: string, id: string): void {
     const entry = this.cache.peek(counter)
-    const hold = entry instanceof Counter ? entry.holds?.get(id) : undefined
-    if (!(entry instanceof Counter) || !hold) return
-    entry.holds!.delete(id)
+    const hold = entry instanceof HeldCounter ? entry.holds.get(id) : undefined
+    if (!(entry instanceof HeldCounter) || !hold) return
+    entry.holds.delete(id)
     const now = this.clock()
     entry.settled ??= new Map()
     if (entry.settled.size >= entry.sweepAt) {
@@ -182,14 +197,14 @@ export class Entries {
 
   wasSettled(counter: string, id: string): boolean {
     const entry = this.cache.peek(counter)
-    const until = entry instanceof Counter ? entry.settled?.get(id) : undefined
+    const until = entry instanceof HeldCounter ? entry.settled?.get(id) : undefined
     return until !== undefined && until > this.clock()
   }
 
   /** Take out the counter's expired holds; returns their units (to give back). */
   takeExpiredHolds(counter: string): number {
     const entry = this.cache.peek(counter)
-    const holds = entry instanceof Counter ? entry.holds : undefined
+    const holds = entry instanceof HeldCounter ? entry.holds : undefined
     if (!holds) return 0
     const now = this.clock()
     let units = 0
