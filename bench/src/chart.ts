@@ -24,10 +24,12 @@ export function httpRatios(figures: HttpFigure[]): RatioPoint[] {
   const added = (f: HttpFigure) => Math.max(f.cpuMicrosPerRequest - bare(f.framework).cpuMicrosPerRequest, 0.1)
   const pairs: [string, string][] = [
     ['express-rate-limit (memory)', 'expressQuota + memory'],
+    ['express-rate-limit (memory)', 'expressQuota + memory, refundWhen: false'],
     ['rate-limiter-flexible (memory) middleware', 'expressQuota + memory'],
     ['express-rate-limit + rate-limit-redis', 'expressQuota + redis'],
     ['rate-limiter-flexible (redis) middleware', 'expressQuota + redis'],
     ['@fastify/rate-limit (memory)', 'fastifyQuota + memory'],
+    ['@fastify/rate-limit (memory)', 'fastifyQuota + memory, refundWhen: false'],
   ]
   return pairs.flatMap(([peer, ours]) => {
     const theirs = figures.find((f) => f.name === peer)

@@ -46,6 +46,8 @@ const quota = (store: 'memory' | 'redis') =>
 const expressMiddlewares: Record<string, () => RequestHandler | undefined> = {
   'bare express': () => undefined,
   'expressQuota + memory': () => expressQuota({ quota: quota('memory'), id }),
+  // The peers never give units back by default; this is andromeda configured alike.
+  'expressQuota + memory, refundWhen: false': () => expressQuota({ quota: quota('memory'), id, refundWhen: false }),
   'expressQuota + redis': () => expressQuota({ quota: quota('redis'), id }),
   'express-rate-limit (memory)': () => rateLimit({ windowMs: 3_600_000, limit: HUGE, standardHeaders: 'draft-8', legacyHeaders: false }),
   'express-rate-limit + rate-limit-redis': () => {
@@ -87,6 +89,8 @@ const koaMiddlewares: Record<string, () => Koa.Middleware | undefined> = {
 const fastifyPlugins: Record<string, (app: FastifyInstance) => PromiseLike<unknown>> = {
   'bare fastify': async () => undefined,
   'fastifyQuota + memory': (app) => app.register(fastifyQuota, { quota: quota('memory'), id: (request) => request.ip }),
+  'fastifyQuota + memory, refundWhen: false': (app) =>
+    app.register(fastifyQuota, { quota: quota('memory'), id: (request) => request.ip, refundWhen: false }),
   'fastifyQuota + redis': (app) => app.register(fastifyQuota, { quota: quota('redis'), id: (request) => request.ip }),
   '@fastify/rate-limit (memory)': (app) => app.register(rateLimitFastify, { max: HUGE, timeWindow: 3_600_000 }),
 }

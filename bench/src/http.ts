@@ -9,6 +9,7 @@ export const HTTP_CONTENDERS = {
   express: [
     'bare express',
     'expressQuota + memory',
+    'expressQuota + memory, refundWhen: false',
     'expressQuota + redis',
     'express-rate-limit (memory)',
     'express-rate-limit + rate-limit-redis',
@@ -16,7 +17,7 @@ export const HTTP_CONTENDERS = {
     'rate-limiter-flexible (redis) middleware',
   ],
   koa: ['bare koa', 'koaQuota + memory', 'koaQuota + redis'],
-  fastify: ['bare fastify', 'fastifyQuota + memory', 'fastifyQuota + redis', '@fastify/rate-limit (memory)'],
+  fastify: ['bare fastify', 'fastifyQuota + memory', 'fastifyQuota + memory, refundWhen: false', 'fastifyQuota + redis', '@fastify/rate-limit (memory)'],
 } as const
 
 export interface HttpFigure {

@@ -179,6 +179,28 @@ describe('createQuotaGate', () => {
     expect((await quota.get('u')).usage).toBe(0)
   })
 
+  it('with refundWhen: false, charges each request with one plain consume (no hold to settle)', async () => {
+    const store = mapStore()
+    const calls: CounterOp[][] = []
+    const apply = store.apply.bind(store)
+    store.apply = (ops, options) => {
+      calls.push([...ops])
+      return apply(ops, options)
+    }
+    const quota = createQuota({ name: 'api', store, limit: 2 })
+    const gate = createQuotaGate<object>({ quota, id: () => 'u', refundWhen: false })
+    const outcomes = []
+    for (let i = 0; i < 3; i++) {
+      const decision = await gate.begin({}, {})
+      outcomes.push(decision.action)
+      if (decision.action === 'grant') await decision.settle({ status: 500, aborted: false })
+    }
+    expect(outcomes).toEqual(['grant', 'grant', 'refuse'])
+    expect(calls).toHaveLength(3)
+    expect(calls.flat().some((op) => op.hold !== undefined || op.settle !== undefined)).toBe(false)
+    expect((await quota.get('u')).usage).toBe(2)
+  })
+
   it('does not refund a success, nor a client that went away while the handler succeeded', async () => {
     const quota = createQuota({ name: 'api', store: mapStore(), limit: 10 })
     const gate = createQuotaGate<object>({ quota, id: () => 'u' })

@@ -154,7 +154,8 @@ interface Charge {
  * units back when the hold expires. Releasing also clears the idempotency record of the
  * request, so a retry with the same key is charged afresh.
  */
-async function charge(target: QuotaTarget<any>, cost: number, key: string | undefined, holdMs: number | undefined): Promise<Charge> {
+async function charge(target: QuotaTarget<any>, cost: number, key: string | undefined, holdMs: number | undefined, refunds: boolean): Promise<Charge> {
+  if (!refunds && key === undefined) return chargeForGood(target, cost)
   const options = {
     ...(key === undefined ? {} : { idempotencyKey: key }),
     ...(target.data === undefined ? {} : { data: target.data }),
@@ -178,6 +179,32 @@ async function charge(target: QuotaTarget<any>, cost: number, key: string | unde
         if (refund) return undefined
         const again = await target.quota.consume(target.id, hold.cost, target.data === undefined ? {} : { data: target.data })
         return again.allowed ? undefined : error
+      }
+    },
+  }
+}
+
+/**
+ * Charge a request that is never refunded (`refundWhen: false`, no idempotency key): a plain
+ * consume, as nothing waits to be settled (a hold would only cost a second store call). Only a
+ * grant that arrives after the request timed out is given back, with a refund.
+ */
+async function chargeForGood(target: QuotaTarget<any>, cost: number): Promise<Charge> {
+  const data = target.data === undefined ? undefined : { data: target.data }
+  // Without options, a quota with constant options takes its lean path.
+  const result = await (data === undefined ? target.quota.consume(target.id, cost) : target.quota.consume(target.id, cost, data))
+  const period = target.quota.period
+  return {
+    result,
+    cost,
+    windowSeconds: period ? periodSeconds(period) : undefined,
+    settle: async (refund) => {
+      if (!refund) return undefined
+      try {
+        await target.quota.refund(target.id, cost, data)
+        return undefined
+      } catch (error) {
+        return error
       }
     },
   }
@@ -291,7 +318,7 @@ export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<
   /** Charge within `timeoutMs` (one timer for all requests); a late answer that counted units is given back. */
   async function chargeBounded(target: QuotaTarget<any>, cost: number, key: string | undefined): Promise<Charge> {
     let timedOut = false
-    const attempt = charge(target, cost, key, holdMs)
+    const attempt = charge(target, cost, key, holdMs, refundWhen !== false)
     attempt.then(
       (late) => {
         if (timedOut && counted(late)) void late.settle(true)

@@ -51,12 +51,26 @@ function sfInteger(value: number): string {
   return String(Math.min(Math.max(Math.floor(value), 0), SF_MAX_INTEGER))
 }
 
+const SF_STRING_CACHE_SIZE = 1024
+const sfStrings = new Map<string, string>()
+
 /**
  * Serialize a Structured Field String (RFC 9651 section 4.1.6). A String holds printable ASCII
  * only, so other characters (and `%` itself, to keep the mapping reversible) are
  * percent-encoded as UTF-8: the quota `café` is listed as `"caf%C3%A9"`.
  */
 export function sfString(value: string): string {
+  let serialized = sfStrings.get(value)
+  if (serialized === undefined) {
+    // Policy names are quota names: a handful per app, serialized once each.
+    if (sfStrings.size >= SF_STRING_CACHE_SIZE) sfStrings.clear()
+    serialized = serializeSfString(value)
+    sfStrings.set(value, serialized)
+  }
+  return serialized
+}
+
+function serializeSfString(value: string): string {
   let out = ''
   for (const ch of value) {
     const code = ch.codePointAt(0)!
