@@ -20,13 +20,29 @@ import { PRELUDE } from './prelude.js'
  * holds of a counter are given back before an op on it is refused for the bound (see `holds.ts`).
  */
 export const APPLY_LUA = `${PRELUDE}${HOLDS}
-local n = tonumber(ARGV[2])
-local record_ttl = ARGV[3]
-local record_key = nil
-local clear_key = nil
+local n = tonumber(ARGV[2])        -- ops in this call
+local record_ttl = ARGV[3]         -- the idempotency record's lifetime, ms ('' = no record)
+local record_key = nil             -- the idempotency record to write
+local clear_key = nil              -- the idempotency record to delete
 local extra = n
 if record_ttl ~= '' then extra = extra + 1; record_key = KEYS[extra] end
 if #KEYS > extra then extra = extra + 1; clear_key = KEYS[extra] end
+
+-- Each op's key and its seven arguments, read once.
+local ops = {}
+for i = 1, n do
+  local arg = 4 + (i - 1) * 7
+  ops[i] = {
+    key = KEYS[i],
+    delta = tonumber(ARGV[arg]),
+    bound = ARGV[arg + 1],         -- the max when delta > 0, the min when delta < 0 ('' = none)
+    ttl = ARGV[arg + 2],           -- ms, for a counter this op creates ('' = none)
+    report = ARGV[arg + 3] == 'r', -- a missing counter is reported, not created
+    kind = ARGV[arg + 4],          -- '' plain, 'h' hold its units, 's' settle a hold
+    hold_id = ARGV[arg + 5],       -- the hold made ('h') or settled ('s')
+    hold_value = ARGV[arg + 6],    -- holdMs ('h') or units to keep ('s')
+  }
+end
 
 if record_key then
   local record = redis.call('GET', record_key)
@@ -68,10 +84,10 @@ end
 local function refuse(index, reason)
   local out = {'refused', tostring(index), reason}
   for i = 1, n do
-    local raw = redis.call('GET', KEYS[i])
+    local raw = redis.call('GET', ops[i].key)
     if raw then
       out[#out + 1] = raw
-      out[#out + 1] = pttl_of(KEYS[i])
+      out[#out + 1] = pttl_of(ops[i].key)
     else
       out[#out + 1] = ''
       out[#out + 1] = ''
@@ -86,21 +102,18 @@ local missing = nil
 local unknown = {}
 local replayed_settles = 0
 for i = 1, n do
-  local key = KEYS[i]
-  local arg = 4 + (i - 1) * 7
-  local delta = tonumber(ARGV[arg])
-  local bound = ARGV[arg + 1]
-  local kind = ARGV[arg + 4]
+  local op = ops[i]
+  local key, delta, bound = op.key, op.delta, op.bound
   local s = current(key)
-  if unknown[key] or (not s.exists and ARGV[arg + 3] == 'r') then
+  if unknown[key] or (not s.exists and op.report) then
     if missing == nil then missing = i - 1 end
     unknown[key] = true
-  elseif kind == 's' then
-    local id = ARGV[arg + 5]
+  elseif op.kind == 's' then
+    local id = op.hold_id
     local units, hold_ms = nil, nil
     if s.exists then units, hold_ms = live_hold(key, id) end
     if units then
-      local give = units - math.min(tonumber(ARGV[arg + 6]), units)
+      local give = units - math.min(tonumber(op.hold_value), units)
       s.v = math.max(s.v - give, 0)
       s.dirty = true
       s.settles[#s.settles + 1] = { id = id, hold_ms = hold_ms }
@@ -122,18 +135,18 @@ for i = 1, n do
       if not s.exists then
         s.exists = true
         s.created = true
-        s.ttl = ARGV[arg + 2]
+        s.ttl = op.ttl
       end
       s.v = nxt
       s.dirty = true
     end
-    if kind == 'h' and delta > 0 then s.holds[#s.holds + 1] = { id = ARGV[arg + 5], units = delta, hold_ms = ARGV[arg + 6] } end
+    if op.kind == 'h' and delta > 0 then s.holds[#s.holds + 1] = { id = op.hold_id, units = delta, hold_ms = op.hold_value } end
   end
 end
 if missing ~= nil then return refuse(missing, 'missing') end
 
 for i = 1, n do
-  local key = KEYS[i]
+  local key = ops[i].key
   local s = state[key]
   if s.dirty then
     s.dirty = false
@@ -148,9 +161,9 @@ end
 local out = {'ok'}
 if replayed_settles == n then out[1] = 'settled' end
 for i = 1, n do
-  local s = state[KEYS[i]]
+  local s = state[ops[i].key]
   out[#out + 1] = string.format('%d', s.v)
-  if s.exists then out[#out + 1] = pttl_of(KEYS[i]) else out[#out + 1] = '' end
+  if s.exists then out[#out + 1] = pttl_of(ops[i].key) else out[#out + 1] = '' end
 end
 -- A settle that only replays changed nothing: the record it would clear stays the earlier call's.
 if clear_key and replayed_settles < n then redis.call('DEL', clear_key) end
