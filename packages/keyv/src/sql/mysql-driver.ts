@@ -1,6 +1,9 @@
 import type { Pool, PoolConnection, PoolOptions } from 'mysql2'
 import { type CallControl, type FailureKind, NotSentError, parseGetReply, type SqlDriver } from './driver.js'
-import { DEADLINE_MESSAGE, MYSQL_NOW, mysqlGet, mysqlMigration, mysqlNames } from './mysql-schema.js'
+import { mysqlGet } from './mysql/get.js'
+import { mysqlMigration } from './mysql/migration.js'
+import { mysqlNames } from './mysql/names.js'
+import { DEADLINE_MESSAGE, MYSQL_NOW } from './mysql/parts.js'
 
 /** Options of @keyv/mysql (and of Keyv) that are not mysql2's. */
 const ADAPTER_ONLY = [
@@ -62,7 +65,7 @@ function parseUri(uri: string): PoolOptions {
  */
 export function createMysqlDriver(settings: MysqlDriverSettings): SqlDriver {
   const names = mysqlNames(settings.table)
-  const getText = mysqlGet(settings.table)
+  const getText = mysqlGet(names)
   let pool: Pool | undefined
   let opening: Promise<Pool> | undefined
   let closed = false

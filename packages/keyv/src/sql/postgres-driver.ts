@@ -1,6 +1,9 @@
 import type { Pool, PoolClient, PoolConfig, QueryConfig } from 'pg'
 import { type CallControl, type FailureKind, NotSentError, parseGetReply, remainingMs, type SqlDriver } from './driver.js'
-import { DEADLINE_SQLSTATE, POSTGRES_NOW, postgresGet, postgresMigration, postgresNames } from './postgres-schema.js'
+import { postgresGet } from './postgres/get.js'
+import { postgresMigration } from './postgres/migration.js'
+import { postgresNames } from './postgres/names.js'
+import { DEADLINE_SQLSTATE, POSTGRES_NOW } from './postgres/parts.js'
 
 /** Options of @keyv/postgres that are its own, not pg's. */
 const ADAPTER_ONLY = ['uri', 'table', 'schema', 'keySize', 'dialect', 'iterationLimit', 'useUnloggedTable']
@@ -50,7 +53,7 @@ export interface PostgresDriverSettings {
  */
 export function createPostgresDriver(settings: PostgresDriverSettings): SqlDriver {
   const names = postgresNames(settings.schema, settings.table)
-  const getText = postgresGet(settings.schema, settings.table)
+  const getText = postgresGet(names)
   let pool: Pool | undefined
   let opening: Promise<Pool> | undefined
   let closed = false
