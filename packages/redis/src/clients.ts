@@ -5,7 +5,8 @@ import { nodeRedisDriver } from './node-redis-driver.js'
 /**
  * Thin adapters over the client libraries a user already has: ioredis `Redis` / `Cluster` and
  * node-redis (`redis` / `@redis/client`) clients and clusters, RESP2 or RESP3. Only what the
- * store needs (see `Driver`); one file per library: ioredis-driver.ts, node-redis-driver.ts.
+ * store needs: send EVALSHA / EVAL routed by the first key, read each primary's clock, and tell
+ * whether a failed command surely never reached the server.
  *
  * Nothing here imports the libraries: they are optional peer dependencies, recognised by shape.
  */
