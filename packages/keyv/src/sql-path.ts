@@ -1,12 +1,13 @@
 import type { KeyvCounterStore } from './counter-store.js'
 import { InvalidArgumentError } from '@andromeda/core'
 import { minKeyLength } from './backend.js'
+import { commitAllowanceMs } from './sql/calls.js'
 import { SQL_MAX_KEY_LENGTH } from './sql/keys.js'
 import { createMysqlDriver } from './sql/mysql-driver.js'
-import { mysqlMigration } from './sql/mysql-schema.js'
+import { mysqlMigration } from './sql/mysql/migration.js'
 import { createPostgresDriver } from './sql/postgres-driver.js'
-import { postgresMigration } from './sql/postgres-schema.js'
-import { commitAllowanceMs, createSqlStore } from './sql/store.js'
+import { postgresMigration } from './sql/postgres/migration.js'
+import { createSqlStore } from './sql/store.js'
 
 /** The parts of an @keyv/postgres or @keyv/mysql adapter this package reads. */
 export interface KeyvSqlLike {

@@ -1,4 +1,4 @@
-import type { Driver } from './clients.js'
+import type { Driver } from './driver.js'
 
 /** How long one calibration is trusted before it is refreshed in the background. */
 const CALIBRATION_MAX_AGE_MS = 60_000

@@ -36,52 +36,20 @@ function listen(server: Server, port: number): Promise<number> {
   })
 }
 
+/** The proxy's settings that change while it runs. */
+interface Lags {
+  lagMs: number
+  replyLagMs: number
+}
+
 /** Start a proxy to `127.0.0.1:targetPort` on `port` (0: a free one). */
 export async function startLagProxy(targetPort: number, options: { lagMs?: number; port?: number } = {}): Promise<LagProxy> {
   const sockets = new Set<Socket>()
-  const proxy = {
+  const proxy: Lags = {
     lagMs: options.lagMs ?? 0,
     replyLagMs: 0,
   }
-
-  const onConnection = (client: Socket) => {
-    const upstream = connect(targetPort, '127.0.0.1')
-    // Small writes go out at once, as Redis and its clients send them (Nagle's algorithm
-    // would hold them for the peer's delayed ACK, ~40 ms).
-    client.setNoDelay(true)
-    upstream.setNoDelay(true)
-    sockets.add(client)
-    sockets.add(upstream)
-    let replication = false
-    // When the last delayed chunk is due: later ones never overtake it.
-    let lastDueAt = 0
-    const drop = () => {
-      client.destroy()
-      upstream.destroy()
-      sockets.delete(client)
-      sockets.delete(upstream)
-    }
-    client.on('error', drop)
-    upstream.on('error', drop)
-    client.on('close', drop)
-    upstream.on('close', drop)
-    client.on('data', (chunk: Buffer) => {
-      if (!replication && chunk.includes('PSYNC')) replication = true
-      upstream.write(chunk)
-    })
-    upstream.on('data', (chunk: Buffer) => {
-      const lag = replication ? proxy.lagMs : proxy.replyLagMs
-      if (lag <= 0 && lastDueAt <= performance.now()) {
-        client.write(chunk)
-        return
-      }
-      const dueAt = Math.max(performance.now() + lag, lastDueAt)
-      lastDueAt = dueAt
-      setTimeout(() => {
-        if (!client.destroyed) client.write(chunk)
-      }, dueAt - performance.now())
-    })
-  }
+  const onConnection = (client: Socket) => relay(client, targetPort, sockets, proxy)
 
   let server = createServer(onConnection)
   const port = await listen(server, options.port ?? 0)
@@ -106,5 +74,48 @@ export async function startLagProxy(targetPort: number, options: { lagMs?: numbe
       await listen(server, port)
     },
     close: closeServer,
+  })
+}
+
+/**
+ * Connect `client` to the server and pass bytes both ways; the server's bytes are delayed by
+ * `lags.lagMs` once the connection is a replication link, by `lags.replyLagMs` otherwise.
+ */
+function relay(client: Socket, targetPort: number, sockets: Set<Socket>, lags: Lags): void {
+  const upstream = connect(targetPort, '127.0.0.1')
+  // Small writes go out at once, as Redis and its clients send them (Nagle's algorithm
+  // would hold them for the peer's delayed ACK, ~40 ms).
+  client.setNoDelay(true)
+  upstream.setNoDelay(true)
+  sockets.add(client)
+  sockets.add(upstream)
+  let replication = false
+  // When the last delayed chunk is due: later ones never overtake it.
+  let lastDueAt = 0
+  const drop = () => {
+    client.destroy()
+    upstream.destroy()
+    sockets.delete(client)
+    sockets.delete(upstream)
+  }
+  client.on('error', drop)
+  upstream.on('error', drop)
+  client.on('close', drop)
+  upstream.on('close', drop)
+  client.on('data', (chunk: Buffer) => {
+    if (!replication && chunk.includes('PSYNC')) replication = true
+    upstream.write(chunk)
+  })
+  upstream.on('data', (chunk: Buffer) => {
+    const lag = replication ? lags.lagMs : lags.replyLagMs
+    if (lag <= 0 && lastDueAt <= performance.now()) {
+      client.write(chunk)
+      return
+    }
+    const dueAt = Math.max(performance.now() + lag, lastDueAt)
+    lastDueAt = dueAt
+    setTimeout(() => {
+      if (!client.destroyed) client.write(chunk)
+    }, dueAt - performance.now())
   })
 }

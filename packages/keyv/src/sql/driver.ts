@@ -64,7 +64,7 @@ export interface SqlDriver {
   migrate(control: CallControl): Promise<void>
   /** The database clock, epoch ms. */
   now(control: CallControl): Promise<number>
-  /** The apply routine's text reply (see postgres-schema.ts). `deadline` is in the database clock. */
+  /** The apply routine's text reply (see postgres/apply.ts). `deadline` is in the database clock. */
   apply(args: ApplyArgs, deadline: number, control: CallControl): Promise<string>
   /** A write routine's boolean reply. */
   write(routine: WriteRoutine, deadline: number, control: CallControl): Promise<boolean>

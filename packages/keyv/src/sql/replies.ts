@@ -14,7 +14,7 @@ const parseTtl = (raw: string | undefined | null): number | undefined => (raw ==
 const parseOptional = (raw: string | undefined): number | undefined => (raw === undefined || raw === '' ? undefined : parseValue(raw))
 
 /**
- * The apply routine's reply (postgres-schema.ts):
+ * The apply routine's reply (postgres/apply.ts):
  * `ok,v1,ttl1,...` | `same,v1,ttl1,...` | `replay,now,recordedAt,v1,ttl1,...` |
  * `refused,index,reason,v1,ttl1,...`.
  */

@@ -1,0 +1,49 @@
+import type { PostgresNames } from './names.js'
+import { FINISH, live, NOW, reclaim, START } from './parts.js'
+
+/**
+ * acquire: take the lock unless a live row holds the key; true also when `p_token` already holds
+ * it (its lifetime is not re-armed).
+ *
+ * Parameters: `p_key bytea`, `p_token bytea`, `p_ttl bigint`, `p_deadline bigint`.
+ * Reply (boolean): true when `p_token` holds the lock.
+ */
+export function postgresAcquireLock(n: PostgresNames): string {
+  const t = n.table
+  return `CREATE OR REPLACE FUNCTION ${n.acquireLock}(p_key bytea, p_token bytea, p_ttl bigint, p_deadline bigint)
+RETURNS boolean LANGUAGE plpgsql AS $fn$
+DECLARE
+  now_ms bigint;
+  done boolean;
+BEGIN${START}
+  INSERT INTO ${t} AS cur (storage_key, data, expires_at) VALUES (p_key, p_token, ${NOW} + p_ttl)
+    ON CONFLICT (storage_key) DO UPDATE SET value = NULL, data = excluded.data, expires_at = excluded.expires_at
+    WHERE NOT ${live('cur')}
+    RETURNING true INTO done;
+  IF done IS NULL THEN
+    SELECT true INTO done FROM ${t} AS cur WHERE storage_key = p_key AND data = p_token AND ${live('cur')};
+  END IF;${reclaim(n)}${FINISH}
+  RETURN coalesce(done, false);
+END
+$fn$`
+}
+
+/**
+ * release: delete the lock only if `p_token` holds it.
+ *
+ * Parameters: `p_key bytea`, `p_token bytea`, `p_deadline bigint`.
+ * Reply (boolean): true when it was released.
+ */
+export function postgresReleaseLock(n: PostgresNames): string {
+  const t = n.table
+  return `CREATE OR REPLACE FUNCTION ${n.releaseLock}(p_key bytea, p_token bytea, p_deadline bigint)
+RETURNS boolean LANGUAGE plpgsql AS $fn$
+DECLARE
+  now_ms bigint;
+  done boolean;
+BEGIN${START}
+  DELETE FROM ${t} AS cur WHERE storage_key = p_key AND data = p_token AND ${live('cur')} RETURNING true INTO done;${FINISH}
+  RETURN coalesce(done, false);
+END
+$fn$`
+}

@@ -1,0 +1,28 @@
+import type { PostgresNames } from './names.js'
+import { FINISH, live, NOW, reclaim, START } from './parts.js'
+
+/**
+ * seed: create the counter only if no live row holds the key.
+ *
+ * Parameters: `p_key bytea`, `p_value bigint`, `p_ttl bigint` (NULL: no expiry), `p_deadline bigint`.
+ * Reply (boolean): true when it was set.
+ */
+export function postgresSeed(n: PostgresNames): string {
+  const t = n.table
+  return `CREATE OR REPLACE FUNCTION ${n.seed}(p_key bytea, p_value bigint, p_ttl bigint, p_deadline bigint)
+RETURNS boolean LANGUAGE plpgsql AS $fn$
+DECLARE
+  now_ms bigint;
+  done boolean;
+BEGIN${START}
+  INSERT INTO ${t} AS cur (storage_key, value, expires_at) VALUES (p_key, p_value, ${NOW} + p_ttl)
+    ON CONFLICT (storage_key) DO UPDATE SET value = excluded.value, data = NULL, expires_at = excluded.expires_at
+    WHERE NOT ${live('cur')}
+    RETURNING true INTO done;
+  IF done THEN
+    DELETE FROM ${n.holds} WHERE counter_key = p_key;
+  END IF;${reclaim(n)}${FINISH}
+  RETURN coalesce(done, false);
+END
+$fn$`
+}
