@@ -3,7 +3,7 @@ import { callHook } from './async.js'
 import { type QuotaConfig, resolveConfig } from './config.js'
 import { CompensationError, HoldExpiredError, LoadError, QuotaExceededError, StoreError } from './errors.js'
 import { guardStore, typedStoreError } from './guarded-store.js'
-import { counterKeyIn, idempotencyKey } from './keys.js'
+import { idempotencyKey } from './keys.js'
 import { periodWindow } from './period.js'
 import { Loader, readUsage } from './load.js'
 import { type ConstantOptions, type Plan, Planner } from './plan.js'
@@ -161,8 +161,10 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     const result = this.toResult(plan, applied, 0)
     this.notify(plan, result)
     if (!result.allowed || plan.cost === 0) return emptyReservation(result)
-    const held = applied.ok && applied.replayed ? this.recordedPlan(plan, applied.ttlMs?.[0]) : plan
-    return new HeldReservation(this, held, holdId, result, this.planner.now() + holdMs, recordKey)
+    // A replay's hold is the recorded call's. When that call was made in an earlier window, its
+    // counter ended with that window (its TTL is the window's rest), and the hold with it: settling
+    // the replayed handle then finds it gone, as for a hold that lapsed.
+    return new HeldReservation(this, plan, holdId, result, this.planner.now() + holdMs, recordKey)
   }
 
   async get(id: string, options: Pick<CallOptions<D>, 'signal' | 'data'> = {}): Promise<QuotaState> {
@@ -230,21 +232,6 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
    */
   recordKey(plan: Plan<D>, operation: 'consume' | 'refund' | 'reserve', key: string): string {
     return idempotencyKey(this.planner.groupOf(plan.id), operation, key, String(plan.cost), this.planner.windowKind)
-  }
-
-  /**
-   * The plan of the counter a replayed call charged. Records live in the id's group, so a retry
-   * after a window change replays a call made on the previous window's counter: the record's
-   * lifetime (the remaining life of that counter) names its window, whose counter a hold of the
-   * replay settles. Quotas without a period charge one key in every case.
-   */
-  recordedPlan(plan: Plan<D>, recordedTtlMs: number | undefined): Plan<D> {
-    const { period } = this.config
-    if (period === undefined || recordedTtlMs === undefined || plan.now === undefined) return plan
-    const endAt = plan.now + recordedTtlMs
-    if (endAt === plan.periodEndAt) return plan
-    const window = periodWindow(period, endAt - 1)
-    return { ...plan, key: counterKeyIn(this.planner.keyPrefix, plan.id, { period, startAt: window.startAt }), periodEndAt: window.endAt }
   }
 
   /** The store op that consumes a plan's cost. */
@@ -406,10 +393,24 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     // A replay answers for the counter the recorded call charged, which may be an earlier
     // window's: its reset time is the recorded lifetime, not the current window's end.
     const replayedTtl = applied.ok && applied.replayed ? applied.ttlMs?.[index] : undefined
-    const resetAt = replayedTtl !== undefined ? (plan.now ?? this.planner.now()) + replayedTtl : this.resetAt(plan, applied.ttlMs?.[index])
+    const resetAt = replayedTtl !== undefined ? this.replayedResetAt(plan, replayedTtl) : this.resetAt(plan, applied.ttlMs?.[index])
     if (applied.ok) return grantedResult(applied.replayed ? 'replayed' : 'granted', usage, limit, resetAt)
     // 'missing' reaches here only for a refund (never loaded): nothing to give back.
     return refusedResult(applied.reason === 'limit' ? 'limit' : 'floor', usage, limit, resetAt)
+  }
+
+  /**
+   * The reset time of the counter a replayed call charged, from the lifetime the store reports
+   * for it now. A periodic counter ends with its window: the nearest window boundary, so a
+   * store clock a few ms apart from the quota's does not move it.
+   */
+  private replayedResetAt(plan: Plan<any>, ttlMs: number): number {
+    plan.now ??= this.planner.now()
+    const endAt = plan.now + ttlMs
+    const { period } = this.config
+    if (period === undefined) return endAt
+    const window = periodWindow(period, endAt)
+    return endAt - window.startAt < window.endAt - endAt ? window.startAt : window.endAt
   }
 
   /** Hooks for a finished consume or reserve. */
