@@ -94,6 +94,11 @@ interface IdempotencyRecord {
   expiresAt: number
   /** The counter the recorded call charged (a replay's hold is settled there, whatever the window now). */
   counter?: string
+  /**
+   * Per result: whether its counter existed after the recorded call. A store records a counter's
+   * lifetime only then; without one, a replay of a periodic quota reports the current window's end.
+   */
+  lived: boolean[]
 }
 
 const UNLIMITED: ModelResult = { status: 'unlimited', allowed: true, usage: 0, limit: Infinity, remaining: Infinity }
@@ -159,6 +164,13 @@ export class QuotaModel {
       return undefined
     }
     return c
+  }
+
+  /** A recorded result as a replay reports it now (see `IdempotencyRecord.lived`). */
+  private replayOf(spec: ModelQuotaSpec, record: IdempotencyRecord, k: number, now: number): ModelResult {
+    const result: ModelResult = { ...record.results[k]!, status: 'replayed' }
+    if (!record.lived[k] && spec.period) result.resetAt = this.periodEndAt(spec, now)!
+    return result
   }
 
   private liveRecord(record: string, now: number): IdempotencyRecord | undefined {
@@ -231,7 +243,7 @@ export class QuotaModel {
     const counter = this.counterId(spec, id, now)
     const record = key === undefined ? undefined : this.recordId(this.groupId(spec, id), operation, key, cost)
     const replay = record && this.liveRecord(record, now)
-    if (replay) return { ...replay.results[0]!, status: 'replayed' }
+    if (replay) return this.replayOf(spec, replay, 0, now)
     let c = this.loaded(spec, id, counter, now)
     // Expired holds come back before a refusal: the call is then checked again.
     if (cost > 0 && (c?.value ?? 0) + cost > limit) this.reclaim(c, now)
@@ -243,7 +255,7 @@ export class QuotaModel {
       if (hold) c.holds.set(hold.id, { units: cost, expiresAt: now + hold.holdMs, holdMs: hold.holdMs })
     }
     const result = this.result(spec, limit, c, now, true)
-    if (record) this.records.set(record, { results: [result], expiresAt: now + spec.idempotencyTtlMs, counter })
+    if (record) this.records.set(record, { results: [result], expiresAt: now + spec.idempotencyTtlMs, counter, lived: [c !== undefined] })
     return result
   }
 
@@ -258,7 +270,7 @@ export class QuotaModel {
       const record = key === undefined ? undefined : this.recordId(this.groupId(spec, id), 'refund', key, cost)
       const replay = record && this.liveRecord(record, now)
       if (replay) {
-        result = { ...replay.results[0]!, status: 'replayed' }
+        result = this.replayOf(spec, replay, 0, now)
       } else {
         // A refund never loads nor creates a counter, and is refused whole rather than clamped.
         const c = this.live(counter, now)
@@ -267,7 +279,7 @@ export class QuotaModel {
         } else {
           c.value -= cost
           result = this.result(spec, limit, c, now, true)
-          if (record) this.records.set(record, { results: [result], expiresAt: now + spec.idempotencyTtlMs })
+          if (record) this.records.set(record, { results: [result], expiresAt: now + spec.idempotencyTtlMs, lived: [true] })
         }
       }
     }
@@ -420,7 +432,7 @@ export class QuotaModel {
     const replay = record && this.liveRecord(record, now)
     if (replay) {
       counted.forEach((i, k) => {
-        results[i] = { ...replay.results[k]!, status: 'replayed' }
+        results[i] = this.replayOf(items[i]!.spec, replay, k, now)
       })
       return { allowed: true, results, replayed: true }
     }
@@ -474,7 +486,10 @@ export class QuotaModel {
       const c = this.live(counter, now)
       results[i] = this.result(spec, limits[i]!, c ?? { value: scratch.get(counter)!, expiresAt: undefined, holds: new Map() }, now, true)
     }
-    if (record) this.records.set(record, { results: counted.map((i) => results[i]!), expiresAt: now + first.spec.idempotencyTtlMs })
+    if (record) {
+      const lived = counted.map((i) => this.live(this.counterId(items[i]!.spec, items[i]!.id, now), now) !== undefined)
+      this.records.set(record, { results: counted.map((i) => results[i]!), expiresAt: now + first.spec.idempotencyTtlMs, lived })
+    }
     return { allowed: true, results }
   }
 
