@@ -59,8 +59,8 @@ export async function redisBytesPerCounter(): Promise<number> {
     const name = `bench-footprint-${process.pid}`
     const quota = createQuota({ name, store: createRedisStore({ client }), limit: 1000, ttlMs: 3_600_000 })
     await quota.consume('v1', 42)
-    const bytes = Number(await client.call('MEMORY', 'USAGE', counterKey(name, 'v1'), 'SAMPLES', '0'))
-    await client.del(counterKey(name, 'v1'))
+    const bytes = Number(await client.call('MEMORY', 'USAGE', counterKey(name, 'v1', 'ttl'), 'SAMPLES', '0'))
+    await client.del(counterKey(name, 'v1', 'ttl'))
     return bytes
   } finally {
     client.disconnect()

@@ -8,7 +8,9 @@ import {
   checkDurationMs,
   checkFunction,
   checkOneOf,
+  checkOptionKeys,
   checkOptionalDurationMs,
+  checkTimerMs,
   checkString,
 } from './validate.js'
 
@@ -41,6 +43,25 @@ export const DEFAULT_RETRY = { attempts: 3, budgetMs: 2500 } as const
  */
 export const DEFAULT_LOCK = { ttlMs: 3000, retries: 30, retryDelayMs: 100 } as const
 
+/** Every option `createQuota` knows; any other key is refused (a misspelt `perod` must not pass silently). */
+const QUOTA_OPTION_KEYS = [
+  'name',
+  'store',
+  'limit',
+  'limitCacheTtlMs',
+  'loadUsage',
+  'ttlMs',
+  'period',
+  'lock',
+  'onStoreError',
+  'cost',
+  'idempotencyTtlMs',
+  'holdMs',
+  'retry',
+  'clock',
+  'hooks',
+]
+
 const HOOK_NAMES = ['onConsume', 'onRefund', 'onExceeded', 'onLoad', 'onError', 'onCompensate']
 
 const STORE_METHODS = ['apply', 'seed', 'get', 'set', 'delete', 'acquireLock', 'releaseLock'] as const
@@ -69,13 +90,38 @@ function checkRetry(value: unknown): { attempts: number; budgetMs: number } | un
   if (value === false) return undefined
   if (value === undefined) return { ...DEFAULT_RETRY }
   if (typeof value !== 'object' || value === null) throw new InvalidArgumentError('retry', 'must be false or { attempts?, budgetMs? }')
+  checkOptionKeys('retry', value, ['attempts', 'budgetMs'])
   const { attempts = DEFAULT_RETRY.attempts, budgetMs = DEFAULT_RETRY.budgetMs } = value as { attempts?: number; budgetMs?: number }
   return { attempts: checkCount('retry.attempts', attempts), budgetMs: checkDurationMs('retry.budgetMs', budgetMs) }
+}
+
+/** Largest gap (ms) tolerated between the quota's clock and its store's injected one. */
+const CLOCK_TOLERANCE_MS = 1000
+
+/**
+ * One time source per quota: its own `clock`, else the store's injected one, else `Date.now`.
+ * Two clocks that disagree (the quota's and the store's) would make windows, reset times and
+ * TTLs contradict each other: refused.
+ */
+function resolveClock(own: (() => number) | undefined, store: CounterStore): () => number {
+  const storeClock = typeof store.clock === 'function' ? store.clock : undefined
+  if (own === undefined) return storeClock ?? Date.now
+  if (storeClock !== undefined && own !== storeClock) {
+    const gap = Math.abs(own() - storeClock())
+    if (!(gap <= CLOCK_TOLERANCE_MS)) {
+      throw new InvalidArgumentError(
+        'clock',
+        `disagrees with the store's clock by ${gap} ms; inject one clock (in the store, or the same function in both)`,
+      )
+    }
+  }
+  return own
 }
 
 /** Validate `createQuota` options synchronously; throws `InvalidArgumentError` naming the option. */
 export function resolveConfig<D>(options: QuotaOptions<D>): QuotaConfig<D> {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
+  checkOptionKeys('', options, QUOTA_OPTION_KEYS)
   const name = checkString('name', options.name, MAX_NAME_LENGTH)
   const store = checkStore(options.store)
   if (options.limit === undefined) throw new InvalidArgumentError('limit', 'is required (a number, null or a function)')
@@ -88,10 +134,12 @@ export function resolveConfig<D>(options: QuotaOptions<D>): QuotaConfig<D> {
   if (options.lock !== undefined && (typeof options.lock !== 'object' || options.lock === null)) {
     throw new InvalidArgumentError('lock', 'must be an object { ttlMs?, retries?, retryDelayMs? }')
   }
+  checkOptionKeys('lock', options.lock, ['ttlMs', 'retries', 'retryDelayMs'])
   const lock = { ...DEFAULT_LOCK, ...options.lock }
-  checkDurationMs('lock.ttlMs', lock.ttlMs)
+  // Both are timers (the load's deadline, the wait between tries): at most 2^31 - 1 ms.
+  checkTimerMs('lock.ttlMs', lock.ttlMs)
   checkCount('lock.retries', lock.retries)
-  checkCount('lock.retryDelayMs', lock.retryDelayMs)
+  if (checkCount('lock.retryDelayMs', lock.retryDelayMs) > 0) checkTimerMs('lock.retryDelayMs', lock.retryDelayMs)
   const hooks = options.hooks ?? {}
   if (typeof hooks !== 'object' || hooks === null) throw new InvalidArgumentError('hooks', 'must be an object')
   for (const [key, hook] of Object.entries(hooks)) {
@@ -112,7 +160,7 @@ export function resolveConfig<D>(options: QuotaOptions<D>): QuotaConfig<D> {
     idempotencyTtlMs: checkOptionalDurationMs('idempotencyTtlMs', options.idempotencyTtlMs) ?? DEFAULT_IDEMPOTENCY_TTL_MS,
     holdMs: checkOptionalDurationMs('holdMs', options.holdMs) ?? DEFAULT_HOLD_MS,
     retry: checkRetry(options.retry),
-    clock: options.clock ?? Date.now,
+    clock: resolveClock(options.clock, store),
     hooks,
   }
 }

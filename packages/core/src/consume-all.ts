@@ -29,6 +29,10 @@ export interface TransactAllOptions extends ReserveAllOptions {
   irreversible?: boolean
 }
 
+const ALL_OPTION_KEYS = ['idempotencyKey', 'signal']
+const RESERVE_ALL_OPTION_KEYS = [...ALL_OPTION_KEYS, 'holdMs']
+const TRANSACT_ALL_OPTION_KEYS = [...RESERVE_ALL_OPTION_KEYS, 'irreversible']
+
 /** One item, resolved: its quota's engine and its plan. */
 interface Item {
   engine: QuotaEngine<any>
@@ -63,7 +67,9 @@ async function planItems(items: readonly ConsumeAllItem[]): Promise<Item[]> {
 /** A short digest of which counters a multi-quota request charges, and how much. */
 function requestDigest(items: Item[]): string {
   const hash = createHash('sha256')
-  for (const { plan } of items) hash.update(`${plan.key}\u0000${plan.cost}\u0000`)
+  // The (quota, id) groups and window kinds, not the window's counters: a retry of the same
+  // request after a window changed is the same request.
+  for (const { engine, plan } of items) hash.update(`${engine.planner.groupOf(plan.id)}\u0000${engine.planner.windowKind}\u0000${plan.cost}\u0000`)
   return hash.digest('base64url').slice(0, 16)
 }
 
@@ -80,7 +86,7 @@ interface Request {
 }
 
 async function resolve(items: readonly ConsumeAllItem[], options: ConsumeAllOptions, operation: 'all' | 'reserve-all'): Promise<Request> {
-  checkCallOptions(options)
+  checkCallOptions(options, operation === 'all' ? ALL_OPTION_KEYS : RESERVE_ALL_OPTION_KEYS)
   const idempotency = checkIdempotencyKey(options.idempotencyKey)
   const resolved = await planItems(items)
   const counted = resolved.flatMap(({ plan }, index) => (plan.limit === null ? [] : [index]))
@@ -88,7 +94,7 @@ async function resolve(items: readonly ConsumeAllItem[], options: ConsumeAllOpti
   const countedItems = counted.map((i) => resolved[i]!)
   const first = countedItems[0]
   const digest = idempotency && requestDigest(countedItems)
-  const recordKey = first && idempotency && idempotencyKey(first.plan.key, operation === 'all' ? 'all' : 'reserve', idempotency, digest)
+  const recordKey = first && idempotency && idempotencyKey(first.engine.planner.groupOf(first.plan.id), operation === 'all' ? 'all' : 'reserve', idempotency, digest, first.engine.planner.windowKind)
   const keys = countedItems.map(({ plan }) => plan.key)
   const together =
     first !== undefined &&
@@ -179,7 +185,7 @@ export async function transactAll<T>(
   options: TransactAllOptions = {},
 ): Promise<T> {
   checkFunction('fn', fn)
-  checkCallOptions(options)
+  checkCallOptions(options, TRANSACT_ALL_OPTION_KEYS)
   const { irreversible, ...reserveOptions } = options
   const held = await reserveAll(items, reserveOptions)
   if (!held.allowed) {

@@ -52,7 +52,7 @@ export type {
   Resolvable,
   TransactOptions,
 } from './types.js'
-export { counterKey, encodeKeyPart, idempotencyKey, keyGroup, lockKey } from './keys.js'
+export { counterKey, type CounterWindow, encodeKeyPart, idempotencyKey, keyGroup, lockKey } from './keys.js'
 export { periodSeconds, periodWindow } from './period.js'
-export { MAX_ID_LENGTH, MAX_NAME_LENGTH } from './validate.js'
+export { checkOptionKeys, checkTimerMs, MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_TIMER_MS } from './validate.js'
 export { createUsageSync, type UsageSync, type UsageSyncOptions } from './sync.js'

@@ -7,6 +7,8 @@
  * injective: distinct ids never share a key, and no id can end the hash tag early.
  */
 
+import type { Period } from './types.js'
+
 const RESERVED = /[%{}:]/g
 
 /** True when `part` holds `%`, `{`, `}` or `:` (a loop: cheaper than a regex for the short ids of the hot path). */
@@ -33,15 +35,27 @@ export function quotaKeyPrefix(quota: string): string {
   return `{${encodeKeyPart(quota)}:`
 }
 
-/** Counter key; periodic quotas add the window's start so each window has its own counter. */
-export function counterKey(quota: string, id: string, periodStartAt?: number): string {
-  return counterKeyIn(quotaKeyPrefix(quota), id, periodStartAt)
+/**
+ * What makes a quota's counters different from another's of the same name: a calendar window
+ * (which period, and which window of it: its start), or a lifetime from creation (`'ttl'`).
+ * Undefined: a counter that lives until reset.
+ */
+export type CounterWindow = { period: Period; startAt: number } | 'ttl' | undefined
+
+/**
+ * Counter key of one (quota, id): `{<name>:<id>}:usage`, then the window kind, so a quota
+ * named `api` per day and another per month (or one with a TTL) never share a counter, even
+ * when their windows start at the same instant: `...:usage:day:<startAt>`, `...:usage:ttl`.
+ */
+export function counterKey(quota: string, id: string, window?: CounterWindow): string {
+  return counterKeyIn(quotaKeyPrefix(quota), id, window)
 }
 
 /** `counterKey` for a quota whose `quotaKeyPrefix` is already known (the engine's hot path). */
-export function counterKeyIn(prefix: string, id: string, periodStartAt?: number): string {
+export function counterKeyIn(prefix: string, id: string, window?: CounterWindow): string {
   const base = `${prefix + encodeKeyPart(id)}}:usage`
-  return periodStartAt === undefined ? base : `${base}:${periodStartAt}`
+  if (window === undefined) return base
+  return window === 'ttl' ? `${base}:ttl` : `${base}:${window.period}:${window.startAt}`
 }
 
 /**
@@ -59,13 +73,15 @@ export class CounterKeyCache {
   constructor(
     private readonly prefix: string,
     private readonly max = 16_384,
+    /** `'ttl'` for a quota whose counters have a lifetime; never a period window (those change). */
+    private readonly window: 'ttl' | undefined = undefined,
   ) {}
 
   /** The counter key of `id` (no period window). */
   get(id: string): string {
     let key = this.keys.get(id)
     if (key === undefined) {
-      key = counterKeyIn(this.prefix, id)
+      key = counterKeyIn(this.prefix, id, this.window)
       if (this.keys.size >= this.max) this.keys.clear()
       this.keys.set(id, key)
     }
@@ -79,10 +95,25 @@ export function lockKey(counter: string): string {
 }
 
 /**
- * Idempotency record of one operation on one counter. `fingerprint` (the cost, or a digest of
- * a multi-quota request) makes a key reused for a different request a different record, so it
- * is evaluated afresh instead of replaying another request's result.
+ * Idempotency record of one operation of one (quota, id). It lives in the id's hash-tag group
+ * (`group`, see `keyGroup`), not under one window's counter, so a retry after the window
+ * changed, the counter's TTL ended or the counter was reloaded still finds it. `kind` names
+ * the quota's window kind (`'day'`, `'ttl'`, ...; `''` for none) so two quotas of one name
+ * never share records. `fingerprint` (the cost, or a digest of a multi-quota request) makes a
+ * key reused for a different request a different record, evaluated afresh instead of
+ * replaying another request's result.
  */
-export function idempotencyKey(counter: string, operation: 'consume' | 'refund' | 'reserve' | 'all', key: string, fingerprint = ''): string {
-  return `${counter}:idem:${operation}:${encodeKeyPart(key)}:${fingerprint}`
+export function idempotencyKey(
+  group: string,
+  operation: 'consume' | 'refund' | 'reserve' | 'all',
+  key: string,
+  fingerprint = '',
+  kind = '',
+): string {
+  return `${group}:idem:${kind === '' ? '' : `${kind}:`}${operation}:${encodeKeyPart(key)}:${fingerprint}`
+}
+
+/** The window kind of a quota as its idempotency records name it: the period, `'ttl'`, or `''`. */
+export function windowKind(period: Period | undefined, hasTtl: boolean): string {
+  return period ?? (hasTtl ? 'ttl' : '')
 }

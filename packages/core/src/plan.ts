@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import type { QuotaConfig } from './config.js'
 import { InvalidArgumentError, LoadError } from './errors.js'
-import { CounterKeyCache, counterKeyIn, quotaKeyPrefix } from './keys.js'
+import { CounterKeyCache, counterKeyIn, encodeKeyPart, quotaKeyPrefix, windowKind } from './keys.js'
 import { periodWindow } from './period.js'
 import type { QuotaContext } from './types.js'
 import { MAX_ID_LENGTH, checkCount, checkDurationMs, checkString } from './validate.js'
@@ -55,13 +55,16 @@ export class Planner<D> {
    * read per consume on the hot path.
    */
   private readonly usesTime: boolean
+  /** How this quota's idempotency records name its window kind (see `windowKind`). */
+  readonly windowKind: string
   /** Counter keys of recent ids (quotas without a period). */
   readonly counterKeys: CounterKeyCache
   private readonly limitCache: LRUCache<string, { limit: number | null }> | undefined
 
   constructor(private readonly config: QuotaConfig<D>) {
     this.keyPrefix = quotaKeyPrefix(config.name)
-    this.counterKeys = new CounterKeyCache(this.keyPrefix)
+    this.counterKeys = new CounterKeyCache(this.keyPrefix, undefined, config.ttlMs === undefined ? undefined : 'ttl')
+    this.windowKind = windowKind(config.period, config.ttlMs !== undefined)
     this.usesTime = config.period !== undefined || config.ttlMs !== undefined
     const { cost, limit, ttlMs, period, loadUsage } = config
     this.constant =
@@ -70,6 +73,11 @@ export class Planner<D> {
         : undefined
     this.limitCache =
       config.limitCacheTtlMs !== undefined && typeof config.limit === 'function' ? new LRUCache({ max: 10_000, ttl: config.limitCacheTtlMs }) : undefined
+  }
+
+  /** The hash-tag group of `id`'s keys (`keyGroup(name, id)`): where its idempotency records live. */
+  groupOf(id: string): string {
+    return `${this.keyPrefix + encodeKeyPart(id)}}`
   }
 
   /** The quota's clock, checked: every time the engine derives comes from it. */
@@ -91,7 +99,7 @@ export class Planner<D> {
     const now = this.usesTime ? this.now() : undefined
     const window = period ? periodWindow(period, now!) : undefined
     const ctx: QuotaContext<D> = window ? { quota: name, data, periodStartAt: window.startAt } : { quota: name, data }
-    const key = window ? counterKeyIn(this.keyPrefix, id, window.startAt) : this.counterKeys.get(id)
+    const key = window ? counterKeyIn(this.keyPrefix, id, { period: period!, startAt: window.startAt }) : this.counterKeys.get(id)
     const periodTtl = window ? window.endAt - now! : undefined
     if (cost === undefined && typeof limit !== 'function' && typeof ttlMs !== 'function') {
       return makePlan(id, requestedCost, limit, key, window ? periodTtl : ttlMs, window?.endAt, ctx, now)

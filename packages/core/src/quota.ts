@@ -4,6 +4,7 @@ import { type QuotaConfig, resolveConfig } from './config.js'
 import { CompensationError, HoldExpiredError, LoadError, QuotaExceededError, StoreError } from './errors.js'
 import { guardStore, typedStoreError } from './guarded-store.js'
 import { idempotencyKey } from './keys.js'
+import { periodWindow } from './period.js'
 import { Loader, readUsage } from './load.js'
 import { type ConstantOptions, type Plan, Planner } from './plan.js'
 import type { HoldLapse } from './reservation.js'
@@ -23,12 +24,17 @@ import type {
   ReserveOptions,
   TransactOptions,
 } from './types.js'
-import { checkCallOptions, checkCount, checkDurationMs, checkFunction, checkString, isCount, isPlainId } from './validate.js'
+import { CALL_OPTION_KEYS, checkCallOptions, checkCount, checkDurationMs, checkFunction, checkString, isCount, isPlainId } from './validate.js'
 
 export type { Plan } from './plan.js'
 
 /** Longest accepted idempotency key. */
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 1024
+
+const RESERVE_OPTION_KEYS = [...CALL_OPTION_KEYS, 'holdMs']
+const TRANSACT_OPTION_KEYS = [...RESERVE_OPTION_KEYS, 'irreversible']
+const GET_OPTION_KEYS = ['signal', 'data']
+const DATA_OPTION_KEYS = ['data']
 
 /** Shared by every call without an idempotency key or signal: the store only reads it. */
 const NO_APPLY_OPTIONS: ApplyOptions = Object.freeze({})
@@ -75,6 +81,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
   readonly name: string
   readonly store: CounterStore
   readonly period: Period | undefined
+  readonly clock: () => number
   /** Validated options. */
   readonly config: QuotaConfig<D>
   readonly planner: Planner<D>
@@ -86,6 +93,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     this.name = this.config.name
     this.store = this.config.store
     this.period = this.config.period
+    this.clock = this.config.clock
     this.planner = new Planner(this.config)
     this.guarded = guardStore(this.store)
     this.loader = new Loader(this.guarded, this.config.lock)
@@ -131,7 +139,7 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
   }
 
   async reserve(id: string, cost = 1, options: ReserveOptions<D> = {}): Promise<Reservation> {
-    checkCallOptions(options)
+    checkCallOptions(options, RESERVE_OPTION_KEYS)
     const idempotency = checkIdempotencyKey(options.idempotencyKey)
     const holdMs = options.holdMs === undefined ? this.config.holdMs : checkDurationMs('holdMs', options.holdMs)
     const plan = await this.plan(id, cost, options.data)
@@ -153,11 +161,14 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     const result = this.toResult(plan, applied, 0)
     this.notify(plan, result)
     if (!result.allowed || plan.cost === 0) return emptyReservation(result)
+    // A replay's hold is the recorded call's. When that call was made in an earlier window, its
+    // counter ended with that window (its TTL is the window's rest), and the hold with it: settling
+    // the replayed handle then finds it gone, as for a hold that lapsed.
     return new HeldReservation(this, plan, holdId, result, this.planner.now() + holdMs, recordKey)
   }
 
   async get(id: string, options: Pick<CallOptions<D>, 'signal' | 'data'> = {}): Promise<QuotaState> {
-    checkCallOptions(options)
+    checkCallOptions(options, GET_OPTION_KEYS)
     const plan = await this.plan(id, 0, options.data)
     if (plan.limit === null) return { usage: 0, limit: Infinity, remaining: Infinity, unlimited: true }
     const limit = plan.limit
@@ -174,21 +185,21 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
   }
 
   async set(id: string, usage: number, options: Pick<CallOptions<D>, 'data'> = {}): Promise<void> {
-    checkCallOptions(options)
+    checkCallOptions(options, DATA_OPTION_KEYS)
     checkCount('usage', usage)
     const plan = await this.plan(id, 0, options.data)
     await this.withErrorHook(plan, 'set', () => this.guarded.set(plan.key, usage, plan.ttlMs))
   }
 
   async reset(id: string, options: Pick<CallOptions<D>, 'data'> = {}): Promise<void> {
-    checkCallOptions(options)
+    checkCallOptions(options, DATA_OPTION_KEYS)
     const plan = await this.plan(id, 0, options.data)
     await this.withErrorHook(plan, 'reset', () => this.guarded.delete(plan.key))
   }
 
   async transact<T>(id: string, cost: number, fn: (result: QuotaResult) => T | Promise<T>, options: TransactOptions<D> = {}): Promise<T> {
     checkFunction('fn', fn)
-    checkCallOptions(options)
+    checkCallOptions(options, TRANSACT_OPTION_KEYS)
     const { irreversible, ...reserveOptions } = options
     const hold = await this.reserve(id, cost, reserveOptions)
     const { result } = hold
@@ -214,9 +225,13 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
     return this.planner.plan(id, requestedCost, data)
   }
 
-  /** Where a call's idempotency record lives: in the counter's hash-tag group, keyed by its cost too. */
+  /**
+   * Where a call's idempotency record lives: in the id's hash-tag group, under the quota's
+   * window kind but not under one window's counter (a retry after the window changed or the
+   * counter expired finds it), keyed by its cost too.
+   */
   recordKey(plan: Plan<D>, operation: 'consume' | 'refund' | 'reserve', key: string): string {
-    return idempotencyKey(plan.key, operation, key, String(plan.cost))
+    return idempotencyKey(this.planner.groupOf(plan.id), operation, key, String(plan.cost), this.planner.windowKind)
   }
 
   /** The store op that consumes a plan's cost. */
@@ -375,10 +390,27 @@ export class QuotaEngine<D = unknown> implements Quota<D> {
   toResult(plan: Plan<any>, applied: ApplyResult, index: number): QuotaResult {
     const limit = plan.limit ?? Number.POSITIVE_INFINITY
     const usage = applied.values[index] ?? 0
-    const resetAt = this.resetAt(plan, applied.ttlMs?.[index])
+    // A replay answers for the counter the recorded call charged, which may be an earlier
+    // window's: its reset time is the recorded lifetime, not the current window's end.
+    const replayedTtl = applied.ok && applied.replayed ? applied.ttlMs?.[index] : undefined
+    const resetAt = replayedTtl !== undefined ? this.replayedResetAt(plan, replayedTtl) : this.resetAt(plan, applied.ttlMs?.[index])
     if (applied.ok) return grantedResult(applied.replayed ? 'replayed' : 'granted', usage, limit, resetAt)
     // 'missing' reaches here only for a refund (never loaded): nothing to give back.
     return refusedResult(applied.reason === 'limit' ? 'limit' : 'floor', usage, limit, resetAt)
+  }
+
+  /**
+   * The reset time of the counter a replayed call charged, from the lifetime the store reports
+   * for it now. A periodic counter ends with its window: the nearest window boundary, so a
+   * store clock a few ms apart from the quota's does not move it.
+   */
+  private replayedResetAt(plan: Plan<any>, ttlMs: number): number {
+    plan.now ??= this.planner.now()
+    const endAt = plan.now + ttlMs
+    const { period } = this.config
+    if (period === undefined) return endAt
+    const window = periodWindow(period, endAt)
+    return endAt - window.startAt < window.endAt - endAt ? window.startAt : window.endAt
   }
 
   /** Hooks for a finished consume or reserve. */

@@ -118,6 +118,13 @@ export interface CounterSnapshot {
 export interface CounterStore {
   readonly capabilities: StoreCapabilities
   /**
+   * The clock the store reads for expiry (epoch ms), present only when the user injected one
+   * (the memory store's and the Keyv process store's `clock` option). A quota without a clock
+   * of its own adopts it, so windows, reset times and Retry-After agree with the store's TTLs;
+   * a quota whose own clock disagrees with it is refused (`createQuota` throws).
+   */
+  readonly clock?: () => number
+  /**
    * Apply all ops or none, atomically (see `CounterOp`).
    *
    * Returns the result itself or a promise of it: a store that needs no I/O (memory) answers

@@ -1,10 +1,7 @@
 import { InvalidArgumentError } from './errors.js'
 import { QuotaEngine } from './quota.js'
 import type { Quota } from './types.js'
-import { checkDurationMs, checkFunction } from './validate.js'
-
-/** setInterval clamps delays above 2^31 - 1 ms to 1 ms; refuse them instead. */
-const MAX_INTERVAL_MS = 2 ** 31 - 1
+import { checkFunction, checkOptionKeys, checkTimerMs } from './validate.js'
 
 /** Options of `createUsageSync`. */
 export interface UsageSyncOptions {
@@ -18,7 +15,7 @@ export interface UsageSyncOptions {
    * on with the next id.
    */
   persist: (id: string, usage: number) => unknown
-  /** Time between runs (ms), at most 2^31 - 1. */
+  /** Time between runs (ms): a timer, so at most 2^31 - 1 (larger is refused, naming the largest value). */
   intervalMs: number
   /**
    * Told about each failure (reading an id, persisting it, or listing ids: then `id` is
@@ -62,11 +59,11 @@ export interface UsageSync {
  * ```
  */
 export function createUsageSync(options: UsageSyncOptions): UsageSync {
+  checkOptionKeys('', options, ['quota', 'ids', 'persist', 'intervalMs', 'onError'])
   if (!(options?.quota instanceof QuotaEngine)) throw new InvalidArgumentError('quota', 'must be a quota made by createQuota')
   checkFunction('ids', options.ids)
   checkFunction('persist', options.persist)
-  const intervalMs = checkDurationMs('intervalMs', options.intervalMs)
-  if (intervalMs > MAX_INTERVAL_MS) throw new InvalidArgumentError('intervalMs', `must be at most ${MAX_INTERVAL_MS}`)
+  const intervalMs = checkTimerMs('intervalMs', options.intervalMs)
   if (options.onError !== undefined) checkFunction('onError', options.onError)
   const ttlMs = options.quota.config.ttlMs
   if (typeof ttlMs === 'number' && ttlMs < intervalMs) {
@@ -86,7 +83,11 @@ export function createUsageSync(options: UsageSyncOptions): UsageSync {
   async function runOnce(): Promise<void> {
     let ids: Iterable<string>
     try {
-      ids = await options.ids()
+      const listed: unknown = await options.ids()
+      if (typeof listed !== 'object' || listed === null || typeof (listed as Iterable<string>)[Symbol.iterator] !== 'function') {
+        throw new InvalidArgumentError('ids', `must return an iterable of ids (or a promise of one), got ${listed === null ? 'null' : typeof listed}`)
+      }
+      ids = listed as Iterable<string>
     } catch (error) {
       report(error, undefined)
       return

@@ -191,8 +191,13 @@ export interface QuotaOptions<D = unknown> {
    */
   retry?: false | { attempts?: number; budgetMs?: number }
   /**
-   * The quota's time source (epoch ms). Default `Date.now`. Quotas with a `period` or `ttlMs`
-   * read and check it before every call; others read it only to report a `resetAt`.
+   * The quota's time source (epoch ms). Default: the store's injected clock (a memory or Keyv
+   * store created with `clock`), else `Date.now`. Every time the quota derives reads it:
+   * windows, `resetAt`, TTLs, idempotency record and hold lifetimes, the middleware's
+   * `Retry-After` and RateLimit reset. A clock that disagrees with the store's injected one by
+   * more than a second is refused (`InvalidArgumentError` naming `clock`). Quotas with a
+   * `period` or `ttlMs` read and check it before every call; others read it only to report a
+   * `resetAt`.
    */
   clock?: () => number
   hooks?: QuotaHooks<D>
@@ -214,6 +219,12 @@ export interface Quota<D = unknown> {
   readonly store: CounterStore
   /** The quota's calendar window, when it has one (headers report its length). */
   readonly period: Period | undefined
+  /**
+   * The quota's one time source (epoch ms): its `clock` option, else its store's injected
+   * clock, else `Date.now`. Windows, reset times, TTLs, holds and the middleware's
+   * `Retry-After` all read it.
+   */
+  readonly clock: () => number
   /** Add `cost` (default 1) to the id's usage if it stays within the limit. Never throws on a refusal. */
   consume(id: string, cost?: number, options?: CallOptions<D>): Promise<QuotaResult>
   /**

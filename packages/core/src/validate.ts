@@ -70,10 +70,86 @@ function isAbortSignal(value: unknown): value is AbortSignal {
   )
 }
 
-/** Options of one call: undefined or an object whose `signal`, when given, is an AbortSignal. */
-export function checkCallOptions(value: unknown): void {
+/** Keys of `CallOptions` (consume, refund). */
+export const CALL_OPTION_KEYS: readonly string[] = ['idempotencyKey', 'signal', 'data']
+
+/**
+ * Options of one call: undefined or an object of `known` keys only (see `checkOptionKeys`) whose
+ * `signal`, when given, is an AbortSignal.
+ */
+export function checkCallOptions(value: unknown, known: readonly string[] = CALL_OPTION_KEYS): void {
   if (value === undefined) return
   if (typeof value !== 'object' || value === null) throw new InvalidArgumentError('options', `must be an object, got ${typeOf(value)}`)
+  // A loop over the keys, not Object.keys: nothing allocated unless a key is unknown.
+  for (const key in value) {
+    if (Object.hasOwn(value, key) && !known.includes(key)) checkOptionKeys('options', value, known)
+  }
   const { signal } = value as { signal?: unknown }
   if (signal !== undefined && !isAbortSignal(signal)) throw new InvalidArgumentError('signal', `must be an AbortSignal, got ${typeOf(signal)}`)
+}
+
+/**
+ * Longest delay a Node timer takes as given (2^31 - 1 ms, about 24.8 days): `setTimeout` and
+ * `setInterval` turn a longer one into 1 ms, so it would fire at once.
+ */
+export const MAX_TIMER_MS = 2_147_483_647
+
+/**
+ * A positive integer of milliseconds that a timer waits: at most `MAX_TIMER_MS`. Anything
+ * larger is refused (it would fire at once), naming the largest value.
+ */
+export function checkTimerMs(argument: string, value: unknown): number {
+  checkDurationMs(argument, value)
+  if ((value as number) > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(argument, `must be at most ${MAX_TIMER_MS} ms (2^31 - 1, the longest timer Node runs), got ${String(value)}`)
+  }
+  return value as number
+}
+
+/** Edit distance between two short strings (option names). */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}
+
+/**
+ * Refuse keys an options object does not know: a misspelt option (`perod`) would otherwise be
+ * ignored without a word. Throws `InvalidArgumentError` naming the key (prefixed with `path`,
+ * e.g. `lock.ttl`) and the nearest known key. Keys whose value is `undefined` are checked too.
+ *
+ * @param path - where the object sits, `''` for a factory's top-level options, `'lock'` for a nested one.
+ * @param options - the object to check; anything but a plain object is left to the caller's own checks.
+ * @param known - every key the object may have.
+ * @throws InvalidArgumentError naming the first unknown key.
+ *
+ * @example
+ * ```ts
+ * checkOptionKeys('', { perod: 'day' }, ['period', 'limit'])
+ * // InvalidArgumentError: perod: is not an option (did you mean 'period'?)
+ * ```
+ */
+export function checkOptionKeys(path: string, options: unknown, known: readonly string[]): void {
+  if (typeof options !== 'object' || options === null) return
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue
+    let nearest: string | undefined
+    let best = Number.POSITIVE_INFINITY
+    for (const candidate of known) {
+      const distance = editDistance(key.toLowerCase(), candidate.toLowerCase())
+      if (distance < best) {
+        best = distance
+        nearest = candidate
+      }
+    }
+    const hint = nearest !== undefined && best <= Math.max(2, Math.floor(nearest.length / 3)) ? ` (did you mean '${nearest}'?)` : ''
+    const name = path === '' ? key : `${path}.${key}`
+    throw new InvalidArgumentError(name, `is not an option${hint}; known options: ${known.join(', ')}`)
+  }
 }

@@ -19,7 +19,7 @@ export interface StoreWrapping {
 
 /**
  * The same store with `wrapping` around it: every method of the store is kept (an optional
- * one, `close`, only when the store has it), every call goes through `wrapping.call`, and the
+ * one, `close`, only when the store has it, and its injected `clock`), every call goes through `wrapping.call`, and the
  * capabilities are the store's unless overridden. For metrics, fault injection in tests, a
  * view that forces `consumeAll`'s saga.
  *
@@ -38,6 +38,8 @@ export interface StoreWrapping {
 export function wrapStore(store: CounterStore, wrapping: StoreWrapping): CounterStore {
   const capabilities: StoreCapabilities = { ...store.capabilities, ...wrapping.capabilities }
   const wrapped: Record<string, unknown> = { capabilities }
+  // The store's injected clock is part of what it is: the quota reads it (see `CounterStore.clock`).
+  if (typeof store.clock === 'function') wrapped.clock = store.clock
   for (const method of METHODS) {
     const own = (store as unknown as Record<string, ((...args: unknown[]) => unknown) | undefined>)[method]
     if (typeof own !== 'function') continue

@@ -15,7 +15,7 @@ describe('key building', () => {
       const tag = hashTag(counter)
       expect(hashTag(lockKey(counter))).toBe(tag)
       expect(hashTag(idempotencyKey(counter, 'consume', 'k}{'))).toBe(tag)
-      expect(hashTag(counterKey('voucher', id, 1_700_000_000_000))).toBe(tag)
+      expect(hashTag(counterKey('voucher', id, { period: 'day', startAt: 1_700_000_000_000 }))).toBe(tag)
       expect(tag).toBe(keyGroup('voucher', id).slice(1, -1))
     }
   })

@@ -71,7 +71,7 @@ function headerAccess(res: Response): HeaderAccess {
  * ```
  */
 export function expressQuota<Req extends Request = Request>(options: ExpressQuotaOptions<Req>): RequestHandler {
-  const gate = createQuotaGate<Req>(options)
+  const gate = createQuotaGate<Req>(options, ['onExceeded'])
   const { onExceeded } = options
 
   async function handle(req: Req, res: Response, next: NextFunction): Promise<void> {

@@ -1,10 +1,11 @@
-import { InvalidArgumentError, type QuotaResult } from '@andromeda/core'
+import { checkOptionKeys, InvalidArgumentError, type QuotaResult } from '@andromeda/core'
 import {
   createQuotaGate,
   type GateDecision,
   type HeaderAccess,
   PROBLEM_CONTENT_TYPE,
   type ProblemDetails,
+  QUOTA_GATE_OPTION_KEYS,
   type QuotaGateOptions,
 } from '@andromeda/core/http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -105,9 +106,15 @@ function settleAll(request: FastifyRequest, aborted: boolean): void {
   for (const decision of entry.decisions) void decision.settle(outcome)
 }
 
+/**
+ * The plugin's own options, and what Fastify's `register` may pass along with them (the
+ * plugin's encapsulation options): every other key is refused.
+ */
+const FASTIFY_OPTION_KEYS = ['onExceeded', 'hook', 'global', 'prefix', 'logLevel', 'logSerializers']
+
 /** Build the hook that charges one quota per request. Validates the options now. */
 function createHook(options: FastifyQuotaOptions): QuotaHook {
-  const gate = createQuotaGate<FastifyRequest>(options as QuotaGateOptions<FastifyRequest>)
+  const gate = createQuotaGate<FastifyRequest>(options as QuotaGateOptions<FastifyRequest>, FASTIFY_OPTION_KEYS)
   const { onExceeded } = options
   return async function andromedaQuota(request, reply) {
     const decision = await gate.begin(request, request.headers)
@@ -133,6 +140,7 @@ function createHook(options: FastifyQuotaOptions): QuotaHook {
 }
 
 async function plugin(fastify: FastifyInstance, options: FastifyQuotaOptions): Promise<void> {
+  checkOptionKeys('', options, [...QUOTA_GATE_OPTION_KEYS, ...FASTIFY_OPTION_KEYS])
   const { global = true, hook = 'onRequest' } = options
   if (hook !== 'onRequest' && hook !== 'preHandler') throw new InvalidArgumentError('hook', "must be 'onRequest' or 'preHandler'")
   // Created now so bad options fail the registration, not the first request.

@@ -1,4 +1,4 @@
-import type { QuotaResult } from '@andromeda/core'
+import { InvalidArgumentError, type QuotaResult } from '@andromeda/core'
 import { createQuotaGate, type HeaderAccess, PROBLEM_CONTENT_TYPE, type ProblemDetails, type QuotaGateOptions } from '@andromeda/core/http'
 import type { Context, MiddlewareHandler } from 'hono'
 
@@ -80,7 +80,7 @@ function headerAccess(c: Context): HeaderAccess {
  * ```
  */
 export function honoQuota<C extends Context = Context>(options: HonoQuotaOptions<C>): MiddlewareHandler<{ Variables: QuotaVariables }> {
-  const gate = createQuotaGate<C>(options)
+  const gate = createQuotaGate<C>(options, ['onExceeded'])
   const { onExceeded } = options
 
   return async (context, next) => {
@@ -97,8 +97,11 @@ export function honoQuota<C extends Context = Context>(options: HonoQuotaOptions
         const refusal: QuotaRefusal = { status: 429, problem: decision.problem, result: decision.result! }
         if (decision.retryAfterSeconds !== undefined) refusal.retryAfterSeconds = decision.retryAfterSeconds
         c.status(429)
-        const answer = await onExceeded(c, refusal)
-        if (answer) return answer
+        const answer: unknown = await onExceeded(c, refusal)
+        if (answer instanceof Response) return answer
+        if (answer !== undefined && answer !== null) {
+          throw new InvalidArgumentError('onExceeded', `must return a Response, undefined or a promise of one, got ${typeof answer}`)
+        }
       }
       return c.body(JSON.stringify(decision.problem), decision.status, { 'Content-Type': PROBLEM_CONTENT_TYPE })
     }

@@ -1,6 +1,6 @@
 import type { ApplyOptions, ApplyResult, CounterOp } from '@andromeda/core'
 import type { PlannedWrite, StoredEntry } from './backend.js'
-import { counterEntry, type Hold, holdsEntry, holdsKeyOf, reclaimExpired, settledKeyOf } from './process-holds.js'
+import { counterEntry, type Hold, holdsEntry, holdsKeyOf, holdsOf as holdsMap, reclaimExpired, settledKeyOf } from './process-holds.js'
 
 type EntryOf<K extends StoredEntry['type']> = Extract<StoredEntry, { type: K }>
 type CounterEntry = EntryOf<'counter'>
@@ -27,6 +27,8 @@ interface CallHolds {
   reclaim: PlannedWrite[]
   /** The counter's value right after that give-back. */
   reclaimedValue: number | undefined
+  /** Read for a new hold: expired holds are still in `live`, not given back yet. */
+  lazy: boolean
 }
 
 /** One counter as the ops of a call see it. */
@@ -71,17 +73,41 @@ export async function planApply(read: ReadEntry, ops: readonly CounterOp[], opts
     states.set(key, { stored, value: stored?.value ?? 0, expiresAt: stored?.expiresAt, exists: stored !== undefined, dirty: false, holds: undefined, settled: [] })
   }
 
-  async function holdsOf(key: string, state: CounterState): Promise<CallHolds> {
-    if (state.holds) return state.holds
+  /**
+   * The counter's holds for this call. Expired ones are given back (as the contract says: only
+   * where it matters) for a settle, and before a refusal for the bound; a new hold reads them
+   * `lazy`, keeping expired ones counted, as every other store does.
+   */
+  async function holdsOf(key: string, state: CounterState, lazy = false): Promise<CallHolds> {
+    if (state.holds && !(state.holds.lazy && !lazy)) return state.holds
     const stored = state.stored
     if (!stored?.held) {
       // A counter without holds, or created by this call: any holds entry left there is stale.
-      state.holds = { previous: undefined, live: new Map(), changed: false, reclaim: [], reclaimedValue: undefined }
+      state.holds ??= { previous: undefined, live: new Map(), changed: false, reclaim: [], reclaimedValue: undefined, lazy: false }
       return state.holds
     }
+    if (state.holds?.lazy) {
+      // Read for a new hold earlier in this call: give the expired ones back now.
+      const holds = state.holds
+      const { value, writes } = reclaimExpired(key, stored, holds.previous, now)
+      for (const [id, hold] of holds.live) if (hold.expiresAt <= now) holds.live.delete(id)
+      holds.lazy = false
+      if (writes.length > 0) {
+        state.value = Math.max(state.value - (stored.value - value), 0)
+        state.dirty = true
+        holds.changed = true
+        holds.reclaim = writes
+        holds.reclaimedValue = value
+      }
+      return holds
+    }
     const previous = await read(holdsKeyOf(key), 'holds')
+    if (lazy) {
+      state.holds = { previous, live: holdsMap(previous), changed: false, reclaim: [], reclaimedValue: undefined, lazy: true }
+      return state.holds
+    }
     const { value, live, writes } = reclaimExpired(key, stored, previous, now)
-    state.holds = { previous, live, changed: writes.length > 0, reclaim: writes, reclaimedValue: writes.length > 0 ? value : undefined }
+    state.holds = { previous, live, changed: writes.length > 0, reclaim: writes, reclaimedValue: writes.length > 0 ? value : undefined, lazy: false }
     if (writes.length > 0) {
       state.value = Math.max(state.value - (stored.value - value), 0)
       state.dirty = true
@@ -136,11 +162,11 @@ export async function planApply(read: ReadEntry, ops: readonly CounterOp[], opts
       return refuse(index, 'hold')
     }
     const hold = op.hold !== undefined && op.delta > 0 ? op.hold : undefined
-    // A new hold rewrites the holds entry: give back the expired ones first, keeping it small.
-    if (hold) await holdsOf(op.key, state)
+    // A new hold rewrites the holds entry (expired ones stay counted until they matter).
+    if (hold) await holdsOf(op.key, state, true)
     const over = () => op.delta > 0 && ((op.max !== undefined && state.value + op.delta > op.max) || !Number.isSafeInteger(state.value + op.delta))
     // Expired holds may make room.
-    if (over() && state.stored?.held && !state.holds) await holdsOf(op.key, state)
+    if (over() && state.stored?.held && (!state.holds || state.holds.lazy)) await holdsOf(op.key, state)
     if (over()) return refuse(index, 'limit')
     if (op.delta < 0 && op.min !== undefined && state.value + op.delta < op.min) return refuse(index, 'floor')
     if (op.delta === 0) continue

@@ -2,6 +2,7 @@ import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot } from '@and
 import type { KeyvCounterStore } from './counter-store.js'
 import { StoreError } from '@andromeda/core'
 import { type AdapterLike, decodeEntry, encodeEntry, type PlannedWrite, Session, type StoredEntry } from './backend.js'
+import { ExpiryIndex } from './expiry-index.js'
 import { KeyedMutex } from './mutex.js'
 import { planApply } from './process-apply.js'
 import { counterEntry, holdsKeyOf, reclaimExpired } from './process-holds.js'
@@ -12,6 +13,8 @@ export interface ProcessStoreSettings {
   storageKey: (key: string) => string
   shared: boolean
   clock: () => number
+  /** True when the user injected `clock`: the store exposes it for quotas to adopt. */
+  injectedClock: boolean
   commandTimeoutMs: number
   lockWaitTimeoutMs: number
   /** Subscribe a failure callback to the Keyv `error` event; returns the unsubscribe. */
@@ -21,6 +24,11 @@ export interface ProcessStoreSettings {
 
 /** Extra lifetime given to the adapter's own TTL, which only cleans up: expiry is checked on read. */
 const TTL_HINT_SLACK_MS = 1_000
+/**
+ * Expired entries deleted by each `apply`, at most: more than a call writes with a new expiry
+ * (a counter, its holds, a record, a settled mark), so the expired ones never pile up.
+ */
+const SWEEP_PER_CALL = 8
 
 /**
  * The `CounterStore` over any Keyv storage adapter: every call that writes runs under a per-key
@@ -31,6 +39,7 @@ const TTL_HINT_SLACK_MS = 1_000
 export function createProcessStore(settings: ProcessStoreSettings): KeyvCounterStore {
   const { adapter, storageKey, clock } = settings
   const mutex = new KeyedMutex()
+  const expiries = new ExpiryIndex()
   let closed = false
 
   /**
@@ -70,6 +79,28 @@ export function createProcessStore(settings: ProcessStoreSettings): KeyvCounterS
   async function write(io: Session, key: string, entry: StoredEntry): Promise<void> {
     const hint = entry.expiresAt === undefined ? undefined : Math.max(entry.expiresAt - clock(), 1) + TTL_HINT_SLACK_MS
     await io.set(storageKey(key), encodeEntry(entry), hint)
+    expiries.note(key, entry.expiresAt)
+  }
+
+  async function remove(io: Session, key: string): Promise<void> {
+    await io.delete(storageKey(key))
+    expiries.forget(key)
+  }
+
+  /**
+   * Delete the entries of `keys` (held by the caller) that expired: the adapter never drops
+   * them by itself. A failure only puts the key back in the index, for a later call.
+   */
+  async function sweep(io: Session, keys: readonly string[]): Promise<void> {
+    for (const key of keys) {
+      try {
+        const entry = decodeEntry(await io.get(storageKey(key)))
+        if (entry?.expiresAt !== undefined && entry.expiresAt <= clock()) await remove(io, key)
+        else if (entry?.expiresAt !== undefined) expiries.note(key, entry.expiresAt)
+      } catch {
+        expiries.note(key, clock())
+      }
+    }
   }
 
   const ttlOf = (entry: { expiresAt?: number | undefined } | undefined) =>
@@ -83,9 +114,9 @@ export function createProcessStore(settings: ProcessStoreSettings): KeyvCounterS
     const undo: Array<(again: Session) => Promise<void>> = []
     try {
       for (const { key, entry, previous } of writes) {
-        if (entry === undefined) await io.delete(storageKey(key))
+        if (entry === undefined) await remove(io, key)
         else await write(io, key, entry)
-        undo.push((again) => (previous ? write(again, key, previous) : again.delete(storageKey(key))))
+        undo.push((again) => (previous ? write(again, key, previous) : remove(again, key)))
       }
     } catch (error) {
       if (undo.length > 0) io.track(rollBack(undo, freshSession()))
@@ -102,13 +133,27 @@ export function createProcessStore(settings: ProcessStoreSettings): KeyvCounterS
 
   return {
     capabilities: { shared: settings.shared, atomic: 'process', canApplyTogether: () => true },
+    // An injected clock is the quota's too (see `CounterStore.clock`).
+    ...(settings.injectedClock ? { clock } : {}),
 
     async apply(ops, opts = {}) {
       opts.signal?.throwIfAborted()
       const keys = ops.map((op) => op.key)
       if (opts.idempotencyKey !== undefined) keys.push(opts.idempotencyKey)
       if (opts.clearIdempotencyKey !== undefined) keys.push(opts.clearIdempotencyKey)
-      return critical(keys, (io) => applyLocked(io, ops, opts))
+      // A few expired entries are deleted along with each call, under their own keys' lock.
+      const due = expiries.due(clock(), SWEEP_PER_CALL)
+      return critical(due.length === 0 ? keys : [...keys, ...due], async (io) => {
+        let result: ApplyResult
+        try {
+          result = await applyLocked(io, ops, opts)
+        } catch (error) {
+          for (const key of due) expiries.note(key, clock())
+          throw error
+        }
+        if (due.length > 0) await sweep(io, due)
+        return result
+      })
     },
 
     async seed(key, value, ttlMs) {
@@ -149,8 +194,8 @@ export function createProcessStore(settings: ProcessStoreSettings): KeyvCounterS
       await critical([key], async (io) => {
         // The holds first: a failure in between leaves the counter with its units (a later
         // call can delete it again), never a holds entry nobody would read or reclaim.
-        await io.delete(storageKey(holdsKeyOf(key)))
-        await io.delete(storageKey(key))
+        await remove(io, holdsKeyOf(key))
+        await remove(io, key)
       })
     },
 
@@ -167,7 +212,7 @@ export function createProcessStore(settings: ProcessStoreSettings): KeyvCounterS
       return critical([key], async (io) => {
         const lock = await read(io, key, 'lock')
         if (!lock || lock.token !== token) return false
-        await io.delete(storageKey(key))
+        await remove(io, key)
         return true
       })
     },

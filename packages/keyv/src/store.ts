@@ -1,5 +1,5 @@
 import type { KeyvCounterStore } from './counter-store.js'
-import { InvalidArgumentError } from '@andromeda/core'
+import { checkOptionKeys, InvalidArgumentError } from '@andromeda/core'
 import type Keyv from 'keyv'
 import { type AdapterLike, createKeyMapper, type KeyvLike, minKeyLength } from './backend.js'
 import { createProcessStore } from './process-store.js'
@@ -23,7 +23,8 @@ export interface KeyvStoreOptions {
   commandTimeoutMs?: number
   /**
    * Process-atomic path only: how long, in ms, a call may wait for another call of this process
-   * on the same key before it rejects with a retryable `StoreError`. Default 10,000.
+   * on the same key before it rejects with a retryable `StoreError`. A timer: at most 2^31 - 1
+   * (larger is refused with an `InvalidArgumentError`). Default 10,000.
    */
   lockWaitTimeoutMs?: number
   /**
@@ -39,7 +40,11 @@ export interface KeyvStoreOptions {
    * @keyv/sqlite; pass `Infinity` for no limit.
    */
   maxKeyLength?: number
-  /** Process-atomic path only: clock for expiry, epoch ms. Default `Date.now`. */
+  /**
+   * Process-atomic path only: clock for expiry, epoch ms. Default `Date.now`. An injected clock
+   * is exposed as the store's `clock`: a quota created without one of its own reads it too (a
+   * quota whose own clock disagrees with it is refused), so windows and TTLs agree.
+   */
   clock?: () => number
   /**
    * SQL path only (@keyv/postgres, @keyv/mysql): the table the counters live in, in the
@@ -123,6 +128,7 @@ function isInProcess(adapter: object): boolean {
  */
 export function createKeyvStore(options: KeyvStoreOptions): KeyvCounterStore {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
+  checkOptionKeys('', options, ['keyv', 'commandTimeoutMs', 'lockWaitTimeoutMs', 'shared', 'maxKeyLength', 'clock', 'table', 'createTable'])
   const keyv = options.keyv as KeyvLike
   const adapter = (keyv as { store?: unknown } | undefined)?.store
   if (typeof adapter !== 'object' || adapter === null || typeof (adapter as AdapterLike).get !== 'function') {
@@ -159,6 +165,7 @@ export function createKeyvStore(options: KeyvStoreOptions): KeyvCounterStore {
     storageKey: createKeyMapper(prefix, maxKeyLength),
     shared: options.shared ?? !isInProcess(adapter),
     clock: options.clock ?? Date.now,
+    injectedClock: options.clock !== undefined,
     commandTimeoutMs,
     lockWaitTimeoutMs,
     watch: (fail) => {

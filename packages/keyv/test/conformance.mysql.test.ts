@@ -13,6 +13,7 @@ describe.runIf(available)('keyv on @keyv/mysql (MariaDB or MySQL)', () => {
     name: 'keyv (@keyv/mysql)',
     createStore: () => fixture.store(),
     destroyStore: async (s: CounterStore) => s.close?.(),
+    size: () => fixture.rows(),
   }
   afterAll(() => fixture.drop())
 

@@ -13,6 +13,7 @@ describe.runIf(available)('keyv on @keyv/postgres', () => {
     name: 'keyv (@keyv/postgres)',
     createStore: () => fixture.store(),
     destroyStore: async (s: CounterStore) => s.close?.(),
+    size: () => fixture.rows(),
   }
   afterAll(() => fixture.drop())
 

@@ -131,3 +131,46 @@ describe('keyv failures become StoreErrors', () => {
 function counterOf(id: string): string {
   return `{q:${id}}:usage`
 }
+
+describe('createKeyvStore options', () => {
+  it('refuses unknown option keys, naming the key and the nearest option', () => {
+    expect(() => createKeyvStore({ keyv: new Keyv(), commandTimeout: 100 } as never)).toThrow(/commandTimeout: .*did you mean 'commandTimeoutMs'/)
+    expect(() => createKeyvStore({ keyv: new Keyv(), tabel: 'x' } as never)).toThrow(/tabel/)
+  })
+
+  it('refuses commandTimeoutMs and lockWaitTimeoutMs of 2^31 ms, naming the largest value; 2^31 - 1 is accepted', () => {
+    expect(() => createKeyvStore({ keyv: new Keyv(), commandTimeoutMs: 2 ** 31 })).toThrow(/commandTimeoutMs.*2\^31 - 1/)
+    expect(() => createKeyvStore({ keyv: new Keyv(), lockWaitTimeoutMs: 2 ** 31 })).toThrow(/lockWaitTimeoutMs.*2\^31 - 1/)
+    expect(() => createKeyvStore({ keyv: new Keyv(), commandTimeoutMs: 2 ** 31 - 1, lockWaitTimeoutMs: 2 ** 31 - 1 })).not.toThrow()
+  })
+
+  it('with a clock, a quota created without one reads it: resetAt comes from the fake date', async () => {
+    const now = Date.UTC(2025, 0, 15, 12, 0)
+    const store = createKeyvStore({ keyv: new Keyv(), clock: () => now })
+    const quota = createQuota({ name: 'api', store, limit: 5, period: 'day' })
+    expect(await quota.consume('u')).toMatchObject({ allowed: true, resetAt: Date.UTC(2025, 0, 16) })
+    expect(() => createQuota({ name: 'api', store, limit: 5, clock: Date.now })).toThrow(/clock/)
+  })
+
+  it('a per-minute quota on the default Map, one consume per simulated minute for 120 minutes, keeps a few entries', async () => {
+    let now = Date.UTC(2025, 2, 1)
+    const keyv = new Keyv()
+    const quota = createQuota({ name: 'api', store: createKeyvStore({ keyv, clock: () => now }), limit: 5, period: 'minute' })
+    for (let minute = 0; minute < 120; minute++) {
+      await quota.consume('u')
+      now += 60_000
+    }
+    expect((keyv.store as Map<unknown, unknown>).size).toBeLessThanOrEqual(4)
+  })
+
+  it('500 ids on a 1 s TTL quota on the default Map: once they expired, later calls reclaim them', async () => {
+    let now = Date.UTC(2025, 2, 1)
+    const keyv = new Keyv()
+    const quota = createQuota({ name: 'api', store: createKeyvStore({ keyv, clock: () => now }), limit: 5, ttlMs: 1000 })
+    for (let i = 0; i < 500; i++) await quota.consume(`id-${i}`)
+    now += 2000
+    // Each call deletes a few expired entries along with its own work.
+    for (let i = 0; i < 100; i++) await quota.consume('after')
+    expect((keyv.store as Map<unknown, unknown>).size).toBeLessThanOrEqual(4)
+  })
+})

@@ -115,7 +115,7 @@ describe('keyv process-atomic path (Map backend)', () => {
     const store = createKeyvStore({ keyv })
     const quota = createQuota({ name: 'voucher', store, limit: 10, ttlMs: 60_000 })
     await quota.consume('v1', 3)
-    const record = await keyv.get(counterKey('voucher', 'v1'))
+    const record = await keyv.get(counterKey('voucher', 'v1', 'ttl'))
     expect(record).toMatchObject({ type: 'counter', value: 3 })
     expect(record.expiresAt).toBeGreaterThan(Date.now())
   })

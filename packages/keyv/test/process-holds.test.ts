@@ -74,13 +74,22 @@ describe('keyv process-atomic path: holds', () => {
     expect(adapter.ttls.get('keyv:k:settled:h1')).toBe(6_000)
   })
 
-  it('a new hold drops the expired ones from the entry, giving their units back', async () => {
+  it('a new hold that fits keeps the expired ones counted (as every store does); a read gives them back', async () => {
     const { store, entry, advance, now } = setup()
     await store.apply([consume('k', 1)])
     await store.apply([reserve('k', 4, 'abandoned', 1_000)])
     advance(1_000)
-    expect(await store.apply([reserve('k', 2, 'fresh', 1_000)])).toMatchObject({ ok: true, values: [3] })
+    expect(await store.apply([reserve('k', 2, 'fresh', 1_000)])).toMatchObject({ ok: true, values: [7] })
+    expect(entry('k:holds').holds).toContainEqual(['fresh', 2, now() + 1_000, 1_000])
+    expect(await store.get('k')).toMatchObject({ value: 3 })
     expect(entry('k:holds').holds).toEqual([['fresh', 2, now() + 1_000, 1_000]])
+  })
+
+  it('a new hold that would be refused gives the expired ones back first, then fits', async () => {
+    const { store, advance } = setup()
+    await store.apply([reserve('k', 4, 'abandoned', 1_000)])
+    advance(1_000)
+    expect(await store.apply([{ ...reserve('k', 8, 'fresh', 1_000), max: 10 }])).toMatchObject({ ok: true, values: [8] })
   })
 
   it('a consume or refund that fits never reads the holds; one that would be refused does, then fits', async () => {

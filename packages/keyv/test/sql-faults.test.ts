@@ -218,7 +218,7 @@ describe.each(['postgres', 'mysql'] as const)('faults on %s', (dialect) => {
     expect((await quota.get('e1')).usage).toBe(0)
     const admin = await connectAdmin(dialect)
     const qualified = dialect === 'postgres' ? `public."${fixture.table}"` : `\`${fixture.table}\``
-    const expired = ['e1', 'e2', 'e3'].map((id) => storageKey(counterKey('short', id), 'key'))
+    const expired = ['e1', 'e2', 'e3'].map((id) => storageKey(counterKey('short', id, 'ttl'), 'key'))
     const expiredRows = async () => {
       let rows = 0
       for (const key of expired) {

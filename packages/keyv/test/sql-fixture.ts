@@ -91,6 +91,17 @@ export function sqlFixture(dialect: Dialect) {
       stores.push(store)
       return store
     },
+    /** Rows in the store's tables (counters, records, locks and holds): what the database keeps. */
+    async rows(): Promise<number> {
+      const admin = await connectAdmin(dialect)
+      try {
+        const names = dialect === 'postgres' ? postgresNames('public', table) : mysqlNames(table)
+        const [counted] = await admin.query(`SELECT (SELECT count(*) FROM ${names.table}) + (SELECT count(*) FROM ${names.holds}) AS n`)
+        return Number(counted?.n ?? 0)
+      } finally {
+        await admin.close()
+      }
+    },
     async drop(): Promise<void> {
       await Promise.allSettled(stores.map((store) => store.close?.()))
       // Without the database (its tests skipped), there is nothing to drop.

@@ -96,7 +96,7 @@ function keepHeadersOnError(ctx: Context, error: unknown, names: readonly string
  * ```
  */
 export function koaQuota<Ctx extends Context = Context>(options: KoaQuotaOptions<Ctx>): Middleware {
-  const gate = createQuotaGate<Ctx>(options)
+  const gate = createQuotaGate<Ctx>(options, ['onExceeded'])
   const { onExceeded } = options
 
   return async (context, next) => {

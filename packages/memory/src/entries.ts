@@ -68,12 +68,22 @@ interface LockEntry {
 }
 type Entry = number | Counter | RecordEntry | LockEntry
 
+/** Below this many entries nothing is purged. */
+const PURGE_FLOOR = 1024
+
 /**
  * Every entry of a memory store, on one lru-cache: counters, idempotency records, loader
  * locks and holds share its bound, its recency and its clock.
  */
 export class Entries {
   private readonly cache: LRUCache<string, Entry>
+  /**
+   * Size at which expired entries are next purged. lru-cache drops an expired entry only when
+   * it is read or evicted; one-off ids and past windows would otherwise stay until the store is
+   * full. Purging when the size doubled since the last purge costs amortized O(1) an insert and
+   * keeps the store within twice its live entries (plus `PURGE_FLOOR`).
+   */
+  private purgeAt = PURGE_FLOOR
 
   constructor(
     max: number,
@@ -105,7 +115,19 @@ export class Entries {
   }
 
   private withTtl(ttl: number) {
+    if (this.cache.size >= this.purgeAt) this.purge()
     return { ttl, start: this.clock() + 1 }
+  }
+
+  /** Drop every expired entry (silently: `dispose` reports evictions only). */
+  private purge(): void {
+    this.cache.purgeStale()
+    this.purgeAt = Math.max(PURGE_FLOOR, this.cache.size * 2)
+  }
+
+  /** Entries held, expired ones not yet purged included. */
+  get size(): number {
+    return this.cache.size
   }
 
   // ------------------------------------------------------------------ counters

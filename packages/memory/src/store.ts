@@ -1,5 +1,5 @@
 import type { ApplyOptions, CounterSnapshot } from '@andromeda/core'
-import { InvalidArgumentError, StoreError } from '@andromeda/core'
+import { checkOptionKeys, InvalidArgumentError, StoreError } from '@andromeda/core'
 import { apply } from './apply.js'
 import type { MemoryCounterStore } from './counter-store.js'
 import { Entries, type MemoryEvictionEvent } from './entries.js'
@@ -13,7 +13,11 @@ export interface MemoryStoreOptions {
    * recently used entry is evicted and `onEvict` is told. Default 100,000.
    */
   max?: number
-  /** Clock for expiry, epoch ms. Default `Date.now`. Inject one to test TTLs without waiting. */
+  /**
+   * Clock for expiry, epoch ms. Default `Date.now`. Inject one to test TTLs without waiting: the
+   * store exposes it as `clock`, and a quota created without a clock of its own reads it too (a
+   * quota whose own clock disagrees with it is refused), so windows, `resetAt` and TTLs agree.
+   */
   clock?: () => number
   /**
    * Called when a live entry is evicted because the store is full. Evicting a counter forgets
@@ -46,6 +50,7 @@ const NO_OPTIONS: ApplyOptions = Object.freeze({})
  */
 export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryCounterStore {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
+  checkOptionKeys('', options, ['max', 'clock', 'onEvict'])
   const max = options.max === undefined ? DEFAULT_MAX : options.max
   if (!Number.isSafeInteger(max) || max < 1) throw new InvalidArgumentError('max', `must be a positive integer, got ${String(max)}`)
   if (options.clock !== undefined && typeof options.clock !== 'function') throw new InvalidArgumentError('clock', 'must be a function')
@@ -75,6 +80,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryCount
   // Every method body is synchronous: nothing can interleave inside one call.
   return {
     capabilities: { shared: false, atomic: 'process', canApplyTogether: () => true },
+    // An injected clock is the quota's too (a quota without its own adopts it): one time source.
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
 
     // Answers synchronously (the contract allows it): the engine's hot path makes no promise
     // for the store. Failures still come back as rejected promises, as from any store.

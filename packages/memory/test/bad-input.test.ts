@@ -73,8 +73,9 @@ describe('createQuota rejects bad options with InvalidArgumentError naming the o
     ...BAD_COUNTS.map((v): [string, unknown] => ['lock.retryDelayMs', { ...base, lock: { retryDelayMs: v } }]),
     ...[1, 'hooks'].map((v): [string, unknown] => ['hooks', { ...base, hooks: v }]),
     ['hooks.onConsume', { ...base, hooks: { onConsume: 'log' } }],
-    // A JSON body's "__proto__" is an own key: it never supplies an option, and a hook under it is checked.
-    ['limit', JSON.parse('{"name":"q","__proto__":{"limit":5}}')],
+    // A JSON body's "__proto__" is an own key: it never supplies an option (it is refused as an
+    // unknown one), and a hook under it is checked.
+    ['__proto__', JSON.parse('{"name":"q","__proto__":{"limit":5}}')],
     ['hooks.__proto__', { ...base, hooks: JSON.parse('{"__proto__":{"onConsume":1}}') }],
   ]
 

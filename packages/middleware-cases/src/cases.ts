@@ -386,4 +386,145 @@ export const MIDDLEWARE_CASES: MiddlewareCase[] = [
       await expect(created({ quota, id: () => 'u', cost: -1 })).rejects.toSatisfy(InvalidArgumentError.isInstance)
     },
   },
+  {
+    name: 'an async refundWhen is awaited: limit 3, five successful requests answer 200, 200, 200, 429, 429',
+    async run({ store, serve }) {
+      const quota = createQuota({ name: 'api', store: store(), limit: 3 })
+      const settledOutcomes: boolean[] = []
+      const app = await serve([
+        {
+          quota,
+          id: () => 'u',
+          refundWhen: async (outcome) => {
+            const refund = outcome.status >= 500
+            settledOutcomes.push(refund)
+            return refund
+          },
+        },
+      ])
+      const statuses: number[] = []
+      for (let i = 0; i < 5; i++) {
+        statuses.push((await call(`${app.url}/ok`)).status)
+        // Each granted request settles before the next one is sent (the refund is decided then).
+        if (i < 3) await vi.waitFor(() => expect(settledOutcomes).toHaveLength(i + 1))
+      }
+      expect(statuses).toEqual([200, 200, 200, 429, 429])
+      expect((await quota.get('u')).usage).toBe(3)
+    },
+  },
+  {
+    name: 'a refundWhen that answers a string is an InvalidArgumentError told to onError, and nothing is refunded',
+    async run({ store, serve }) {
+      const quota = createQuota({ name: 'api', store: store(), limit: 3 })
+      const errors: unknown[] = []
+      const app = await serve([{ quota, id: () => 'u', refundWhen: (() => 'yes') as never, onError: (error) => void errors.push(error) }])
+      expect((await call(`${app.url}/answers-500`)).status).toBe(500)
+      await vi.waitFor(() => expect(errors).toHaveLength(1))
+      expect(errors[0]).toSatisfy(InvalidArgumentError.isInstance)
+      expect((errors[0] as InvalidArgumentError).argument).toBe('refundWhen')
+      expect((await quota.get('u')).usage).toBe(1)
+    },
+  },
+  {
+    name: 'an async skip is awaited; a skip that answers a string fails the request and counts nothing',
+    async run({ store, serve }) {
+      const quota = createQuota({ name: 'api', store: store(), limit: 3 })
+      const counted = await serve([{ quota, id: () => 'u', skip: async () => false }])
+      expect((await call(`${counted.url}/ok`)).status).toBe(200)
+      expect((await quota.get('u')).usage).toBe(1)
+      const skipped = await serve([{ quota, id: () => 'u', skip: async () => true }])
+      // A skipped request exposes no result: some frameworks answer the empty body with 204.
+      expect((await call(`${skipped.url}/ok`)).status).toBeLessThan(300)
+      expect((await quota.get('u')).usage).toBe(1)
+      const wrong = await serve([{ quota, id: () => 'u', skip: (() => 'no') as never }])
+      expect((await call(`${wrong.url}/ok`)).status).toBe(500)
+      expect((await quota.get('u')).usage).toBe(1)
+    },
+  },
+  {
+    name: 'an id function that answers a number fails the request and counts nothing',
+    async run({ store, serve }) {
+      const consumed: string[] = []
+      const quota = createQuota({ name: 'api', store: store(), limit: 3, hooks: { onConsume: (e) => void consumed.push(e.id) } })
+      const app = await serve([{ quota, id: (() => 42) as never }])
+      expect((await call(`${app.url}/ok`)).status).toBe(500)
+      expect(consumed).toEqual([])
+    },
+  },
+  {
+    name: 'an idempotent retry that crosses a minute boundary replays, and the new minute is not charged',
+    async run({ store, serve }) {
+      let now = Date.UTC(2025, 2, 1, 10, 0, 59, 990)
+      const quota = createQuota({ name: 'calls', store: store(), limit: 100, period: 'minute', clock: () => now })
+      const app = await serve([{ quota, id: () => 'acct', idempotency: true }])
+      const first = await call(`${app.url}/ok`, { headers: { 'idempotency-key': 'req-1' } })
+      expect(first.status).toBe(200)
+      expect(first.json()).toMatchObject({ status: 'granted', usage: 1 })
+      now += 20
+      const retry = await call(`${app.url}/ok`, { headers: { 'idempotency-key': 'req-1' } })
+      expect(retry.status).toBe(200)
+      expect(retry.json()).toMatchObject({ status: 'replayed', usage: 1 })
+      expect((await quota.get('acct')).usage).toBe(0)
+    },
+  },
+  {
+    name: "Retry-After and the RateLimit reset come from the quota's clock, 2 minutes behind or ahead of real time",
+    async run({ store, serve }) {
+      for (const offsetMs of [-120_000, 120_000]) {
+        const quota = createQuota({ name: 'api', store: store(), limit: 1, period: 'minute', clock: () => Date.now() + offsetMs })
+        const app = await serve([{ quota, id: () => `u${offsetMs}` }])
+        expect((await call(`${app.url}/ok`)).status).toBe(200)
+        const refused = await call(`${app.url}/ok`)
+        expect(refused.status).toBe(429)
+        const retryAfter = Number(refused.headers.get('retry-after'))
+        expect(retryAfter).toBeGreaterThanOrEqual(1)
+        expect(retryAfter).toBeLessThanOrEqual(60)
+        const item = parseItems(refused.headers.get('ratelimit') ?? undefined).api!
+        expect(item.t).toBeGreaterThanOrEqual(1)
+        expect(item.t).toBeLessThanOrEqual(60)
+      }
+    },
+  },
+  {
+    name: 'refuses a misspelt option when the middleware is created, naming it and the nearest option',
+    ownStore: true,
+    async run<Req>({ harness }: CaseContext<Req>) {
+      const quota = createQuota({ name: 'api', store: downStore(), limit: 3 })
+      const created = (gate: GateSpec<Req>) => Promise.resolve().then(() => harness.create(gate))
+      const error = await created({ quota, id: () => 'u', refundWhn: () => false } as never).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(error).toSatisfy(InvalidArgumentError.isInstance)
+      expect((error as InvalidArgumentError).argument).toBe('refundWhn')
+      expect((error as Error).message).toContain("'refundWhen'")
+      await expect(created({ quota, id: () => 'u', headers: { legasy: 'x-ratelimit' } } as never)).rejects.toThrow(/headers\.legasy/)
+      await expect(created({ quota, id: () => 'u', idempotency: { hedaer: 'X-Key' } } as never)).rejects.toThrow(/idempotency\.hedaer/)
+    },
+  },
+  {
+    name: 'timeoutMs of 2^31 ms is refused when the middleware is created, naming the largest value; 2^31 - 1 is accepted',
+    ownStore: true,
+    async run<Req>({ harness }: CaseContext<Req>) {
+      const quota = createQuota({ name: 'api', store: downStore(), limit: 3 })
+      const created = (gate: GateSpec<Req>) => Promise.resolve().then(() => harness.create(gate))
+      const error = await created({ quota, id: () => 'u', timeoutMs: 2 ** 31 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(error).toSatisfy(InvalidArgumentError.isInstance)
+      expect((error as InvalidArgumentError).argument).toBe('timeoutMs')
+      expect((error as Error).message).toContain('2147483647')
+      await created({ quota, id: () => 'u', timeoutMs: 2 ** 31 - 1 })
+    },
+  },
+  {
+    name: 'timeoutMs and holdMs of 30 days: a request is granted, not answered 503',
+    async run({ store, serve }) {
+      const quota = createQuota({ name: 'api', store: store(), limit: 3 })
+      const app = await serve([{ quota, id: () => 'u', timeoutMs: 2 ** 31 - 1, holdMs: 30 * 86_400_000 }])
+      expect((await call(`${app.url}/ok`)).status).toBe(200)
+      expect((await quota.get('u')).usage).toBe(1)
+    },
+  },
 ]

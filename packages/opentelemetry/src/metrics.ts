@@ -1,4 +1,4 @@
-import type { CounterStore, QuotaHooks, QuotaOptions } from '@andromeda/core'
+import { type CounterStore, checkOptionKeys, InvalidArgumentError, type QuotaHooks, type QuotaOptions } from '@andromeda/core'
 import type { MeterProvider } from '@opentelemetry/api'
 import { composeHooks, recordingHooks } from './hooks.js'
 import { instrumentsFor } from './instruments.js'
@@ -12,6 +12,12 @@ export interface MetricsOptions {
    * registers itself.
    */
   meterProvider?: MeterProvider
+}
+
+/** `MetricsOptions`: an object of known keys only (a misspelt `meterProvidr` would record to the global provider unnoticed). */
+function checkMetricsOptions(metrics: unknown): void {
+  if (typeof metrics !== 'object' || metrics === null) throw new InvalidArgumentError('metrics', 'must be an object { meterProvider? }')
+  checkOptionKeys('metrics', metrics, ['meterProvider'])
 }
 
 /**
@@ -44,6 +50,7 @@ export interface MetricsOptions {
  * ```
  */
 export function withMetrics<D>(options: QuotaOptions<D>, metrics: MetricsOptions = {}): QuotaOptions<D> {
+  checkMetricsOptions(metrics)
   const instruments = instrumentsFor(metrics.meterProvider)
   const store = (options as { store?: CounterStore }).store
   return {
@@ -59,10 +66,12 @@ export function withMetrics<D>(options: QuotaOptions<D>, metrics: MetricsOptions
  * your own). Counts events; store latency needs `timedStore`.
  */
 export function metricsHooks(metrics: MetricsOptions = {}): QuotaHooks<any> {
+  checkMetricsOptions(metrics)
   return recordingHooks(instrumentsFor(metrics.meterProvider))
 }
 
 /** Only the timed store wrapper (`andromeda.store.duration`), for stores you hand out yourself. */
 export function timedStore(store: CounterStore, metrics: MetricsOptions = {}): CounterStore {
+  checkMetricsOptions(metrics)
   return instrumentStore(store, instrumentsFor(metrics.meterProvider))
 }

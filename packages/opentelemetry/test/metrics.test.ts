@@ -148,3 +148,10 @@ describe('withMetrics', () => {
     expect(() => createQuota(withMetrics({ name: 'api', store: undefined as never, limit: 1 }))).toThrow(/store/)
   })
 })
+
+describe('metrics options', () => {
+  it('refuse an unknown key, naming it and the nearest option', () => {
+    const options = { name: 'api', store: createMemoryStore(), limit: 5 }
+    expect(() => withMetrics(options, { meterProvidr: undefined } as never)).toThrow(/metrics\.meterProvidr.*did you mean 'meterProvider'/)
+  })
+})

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '@andromeda/core'
+import { checkOptionKeys, checkTimerMs, InvalidArgumentError } from '@andromeda/core'
 import { type RedisClientLike, toDriver } from './clients.js'
 import type { RedisCounterStore } from './counter-store.js'
 import { checkReplicas, type ReplicasOptions } from './replicas.js'
@@ -20,7 +20,8 @@ export interface RedisStoreOptions {
   /**
    * Upper bound of every call, in ms, from the call to its settlement: waiting for a
    * connection, the script and its reply. Past it the call rejects with a `StoreError`, and
-   * the script, should it still reach the server, refuses to run. Default 2000.
+   * the script, should it still reach the server, refuses to run. A timer: at most 2^31 - 1
+   * (larger is refused with an `InvalidArgumentError`). Default 2000.
    */
   commandTimeoutMs?: number
   /**
@@ -102,6 +103,7 @@ const DEFAULT_MAX_BATCH_OPS = 128
  */
 export function createRedisStore(options: RedisStoreOptions): RedisCounterStore {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
+  checkOptionKeys('', options, ['client', 'prefix', 'commandTimeoutMs', 'batch', 'replicas'])
   const driver = toDriver(options.client)
   if (!driver) {
     throw new InvalidArgumentError('client', 'must be an ioredis Redis/Cluster or a node-redis client/cluster')
@@ -110,14 +112,13 @@ export function createRedisStore(options: RedisStoreOptions): RedisCounterStore 
   if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
     throw new InvalidArgumentError('prefix', 'must be a string without "{" or "}" (they would change the keys\' hash tag)')
   }
-  const timeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
-    throw new InvalidArgumentError('commandTimeoutMs', `must be a positive integer (ms), got ${String(timeoutMs)}`)
-  }
+  // A timer bounds every call: longer than 2^31 - 1 ms it would fire at once.
+  const timeoutMs = checkTimerMs('commandTimeoutMs', options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS)
   const batch = options.batch ?? {}
   if (batch !== false && (typeof batch !== 'object' || batch === null)) {
     throw new InvalidArgumentError('batch', 'must be false or { maxOps?: number }')
   }
+  if (batch !== false) checkOptionKeys('batch', batch, ['maxOps'])
   const maxOps = batch === false ? 1 : (batch.maxOps ?? DEFAULT_MAX_BATCH_OPS)
   if (!Number.isSafeInteger(maxOps) || maxOps < 1) {
     throw new InvalidArgumentError('batch.maxOps', `must be a positive integer, got ${String(maxOps)}`)

@@ -26,7 +26,7 @@ const NO_OPTIONS: ApplyOptions = {}
 export class RedisStore implements RedisCounterStore {
   readonly capabilities: CounterStore['capabilities']
   private closed: Promise<void> | undefined
-  private readonly clock: ServerClock
+  private readonly serverClock: ServerClock
   private readonly queue: DeadlineQueue
   private readonly batcher: Batcher
 
@@ -47,7 +47,7 @@ export class RedisStore implements RedisCounterStore {
         return keys.every((key) => calculateSlot(slotPrefix + key) === slot)
       },
     }
-    this.clock = new ServerClock(driver, timeoutMs)
+    this.serverClock = new ServerClock(driver, timeoutMs)
     this.queue = new DeadlineQueue(
       timeoutMs,
       (call) => this.expire(call),
@@ -106,9 +106,9 @@ export class RedisStore implements RedisCounterStore {
   /** Wait for calls in flight (each bounded by `commandTimeoutMs`), then detach from the client. */
   close(): Promise<void> {
     this.closed ??= (async () => {
-      while (this.queue.live > 0 || this.clock.busy) {
+      while (this.queue.live > 0 || this.serverClock.busy) {
         if (this.queue.live > 0) await this.queue.drained()
-        else await this.clock.calibrate().catch(() => {})
+        else await this.serverClock.calibrate().catch(() => {})
       }
       this.queue.stop()
       this.driver.dispose()
@@ -190,7 +190,7 @@ export class RedisStore implements RedisCounterStore {
 
   /** Send now when connected and calibrated (the hot path: no await before it), else once ready. */
   private dispatch(send: Send): void {
-    if (this.clock.offsetMs !== undefined && this.driver.isReady()) this.transmit(send)
+    if (this.serverClock.offsetMs !== undefined && this.driver.isReady()) this.transmit(send)
     else void this.prepare(send)
   }
 
@@ -199,7 +199,7 @@ export class RedisStore implements RedisCounterStore {
     try {
       while (send.keepLive()) {
         if (!this.driver.isReady()) await this.driver.ready(send.dueAt() - performance.now(), send.calls[0]!.signal)
-        else if (this.clock.offsetMs === undefined) await this.clock.calibrate()
+        else if (this.serverClock.offsetMs === undefined) await this.serverClock.calibrate()
         else return this.transmit(send)
       }
     } catch (error) {
@@ -212,12 +212,12 @@ export class RedisStore implements RedisCounterStore {
     for (const call of send.calls) if (!call.done && call.signal?.aborted) this.rejectCall(call, call.signal.reason)
     if (!send.keepLive()) return
     const dueAt = send.dueAt()
-    if (!this.closed) this.clock.refreshIfOld(dueAt)
+    if (!this.closed) this.serverClock.refreshIfOld(dueAt)
     // The server refuses the script from this instant on (its clock): never later than the
     // deadline queue rejects the earliest call here, so a call reported as failed is never
     // applied afterwards. A WAIT behind it needs its own time before that.
     const wait = this.waitFor(send)
-    send.build(String(Math.floor(dueAt + this.clock.offsetMs!) - CLOCK_SLACK_MS - (wait?.timeoutMs ?? 0)))
+    send.build(String(Math.floor(dueAt + this.serverClock.offsetMs!) - CLOCK_SLACK_MS - (wait?.timeoutMs ?? 0)))
     send.sent = true
     let sent: Promise<unknown>
     try {

@@ -35,4 +35,22 @@ describe('createRedisStore() accepts the clients users already have', () => {
     expect(() => createRedisStore({ client: new Redis({ lazyConnect: true }), prefix: '{x}' })).toThrow(/prefix/)
     expect(() => createRedisStore({ client: new Redis({ lazyConnect: true }), commandTimeoutMs: 0 })).toThrow(/commandTimeoutMs/)
   })
+
+  it('refuses a commandTimeoutMs of 2^31 ms (a timer would fire at once), naming the largest value; 2^31 - 1 is accepted', async () => {
+    const client = new Redis({ lazyConnect: true })
+    expect(() => createRedisStore({ client, commandTimeoutMs: 2 ** 31 })).toThrow(/commandTimeoutMs.*2147483647/)
+    // replicas.timeoutMs must stay below commandTimeoutMs, so it is bounded too.
+    expect(() => createRedisStore({ client, replicas: { count: 1, timeoutMs: 2 ** 31 } })).toThrow(/replicas\.timeoutMs/)
+    const store = createRedisStore({ client, commandTimeoutMs: 2 ** 31 - 1 })
+    await store.close()
+    client.disconnect()
+  })
+
+  it('refuses unknown option keys, naming the key and the nearest option', () => {
+    const client = new Redis({ lazyConnect: true })
+    expect(() => createRedisStore({ client, commandTimeout: 100 } as never)).toThrow(/commandTimeout: .*did you mean 'commandTimeoutMs'/)
+    expect(() => createRedisStore({ client, batch: { maxOp: 4 } } as never)).toThrow(/batch\.maxOp/)
+    expect(() => createRedisStore({ client, replicas: { count: 1, timeout: 10 } } as never)).toThrow(/replicas\.timeout/)
+    client.disconnect()
+  })
 })

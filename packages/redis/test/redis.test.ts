@@ -118,7 +118,7 @@ describe.runIf(available).each(kinds)('Redis store on %s', (kind) => {
     const prefix = randomPrefix()
     const store = createRedisStore({ client: client.client, prefix })
     const quota = createQuota({ name: 'ttl', store, limit: 10, ttlMs: 60_000 })
-    const key = `${prefix}{ttl:v1}:usage`
+    const key = `${prefix}{ttl:v1}:usage:ttl`
     let last = Number.POSITIVE_INFINITY
     const steps: (() => Promise<unknown>)[] = [
       () => quota.consume('v1'),

@@ -74,7 +74,7 @@ export function engineTests(options: ConformanceOptions): void {
     test('limit 3: ten consume(id, 0) change nothing, then exactly three consume(id, 1) are allowed', async (store) => {
       const quota = createQuota({ name: randomName(), store, limit: 3, ttlMs: 60_000 })
       for (let i = 0; i < 10; i++) expect(await quota.consume('v', 0)).toMatchObject({ allowed: true, usage: 0 })
-      expect(await store.get((await import('@andromeda/core')).counterKey(quota.name, 'v'))).toBeUndefined()
+      expect(await store.get((await import('@andromeda/core')).counterKey(quota.name, 'v', 'ttl'))).toBeUndefined()
       const results = [await quota.consume('v'), await quota.consume('v'), await quota.consume('v'), await quota.consume('v')]
       expect(results.map((r) => r.allowed)).toEqual([true, true, true, false])
     })

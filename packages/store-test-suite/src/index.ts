@@ -1,6 +1,7 @@
 import { contractTests } from './contract.js'
 import { holdTests } from './holds.js'
 import { engineTests } from './engine.js'
+import { timeTests } from './time.js'
 import type { CounterStore } from '@andromeda/core'
 import type { ConformanceOptions } from './options.js'
 
@@ -30,4 +31,5 @@ export function runStoreConformance<S extends CounterStore>(options: Conformance
   contractTests(options)
   holdTests(options)
   engineTests(options)
+  timeTests(options as ConformanceOptions)
 }

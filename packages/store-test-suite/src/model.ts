@@ -92,6 +92,13 @@ export interface ModelHold {
 interface IdempotencyRecord {
   results: ModelResult[]
   expiresAt: number
+  /** The counter the recorded call charged (a replay's hold is settled there, whatever the window now). */
+  counter?: string
+  /**
+   * Per result: whether its counter existed after the recorded call. A store records a counter's
+   * lifetime only then; without one, a replay of a periodic quota reports the current window's end.
+   */
+  lived: boolean[]
 }
 
 const UNLIMITED: ModelResult = { status: 'unlimited', allowed: true, usage: 0, limit: Infinity, remaining: Infinity }
@@ -124,12 +131,19 @@ export class QuotaModel {
     return JSON.stringify([spec.name, id, spec.period ? windowStartAt(spec.period, now) : null])
   }
 
+  /** Identity of an id's group: where its idempotency records live, whatever the window. */
+  groupId(spec: ModelQuotaSpec, id: string): string {
+    return JSON.stringify([spec.name, id])
+  }
+
   /**
-   * Identity of an idempotency record: the key names it together with the request, so a key
-   * reused for a different request (another cost, other items) is evaluated afresh.
+   * Identity of an idempotency record: it belongs to the (quota, id) group, not to one window's
+   * counter, so a retry after a window change or a TTL end replays; the key names it together
+   * with the request, so a key reused for a different request (another cost, other items) is
+   * evaluated afresh.
    */
-  private recordId(counter: string, operation: 'consume' | 'refund' | 'reserve' | 'all', key: string, request: unknown): string {
-    return JSON.stringify([counter, operation, key, request])
+  private recordId(group: string, operation: 'consume' | 'refund' | 'reserve' | 'all', key: string, request: unknown): string {
+    return JSON.stringify([group, operation, key, request])
   }
 
   /** End of the id's current window, for periodic quotas. */
@@ -150,6 +164,13 @@ export class QuotaModel {
       return undefined
     }
     return c
+  }
+
+  /** A recorded result as a replay reports it now (see `IdempotencyRecord.lived`). */
+  private replayOf(spec: ModelQuotaSpec, record: IdempotencyRecord, k: number, now: number): ModelResult {
+    const result: ModelResult = { ...record.results[k]!, status: 'replayed' }
+    if (!record.lived[k] && spec.period) result.resetAt = this.periodEndAt(spec, now)!
+    return result
   }
 
   private liveRecord(record: string, now: number): IdempotencyRecord | undefined {
@@ -220,9 +241,9 @@ export class QuotaModel {
     const limit = spec.limit(id)
     if (limit === null) return { ...UNLIMITED }
     const counter = this.counterId(spec, id, now)
-    const record = key === undefined ? undefined : this.recordId(counter, operation, key, cost)
+    const record = key === undefined ? undefined : this.recordId(this.groupId(spec, id), operation, key, cost)
     const replay = record && this.liveRecord(record, now)
-    if (replay) return { ...replay.results[0]!, status: 'replayed' }
+    if (replay) return this.replayOf(spec, replay, 0, now)
     let c = this.loaded(spec, id, counter, now)
     // Expired holds come back before a refusal: the call is then checked again.
     if (cost > 0 && (c?.value ?? 0) + cost > limit) this.reclaim(c, now)
@@ -234,7 +255,7 @@ export class QuotaModel {
       if (hold) c.holds.set(hold.id, { units: cost, expiresAt: now + hold.holdMs, holdMs: hold.holdMs })
     }
     const result = this.result(spec, limit, c, now, true)
-    if (record) this.records.set(record, { results: [result], expiresAt: now + spec.idempotencyTtlMs })
+    if (record) this.records.set(record, { results: [result], expiresAt: now + spec.idempotencyTtlMs, counter, lived: [c !== undefined] })
     return result
   }
 
@@ -246,10 +267,10 @@ export class QuotaModel {
       result = { ...UNLIMITED }
     } else {
       const counter = this.counterId(spec, id, now)
-      const record = key === undefined ? undefined : this.recordId(counter, 'refund', key, cost)
+      const record = key === undefined ? undefined : this.recordId(this.groupId(spec, id), 'refund', key, cost)
       const replay = record && this.liveRecord(record, now)
       if (replay) {
-        result = { ...replay.results[0]!, status: 'replayed' }
+        result = this.replayOf(spec, replay, 0, now)
       } else {
         // A refund never loads nor creates a counter, and is refused whole rather than clamped.
         const c = this.live(counter, now)
@@ -258,7 +279,7 @@ export class QuotaModel {
         } else {
           c.value -= cost
           result = this.result(spec, limit, c, now, true)
-          if (record) this.records.set(record, { results: [result], expiresAt: now + spec.idempotencyTtlMs })
+          if (record) this.records.set(record, { results: [result], expiresAt: now + spec.idempotencyTtlMs, lived: [true] })
         }
       }
     }
@@ -297,12 +318,14 @@ export class QuotaModel {
    */
   reserve(spec: ModelQuotaSpec, id: string, cost: number, key: string | undefined, holdMs: number, now: number): ModelHold {
     this.events = []
-    const counter = this.counterId(spec, id, now)
-    const holdId = key === undefined ? `hold-${++this.holdSeq}` : JSON.stringify([counter, key, cost])
+    const group = this.groupId(spec, id)
+    const holdId = key === undefined ? `hold-${++this.holdSeq}` : JSON.stringify([group, key, cost])
     const result = this.consumeQuiet(spec, id, cost, key, now, 'reserve', { id: holdId, holdMs })
     this.events.push(`${result.allowed ? 'onConsume' : 'onExceeded'}:${id}:${cost}:${result.allowed}`)
     const holds = (result.status === 'granted' || result.status === 'replayed') && cost > 0
-    const record = key === undefined ? undefined : this.recordId(counter, 'reserve', key, cost)
+    const record = key === undefined ? undefined : this.recordId(group, 'reserve', key, cost)
+    // A replay's hold is on the counter the recorded call charged, perhaps an earlier window's.
+    const counter = (result.status === 'replayed' && record !== undefined ? this.records.get(record)?.counter : undefined) ?? this.counterId(spec, id, now)
     return { spec, id, counter, holdId, result, units: holds ? cost : 0, limit: result.limit, record }
   }
 
@@ -390,9 +413,9 @@ export class QuotaModel {
         )
   }
 
-  /** What a multi-quota request charges: each counted item's counter and cost. */
-  private requestOf(items: readonly ModelConsumeAllItem[], counted: number[], now: number): Array<[string, number]> {
-    return counted.map((i) => [this.counterId(items[i]!.spec, items[i]!.id, now), items[i]!.cost])
+  /** What a multi-quota request charges: each counted item's (quota, id) group and cost, whatever the window. */
+  private requestOf(items: readonly ModelConsumeAllItem[], counted: number[], _now: number): Array<[string, number]> {
+    return counted.map((i) => [this.groupId(items[i]!.spec, items[i]!.id), items[i]!.cost])
   }
 
   private consumeAllAtomic(
@@ -405,11 +428,11 @@ export class QuotaModel {
   ): ModelConsumeAllResult {
     const first = items[counted[0]!]!
     const request = this.requestOf(items, counted, now)
-    const record = key === undefined ? undefined : this.recordId(this.counterId(first.spec, first.id, now), 'all', key, request)
+    const record = key === undefined ? undefined : this.recordId(this.groupId(first.spec, first.id), 'all', key, request)
     const replay = record && this.liveRecord(record, now)
     if (replay) {
       counted.forEach((i, k) => {
-        results[i] = { ...replay.results[k]!, status: 'replayed' }
+        results[i] = this.replayOf(items[i]!.spec, replay, k, now)
       })
       return { allowed: true, results, replayed: true }
     }
@@ -463,7 +486,10 @@ export class QuotaModel {
       const c = this.live(counter, now)
       results[i] = this.result(spec, limits[i]!, c ?? { value: scratch.get(counter)!, expiresAt: undefined, holds: new Map() }, now, true)
     }
-    if (record) this.records.set(record, { results: counted.map((i) => results[i]!), expiresAt: now + first.spec.idempotencyTtlMs })
+    if (record) {
+      const lived = counted.map((i) => this.live(this.counterId(items[i]!.spec, items[i]!.id, now), now) !== undefined)
+      this.records.set(record, { results: counted.map((i) => results[i]!), expiresAt: now + first.spec.idempotencyTtlMs, lived })
+    }
     return { allowed: true, results }
   }
 
@@ -492,7 +518,7 @@ export class QuotaModel {
           const c = this.live(counter, now)
           if (!c) continue
           c.value -= item.cost
-          if (key !== undefined) this.records.delete(this.recordId(counter, 'all', `${key}#${g}`, item.cost))
+          if (key !== undefined) this.records.delete(this.recordId(this.groupId(item.spec, item.id), 'all', `${key}#${g}`, item.cost))
         }
         // Nothing stays granted: every item reports its usage after the call and what became of it.
         for (const j of counted) {

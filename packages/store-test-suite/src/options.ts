@@ -15,6 +15,13 @@ export interface ConformanceOptions<S extends CounterStore = CounterStore> {
   createStore(): S | Promise<S>
   /** Called after each test with the store `createStore` returned (close a client, etc.). */
   destroyStore?(store: S): void | Promise<void>
+  /**
+   * How many entries the store's backend holds now (a Map's size, a table's rows), for stores
+   * that can tell: the suite then checks that expired counters and idempotency records are
+   * reclaimed, so the backend stays within its live entries plus a few. Other tests may share
+   * the backend; the suite only compares counts taken during one test.
+   */
+  size?(store: S): number | Promise<number>
 }
 
 /** A key no other test (or run) uses, in its own hash-tag group. */

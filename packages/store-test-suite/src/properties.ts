@@ -12,6 +12,7 @@ import {
   counterKey,
   createQuota,
   idempotencyKey,
+  keyGroup,
   wrapStore,
 } from '@andromeda/core'
 import fc from 'fast-check'
@@ -90,6 +91,8 @@ type Cmd =
   | { kind: 'reserve'; q: number; id: number; cost: number; key: Key; holdMs: number }
   | { kind: 'settle'; which: number; commit: boolean; keep: number | undefined }
   | { kind: 'advance'; ms: number }
+  /** Move the clock to `before` ms before the periodic quota's next window starts: the next call and its retry straddle a boundary. */
+  | { kind: 'edge'; before: number }
   | { kind: 'replay'; back: number }
 
 interface Setup {
@@ -170,6 +173,7 @@ function commandArbitrary(clocked: boolean): fc.Arbitrary<Cmd> {
   if (clocked) {
     const ms = fc.constantFrom(1, 999, 1_000, 2_000, 5_000, 30_000, 60_000, 3_600_000)
     commands.push({ weight: 2, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms }) })
+    commands.push({ weight: 2, arbitrary: fc.record({ kind: fc.constant('edge' as const), before: fc.constantFrom(1, 10, 500) }) })
   }
   return fc.oneof(...commands)
 }
@@ -293,9 +297,15 @@ async function runSequence(ctx: RunContext, setup: Setup, commands: Cmd[]): Prom
     if (counted.length === 0 || counted.some((item) => item.q === SAGA)) return false
     const keys = counted.map((item) => {
       const spec = specs[item.q]!
-      return counterKey(spec.name, ids[item.id]!, spec.period ? windowStartAt(spec.period, now()) : undefined)
+      return counterKey(
+        spec.name,
+        ids[item.id]!,
+        spec.period ? { period: spec.period, startAt: windowStartAt(spec.period, now()) } : spec.ttlMs === undefined ? undefined : 'ttl',
+      )
     })
-    return store.capabilities.canApplyTogether(key === undefined ? keys : [...keys, idempotencyKey(keys[0]!, 'all', key)])
+    const first = counted[0]!
+    const record = idempotencyKey(keyGroup(specs[first.q]!.name, ids[first.id]!), 'all', key ?? '')
+    return store.capabilities.canApplyTogether(key === undefined ? keys : [...keys, record])
   }
 
   const execute = async (cmd: Cmd, label: string): Promise<void> => {
@@ -401,6 +411,14 @@ async function runSequence(ctx: RunContext, setup: Setup, commands: Cmd[]): Prom
       case 'advance':
         await clock!.advance(cmd.ms)
         return
+      case 'edge': {
+        // The periodic quota's windows are minutes when the clock moves (see `period`).
+        const at = now()
+        let ms = windowStartAt('minute', at) + 60_000 - cmd.before - at
+        if (ms <= 0) ms += 60_000
+        await clock!.advance(ms)
+        return
+      }
       case 'replay':
         return
     }
@@ -417,7 +435,7 @@ async function runSequence(ctx: RunContext, setup: Setup, commands: Cmd[]): Prom
     }
     const label = `step ${step}: ${JSON.stringify(target)}${cmd === target ? '' : ' (replayed)'} at ${now()}`
     await execute(target, label)
-    if (cmd === target && cmd.kind !== 'advance') history.push(cmd)
+    if (cmd === target && cmd.kind !== 'advance' && cmd.kind !== 'edge') history.push(cmd)
   }
 
   // Final sweep: every (quota, id) agrees with the model, usage never below zero.
@@ -614,7 +632,8 @@ export function runStoreProperties<S extends CounterStore>(options: PropertyOpti
       withStore(options, async (store) => {
         // The engine's clock is frozen, so resetAt moves only with the lifetime the store reports:
         // a store that replays the recorded ttlMs as it was would report the same resetAt later on.
-        const frozenAt = Date.now()
+        // Frozen where the store's injected clock is now (one time source: a quota's clock may not disagree with it).
+        const frozenAt = options.clock?.now() ?? Date.now()
         const quota = createQuota({ name: randomName('replay'), store, limit: 5, ttlMs: 600_000, clock: () => frozenAt })
         const first = await quota.consume('a', 1, { idempotencyKey: 'k' })
         expect(first.resetAt).toBeDefined()

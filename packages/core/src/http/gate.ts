@@ -1,8 +1,8 @@
 import { HoldExpiredError, InvalidArgumentError, StoreError } from '../errors.js'
 import { periodSeconds } from '../period.js'
 import { grantedResult } from '../result.js'
-import { checkDurationMs } from '../validate.js'
 import type { Quota, QuotaResult } from '../types.js'
+import { checkDurationMs, checkOptionKeys, checkTimerMs } from '../validate.js'
 import { Deadlines } from './deadlines.js'
 import {
   type HeaderAccess,
@@ -12,7 +12,7 @@ import {
   secondsUntil,
   writeRateLimitHeaders,
 } from './headers.js'
-import { type ProblemDetails, badIdempotencyKeyProblem, quotaExceededProblem, storeUnavailableProblem } from './problem.js'
+import { badIdempotencyKeyProblem, type ProblemDetails, quotaExceededProblem, storeUnavailableProblem } from './problem.js'
 
 /** What a resolver returns for one request: which quota, which id, what it costs. */
 export interface QuotaTarget<D = unknown> {
@@ -134,6 +134,22 @@ export interface QuotaGate<Req> {
   begin(req: Req, requestHeaders: Readonly<Record<string, string | string[] | undefined>>): Promise<GateDecision>
 }
 
+/** Every option of `QuotaGateOptions`; an adapter adds its own (`onExceeded`, ...) when it creates the gate. */
+export const QUOTA_GATE_OPTION_KEYS: readonly string[] = [
+  'quota',
+  'id',
+  'cost',
+  'skip',
+  'refundWhen',
+  'headers',
+  'onStoreError',
+  'idempotency',
+  'timeoutMs',
+  'holdMs',
+  'storeDownRetryAfterSeconds',
+  'onError',
+]
+
 /** Longest accepted idempotency key (the engine's limit). */
 const MAX_IDEMPOTENCY_KEY_LENGTH = 1024
 const DEFAULT_TIMEOUT_MS = 5000
@@ -144,6 +160,8 @@ interface Charge {
   /** Units charged (after a quota-level `cost` override, when held); the request's cost otherwise. */
   cost: number
   windowSeconds: number | undefined
+  /** The quota's clock (epoch ms): Retry-After and the RateLimit reset are derived from it, as its `resetAt` is. */
+  now(): number
   /** Settle the hold: keep the units, or give them back. Resolves the failure, if any. */
   settle(refund: boolean): Promise<unknown>
 }
@@ -167,6 +185,7 @@ async function charge(target: QuotaTarget<any>, cost: number, key: string | unde
     result: hold.result,
     cost: hold.cost > 0 ? hold.cost : cost,
     windowSeconds: period ? periodSeconds(period) : undefined,
+    now: clockOf(target.quota),
     settle: async (refund) => {
       try {
         if (refund) await hold.release()
@@ -198,6 +217,7 @@ async function chargeForGood(target: QuotaTarget<any>, cost: number): Promise<Ch
     result,
     cost,
     windowSeconds: period ? periodSeconds(period) : undefined,
+    now: clockOf(target.quota),
     settle: async (refund) => {
       if (!refund) return undefined
       try {
@@ -208,6 +228,11 @@ async function chargeForGood(target: QuotaTarget<any>, cost: number): Promise<Ch
       }
     },
   }
+}
+
+/** The quota's one clock; a quota of an older copy of core without one reads `Date.now`. */
+function clockOf(quota: Quota<any>): () => number {
+  return typeof quota.clock === 'function' ? quota.clock : Date.now
 }
 
 /** True when the charge counted units that a refund may give back. */
@@ -221,8 +246,21 @@ function isQuota(value: unknown): value is Quota<any> {
 
 function checkCost(value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidArgumentError('cost', `must be a safe integer >= 0, got ${String(value)}`)
+    throw new InvalidArgumentError('cost', `must be a safe integer >= 0, got ${describe(value)}`)
   }
+  return value
+}
+
+/** A value as an error message shows it: a promise is named as such (a sync option given an async function). */
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof (value as PromiseLike<unknown> | undefined)?.then === 'function') return 'a promise'
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${String(value)}`
+}
+
+/** The id a request is counted under: a string (the quota checks the rest). */
+function checkId(value: unknown, option = 'id'): string {
+  if (typeof value !== 'string') throw new InvalidArgumentError(option, `must give a string id, got ${describe(value)}`)
   return value
 }
 
@@ -247,7 +285,12 @@ function defaultOnError(error: unknown): void {
  * Build the framework-neutral core of the quota middleware. `expressQuota` and `koaQuota`
  * wrap it; use it to write an adapter for another framework.
  *
- * Options are validated now and throw `InvalidArgumentError` naming the option.
+ * Options are validated now and throw `InvalidArgumentError` naming the option; keys that are
+ * neither `QuotaGateOptions` nor one of `adapterKeys` (the adapter's own options, e.g.
+ * `onExceeded`) are refused, naming the key and the nearest known one. `timeoutMs` is a timer:
+ * at most 2^31 - 1 ms. The options' functions may be async; a wrong-typed answer (`skip` not a
+ * boolean, `id` not a string, `cost` not a count, a resolver's answer not `{ quota, id }`) is
+ * an `InvalidArgumentError` naming the option, forwarded like any error of the request.
  *
  * @example
  * ```ts
@@ -255,8 +298,11 @@ function defaultOnError(error: unknown): void {
  * const decision = await gate.begin(req, req.headers)
  * ```
  */
-export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<Req> {
+export function createQuotaGate<Req>(options: QuotaGateOptions<Req>, adapterKeys: readonly string[] = []): QuotaGate<Req> {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
+  checkOptionKeys('', options, [...QUOTA_GATE_OPTION_KEYS, ...adapterKeys])
+  if (typeof options.headers === 'object' && options.headers !== null) checkOptionKeys('headers', options.headers, ['draft', 'legacy'])
+  if (typeof options.idempotency === 'object' && options.idempotency !== null) checkOptionKeys('idempotency', options.idempotency, ['header'])
   const { quota, id, skip } = options
   if (!isQuota(quota) && typeof quota !== 'function') {
     throw new InvalidArgumentError('quota', 'must be a quota made by createQuota or a function returning { quota, id, cost? }')
@@ -271,9 +317,9 @@ export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<
   }
   const onStoreError = options.onStoreError ?? 'deny'
   if (onStoreError !== 'deny' && onStoreError !== 'allow') throw new InvalidArgumentError('onStoreError', "must be 'deny' or 'allow'")
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  // A timer (one for every request in flight): longer than 2^31 - 1 ms it would fire at once.
+  const timeoutMs = checkTimerMs('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS)
   const holdMs = options.holdMs === undefined ? undefined : checkDurationMs('holdMs', options.holdMs)
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new InvalidArgumentError('timeoutMs', 'must be a positive integer (ms)')
   const storeDownRetryAfterSeconds = options.storeDownRetryAfterSeconds ?? DEFAULT_STORE_DOWN_RETRY_AFTER_SECONDS
   if (!Number.isSafeInteger(storeDownRetryAfterSeconds) || storeDownRetryAfterSeconds <= 0) {
     throw new InvalidArgumentError('storeDownRetryAfterSeconds', 'must be a positive integer (seconds)')
@@ -301,11 +347,14 @@ export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<
   }
 
   async function resolveTarget(req: Req): Promise<QuotaTarget<any> | undefined> {
-    if (isQuota(quota)) return { quota, id: await id!(req) }
-    const target = await quota(req)
-    if (!target) return undefined
-    if (!isQuota(target.quota)) throw new InvalidArgumentError('quota', 'the resolver must return { quota, id } with a quota made by createQuota')
-    return target
+    if (isQuota(quota)) return { quota, id: checkId(await id!(req)) }
+    const target: unknown = await quota(req)
+    if (target === null || target === undefined || target === false) return undefined
+    if (typeof target !== 'object' || !isQuota((target as QuotaTarget).quota)) {
+      throw new InvalidArgumentError('quota', `the resolver must return { quota, id } with a quota made by createQuota (or null to skip), got ${describe(target)}`)
+    }
+    checkId((target as QuotaTarget).id, 'quota')
+    return target as QuotaTarget<any>
   }
 
   async function resolveCost(req: Req, target: QuotaTarget<any>): Promise<number> {
@@ -331,8 +380,15 @@ export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<
     })
   }
 
+  async function shouldSkip(req: Req): Promise<boolean> {
+    if (!skip) return false
+    const answer: unknown = await skip(req)
+    if (typeof answer !== 'boolean') throw new InvalidArgumentError('skip', `must return a boolean (or a promise of one), got ${describe(answer)}`)
+    return answer
+  }
+
   async function begin(req: Req, requestHeaders: Readonly<Record<string, string | string[] | undefined>>): Promise<GateDecision> {
-    if (skip && (await skip(req))) return { action: 'skip' }
+    if (await shouldSkip(req)) return { action: 'skip' }
     const target = await resolveTarget(req)
     if (!target) return { action: 'skip' }
     const cost = await resolveCost(req, target)
@@ -362,7 +418,11 @@ export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<
       if (!StoreError.isInstance(error)) throw error
       if (onStoreError === 'allow') {
         const limit = Number.POSITIVE_INFINITY
-        return grant({ result: grantedResult('degraded', 0, limit), cost, windowSeconds: undefined, settle: async () => undefined }, req, policy)
+        return grant(
+          { result: grantedResult('degraded', 0, limit), cost, windowSeconds: undefined, now: Date.now, settle: async () => undefined },
+          req,
+          policy,
+        )
       }
       return storeDown(policy)
     }
@@ -370,7 +430,7 @@ export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<
     if (result.allowed) return grant(charged, req, policy)
     if (result.reason === 'store') return storeDown(policy, result)
 
-    const now = Date.now()
+    const now = charged.now()
     const resetSeconds = result.resetAt === undefined ? undefined : secondsUntil(result.resetAt, now)
     // A cost above the limit can never be granted: no point telling the client when to retry.
     const retryAfterSeconds = charged.cost > result.limit ? undefined : resetSeconds
@@ -416,7 +476,7 @@ export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<
     const { result } = charged
     // Nothing was counted for an unlimited id or a degraded pass: no policy to advertise.
     const advertised = (result.status === 'granted' || result.status === 'replayed') && Number.isFinite(result.limit)
-    const resetSeconds = result.resetAt === undefined ? undefined : secondsUntil(result.resetAt, Date.now())
+    const resetSeconds = result.resetAt === undefined ? undefined : secondsUntil(result.resetAt, charged.now())
     const info = rateLimitInfo(policy, result, charged.windowSeconds, resetSeconds)
     let settled = false
     return {
@@ -435,7 +495,7 @@ export function createQuotaGate<Req>(options: QuotaGateOptions<Req>): QuotaGate<
         if (refundWhen !== false) {
           try {
             const answer: unknown = await refundWhen(outcome, req)
-            if (typeof answer !== 'boolean') throw new InvalidArgumentError('refundWhen', `must return a boolean, got ${typeof answer}`)
+            if (typeof answer !== 'boolean') throw new InvalidArgumentError('refundWhen', `must return a boolean (or a promise of one), got ${describe(answer)}`)
             refund = answer
           } catch (error) {
             report(error, req)

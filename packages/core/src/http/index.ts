@@ -12,6 +12,7 @@ export {
   type QuotaGate,
   type QuotaGateOptions,
   type QuotaResolver,
+  QUOTA_GATE_OPTION_KEYS,
   type QuotaTarget,
   type SettleOutcome,
 } from './gate.js'
