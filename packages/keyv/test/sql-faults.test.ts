@@ -16,6 +16,17 @@ const BOUND_MS = TIMEOUT_MS + 700
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const storageKey = createStorageKeys('andromeda:')
 
+/** Until another session of this database waits for a lock (pg_locks is live, not a snapshot); bounded. */
+async function waitForLockWait(admin: Admin, timeoutMs = 10_000): Promise<void> {
+  const until = performance.now() + timeoutMs
+  while (performance.now() < until) {
+    const rows = await admin.query('SELECT count(*)::int AS waiting FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()')
+    if (Number(rows[0]?.waiting) > 0) return
+    await sleep(20)
+  }
+  throw new Error(`no session waited for a lock within ${timeoutMs} ms`)
+}
+
 async function timed(fn: () => Promise<unknown>): Promise<{ value?: unknown; error?: unknown; ms: number }> {
   const started = performance.now()
   try {
@@ -81,7 +92,9 @@ describe.each(['postgres', 'mysql'] as const)('faults on %s', (dialect) => {
     run(`a call that times out on a row locked for ${holdMs} ms is never applied once the lock goes`, async () => {
       const store = fixture.store({ commandTimeoutMs: TIMEOUT_MS })
       const quota = createQuota({ name: `timeout-${holdMs}`, store, limit: 10 })
-      expect(await quota.consume('a')).toMatchObject({ allowed: true, usage: 1 })
+      // The steps around the call under test must not time out themselves on a loaded machine.
+      const steady = createQuota({ name: `timeout-${holdMs}`, store: fixture.store({ commandTimeoutMs: 10_000 }), limit: 10 })
+      expect(await steady.consume('a')).toMatchObject({ allowed: true, usage: 1 })
       const lock = await lockCounters(dialect, fixture.table, [counterKey(`timeout-${holdMs}`, 'a')])
       const released = sleep(holdMs).then(() => lock.release())
       const { error, ms } = await timed(() => quota.consume('a'))
@@ -94,8 +107,8 @@ describe.each(['postgres', 'mysql'] as const)('faults on %s', (dialect) => {
       await released
       // Long enough for a late statement to land, were it ever to (MySQL waits up to 1 s).
       await sleep(1_200)
-      expect((await quota.get('a')).usage).toBe(1)
-      expect(await quota.consume('a')).toMatchObject({ allowed: true, usage: 2 })
+      expect((await steady.get('a')).usage).toBe(1)
+      expect(await steady.consume('a')).toMatchObject({ allowed: true, usage: 2 })
     })
   }
 
@@ -266,13 +279,16 @@ describe('PostgreSQL sessions that default to SERIALIZABLE', () => {
     const deadlocks = async () => Number((await admin.query(`SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()`))[0]?.deadlocks)
     const before = await deadlocks()
     const qualified = `public."${fixture.table}"`
+    // PostgreSQL aborts the session whose deadlock check runs first: the store's (1 s after its
+    // wait began), never this one, however late a loaded machine runs either check.
+    await admin.query("SET deadlock_timeout = '20s'")
     await admin.query('BEGIN')
     await admin.query(`SELECT 1 FROM ${qualified} WHERE storage_key = $1 FOR UPDATE`, [storageKey(second!, 'key')])
     const call = consumeAll([
       { quota: a, id: 'x' },
       { quota: b, id: 'y' },
     ])
-    await sleep(300) // the store now holds the first row and waits for the second
+    await waitForLockWait(admin) // the store now holds the first row and waits for the second
     // Waits for the store's row: a cycle. The store waited first, so its check finds it first.
     const other = admin.query(`SELECT 1 FROM ${qualified} WHERE storage_key = $1 FOR UPDATE`, [storageKey(first!, 'key')])
     await other
