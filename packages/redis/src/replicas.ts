@@ -225,16 +225,16 @@ export function needsWait(methods: Iterable<string>): boolean {
 }
 
 /**
- * Whether a call's result says it changed something: what a WAIT has to confirm. A refusal, a
- * replay, a read and a lock or seed that did not take change nothing.
+ * Whether a call's result reports a change: what a WAIT has to confirm. A refusal, a read and a
+ * lock or seed that did not take report none. A replay does: it reports an earlier call's change
+ * (a consume's record, a settled hold), which the replicas may not have yet when the retry comes
+ * because that earlier call's confirmation failed; reporting it unconfirmed would let a failover
+ * take back what the caller was told is kept.
  */
 export function changedSomething(method: string, value: unknown): boolean {
   if (method === 'get') return false
   if (typeof value === 'boolean') return value
-  if (typeof value === 'object' && value !== null && 'ok' in value) {
-    const result = value as { ok: boolean; replayed?: boolean }
-    return result.ok && result.replayed !== true
-  }
+  if (typeof value === 'object' && value !== null && 'ok' in value) return (value as { ok: boolean }).ok
   return true
 }
 

@@ -117,6 +117,25 @@ describe.runIf(available)('the replicas option (WAIT behind each script call)', 
       expect(await onReplica('d')).toBe('1')
     })
 
+    it('a retry that replays an unconfirmed change is reported only once the replica has the change', async () => {
+      await caughtUp()
+      proxy.lagMs = 400
+      const op = { key: key('replayed'), delta: 1, max: 10, ifMissing: 'create' } as const
+      const options = { idempotencyKey: `${key('replayed')}:idem:k1`, idempotencyTtlMs: 60_000 }
+      try {
+        await expect(store.apply([op], options)).rejects.toMatchObject({ code: 'ERR_STORE', retryable: true })
+        // Still behind: the replay reports a change the replica does not have, so it fails too.
+        const retry = await store.apply([op], options).catch((e: unknown) => e)
+        expect(StoreError.isInstance(retry)).toBe(true)
+        expect((retry as StoreError).cause).toBeInstanceOf(ReplicasNotReachedError)
+      } finally {
+        proxy.lagMs = 0
+      }
+      await caughtUp()
+      expect(await store.apply([op], options)).toMatchObject({ ok: true, values: [1], replayed: true })
+      expect(await onReplica('replayed')).toBe('1')
+    })
+
     it('refusals and reads are reported at once while the replica lags; grants of the same tick fail', async () => {
       await caughtUp()
       await store.apply([{ key: key('e'), delta: 5, max: 5, ifMissing: 'create' }])
