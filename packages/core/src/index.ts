@@ -30,18 +30,20 @@ export type {
   StoreCapabilities,
 } from './store.js'
 export type {
-  CallOptions,
-  ConsumeAllItem,
-  ConsumeAllResult,
-  Period,
-  Quota,
   QuotaCompensateEvent,
-  QuotaContext,
   QuotaErrorEvent,
   QuotaEvent,
   QuotaHooks,
   QuotaLoadEvent,
   QuotaOptions,
+} from './quota-options.js'
+export type {
+  CallOptions,
+  ConsumeAllItem,
+  ConsumeAllResult,
+  Period,
+  Quota,
+  QuotaContext,
   QuotaResult,
   QuotaResultBase,
   RefusalReason,
