@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { abortable, sleep, withDeadline } from './async.js'
 import { InvalidArgumentError, LoadError, LockTimeoutError, toStoreError } from './errors.js'
 import { lockKey } from './keys.js'
-import type { CounterStore } from './store.js'
+import type { CounterStore } from './store/contract.js'
 import { checkCount } from './validate.js'
 
 /** What the loader needs to fill one missing counter from the system of record. */

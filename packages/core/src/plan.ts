@@ -75,7 +75,7 @@ export class Planner<D> {
       config.limitCacheTtlMs !== undefined && typeof config.limit === 'function' ? new LRUCache({ max: 10_000, ttl: config.limitCacheTtlMs }) : undefined
   }
 
-  /** The hash-tag group of `id`'s keys (`keyGroup(name, id)`): where its idempotency records live. */
+  /** The hash-tag group of `id`'s keys (`hashTagGroup(name, id)`): where its idempotency records live. */
   groupOf(id: string): string {
     return `${this.keyPrefix + encodeKeyPart(id)}}`
   }

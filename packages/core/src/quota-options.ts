@@ -1,4 +1,4 @@
-import type { CounterStore } from './store.js'
+import type { CounterStore } from './store/contract.js'
 import type { Period, QuotaContext, QuotaResult, Resolvable } from './types.js'
 
 /** What `createQuota` takes: its options, and the hooks with the events they receive. */

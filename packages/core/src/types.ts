@@ -1,4 +1,4 @@
-import type { CounterStore } from './store.js'
+import type { CounterStore } from './store/contract.js'
 
 /** What a quota returns and takes per call: results, call options, the `Quota` and `Reservation` interfaces. */
 

@@ -1,4 +1,4 @@
-import type { CounterStore } from './store.js'
+import type { CounterStore } from './store/contract.js'
 
 /**
  * Emit a process warning once per process for `code`. The record of codes already emitted

@@ -3,7 +3,7 @@ import { HoldExpiredError, StoreError } from '../errors.js'
 import { chargeAgainAfter, holdIdOf } from '../holds.js'
 import { settleOp } from '../reservation.js'
 import { asRefused } from '../result.js'
-import type { ApplyResult, CounterOp } from '../store.js'
+import type { ApplyResult, CounterOp } from '../store/contract.js'
 import type { ConsumeAllResult, QuotaResult, ReservationAll } from '../types.js'
 import { type Item, type Request, handle, nothingHeld, storeFault } from './request.js'
 
