@@ -23,6 +23,7 @@ export {
   HoldExpiredError,
   InvalidArgumentError,
   LoadError,
+  type LoadOption,
   LockTimeoutError,
   QuotaExceededError,
   StoreError,

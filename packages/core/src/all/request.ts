@@ -73,7 +73,7 @@ async function planItems(items: readonly ConsumeAllItem[]): Promise<Item[]> {
         return { engine, plan: await engine.plan(item.id, item.cost === undefined ? 1 : item.cost, item.data) }
       } catch (error) {
         if (!InvalidArgumentError.isInstance(error)) throw error
-        throw new InvalidArgumentError(`items[${index}].${error.argument}`, error.message.slice(error.argument.length + 2))
+        throw new InvalidArgumentError(`items[${index}].${error.argument}`, error.detail)
       }
     }),
   )
