@@ -3,21 +3,30 @@ import type { Period, QuotaContext, QuotaResult, Resolvable } from './types.js'
 
 /** What `createQuota` takes: its options, and the hooks with the events they receive. */
 
-/** Events passed to hooks. */
+/** What `onConsume`, `onRefund` and `onExceeded` receive: the call and its result. */
 export interface QuotaEvent<D = unknown> {
+  /** The quota's name. */
   quota: string
   id: string
+  /** Units the call asked for (after a quota-level `cost` override). */
   cost: number
   result: QuotaResult
+  /** The call's `data` option. */
   data: D | undefined
 }
+
+/** What `onLoad` receives: the usage `loadUsage` answered, and how long that took (ms). */
 export interface QuotaLoadEvent<D = unknown> {
   quota: string
   id: string
+  /** The usage seeded into the store. */
   usage: number
+  /** Time `loadUsage` took (ms). */
   durationMs: number
   data: D | undefined
 }
+
+/** What `onError` receives: the quota's own failure (store fault, load failure) and the operation it broke. */
 export interface QuotaErrorEvent<D = unknown> {
   quota: string
   id: string
@@ -25,9 +34,12 @@ export interface QuotaErrorEvent<D = unknown> {
   error: unknown
   data: D | undefined
 }
+
+/** What `onCompensate` receives: units the engine gave back on its own, and how that went. */
 export interface QuotaCompensateEvent<D = unknown> {
   quota: string
   id: string
+  /** Units given back. */
   cost: number
   /** The refund's result when it succeeded. */
   result?: QuotaResult

@@ -41,11 +41,6 @@ export type GateDecision =
       headerNames: readonly string[]
     }
 
-/** Decides each request: `begin` consumes and returns what to answer. Adapters are thin wrappers. */
-export interface QuotaGate<Req> {
-  begin(req: Req, requestHeaders: Readonly<Record<string, string | string[] | undefined>>): Promise<GateDecision>
-}
-
 /** A 400: the request's idempotency key is unusable. */
 export function badIdempotencyKey(header: string): GateDecision {
   return {
