@@ -1,7 +1,8 @@
 import { InvalidArgumentError } from './errors.js'
 import { PERIODS } from './period.js'
-import type { Period, QuotaHooks, QuotaOptions, Resolvable } from './types.js'
-import type { CounterStore } from './store.js'
+import type { QuotaHooks, QuotaOptions } from './quota-options.js'
+import type { Period, Resolvable } from './types.js'
+import type { CounterStore } from './store/contract.js'
 import {
   MAX_NAME_LENGTH,
   checkCount,

@@ -11,6 +11,9 @@ export type AndromedaErrorCode =
   | 'ERR_COMPENSATION'
   | 'ERR_HOLD_EXPIRED'
 
+/** The quota options whose functions a `LoadError` may name. */
+export type LoadOption = 'loadUsage' | 'limit' | 'cost' | 'ttlMs'
+
 const MARKER = Symbol.for('@andromeda/core.error')
 
 function hasMarker(value: unknown, code?: AndromedaErrorCode): value is AndromedaError {
@@ -55,11 +58,14 @@ export class AndromedaError extends Error {
  * `consume` never throws it: a refusal is a result (`allowed: false`).
  */
 export class QuotaExceededError extends AndromedaError {
+  /** Name of the quota that refused (for `transactAll`, the refused item's). */
+  readonly quota: string
   /** The refused result: usage, limit, remaining, reason. */
   readonly result: import('./types.js').QuotaResult
 
   constructor(quota: string, result: import('./types.js').QuotaResult) {
     super('ERR_QUOTA_EXCEEDED', `quota "${quota}" refused the call (${result.reason ?? 'limit'})`)
+    this.quota = quota
     this.result = result
   }
 
@@ -75,10 +81,13 @@ export class QuotaExceededError extends AndromedaError {
 export class InvalidArgumentError extends AndromedaError {
   /** Name of the argument or option that was rejected, e.g. `cost`, `limit`, `ttlMs`. */
   readonly argument: string
+  /** What is wrong with it, without the name: `must be a safe integer >= 0, got -1`. The message is `<argument>: <detail>`. */
+  readonly detail: string
 
-  constructor(argument: string, message: string) {
-    super('ERR_INVALID_ARGUMENT', `${argument}: ${message}`)
+  constructor(argument: string, detail: string) {
+    super('ERR_INVALID_ARGUMENT', `${argument}: ${detail}`)
     this.argument = argument
+    this.detail = detail
   }
 
   static override isInstance(value: unknown): value is InvalidArgumentError {
@@ -105,10 +114,18 @@ export class StoreError extends AndromedaError {
   }
 }
 
-/** The user's `loadUsage` or `limit` function threw or returned a value out of contract. */
+/**
+ * The user's `loadUsage` threw, returned a value out of contract or did not answer in time, or
+ * a `limit`, `cost` or `ttlMs` function threw; or counters kept vanishing right after being
+ * loaded. `cause` holds the function's own error.
+ */
 export class LoadError extends AndromedaError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The quota option whose function failed (`'loadUsage'`, `'limit'`, `'cost'`, `'ttlMs'`); undefined when none did. */
+  readonly option: LoadOption | undefined
+
+  constructor(message: string, options?: { cause?: unknown; option?: LoadOption }) {
     super('ERR_LOAD', message, options)
+    this.option = options?.option
   }
 
   static override isInstance(value: unknown): value is LoadError {
@@ -118,8 +135,15 @@ export class LoadError extends AndromedaError {
 
 /** Another process held the loader lock for longer than `lock.retries x lock.retryDelayMs`. */
 export class LockTimeoutError extends AndromedaError {
-  constructor(message: string) {
+  /** The key of the counter whose load was waited for. */
+  readonly key: string | undefined
+  /** How long this process waited for the lock (ms): `lock.retries x lock.retryDelayMs`. */
+  readonly waitedMs: number | undefined
+
+  constructor(message: string, options?: { key?: string; waitedMs?: number }) {
     super('ERR_LOCK_TIMEOUT', message)
+    this.key = options?.key
+    this.waitedMs = options?.waitedMs
   }
 
   static override isInstance(value: unknown): value is LockTimeoutError {

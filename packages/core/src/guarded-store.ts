@@ -1,6 +1,6 @@
 import { toStoreError } from './errors.js'
-import type { ApplyOptions, CounterStore } from './store.js'
-import { wrapStore } from './wrap-store.js'
+import type { ApplyOptions, CounterStore } from './store/contract.js'
+import { wrapStore } from './store/wrap.js'
 
 /** What a store threw, as the engine rethrows it: the caller's own abort reason as it is, else typed. */
 export function typedStoreError(error: unknown, signal: AbortSignal | undefined): unknown {

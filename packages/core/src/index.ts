@@ -1,3 +1,11 @@
+/**
+ * The quota engine: `createQuota`, the multi-quota calls, the write-behind sync, results and
+ * errors, and the `CounterStore` contract. Store authors find the contract with its helpers
+ * and key layout in `@andromeda/core/store`; the HTTP core of the middleware is
+ * `@andromeda/core/http`.
+ *
+ * @packageDocumentation
+ */
 export { createQuota } from './quota.js'
 export {
   consumeAll,
@@ -8,7 +16,6 @@ export {
   type TransactAllOptions,
 } from './consume-all.js'
 export { countsUnits } from './result.js'
-export { type StoreMethod, type StoreWrapping, wrapStore } from './wrap-store.js'
 export {
   AndromedaError,
   type AndromedaErrorCode,
@@ -16,11 +23,15 @@ export {
   HoldExpiredError,
   InvalidArgumentError,
   LoadError,
+  type LoadOption,
   LockTimeoutError,
   QuotaExceededError,
   StoreError,
   toStoreError,
 } from './errors.js'
+// The store contract and the helpers adapters use, also in `@andromeda/core/store`: kept here
+// because adapters written against 0.1 import them from the root.
+export { type StoreMethod, type StoreWrapping, wrapStore } from './store/wrap.js'
 export type {
   ApplyOptions,
   ApplyResult,
@@ -28,20 +39,22 @@ export type {
   CounterSnapshot,
   CounterStore,
   StoreCapabilities,
-} from './store.js'
+} from './store/contract.js'
+export type {
+  QuotaCompensateEvent,
+  QuotaErrorEvent,
+  QuotaEvent,
+  QuotaHooks,
+  QuotaLoadEvent,
+  QuotaOptions,
+} from './quota-options.js'
 export type {
   CallOptions,
   ConsumeAllItem,
   ConsumeAllResult,
   Period,
   Quota,
-  QuotaCompensateEvent,
   QuotaContext,
-  QuotaErrorEvent,
-  QuotaEvent,
-  QuotaHooks,
-  QuotaLoadEvent,
-  QuotaOptions,
   QuotaResult,
   QuotaResultBase,
   RefusalReason,
@@ -52,7 +65,7 @@ export type {
   Resolvable,
   TransactOptions,
 } from './types.js'
-export { counterKey, type CounterWindow, encodeKeyPart, idempotencyKey, keyGroup, lockKey } from './keys.js'
-export { periodSeconds, periodWindow } from './period.js'
-export { checkOptionKeys, checkTimerMs, MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_TIMER_MS } from './validate.js'
+// To read a counter straight from a store (tests, migrations, dashboards).
+export { counterKey, type CounterWindow } from './keys.js'
+export { checkOptionKeys, checkTimerMs, MAX_TIMER_MS } from './validate.js'
 export { createUsageSync, type UsageSync, type UsageSyncOptions } from './sync.js'

@@ -25,8 +25,18 @@ export function encodeKeyPart(part: string): string {
   return hasReserved(part) ? part.replace(RESERVED, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`) : part
 }
 
-/** The hash-tag group of one (quota, id): `{<name>:<id>}`. */
-export function keyGroup(quota: string, id: string): string {
+/**
+ * The hash-tag group of one (quota, id): `{<name>:<id>}`, both percent-encoded (see
+ * `encodeKeyPart`), braces included. Every key of the pair starts with it (the counter of each
+ * window, its lock and holds, the id's idempotency records), so Redis Cluster hashes them all by
+ * `<name>:<id>` and keeps them in one slot.
+ *
+ * @example
+ * ```ts
+ * hashTagGroup('voucher', 'SUMMER24') // '{voucher:SUMMER24}'
+ * ```
+ */
+export function hashTagGroup(quota: string, id: string): string {
   return `{${encodeKeyPart(quota)}:${encodeKeyPart(id)}}`
 }
 
@@ -46,6 +56,15 @@ export type CounterWindow = { period: Period; startAt: number } | 'ttl' | undefi
  * Counter key of one (quota, id): `{<name>:<id>}:usage`, then the window kind, so a quota
  * named `api` per day and another per month (or one with a TTL) never share a counter, even
  * when their windows start at the same instant: `...:usage:day:<startAt>`, `...:usage:ttl`.
+ * Use it to read a counter straight from a store (a test, a migration, a dashboard); pass the
+ * window the quota counts in (`'ttl'` for a quota with `ttlMs`, `{ period, startAt }` for a
+ * periodic one), or nothing for a quota with neither.
+ *
+ * @example
+ * ```ts
+ * const snapshot = await store.get(counterKey('voucher', 'SUMMER24'))
+ * const today = await store.get(counterKey('api', user, { period: 'day', startAt: Date.UTC(2026, 0, 31) }))
+ * ```
  */
 export function counterKey(quota: string, id: string, window?: CounterWindow): string {
   return counterKeyIn(quotaKeyPrefix(quota), id, window)
@@ -95,8 +114,9 @@ export function lockKey(counter: string): string {
 }
 
 /**
- * Idempotency record of one operation of one (quota, id). It lives in the id's hash-tag group
- * (`group`, see `keyGroup`), not under one window's counter, so a retry after the window
+ * Idempotency record of one operation of one (quota, id), as the engine passes it to
+ * `apply()` (`ApplyOptions.idempotencyKey`). It lives in the id's hash-tag group
+ * (`group`, see `hashTagGroup`), not under one window's counter, so a retry after the window
  * changed, the counter's TTL ended or the counter was reloaded still finds it. `kind` names
  * the quota's window kind (`'day'`, `'ttl'`, ...; `''` for none) so two quotas of one name
  * never share records. `fingerprint` (the cost, or a digest of a multi-quota request) makes a

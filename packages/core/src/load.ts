@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { abortable, sleep, withDeadline } from './async.js'
 import { InvalidArgumentError, LoadError, LockTimeoutError, toStoreError } from './errors.js'
 import { lockKey } from './keys.js'
-import type { CounterStore } from './store.js'
+import type { CounterStore } from './store/contract.js'
 import { checkCount } from './validate.js'
 
 /** What the loader needs to fill one missing counter from the system of record. */
@@ -53,7 +53,7 @@ export class Loader {
           const usage = await withDeadline(
             request.readUsage(),
             this.lock.ttlMs,
-            () => new LoadError(`loadUsage did not answer within lock.ttlMs (${this.lock.ttlMs} ms) for ${request.key}`),
+            () => new LoadError(`loadUsage did not answer within lock.ttlMs (${this.lock.ttlMs} ms) for ${request.key}`, { option: 'loadUsage' }),
           )
           await this.store.seed(request.key, usage, request.ttlMs)
           request.onLoaded?.(usage, performance.now() - startedAt)
@@ -67,6 +67,7 @@ export class Loader {
     }
     throw new LockTimeoutError(
       `counter ${request.key} was being loaded by another process for longer than ${this.lock.retries} x ${this.lock.retryDelayMs} ms`,
+      { key: request.key, waitedMs: this.lock.retries * this.lock.retryDelayMs },
     )
   }
 }
@@ -77,12 +78,12 @@ export async function readUsage(fn: () => number | Promise<number>): Promise<num
   try {
     usage = await fn()
   } catch (error) {
-    throw new LoadError(`loadUsage failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+    throw new LoadError(`loadUsage failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error, option: 'loadUsage' })
   }
   try {
     return checkCount('loadUsage()', usage)
   } catch (error) {
-    if (InvalidArgumentError.isInstance(error)) throw new LoadError(error.message, { cause: error })
+    if (InvalidArgumentError.isInstance(error)) throw new LoadError(error.message, { cause: error, option: 'loadUsage' })
     throw toStoreError(error)
   }
 }

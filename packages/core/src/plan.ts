@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import type { QuotaConfig } from './config.js'
-import { InvalidArgumentError, LoadError } from './errors.js'
+import { InvalidArgumentError, LoadError, type LoadOption } from './errors.js'
 import { CounterKeyCache, counterKeyIn, encodeKeyPart, quotaKeyPrefix, windowKind } from './keys.js'
 import { periodWindow } from './period.js'
 import type { QuotaContext } from './types.js'
@@ -32,11 +32,11 @@ export interface ConstantOptions {
 }
 
 /** Run a user's option function; whatever it throws becomes a LoadError naming the option. */
-export async function callOption<T>(option: string, fn: () => T | Promise<T>): Promise<T> {
+export async function callOption<T>(option: LoadOption, fn: () => T | Promise<T>): Promise<T> {
   try {
     return await fn()
   } catch (error) {
-    throw new LoadError(`the ${option} function failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+    throw new LoadError(`the ${option} function failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error, option })
   }
 }
 
@@ -75,7 +75,7 @@ export class Planner<D> {
       config.limitCacheTtlMs !== undefined && typeof config.limit === 'function' ? new LRUCache({ max: 10_000, ttl: config.limitCacheTtlMs }) : undefined
   }
 
-  /** The hash-tag group of `id`'s keys (`keyGroup(name, id)`): where its idempotency records live. */
+  /** The hash-tag group of `id`'s keys (`hashTagGroup(name, id)`): where its idempotency records live. */
   groupOf(id: string): string {
     return `${this.keyPrefix + encodeKeyPart(id)}}`
   }

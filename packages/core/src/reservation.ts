@@ -1,6 +1,6 @@
 import { HoldExpiredError, InvalidArgumentError } from './errors.js'
 import type { Plan } from './plan.js'
-import type { CounterOp } from './store.js'
+import type { CounterOp } from './store/contract.js'
 import type { QuotaResult, Reservation } from './types.js'
 
 /**

@@ -59,19 +59,8 @@ export interface UsageSync {
  * ```
  */
 export function createUsageSync(options: UsageSyncOptions): UsageSync {
-  checkOptionKeys('', options, ['quota', 'ids', 'persist', 'intervalMs', 'onError'])
-  if (!(options?.quota instanceof QuotaEngine)) throw new InvalidArgumentError('quota', 'must be a quota made by createQuota')
-  checkFunction('ids', options.ids)
-  checkFunction('persist', options.persist)
-  const intervalMs = checkTimerMs('intervalMs', options.intervalMs)
-  if (options.onError !== undefined) checkFunction('onError', options.onError)
-  const ttlMs = options.quota.config.ttlMs
-  if (typeof ttlMs === 'number' && ttlMs < intervalMs) {
-    process.emitWarning(
-      `quota "${options.quota.name}" has ttlMs ${ttlMs} shorter than the sync interval ${intervalMs}: a counter can expire before its usage is saved and be reloaded stale.`,
-      { code: 'ANDROMEDA_SYNC_TTL' },
-    )
-  }
+  const intervalMs = checkSyncOptions(options)
+  warnIfTtlShorter(options.quota as QuotaEngine<any>, intervalMs)
   const report = (error: unknown, id: string | undefined) => {
     try {
       options.onError?.(error, id)
@@ -79,28 +68,7 @@ export function createUsageSync(options: UsageSyncOptions): UsageSync {
       // an error reporter that throws must not stop the sync
     }
   }
-
-  async function runOnce(): Promise<void> {
-    let ids: Iterable<string>
-    try {
-      const listed: unknown = await options.ids()
-      if (typeof listed !== 'object' || listed === null || typeof (listed as Iterable<string>)[Symbol.iterator] !== 'function') {
-        throw new InvalidArgumentError('ids', `must return an iterable of ids (or a promise of one), got ${listed === null ? 'null' : typeof listed}`)
-      }
-      ids = listed as Iterable<string>
-    } catch (error) {
-      report(error, undefined)
-      return
-    }
-    for (const id of ids) {
-      try {
-        const { usage } = await options.quota.get(id)
-        await options.persist(id, usage)
-      } catch (error) {
-        report(error, id)
-      }
-    }
-  }
+  const runOnce = () => syncOnce(options, report)
 
   // One chain of runs: each flush waits for the previous one, so two never overlap.
   let chain: Promise<void> = Promise.resolve()
@@ -130,5 +98,50 @@ export function createUsageSync(options: UsageSyncOptions): UsageSync {
       timer = undefined
       await flush()
     },
+  }
+}
+
+/** Check the options (throws `InvalidArgumentError` naming the option); returns the interval. */
+function checkSyncOptions(options: UsageSyncOptions): number {
+  checkOptionKeys('', options, ['quota', 'ids', 'persist', 'intervalMs', 'onError'])
+  if (!(options?.quota instanceof QuotaEngine)) throw new InvalidArgumentError('quota', 'must be a quota made by createQuota')
+  checkFunction('ids', options.ids)
+  checkFunction('persist', options.persist)
+  const intervalMs = checkTimerMs('intervalMs', options.intervalMs)
+  if (options.onError !== undefined) checkFunction('onError', options.onError)
+  return intervalMs
+}
+
+/** A counter that can expire between two runs can be reloaded stale from the database: say so. */
+function warnIfTtlShorter(quota: QuotaEngine<any>, intervalMs: number): void {
+  const ttlMs = quota.config.ttlMs
+  if (typeof ttlMs === 'number' && ttlMs < intervalMs) {
+    process.emitWarning(
+      `quota "${quota.name}" has ttlMs ${ttlMs} shorter than the sync interval ${intervalMs}: a counter can expire before its usage is saved and be reloaded stale.`,
+      { code: 'ANDROMEDA_SYNC_TTL' },
+    )
+  }
+}
+
+/** One run: list the ids, then read and persist each in turn; every failure is reported and the run goes on. */
+async function syncOnce(options: UsageSyncOptions, report: (error: unknown, id: string | undefined) => void): Promise<void> {
+  let ids: Iterable<string>
+  try {
+    const listed: unknown = await options.ids()
+    if (typeof listed !== 'object' || listed === null || typeof (listed as Iterable<string>)[Symbol.iterator] !== 'function') {
+      throw new InvalidArgumentError('ids', `must return an iterable of ids (or a promise of one), got ${listed === null ? 'null' : typeof listed}`)
+    }
+    ids = listed as Iterable<string>
+  } catch (error) {
+    report(error, undefined)
+    return
+  }
+  for (const id of ids) {
+    try {
+      const { usage } = await options.quota.get(id)
+      await options.persist(id, usage)
+    } catch (error) {
+      report(error, id)
+    }
   }
 }

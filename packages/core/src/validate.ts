@@ -4,6 +4,8 @@ import { InvalidArgumentError } from './errors.js'
 export const MAX_ID_LENGTH = 16_384
 /** Longest accepted quota name. */
 export const MAX_NAME_LENGTH = 256
+/** Longest accepted idempotency key (the HTTP gate refuses a longer `Idempotency-Key` header with a 400). */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 1024
 
 const typeOf = (value: unknown) => (value === null ? 'null' : typeof value === 'number' ? String(value) : typeof value)
 
@@ -68,6 +70,11 @@ function isAbortSignal(value: unknown): value is AbortSignal {
     typeof signal.throwIfAborted === 'function' &&
     typeof signal.addEventListener === 'function'
   )
+}
+
+/** An optional idempotency key: a well-formed string of 1 to `MAX_IDEMPOTENCY_KEY_LENGTH` characters. */
+export function checkIdempotencyKey(value: unknown): string | undefined {
+  return value === undefined ? undefined : checkString('idempotencyKey', value, MAX_IDEMPOTENCY_KEY_LENGTH)
 }
 
 /** Keys of `CallOptions` (consume, refund). */

@@ -63,7 +63,10 @@ describe('the load path', () => {
       get: async () => undefined,
     })
     const quota = createQuota({ name: 'q', store, limit: 5, loadUsage: () => 0, lock: { retries: 3, retryDelayMs: 1 } })
-    await expect(quota.consume('v')).rejects.toSatisfy(LockTimeoutError.isInstance)
+    const error = await quota.consume('v').catch((e: unknown) => e)
+    expect(LockTimeoutError.isInstance(error)).toBe(true)
+    // The counter and the wait are fields: no need to read them out of the message.
+    expect(error).toMatchObject({ key: '{q:v}:usage', waitedMs: 3 })
   })
 
   it('an aborted signal stops a caller waiting for the loader lock', async () => {
@@ -125,9 +128,9 @@ describe('option functions and odd options', () => {
       throw new Error('db down')
     }
     const costly = createQuota({ name: 'q', store, limit: 5, cost: boom })
-    await expect(costly.consume('v')).rejects.toMatchObject({ code: 'ERR_LOAD', message: expect.stringContaining('cost') })
+    await expect(costly.consume('v')).rejects.toMatchObject({ code: 'ERR_LOAD', option: 'cost', message: expect.stringContaining('cost') })
     const timed = createQuota({ name: 'q', store, limit: 5, ttlMs: boom })
-    await expect(timed.consume('v')).rejects.toMatchObject({ code: 'ERR_LOAD', message: expect.stringContaining('ttlMs') })
+    await expect(timed.consume('v')).rejects.toMatchObject({ code: 'ERR_LOAD', option: 'ttlMs', message: expect.stringContaining('ttlMs') })
     expect(store.calls).toEqual([])
   })
 

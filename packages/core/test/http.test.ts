@@ -1,17 +1,19 @@
 import { describe, expect, it, vi } from 'vitest'
 import {
   appendListItem,
-  createQuotaGate,
-  defaultRefundWhen,
   formatPolicyItem,
   formatRateLimitItem,
+  resolveHeaderOptions,
+  sfString,
+  writeRateLimitHeaders,
+} from '../src/http/headers.js'
+import {
+  createQuotaGate,
+  defaultRefundWhen,
   type HeaderAccess,
   QUOTA_EXCEEDED_TYPE,
   quotaExceededProblem,
-  resolveHeaderOptions,
   secondsUntil,
-  sfString,
-  writeRateLimitHeaders,
 } from '../src/http/index.js'
 import {
   type ApplyOptions,

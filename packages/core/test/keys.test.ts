@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { counterKey, encodeKeyPart, idempotencyKey, keyGroup, lockKey } from '../src/index.js'
+import { counterKey, encodeKeyPart, hashTagGroup, idempotencyKey, lockKey } from '../src/keys.js'
 
 /** The hash tag Redis Cluster hashes: between the first `{` and the next `}` (if non-empty). */
 function hashTag(key: string): string {
@@ -16,7 +16,7 @@ describe('key building', () => {
       expect(hashTag(lockKey(counter))).toBe(tag)
       expect(hashTag(idempotencyKey(counter, 'consume', 'k}{'))).toBe(tag)
       expect(hashTag(counterKey('voucher', id, { period: 'day', startAt: 1_700_000_000_000 }))).toBe(tag)
-      expect(tag).toBe(keyGroup('voucher', id).slice(1, -1))
+      expect(tag).toBe(hashTagGroup('voucher', id).slice(1, -1))
     }
   })
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { periodSeconds, periodWindow } from '../src/index.js'
+import { periodSeconds, periodWindow } from '../src/period.js'
 
 describe('periodWindow (UTC)', () => {
   const at = Date.UTC(2026, 1, 28, 13, 45, 30, 500) // Saturday 28 Feb 2026

@@ -3,7 +3,7 @@ import { ATTR, type QuotaInstruments } from './instruments.js'
 
 /**
  * The quota name a key belongs to. Every key the engine builds starts with the hash-tag group
- * `{<name>:<id>}`, the name percent-encoded for `%`, `{`, `}` and `:` (see core's `keyGroup`):
+ * `{<name>:<id>}`, the name percent-encoded for `%`, `{`, `}` and `:` (see `hashTagGroup` in `@andromeda/core/store`):
  * the name is what lies between `{` and the first `:`. The id is never read.
  */
 export function quotaNameOfKey(key: string): string {

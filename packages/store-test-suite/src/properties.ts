@@ -11,10 +11,9 @@ import {
   consumeAll,
   counterKey,
   createQuota,
-  idempotencyKey,
-  keyGroup,
   wrapStore,
 } from '@andromeda/core'
+import { hashTagGroup, idempotencyKey } from '@andromeda/core/store'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
@@ -304,7 +303,7 @@ async function runSequence(ctx: RunContext, setup: Setup, commands: Cmd[]): Prom
       )
     })
     const first = counted[0]!
-    const record = idempotencyKey(keyGroup(specs[first.q]!.name, ids[first.id]!), 'all', key ?? '')
+    const record = idempotencyKey(hashTagGroup(specs[first.q]!.name, ids[first.id]!), 'all', key ?? '')
     return store.capabilities.canApplyTogether(key === undefined ? keys : [...keys, record])
   }
 

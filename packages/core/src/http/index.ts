@@ -16,18 +16,7 @@ export {
   type QuotaTarget,
   type SettleOutcome,
 } from './gate.js'
-export {
-  appendListItem,
-  formatPolicyItem,
-  formatRateLimitItem,
-  type HeaderAccess,
-  type HeaderOptions,
-  type RateLimitInfo,
-  resolveHeaderOptions,
-  secondsUntil,
-  sfString,
-  writeRateLimitHeaders,
-} from './headers.js'
+export { type HeaderAccess, type HeaderOptions, secondsUntil } from './headers.js'
 export {
   badIdempotencyKeyProblem,
   PROBLEM_CONTENT_TYPE,

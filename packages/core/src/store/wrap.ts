@@ -1,4 +1,4 @@
-import type { CounterStore, StoreCapabilities } from './store.js'
+import type { CounterStore, StoreCapabilities } from './contract.js'
 
 /** The methods of a `CounterStore` a wrapper can intercept. */
 export type StoreMethod = 'apply' | 'seed' | 'get' | 'set' | 'delete' | 'acquireLock' | 'releaseLock' | 'close'
