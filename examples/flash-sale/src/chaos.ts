@@ -39,6 +39,8 @@ const HELP = `Usage: pnpm chaos [options]
   --unclaim-ratio P  share of requests that unclaim a held voucher, 0..1 (default 0.2)
   --hold-ms N        how long a claim's units are held before they come back by themselves (default 2500)
   --timeout-ms N     client-side bound of one request (default 10000)
+  --no-batch         the Redis store sends each call on its own (batch: false) instead of one
+                     script call per tick
   --database-url URL default: DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test
   --redis-server P   the redis-server binary (default: redis-server on PATH)
   --help
@@ -57,6 +59,8 @@ interface Settings {
   timeoutMs: number
   databaseUrl: string
   redisServer: string
+  /** The Redis store's `batch` option: coalescing on (the default) or off. */
+  batch: boolean
 }
 
 class UsageError extends Error {}
@@ -78,6 +82,7 @@ function settingsFrom(argv: string[]): Settings | undefined {
       'timeout-ms': { type: 'string' },
       'database-url': { type: 'string' },
       'redis-server': { type: 'string' },
+      'no-batch': { type: 'boolean' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -106,6 +111,7 @@ function settingsFrom(argv: string[]): Settings | undefined {
     timeoutMs: count('timeout-ms', 10_000, 100),
     databaseUrl: values['database-url'] ?? (process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'),
     redisServer: values['redis-server'] ?? 'redis-server',
+    batch: values['no-batch'] !== true,
   }
 }
 
@@ -255,11 +261,11 @@ async function main(): Promise<number> {
     await redis.start()
     console.log(`flash-sale chaos: seed ${s.seed}, ${s.durationMs / 1000} s, up to ${s.requests} requests, concurrency ${s.concurrency}`)
     console.log(`${s.vouchers} voucher(s) of ${s.limit}, ${s.users} users, unclaim ratio ${s.unclaimRatio}, hold ${s.holdMs} ms, request bound ${s.timeoutMs} ms`)
-    console.log(`on ${redis.url} (own redis-server, pid ${redis.pid}) + PostgreSQL ${redact(s.databaseUrl)}`)
+    console.log(`on ${redis.url} (own redis-server, pid ${redis.pid}, batching ${s.batch ? 'on' : 'off'}) + PostgreSQL ${redact(s.databaseUrl)}`)
 
     const db = await openDatabase({ url: s.databaseUrl, tablePrefix, poolSize: 2 })
     await db.migrate()
-    const store = await openStore({ url: redis.url, prefix: keyPrefix })
+    const store = await openStore({ url: redis.url, prefix: keyPrefix, batch: s.batch })
     const admin = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 })
     admin.on('error', () => {})
     const { vouchers } = createFlashSale({ db, store: store.store, holdMs: s.holdMs, attemptsPerMinute: null, onError: () => {} })
@@ -274,6 +280,7 @@ async function main(): Promise<number> {
       vouchers: codes.map((code) => ({ code, limit: s!.limit })),
       holdMs: s.holdMs,
       attemptsPerMinute: null,
+      batch: s.batch,
     })
     await service.start()
     console.log(`service on ${service.url} (a child process)\n`)

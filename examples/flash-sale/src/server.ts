@@ -14,6 +14,8 @@ export interface ServerConfig {
   redisCluster?: { host: string; port: number }[]
   /** Redis only: the store's `replicas` option (grants reported once replicas have them). */
   replicas?: { count: number; timeoutMs: number }
+  /** Redis only: `false` sends every store call on its own (the store's `batch` option). Default on. */
+  batch?: boolean
   /** Default 0: a free port. */
   port?: number
   /** Default 127.0.0.1. */
@@ -53,7 +55,7 @@ export async function startServer(config: ServerConfig = {}): Promise<RunningSer
   try {
     await db.migrate()
     if (config.vouchers?.length) await db.upsertVouchers(config.vouchers)
-    store = await openStore({ url: config.redisUrl, cluster: config.redisCluster, replicas: config.replicas, prefix: config.keyPrefix })
+    store = await openStore({ url: config.redisUrl, cluster: config.redisCluster, replicas: config.replicas, prefix: config.keyPrefix, batch: config.batch })
   } catch (error) {
     await store?.close().catch(() => {})
     await db.close().catch(() => {})

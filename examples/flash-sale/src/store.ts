@@ -22,6 +22,8 @@ export interface StoreOptions {
   cluster?: { host: string; port: number }[]
   /** Redis only: report a grant once this many replicas have it (the store's `replicas` option). */
   replicas?: { count: number; timeoutMs: number }
+  /** Redis only: `false` sends every call on its own (the store's `batch` option). Default on. */
+  batch?: boolean
 }
 
 /** The memory store (one process) by default, or Redis (shared, globally atomic) by URL. */
@@ -43,7 +45,7 @@ export async function openStore(options: StoreOptions = {}): Promise<StoreHandle
     client.disconnect()
     throw new Error(`cannot connect to Redis at ${redact(options.url)}: ${(error as Error).message}`)
   }
-  const store = createRedisStore({ client, prefix, ...(options.replicas ? { replicas: options.replicas } : {}) })
+  const store = createRedisStore({ client, prefix, ...(options.replicas ? { replicas: options.replicas } : {}), ...(options.batch === false ? { batch: false } : {}) })
   return {
     kind: 'redis',
     store,
@@ -73,7 +75,7 @@ async function openClusterStore(nodes: { host: string; port: number }[], options
     client.disconnect()
     throw new Error(`cannot connect to the Redis Cluster at ${nodes.map((n) => `${n.host}:${n.port}`).join(', ')}: ${(error as Error).message}`)
   }
-  const store = createRedisStore({ client, prefix, ...(options.replicas ? { replicas: options.replicas } : {}) })
+  const store = createRedisStore({ client, prefix, ...(options.replicas ? { replicas: options.replicas } : {}), ...(options.batch === false ? { batch: false } : {}) })
   return {
     kind: 'redis',
     store,

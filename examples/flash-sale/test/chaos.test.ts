@@ -49,12 +49,16 @@ function runChaos(args: string[]) {
 }
 
 describe('pnpm chaos', () => {
-  it.skipIf(missing !== undefined)(
-    '--quick kills the service in the middle of claims, injects every Redis fault, and every check holds (exit 0)',
-    async () => {
-      const run = await runChaos(['--quick'])
+  it.skipIf(missing !== undefined).each([
+    { flags: ['--quick'], batching: 'on' },
+    { flags: ['--quick', '--no-batch'], batching: 'off' },
+  ])(
+    '$flags.0 (Redis store batching $batching) kills the service in the middle of claims, injects every Redis fault, and every check holds (exit 0)',
+    async ({ flags, batching }) => {
+      const run = await runChaos(flags)
       const output = run.stdout + run.stderr
       expect(run.code, output).toBe(0)
+      expect(run.stdout).toContain(`batching ${batching}`)
       for (const kind of ['service-kill', 'redis-restart', 'script-flush', 'client-pause', 'client-kill']) {
         const count = Number(new RegExp(`^${kind}\\s+(\\d+)\\s`, 'm').exec(run.stdout)?.[1])
         expect(count, `${kind} faults injected\n${output}`).toBeGreaterThan(0)
