@@ -69,103 +69,145 @@ interface Scratch {
   settled: string[]
 }
 
+type Refusal = 'limit' | 'floor' | 'missing' | 'hold'
+
+/**
+ * The general path: replay a recorded call, else check every op on a scratch copy (so several
+ * ops on one key see each other and a refusal writes nothing), then write and record.
+ */
 function applyMany(entries: Entries, ops: readonly CounterOp[], options: ApplyOptions): ApplyResult {
-  if (options.idempotencyKey !== undefined) {
-    const record = entries.record(options.idempotencyKey)
-    if (record) {
-      // Lifetimes as seen now, so a replay reports the reset time the recorded call did.
-      const elapsed = entries.clock() - record.recordedAt
-      const ttlMs = record.ttlMs.map((ttl) => (ttl === undefined ? undefined : ttl - elapsed))
-      return { ok: true, values: [...record.values], ttlMs, replayed: true }
-    }
-  }
-  const now = entries.clock()
-  const scratch = new Map<string, Scratch>()
-  const stateOf = (key: string): Scratch => {
-    let state = scratch.get(key)
+  const replay = options.idempotencyKey === undefined ? undefined : replayOf(entries, options.idempotencyKey)
+  if (replay !== undefined) return replay
+  const call = new Call(entries, ops, entries.clock())
+  const checked = checkOps(call)
+  if (typeof checked !== 'number') return checked
+  writeScratch(call)
+  return answer(call, options, checked)
+}
+
+/** The recorded answer of an idempotency key, its lifetimes as seen now (so a replay reports the reset time the recorded call did). */
+function replayOf(entries: Entries, idempotencyKey: string): ApplyResult | undefined {
+  const record = entries.record(idempotencyKey)
+  if (!record) return undefined
+  const elapsed = entries.clock() - record.recordedAt
+  const ttlMs = record.ttlMs.map((ttl) => (ttl === undefined ? undefined : ttl - elapsed))
+  return { ok: true, values: [...record.values], ttlMs, replayed: true }
+}
+
+/** One call of the general path: the ops, the time it runs at, and its scratch copy of each counter. */
+class Call {
+  readonly scratch = new Map<string, Scratch>()
+
+  constructor(
+    readonly entries: Entries,
+    readonly ops: readonly CounterOp[],
+    readonly now: number,
+  ) {}
+
+  stateOf(key: string): Scratch {
+    let state = this.scratch.get(key)
     if (state === undefined) {
-      const value = entries.value(key)
+      const value = this.entries.value(key)
       state = { value: value ?? 0, exists: value !== undefined, created: false, ttlMs: undefined, written: false, reclaimed: false, holds: [], settled: [] }
-      scratch.set(key, state)
+      this.scratch.set(key, state)
     }
     return state
   }
+
   /** Give back the counter's expired holds, now (they are gone whatever this call decides). */
-  const reclaim = (key: string, state: Scratch): void => {
+  reclaim(key: string, state: Scratch): void {
     state.reclaimed = true
-    const units = entries.takeExpiredHolds(key)
+    const units = this.entries.takeExpiredHolds(key)
     if (units === 0 || !state.exists) return
     state.value = Math.max(state.value - units, 0)
-    const stored = entries.value(key)
-    if (stored !== undefined) entries.update(key, Math.max(stored - units, 0))
+    const stored = this.entries.value(key)
+    if (stored !== undefined) this.entries.update(key, Math.max(stored - units, 0))
   }
-  const refuse = (index: number, reason: 'limit' | 'floor' | 'missing' | 'hold'): ApplyResult => ({
-    ok: false,
-    index,
-    reason,
-    values: ops.map((op) => entries.value(op.key)),
-    ttlMs: ops.map((op) => entries.ttlOf(op.key)),
-  })
 
-  // A counter to report missing is reported only when no other op is refused: loading it
-  // could not make the call fit.
+  refuse(index: number, reason: Refusal): ApplyResult {
+    const { entries } = this
+    return { ok: false, index, reason, values: this.ops.map((op) => entries.value(op.key)), ttlMs: this.ops.map((op) => entries.ttlOf(op.key)) }
+  }
+}
+
+/**
+ * Check every op in order on the scratch copy: the refusal, or how many ops only replayed a
+ * settle. A counter to report missing is reported only when no other op is refused: loading it
+ * could not make the call fit.
+ */
+function checkOps(call: Call): ApplyResult | number {
   const unknown = new Set<string>()
   let missing = -1
   let replayedSettles = 0
-  for (let i = 0; i < ops.length; i++) {
-    const op = ops[i]!
+  for (const [i, op] of call.ops.entries()) {
     if (unknown.has(op.key)) continue
-    const state = stateOf(op.key)
+    const state = call.stateOf(op.key)
     if (!state.exists && op.ifMissing === 'report') {
       if (missing < 0) missing = i
       unknown.add(op.key)
       continue
     }
-    if (op.settle !== undefined) {
-      const hold = entries.hold(op.key, op.settle.id)
-      if (hold === undefined || hold.expiresAt <= now) {
-        if (hold === undefined && entries.wasSettled(op.key, op.settle.id)) {
-          replayedSettles++
-          continue
-        }
-        if (!state.reclaimed) reclaim(op.key, state)
-        return refuse(i, 'hold')
-      }
-      state.value = Math.max(state.value - (hold.cost - Math.min(op.settle.keep, hold.cost)), 0)
-      state.written = true
-      state.settled.push(op.settle.id)
-      continue
-    }
-    const delta = op.delta
-    let next = state.value + delta
-    const over = () => delta > 0 && ((op.max !== undefined && next > op.max) || !Number.isSafeInteger(next))
-    if (over() && state.exists && !state.reclaimed) {
-      reclaim(op.key, state)
-      next = state.value + delta
-    }
-    if (over()) return refuse(i, 'limit')
-    if (delta < 0 && op.min !== undefined && next < op.min) return refuse(i, 'floor')
-    if (delta !== 0) {
-      if (!state.exists) {
-        state.exists = true
-        state.created = true
-        state.ttlMs = op.ttlMs
-      }
-      state.value = next
-      state.written = true
-    }
-    if (op.hold !== undefined && delta > 0) state.holds.push({ id: op.hold.id, cost: delta, holdMs: op.hold.holdMs })
+    const outcome = op.settle === undefined ? checkDelta(call, op, state) : checkSettle(call, op, op.settle, state)
+    if (outcome === 'replayed') replayedSettles++
+    else if (outcome !== undefined) return call.refuse(i, outcome)
   }
-  if (missing >= 0) return refuse(missing, 'missing')
+  return missing >= 0 ? call.refuse(missing, 'missing') : replayedSettles
+}
 
-  for (const [key, state] of scratch) {
+/** A settle on the scratch copy: the kept units stay, the rest come back. */
+function checkSettle(call: Call, op: CounterOp, settle: { id: string; keep: number }, state: Scratch): Refusal | 'replayed' | undefined {
+  const hold = call.entries.hold(op.key, settle.id)
+  if (hold === undefined || hold.expiresAt <= call.now) {
+    if (hold === undefined && call.entries.wasSettled(op.key, settle.id)) return 'replayed'
+    if (!state.reclaimed) call.reclaim(op.key, state)
+    return 'hold'
+  }
+  state.value = Math.max(state.value - (hold.cost - Math.min(settle.keep, hold.cost)), 0)
+  state.written = true
+  state.settled.push(settle.id)
+  return undefined
+}
+
+/** A consume or refund (maybe holding its units) on the scratch copy. Expired holds may make room for one over the bound. */
+function checkDelta(call: Call, op: CounterOp, state: Scratch): Refusal | undefined {
+  const delta = op.delta
+  let next = state.value + delta
+  const over = () => delta > 0 && ((op.max !== undefined && next > op.max) || !Number.isSafeInteger(next))
+  if (over() && state.exists && !state.reclaimed) {
+    call.reclaim(op.key, state)
+    next = state.value + delta
+  }
+  if (over()) return 'limit'
+  if (delta < 0 && op.min !== undefined && next < op.min) return 'floor'
+  if (delta !== 0) {
+    if (!state.exists) {
+      state.exists = true
+      state.created = true
+      state.ttlMs = op.ttlMs
+    }
+    state.value = next
+    state.written = true
+  }
+  if (op.hold !== undefined && delta > 0) state.holds.push({ id: op.hold.id, cost: delta, holdMs: op.hold.holdMs })
+  return undefined
+}
+
+/** Write every counter the call changed, with its settled and new holds. */
+function writeScratch(call: Call): void {
+  const { entries, now } = call
+  for (const [key, state] of call.scratch) {
     if (!state.written) continue
     if (state.created) entries.create(key, state.value, state.ttlMs)
     else entries.update(key, state.value)
     for (const id of state.settled) entries.settleHold(key, id)
     for (const hold of state.holds) entries.addHold(key, hold.id, { cost: hold.cost, expiresAt: now + hold.holdMs, holdMs: hold.holdMs })
   }
-  const values = ops.map((op) => scratch.get(op.key)?.value ?? entries.value(op.key) ?? 0)
+}
+
+/** The granted answer: clear and write the idempotency records, then say whether only settles were replayed. */
+function answer(call: Call, options: ApplyOptions, replayedSettles: number): ApplyResult {
+  const { entries, ops } = call
+  const values = ops.map((op) => call.scratch.get(op.key)?.value ?? entries.value(op.key) ?? 0)
   const ttlMs = ops.map((op) => entries.ttlOf(op.key))
   // A settle that only replays changed nothing: the record it would clear stays the earlier call's.
   if (options.clearIdempotencyKey !== undefined && replayedSettles !== ops.length) entries.delete(options.clearIdempotencyKey)

@@ -49,26 +49,7 @@ const NO_OPTIONS: ApplyOptions = Object.freeze({})
  * ```
  */
 export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryCounterStore {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
-  checkOptionKeys('', options, ['max', 'clock', 'onEvict'])
-  const max = options.max === undefined ? DEFAULT_MAX : options.max
-  if (!Number.isSafeInteger(max) || max < 1) throw new InvalidArgumentError('max', `must be a positive integer, got ${String(max)}`)
-  if (options.clock !== undefined && typeof options.clock !== 'function') throw new InvalidArgumentError('clock', 'must be a function')
-  // Checked now: a bad onEvict would otherwise only fail inside lru-cache, at the first eviction.
-  if (options.onEvict !== undefined && typeof options.onEvict !== 'function') throw new InvalidArgumentError('onEvict', 'must be a function')
-  const clock = options.clock ?? Date.now
-  let warned = false
-  const onEvict =
-    options.onEvict ??
-    ((event: MemoryEvictionEvent) => {
-      if (warned) return
-      warned = true
-      process.emitWarning(
-        `@andromeda/memory evicted a live ${event.kind} (${event.key}) because the store is full (max ${max}); its usage is forgotten. Raise \`max\` or pass \`onEvict\`.`,
-        { code: 'ANDROMEDA_MEMORY_EVICTION' },
-      )
-    })
-
+  const { max, clock, onEvict } = resolveOptions(options)
   const entries = new Entries(max, clock, onEvict)
 
   let closed = false
@@ -94,7 +75,44 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryCount
         return Promise.reject(error)
       }
     },
+    ...counterMethods(entries, checkOpen),
+    ...lockMethods(entries, checkOpen),
 
+    async close() {
+      closed = true
+      entries.clear()
+    },
+  }
+}
+
+/** The options checked, with their defaults. */
+function resolveOptions(options: MemoryStoreOptions): { max: number; clock: () => number; onEvict: (event: MemoryEvictionEvent) => void } {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
+  checkOptionKeys('', options, ['max', 'clock', 'onEvict'])
+  const max = options.max === undefined ? DEFAULT_MAX : options.max
+  if (!Number.isSafeInteger(max) || max < 1) throw new InvalidArgumentError('max', `must be a positive integer, got ${String(max)}`)
+  if (options.clock !== undefined && typeof options.clock !== 'function') throw new InvalidArgumentError('clock', 'must be a function')
+  // Checked now: a bad onEvict would otherwise only fail inside lru-cache, at the first eviction.
+  if (options.onEvict !== undefined && typeof options.onEvict !== 'function') throw new InvalidArgumentError('onEvict', 'must be a function')
+  return { max, clock: options.clock ?? Date.now, onEvict: options.onEvict ?? warnOnceOnEviction(max) }
+}
+
+/** Without `onEvict`, an eviction of a live entry is never silent: one process warning. */
+function warnOnceOnEviction(max: number): (event: MemoryEvictionEvent) => void {
+  let warned = false
+  return (event) => {
+    if (warned) return
+    warned = true
+    process.emitWarning(
+      `@andromeda/memory evicted a live ${event.kind} (${event.key}) because the store is full (max ${max}); its usage is forgotten. Raise \`max\` or pass \`onEvict\`.`,
+      { code: 'ANDROMEDA_MEMORY_EVICTION' },
+    )
+  }
+}
+
+/** `seed`, `get`, `set` and `delete` over the entries. */
+function counterMethods(entries: Entries, checkOpen: () => void): Pick<MemoryCounterStore, 'seed' | 'get' | 'set' | 'delete'> {
+  return {
     async seed(key, value, ttlMs) {
       checkOpen()
       if (entries.value(key) !== undefined) return false
@@ -128,7 +146,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryCount
       // Holds live in the counter's entry: they go with it.
       entries.delete(key)
     },
+  }
+}
 
+/** `acquireLock` and `releaseLock`: a lock is an entry holding its owner's token. */
+function lockMethods(entries: Entries, checkOpen: () => void): Pick<MemoryCounterStore, 'acquireLock' | 'releaseLock'> {
+  return {
     async acquireLock(key, token, ttlMs) {
       checkOpen()
       const holder = entries.lockHolder(key)
@@ -142,11 +165,6 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryCount
       if (entries.lockHolder(key) !== token) return false
       entries.delete(key)
       return true
-    },
-
-    async close() {
-      closed = true
-      entries.clear()
     },
   }
 }

@@ -1,6 +1,8 @@
-import type { CounterOp, CounterStore } from '@andromeda/core'
-import { describe, expect, it } from 'vitest'
-import { type ConformanceOptions, keyGroup, randomKey, sleep, withStore } from './options.js'
+import type { CounterOp } from '@andromeda/core'
+import { describe, expect } from 'vitest'
+import type { ConformanceOptions } from './conformance-options.js'
+import { keyGroup, randomKey } from './random.js'
+import { sleep, storeTest } from './store-test.js'
 
 const reserve = (key: string, units: number, id: string, holdMs: number, max = 10): CounterOp => ({
   key,
@@ -14,9 +16,9 @@ const consume = (key: string, units: number, max = 10): CounterOp => ({ key, del
 
 /** Store-level checks of holds (reservations), `CounterOp.hold` and `CounterOp.settle`. */
 export function holdTests(options: ConformanceOptions): void {
-  const test = (name: string, fn: (store: CounterStore) => Promise<void>, timeout?: number) =>
-    it(name, () => withStore(options, fn), timeout)
+  const test = storeTest(options)
 
+  // Only it(...) cases, one per behaviour: a long block that reads as a list.
   describe(`CounterStore holds: ${options.name}`, () => {
     test('held units count toward the value and the bound, like consumed ones', async (store) => {
       const key = randomKey()

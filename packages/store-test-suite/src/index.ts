@@ -1,13 +1,19 @@
-import { contractTests } from './contract.js'
-import { holdTests } from './holds.js'
-import { engineTests } from './engine.js'
-import { timeTests } from './time.js'
 import type { CounterStore } from '@andromeda/core'
-import type { ConformanceOptions } from './options.js'
+import { applyTests } from './apply.js'
+import type { ConformanceOptions } from './conformance-options.js'
+import { engineTests } from './engine.js'
+import { holdTests } from './holds.js'
+import { idempotencyTests } from './idempotency.js'
+import { lockTests } from './locks.js'
+import { timeTests } from './time.js'
+import { transactionTests } from './transactions.js'
+import { ttlTests } from './ttl.js'
 
-export type { ConformanceOptions } from './options.js'
-export { keyGroup, randomKey, randomName, sagaOnly } from './options.js'
+export type { ConformanceConcerns, ConformanceOptions } from './conformance-options.js'
+export { keyGroup, randomKey, randomName } from './random.js'
+export { sagaOnly } from './store-views.js'
 export { createManualClock, PROPERTY_IDS, type PropertyClock, type PropertyOptions, runStoreProperties } from './properties.js'
+export { applyTests, engineTests, holdTests, idempotencyTests, lockTests, timeTests, transactionTests, ttlTests }
 
 /**
  * Run the CounterStore conformance suite: every contract method (limit, floor, missing,
@@ -16,7 +22,8 @@ export { createManualClock, PROPERTY_IDS, type PropertyClock, type PropertyOptio
  * guarantees (`createQuota`, `consumeAll`) on top of the store. Call it at the top level of a
  * vitest test file; it registers `describe` blocks.
  *
- * Tests use random keys, so stores handed out by `createStore` may share one backend.
+ * Tests use random keys, so stores handed out by `createStore` may share one backend. Each
+ * concern is also exported on its own (`applyTests`, `lockTests`, ...); `concerns` leaves some out.
  *
  * @example
  * ```ts
@@ -25,11 +32,18 @@ export { createManualClock, PROPERTY_IDS, type PropertyClock, type PropertyOptio
  * import { createMemoryStore } from '@andromeda/memory'
  *
  * runStoreConformance({ name: 'memory', createStore: () => createMemoryStore() })
+ * // A store without locks: runStoreConformance({ ..., concerns: { locks: false } })
  * ```
  */
 export function runStoreConformance<S extends CounterStore>(options: ConformanceOptions<S>): void {
-  contractTests(options)
-  holdTests(options)
-  engineTests(options)
-  timeTests(options as ConformanceOptions)
+  const run = options.concerns ?? {}
+  const all = options as ConformanceOptions
+  if (run.apply !== false) applyTests(all)
+  if (run.ttl !== false) ttlTests(all)
+  if (run.locks !== false) lockTests(all)
+  if (run.idempotency !== false) idempotencyTests(all)
+  if (run.holds !== false) holdTests(all)
+  if (run.engine !== false) engineTests(all)
+  if (run.transactions !== false) transactionTests(all)
+  if (run.time !== false) timeTests(all)
 }

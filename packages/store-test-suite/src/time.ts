@@ -1,6 +1,8 @@
-import { type CounterStore, createQuota, InvalidArgumentError, type Period } from '@andromeda/core'
-import { describe, expect, it } from 'vitest'
-import { type ConformanceOptions, randomName, sleep, withStore } from './options.js'
+import { createQuota, InvalidArgumentError, type Period } from '@andromeda/core'
+import { describe, expect } from 'vitest'
+import type { ConformanceOptions } from './conformance-options.js'
+import { randomName } from './random.js'
+import { sleep, storeTest } from './store-test.js'
 
 /** The error a call or a factory threw, or undefined. */
 async function errorOf(run: () => unknown): Promise<unknown> {
@@ -21,9 +23,9 @@ async function errorOf(run: () => unknown): Promise<unknown> {
  * move without waiting; a TTL that must lapse in the store lapses in real time (tens of ms).
  */
 export function timeTests(options: ConformanceOptions): void {
-  const test = (name: string, fn: (store: CounterStore) => Promise<void>, timeout?: number) =>
-    it(name, () => withStore(options, fn), timeout)
+  const test = storeTest(options)
 
+  // Only it(...) cases (two made in loops or by a flag): a long block that reads as a list.
   describe(`time, windows and idempotency on ${options.name}`, () => {
     test('an idempotent retry that crosses a minute boundary replays, and the new minute is not charged', async (store) => {
       let now = Date.UTC(2025, 2, 1, 10, 0, 59, 990)

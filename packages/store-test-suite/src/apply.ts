@@ -1,7 +1,7 @@
-import type { CounterStore } from '@andromeda/core'
-import { describe, expect, it } from 'vitest'
-import { type ConformanceOptions, keyGroup, randomKey, sleep, withStore } from './options.js'
-
+import { describe, expect } from 'vitest'
+import type { ConformanceOptions } from './conformance-options.js'
+import { keyGroup, randomKey } from './random.js'
+import { storeTest, sleep } from './store-test.js'
 const consume = (key: string, delta: number, max: number, ttlMs?: number) => ({
   key,
   delta,
@@ -11,11 +11,11 @@ const consume = (key: string, delta: number, max: number, ttlMs?: number) => ({
 })
 const refund = (key: string, delta: number) => ({ key, delta: -delta, min: 0, ifMissing: 'report' as const })
 
-/** Store-level checks of the CounterStore contract (packages/core/src/store.ts). */
-export function contractTests(options: ConformanceOptions): void {
-  const test = (name: string, fn: (store: CounterStore) => Promise<void>, timeout?: number) =>
-    it(name, () => withStore(options, fn), timeout)
+/** `apply()` and the plain counter methods: bounds, missing counters, all or nothing, order, seed/set/delete, concurrency, large values, key isolation. */
+export function applyTests(options: ConformanceOptions): void {
+  const test = storeTest(options)
 
+  // Only it(...) cases, one per behaviour: a long block that reads as a list.
   describe(`CounterStore contract: ${options.name}`, () => {
     test('apply() on a missing counter with ifMissing create starts from 0', async (store) => {
       const key = randomKey()
@@ -89,42 +89,6 @@ export function contractTests(options: ConformanceOptions): void {
       expect(await store.apply([consume(key, 2, 3), consume(key, 1, 3)])).toMatchObject({ ok: true, values: [3, 3] })
     })
 
-    test('a TTL is set when the counter is created and never re-armed', async (store) => {
-      const key = randomKey()
-      const created = await store.apply([consume(key, 1, 10, 60_000)])
-      expect(created.ok && created.ttlMs?.[0]).toBeGreaterThan(0)
-      expect(created.ok && created.ttlMs?.[0]).toBeLessThanOrEqual(60_000)
-      const first = (await store.get(key))?.ttlMs ?? 0
-      expect(first).toBeGreaterThan(0)
-      await sleep(30)
-      await store.apply([consume(key, 1, 10, 60_000)])
-      await store.apply([refund(key, 1)])
-      const later = (await store.get(key))?.ttlMs ?? 0
-      expect(later).toBeGreaterThan(0)
-      expect(later).toBeLessThan(first)
-    })
-
-    test('a refused apply() changes neither the value nor the TTL', async (store) => {
-      const key = randomKey()
-      await store.apply([consume(key, 5, 5, 60_000)])
-      const before = await store.get(key)
-      await sleep(20)
-      expect((await store.apply([consume(key, 1, 5, 60_000)])).ok).toBe(false)
-      expect((await store.apply([refund(key, 6)])).ok).toBe(false)
-      const after = await store.get(key)
-      expect(after?.value).toBe(5)
-      expect(after?.ttlMs).toBeLessThanOrEqual(before?.ttlMs ?? 0)
-    })
-
-    test('a counter expires after its TTL and is then missing', async (store) => {
-      const key = randomKey()
-      await store.apply([consume(key, 1, 10, 100)])
-      await sleep(250)
-      expect(await store.get(key)).toBeUndefined()
-      expect(await store.apply([refund(key, 1)])).toMatchObject({ ok: false, reason: 'missing' })
-      expect(await store.get(key)).toBeUndefined()
-    })
-
     test('seed() sets only if absent', async (store) => {
       const key = randomKey()
       expect(await store.seed(key, 7, 60_000)).toBe(true)
@@ -155,54 +119,6 @@ export function contractTests(options: ConformanceOptions): void {
       await store.delete(key)
       expect(await store.get(key)).toBeUndefined()
       await store.delete(key)
-    })
-
-    test('a lock is released only by the token that holds it', async (store) => {
-      const key = randomKey('lock')
-      expect(await store.acquireLock(key, 'a', 10_000)).toBe(true)
-      expect(await store.acquireLock(key, 'b', 10_000)).toBe(false)
-      expect(await store.releaseLock(key, 'b')).toBe(false)
-      expect(await store.acquireLock(key, 'b', 10_000)).toBe(false)
-      expect(await store.releaseLock(key, 'a')).toBe(true)
-      expect(await store.acquireLock(key, 'b', 10_000)).toBe(true)
-      expect(await store.releaseLock(key, 'a')).toBe(false)
-    })
-
-    test('a lock expires after its TTL', async (store) => {
-      const key = randomKey('lock')
-      expect(await store.acquireLock(key, 'a', 100)).toBe(true)
-      await sleep(250)
-      expect(await store.acquireLock(key, 'b', 10_000)).toBe(true)
-    })
-
-    test('an idempotent apply() is counted once and replays its result', async (store) => {
-      const [key, record] = keyGroup(2) as [string, string]
-      const first = await store.apply([consume(key, 2, 10)], { idempotencyKey: record, idempotencyTtlMs: 60_000 })
-      const second = await store.apply([consume(key, 2, 10)], { idempotencyKey: record, idempotencyTtlMs: 60_000 })
-      expect(first).toMatchObject({ ok: true, values: [2] })
-      expect(first.ok && first.replayed).toBeFalsy()
-      expect(second).toMatchObject({ ok: true, values: [2], replayed: true })
-      expect((await store.get(key))?.value).toBe(2)
-    })
-
-    test('a refused idempotent apply() records nothing, so a retry is evaluated afresh', async (store) => {
-      const [key, record] = keyGroup(2) as [string, string]
-      await store.apply([consume(key, 5, 5)])
-      expect((await store.apply([consume(key, 1, 5)], { idempotencyKey: record, idempotencyTtlMs: 60_000 })).ok).toBe(false)
-      await store.apply([refund(key, 1)])
-      expect(await store.apply([consume(key, 1, 5)], { idempotencyKey: record, idempotencyTtlMs: 60_000 })).toMatchObject({
-        ok: true,
-        values: [5],
-      })
-    })
-
-    test('clearIdempotencyKey deletes the record in the same step', async (store) => {
-      const [key, record] = keyGroup(2) as [string, string]
-      await store.apply([consume(key, 1, 10)], { idempotencyKey: record, idempotencyTtlMs: 60_000 })
-      await store.apply([refund(key, 1)], { clearIdempotencyKey: record })
-      const retried = await store.apply([consume(key, 1, 10)], { idempotencyKey: record, idempotencyTtlMs: 60_000 })
-      expect(retried).toMatchObject({ ok: true, values: [1] })
-      expect(retried.ok && retried.replayed).toBeFalsy()
     })
 
     test('200 parallel applies on limit 50 grant exactly 50', async (store) => {

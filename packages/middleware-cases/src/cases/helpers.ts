@@ -1,0 +1,37 @@
+import { type CounterStore, createQuota } from '@andromeda/core'
+import { defaultRefundWhen, type SettleOutcome } from '@andromeda/core/http'
+import { expect, vi } from 'vitest'
+import type { RequestView } from '../harness.js'
+
+export const PROBLEM_JSON = /^application\/problem\+json/
+export const QUOTA_EXCEEDED = 'https://iana.org/assignments/http-problem-types#quota-exceeded'
+
+/** Records every settlement through `refundWhen`, keeping the default rule. */
+export function recordOutcomes() {
+  const outcomes: SettleOutcome[] = []
+  const refundWhen = (outcome: SettleOutcome) => {
+    outcomes.push(outcome)
+    return defaultRefundWhen(outcome)
+  }
+  /** Wait until `count` requests settled, then one more turn so a duplicate settlement would show. */
+  const settled = async (count: number) => {
+    await vi.waitFor(() => expect(outcomes.length).toBeGreaterThanOrEqual(count))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return { outcomes, refundWhen, settled }
+}
+
+/** A quota of 3 per hour that records what it gave back on its own. */
+export function hourlyQuota(store: CounterStore) {
+  const compensations: number[] = []
+  const quota = createQuota({
+    name: 'api',
+    store,
+    limit: 3,
+    period: 'hour',
+    hooks: { onCompensate: (event) => void compensations.push(event.cost) },
+  })
+  return { quota, compensations }
+}
+
+export const byUser = <Req>(req: RequestView<Req>) => (r: Req) => req.header(r, 'x-user') ?? 'anonymous'
