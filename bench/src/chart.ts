@@ -1,7 +1,7 @@
 import * as vega from 'vega'
 import * as vegaLite from 'vega-lite'
-import type { HttpFigure } from './http.js'
 import type { ScenarioResult } from './harness.js'
+import type { HttpFigure } from './http.js'
 
 /** One bar: andromeda's figure over a peer's (or the floor's) in one scenario; above 1 is better. */
 export interface RatioPoint {
@@ -14,7 +14,9 @@ export interface RatioPoint {
 export function throughputRatios(results: ScenarioResult[], path: string): RatioPoint[] {
   return results.flatMap((result) => {
     const ours = result.figures[0]!
-    return result.figures.slice(1).map((f) => ({ scenario: `${path}: ${result.scenario}`, against: f.name, ratio: ours.median / f.median }))
+    return result.figures
+      .slice(1)
+      .map((f) => ({ scenario: `${path}: ${result.scenario}`, against: f.name, ratio: ours.median / f.median }))
   })
 }
 
@@ -35,7 +37,9 @@ export function httpRatios(figures: HttpFigure[]): RatioPoint[] {
     const theirs = figures.find((f) => f.name === peer)
     const mine = figures.find((f) => f.name === ours)
     if (!theirs || !mine) return []
-    return [{ scenario: `HTTP: ${ours}, server CPU added per request`, against: peer, ratio: added(theirs) / added(mine) }]
+    return [
+      { scenario: `HTTP: ${ours}, server CPU added per request`, against: peer, ratio: added(theirs) / added(mine) },
+    ]
   })
 }
 
@@ -53,7 +57,12 @@ export async function ratioChart(points: RatioPoint[], title: string): Promise<s
           y: { field: 'scenario', type: 'nominal', title: null, sort: null, axis: { labelLimit: 420 } },
           yOffset: { field: 'against', type: 'nominal' },
           x: { field: 'ratio', type: 'quantitative', title: 'andromeda ÷ contender (above 1: andromeda ahead)' },
-          color: { field: 'against', type: 'nominal', title: 'compared with', legend: { orient: 'bottom', columns: 2, labelLimit: 400 } },
+          color: {
+            field: 'against',
+            type: 'nominal',
+            title: 'compared with',
+            legend: { orient: 'bottom', columns: 2, labelLimit: 400 },
+          },
         },
       },
       { mark: { type: 'rule', strokeDash: [4, 4] }, encoding: { x: { datum: 1 } } },

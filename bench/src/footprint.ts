@@ -36,7 +36,8 @@ export async function benchFootprint(entries: number): Promise<FootprintResult> 
   })
   const memoryStore = await bytesPerEntry(entries, async (n) => {
     const store = createMemoryStore({ max: n })
-    for (let i = 0; i < n; i++) await store.apply([{ key: key(i), delta: 1 + (i % 100), max: 1000, ifMissing: 'create' }])
+    for (let i = 0; i < n; i++)
+      await store.apply([{ key: key(i), delta: 1 + (i % 100), max: 1000, ifMissing: 'create' }])
     return store
   })
   const memoryStoreWithTtl = await bytesPerEntry(entries, async (n) => {

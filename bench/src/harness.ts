@@ -79,7 +79,12 @@ export async function compare(
   for (let round = -1; round < options.rounds; round++) {
     for (const contender of contenders) {
       const op = await contender.setup()
-      const measured = await throughput(op, round < 0 ? Math.min(options.total, 2000) : options.total, options.concurrency, options.latency)
+      const measured = await throughput(
+        op,
+        round < 0 ? Math.min(options.total, 2000) : options.total,
+        options.concurrency,
+        options.latency,
+      )
       await contender.teardown?.()
       if (round < 0) continue
       rounds.get(contender.name)!.push(measured.rate)
@@ -92,7 +97,13 @@ export async function compare(
     figures: contenders.map((c) => {
       const values = rounds.get(c.name)!
       const p99 = p99s.get(c.name)!
-      const figure: Figure = { name: c.name, median: median(values), min: Math.min(...values), max: Math.max(...values), rounds: values }
+      const figure: Figure = {
+        name: c.name,
+        median: median(values),
+        min: Math.min(...values),
+        max: Math.max(...values),
+        rounds: values,
+      }
       if (p99.length > 0) figure.p99Ms = median(p99)
       return figure
     }),

@@ -16,8 +16,8 @@ import { createMemoryStore } from '@andromeda/memory'
 import { createRedisStore } from '@andromeda/redis'
 import rateLimitFastify from '@fastify/rate-limit'
 import express, { type RequestHandler } from 'express'
-import Fastify, { type FastifyInstance } from 'fastify'
 import { rateLimit } from 'express-rate-limit'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import Koa from 'koa'
 import { RedisStore } from 'rate-limit-redis'
@@ -49,7 +49,8 @@ const expressMiddlewares: Record<string, () => RequestHandler | undefined> = {
   // The peers never give units back by default; this is andromeda configured alike.
   'expressQuota + memory, refundWhen: false': () => expressQuota({ quota: quota('memory'), id, refundWhen: false }),
   'expressQuota + redis': () => expressQuota({ quota: quota('redis'), id }),
-  'express-rate-limit (memory)': () => rateLimit({ windowMs: 3_600_000, limit: HUGE, standardHeaders: 'draft-8', legacyHeaders: false }),
+  'express-rate-limit (memory)': () =>
+    rateLimit({ windowMs: 3_600_000, limit: HUGE, standardHeaders: 'draft-8', legacyHeaders: false }),
   'express-rate-limit + rate-limit-redis': () => {
     const client = redis()
     return rateLimit({
@@ -57,7 +58,10 @@ const expressMiddlewares: Record<string, () => RequestHandler | undefined> = {
       limit: HUGE,
       standardHeaders: 'draft-8',
       legacyHeaders: false,
-      store: new RedisStore({ prefix, sendCommand: (command: string, ...args: string[]) => client.call(command, ...args) as Promise<never> }),
+      store: new RedisStore({
+        prefix,
+        sendCommand: (command: string, ...args: string[]) => client.call(command, ...args) as Promise<never>,
+      }),
     })
   },
   'rate-limiter-flexible (memory) middleware': () => {

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import autocannon from 'autocannon'
 import { median } from './harness.js'
-import { RUN_TOKEN, deleteRunKeys } from './redis.js'
+import { deleteRunKeys, RUN_TOKEN } from './redis.js'
 
 /** Servers by framework, each measured against the framework's bare app (the first). */
 export const HTTP_CONTENDERS = {
@@ -17,7 +17,13 @@ export const HTTP_CONTENDERS = {
     'rate-limiter-flexible (redis) middleware',
   ],
   koa: ['bare koa', 'koaQuota + memory', 'koaQuota + redis'],
-  fastify: ['bare fastify', 'fastifyQuota + memory', 'fastifyQuota + memory, refundWhen: false', 'fastifyQuota + redis', '@fastify/rate-limit (memory)'],
+  fastify: [
+    'bare fastify',
+    'fastifyQuota + memory',
+    'fastifyQuota + memory, refundWhen: false',
+    'fastifyQuota + redis',
+    '@fastify/rate-limit (memory)',
+  ],
 } as const
 
 export interface HttpFigure {
@@ -38,10 +44,14 @@ export interface HttpFigure {
 async function startServer(name: string): Promise<{ child: ChildProcess; port: number }> {
   // From the workspace's TypeScript sources when asked (the bench's own test), else the built packages.
   const conditions = process.env.BENCH_FROM_SOURCE === '1' ? ['--conditions=@andromeda/source'] : []
-  const child = spawn(process.execPath, [...conditions, '--import', 'tsx', new URL('./http-server.ts', import.meta.url).pathname, name], {
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-    env: { ...process.env, BENCH_RUN_TOKEN: RUN_TOKEN },
-  })
+  const child = spawn(
+    process.execPath,
+    [...conditions, '--import', 'tsx', new URL('./http-server.ts', import.meta.url).pathname, name],
+    {
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+      env: { ...process.env, BENCH_RUN_TOKEN: RUN_TOKEN },
+    },
+  )
   const [line] = (await once(child.stdout!, 'data')) as [Buffer]
   return { child, port: JSON.parse(line.toString()).port }
 }
@@ -53,7 +63,11 @@ async function ask<T>(child: ChildProcess, message: string): Promise<T> {
 }
 
 /** Requests/s and server CPU per request of each contender under autocannon, alternating contenders for `rounds` rounds. */
-export async function benchHttp(options: { rounds: number; durationSeconds: number; connections: number }): Promise<HttpFigure[]> {
+export async function benchHttp(options: {
+  rounds: number
+  durationSeconds: number
+  connections: number
+}): Promise<HttpFigure[]> {
   const all = Object.entries(HTTP_CONTENDERS).flatMap(([framework, names]) =>
     names.map((name) => ({ name, framework: framework as keyof typeof HTTP_CONTENDERS })),
   )
@@ -67,7 +81,11 @@ export async function benchHttp(options: { rounds: number; durationSeconds: numb
       try {
         await autocannon({ url: `http://127.0.0.1:${port}/`, connections: options.connections, duration: 1 }) // warm-up
         await ask(child, 'start')
-        const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: options.connections, duration: options.durationSeconds })
+        const result = await autocannon({
+          url: `http://127.0.0.1:${port}/`,
+          connections: options.connections,
+          duration: options.durationSeconds,
+        })
         const usage = await ask<{ cpuMicros: number; requests: number }>(child, 'stop')
         rates.get(name)!.push(result.requests.average)
         p99.get(name)!.push(result.latency.p99)

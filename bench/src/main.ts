@@ -1,12 +1,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
+import { httpRatios, type RatioPoint, ratioChart, throughputRatios } from './chart.js'
 import { benchFootprint, redisBytesPerCounter } from './footprint.js'
 import { type ScenarioResult, toMarkdown } from './harness.js'
-import { type RatioPoint, httpRatios, ratioChart, throughputRatios } from './chart.js'
 import { benchHttp, httpMarkdown } from './http.js'
 import { benchMemory } from './memory.js'
-import { POSTGRES_FLOOR, benchPostgres, postgresAnswers, redisAnswers } from './postgres.js'
-import { FLOOR, RUN_TOKEN, benchRedis, commandsPerConsume, leftoverKeys } from './redis.js'
+import { benchPostgres, POSTGRES_FLOOR, postgresAnswers, redisAnswers } from './postgres.js'
+import { benchRedis, commandsPerConsume, FLOOR, leftoverKeys, RUN_TOKEN } from './redis.js'
 import { benchReplicas } from './replicas.js'
 
 const args = new Set(process.argv.slice(2))
@@ -18,7 +18,12 @@ const sections: string[] = []
 const json: Record<string, unknown> = {
   date: new Date().toISOString(),
   quick,
-  machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+  machine: {
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+  },
 }
 
 const ratios: RatioPoint[] = []
@@ -28,7 +33,10 @@ const report = (title: string, results: ScenarioResult[], floor?: string) => {
   for (const r of results) console.log(toMarkdown(r, floor))
 }
 
-const only = [...args].find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',')
+const only = [...args]
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',')
 const wanted = (section: string) => !only || only.includes(section)
 
 if (wanted('memory')) {
@@ -41,9 +49,16 @@ if (wanted('redis')) {
   const results = await benchRedis({ rounds: quick ? 3 : 5, total: quick ? 2_000 : 20_000, quick })
   report('Redis path', results, FLOOR)
   // The chart keeps the default client settings (auto-pipelining off), like the targets.
-  ratios.push(...throughputRatios(results.filter((r) => r.scenario.endsWith('auto-pipelining off')), 'redis'))
+  ratios.push(
+    ...throughputRatios(
+      results.filter((r) => r.scenario.endsWith('auto-pipelining off')),
+      'redis',
+    ),
+  )
   const concurrencies = [1, 50]
-  const counts = await Promise.all(concurrencies.map(async (c) => ({ concurrency: c, commands: await commandsPerConsume(c) })))
+  const counts = await Promise.all(
+    concurrencies.map(async (c) => ({ concurrency: c, commands: await commandsPerConsume(c) })),
+  )
   json.commandsPerConsume = counts
   const names = counts[0]!.commands.map((c) => c.name)
   const table = [
@@ -51,7 +66,10 @@ if (wanted('redis')) {
     '',
     `| contender | ${concurrencies.map((c) => `concurrency ${c}`).join(' | ')} |`,
     `|---|${concurrencies.map(() => '---:').join('|')}|`,
-    ...names.map((name) => `| ${name} | ${counts.map((c) => c.commands.find((x) => x.name === name)!.commands.toFixed(2)).join(' | ')} |`),
+    ...names.map(
+      (name) =>
+        `| ${name} | ${counts.map((c) => c.commands.find((x) => x.name === name)!.commands.toFixed(2)).join(' | ')} |`,
+    ),
     '',
   ].join('\n')
   sections.push(table)
@@ -59,7 +77,17 @@ if (wanted('redis')) {
 }
 
 if (wanted('postgres')) {
-  if (await postgresAnswers()) report('Postgres path', await benchPostgres({ rounds: quick ? 3 : 5, total: quick ? 2_000 : 10_000, quick, withRedis: await redisAnswers() }), POSTGRES_FLOOR)
+  if (await postgresAnswers())
+    report(
+      'Postgres path',
+      await benchPostgres({
+        rounds: quick ? 3 : 5,
+        total: quick ? 2_000 : 10_000,
+        quick,
+        withRedis: await redisAnswers(),
+      }),
+      POSTGRES_FLOOR,
+    )
   else console.error('postgres: skipped (no PostgreSQL at POSTGRES_URL)')
 }
 

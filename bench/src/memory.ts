@@ -2,7 +2,7 @@ import { createQuota } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
 import { MemoryStore } from 'express-rate-limit'
 import { RateLimiterMemory } from 'rate-limiter-flexible'
-import { type Contender, type ScenarioResult, compare } from './harness.js'
+import { type Contender, compare, type ScenarioResult } from './harness.js'
 
 const HUGE = 1_000_000_000_000
 

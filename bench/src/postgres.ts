@@ -5,7 +5,7 @@ import KeyvPostgres from '@keyv/postgres'
 import KeyvRedis from '@keyv/redis'
 import Keyv from 'keyv'
 import pg from 'pg'
-import { type Contender, type ScenarioResult, compare } from './harness.js'
+import { type Contender, compare, type ScenarioResult } from './harness.js'
 import { RUN_TOKEN } from './redis.js'
 
 const POSTGRES_URL = process.env.POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test'
@@ -33,7 +33,8 @@ async function deleteNamespace(adapter: KeyvRedis<unknown>, namespace: string): 
     scanIterator(options: { MATCH: string; COUNT: number }): AsyncIterable<string[]>
     unlink(keys: string[]): Promise<number>
   }
-  for await (const keys of client.scanIterator({ MATCH: `${namespace}*`, COUNT: 1000 })) if (keys.length > 0) await client.unlink(keys)
+  for await (const keys of client.scanIterator({ MATCH: `${namespace}*`, COUNT: 1000 }))
+    if (keys.length > 0) await client.unlink(keys)
 }
 
 /**
@@ -42,7 +43,12 @@ async function deleteNamespace(adapter: KeyvRedis<unknown>, namespace: string): 
  * `UPDATE … RETURNING` on a present row, sent on a pg pool of the store's size, 10), and beside
  * the same createKeyvStore on @keyv/redis (the Redis path) when Redis answers.
  */
-export async function benchPostgres(options: { rounds: number; total: number; quick: boolean; withRedis: boolean }): Promise<ScenarioResult[]> {
+export async function benchPostgres(options: {
+  rounds: number
+  total: number
+  quick: boolean
+  withRedis: boolean
+}): Promise<ScenarioResult[]> {
   const { withRedis } = options
   const suffix = randomBytes(4).toString('hex')
   const table = `bench_counters_${suffix}`
@@ -55,7 +61,10 @@ export async function benchPostgres(options: { rounds: number; total: number; qu
     await admin.query(`CREATE TABLE ${floorTable} (storage_key bytea PRIMARY KEY, value bigint NOT NULL)`)
     for (const keys of [1, 10_000]) {
       const key = (i: number) => (keys === 1 ? 'hot' : `k${i % keys}`)
-      await admin.query(`INSERT INTO ${floorTable} SELECT convert_to('k' || i, 'UTF8'), 0 FROM generate_series(0, $1) AS i ON CONFLICT DO NOTHING`, [keys])
+      await admin.query(
+        `INSERT INTO ${floorTable} SELECT convert_to('k' || i, 'UTF8'), 0 FROM generate_series(0, $1) AS i ON CONFLICT DO NOTHING`,
+        [keys],
+      )
       await admin.query(`INSERT INTO ${floorTable} VALUES (convert_to('hot', 'UTF8'), 0) ON CONFLICT DO NOTHING`)
       const contenders: Contender[] = [
         (() => {

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis'
 import { RedisStore as RateLimitRedisStore } from 'rate-limit-redis'
 import { RateLimiterRedis } from 'rate-limiter-flexible'
 import { createClient } from 'redis'
-import { type Contender, type ScenarioResult, compare } from './harness.js'
+import { type Contender, compare, type ScenarioResult } from './harness.js'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const HUGE = 1_000_000_000_000
@@ -149,7 +149,11 @@ function contenders(keys: number, autoPipelining: boolean, admin: Redis): Conten
 }
 
 /** consume() through createQuota + Redis store vs the Redis limiters users pick instead, vs the floor. */
-export async function benchRedis(options: { rounds: number; total: number; quick: boolean }): Promise<ScenarioResult[]> {
+export async function benchRedis(options: {
+  rounds: number
+  total: number
+  quick: boolean
+}): Promise<ScenarioResult[]> {
   const admin = new Redis(REDIS_URL)
   const results: ScenarioResult[] = []
   try {
@@ -160,7 +164,14 @@ export async function benchRedis(options: { rounds: number; total: number; quick
           console.error(`  ${scenario}`)
           // Fewer ops at concurrency 1: each waits a whole round trip.
           const total = concurrency === 1 ? Math.ceil(options.total / 4) : options.total
-          results.push(await compare(scenario, contenders(keys, autoPipelining, admin), { ...options, total, concurrency, latency: true }))
+          results.push(
+            await compare(scenario, contenders(keys, autoPipelining, admin), {
+              ...options,
+              total,
+              concurrency,
+              latency: true,
+            }),
+          )
         }
       }
     }

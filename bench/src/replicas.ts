@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { createQuota } from '@andromeda/core'
-import { type RedisCounterStore, createRedisStore } from '@andromeda/redis'
-import { type ReplicatedCluster, hasRedisServerBinary, startReplicatedCluster } from '@andromeda/test-utils'
+import { createRedisStore, type RedisCounterStore } from '@andromeda/redis'
+import { hasRedisServerBinary, type ReplicatedCluster, startReplicatedCluster } from '@andromeda/test-utils'
 import { Cluster } from 'ioredis'
 import { createCluster } from 'redis'
-import { type Contender, type ScenarioResult, compare } from './harness.js'
+import { type Contender, compare, type ScenarioResult } from './harness.js'
 
 /**
  * The cost of the `replicas` option (a WAIT for the replicas behind each script call): consumes
@@ -47,7 +47,11 @@ function contender(name: string, client: unknown, keys: number, replicas: boolea
 }
 
 /** Returns nothing when redis-server is not on PATH (the section is skipped, with a message). */
-export async function benchReplicas(options: { rounds: number; total: number; quick: boolean }): Promise<ScenarioResult[]> {
+export async function benchReplicas(options: {
+  rounds: number
+  total: number
+  quick: boolean
+}): Promise<ScenarioResult[]> {
   if (!(await hasRedisServerBinary())) {
     console.error('replicas: skipped (redis-server and redis-cli are not on PATH)')
     return []

@@ -1,4 +1,7 @@
 import { defineConfig } from 'tsup'
 import { tsupBase } from '../../tsup.base.ts'
 
-export default defineConfig({ ...tsupBase, entry: { index: 'src/index.ts', 'http/index': 'src/http/index.ts', 'store/index': 'src/store/index.ts' } })
+export default defineConfig({
+  ...tsupBase,
+  entry: { index: 'src/index.ts', 'http/index': 'src/http/index.ts', 'store/index': 'src/store/index.ts' },
+})

@@ -1,6 +1,13 @@
-import { type CounterStore, createQuota, createUsageSync, type Quota, reserveAll, type UsageSync } from '@andromeda/core'
-import { expressQuota } from '@andromeda/express'
 import { randomUUID } from 'node:crypto'
+import {
+  type CounterStore,
+  createQuota,
+  createUsageSync,
+  type Quota,
+  reserveAll,
+  type UsageSync,
+} from '@andromeda/core'
+import { expressQuota } from '@andromeda/express'
 import express, { type Request } from 'express'
 import { type Database, isUniqueViolation } from './db.js'
 import { errorHandler, problem, refused, UnknownVoucherError } from './problems.js'
@@ -95,7 +102,8 @@ export function createFlashSale(options: FlashSaleOptions): FlashSale {
   app.use(express.json({ limit: '2kb' }))
   const validBody = (req: Request) => {
     const { voucher, user } = (req.body ?? {}) as { voucher?: unknown; user?: unknown }
-    const valid = typeof voucher === 'string' && ID_PATTERN.test(voucher) && typeof user === 'string' && ID_PATTERN.test(user)
+    const valid =
+      typeof voucher === 'string' && ID_PATTERN.test(voucher) && typeof user === 'string' && ID_PATTERN.test(user)
     return valid ? { voucher, user } : undefined
   }
 
@@ -104,7 +112,10 @@ export function createFlashSale(options: FlashSaleOptions): FlashSale {
     const attempts = createQuota({ name: 'attempts', store, limit: attemptsPerMinute, period: 'minute' })
     // Throttles bots hammering the endpoints. An attempt counts whatever its answer: no refund on a 4xx.
     const skip = (req: Request) => !validBody(req)
-    app.use(['/claim', '/unclaim'], expressQuota({ quota: attempts, id: (req) => validBody(req)!.user, skip, refundWhen: false }))
+    app.use(
+      ['/claim', '/unclaim'],
+      expressQuota({ quota: attempts, id: (req) => validBody(req)!.user, skip, refundWhen: false }),
+    )
   }
   app.post(['/claim', '/unclaim'], (req, res, next) => {
     if (validBody(req)) return next()
@@ -117,12 +128,19 @@ export function createFlashSale(options: FlashSaleOptions): FlashSale {
     // call (a Redis Cluster, two slots) a repeat claimer is refused before holding a voucher
     // unit. The key lets the engine resend the call when a reply is lost. Should this process
     // die before the row is in, the holds come back by themselves after `holdMs`.
-    const held = await reserveAll([{ quota: perUser, id: `${user}:${voucher}` }, { quota: vouchers, id: voucher }], {
-      idempotencyKey: randomUUID(),
-    })
+    const held = await reserveAll(
+      [
+        { quota: perUser, id: `${user}:${voucher}` },
+        { quota: vouchers, id: voucher },
+      ],
+      {
+        idempotencyKey: randomUUID(),
+      },
+    )
     if (!held.allowed) return refused(res, held.refused!.quota)
     // A settle that fails is only reported: the holds come back by themselves.
-    const settle = (step: Promise<unknown>, what: string) => step.catch((error: unknown) => report(error, `${what} of ${user}:${voucher}`))
+    const settle = (step: Promise<unknown>, what: string) =>
+      step.catch((error: unknown) => report(error, `${what} of ${user}:${voucher}`))
     let inserted: boolean
     try {
       inserted = await db.insertClaim(voucher, user)
@@ -154,9 +172,13 @@ export function createFlashSale(options: FlashSaleOptions): FlashSale {
     // reply was lost, and a retried unclaim replays the refunds that went through.
     const found = await db.deleteClaim(voucher, user, (claimedAt) => {
       const idempotencyKey = `unclaim ${claimedAt}`
-      return Promise.all([vouchers.refund(voucher, 1, { idempotencyKey }), perUser.refund(`${user}:${voucher}`, 1, { idempotencyKey })])
+      return Promise.all([
+        vouchers.refund(voucher, 1, { idempotencyKey }),
+        perUser.refund(`${user}:${voucher}`, 1, { idempotencyKey }),
+      ])
     })
-    if (!found) return problem(res, 404, { title: 'Not Found', detail: `user "${user}" has no claim on voucher "${voucher}"` })
+    if (!found)
+      return problem(res, 404, { title: 'Not Found', detail: `user "${user}" has no claim on voucher "${voucher}"` })
     res.json({ voucher, user, unclaimed: true })
   })
 

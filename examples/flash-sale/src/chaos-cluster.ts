@@ -87,11 +87,13 @@ function settingsFrom(argv: string[]): Settings | undefined {
     const raw = values[name]
     if (raw === undefined) return fallback
     const n = Number(raw)
-    if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${String(raw)}"`)
+    if (!Number.isSafeInteger(n) || n < min)
+      throw new UsageError(`--${name} must be an integer >= ${min}, got "${String(raw)}"`)
     return n
   }
   const ratio = Number(values['unclaim-ratio'] ?? 0.2)
-  if (!(ratio >= 0 && ratio <= 1)) throw new UsageError(`--unclaim-ratio must be between 0 and 1, got "${values['unclaim-ratio']}"`)
+  if (!(ratio >= 0 && ratio <= 1))
+    throw new UsageError(`--unclaim-ratio must be between 0 and 1, got "${values['unclaim-ratio']}"`)
   return {
     durationMs: count('duration', quick ? 20 : 60, 5) * 1000,
     requests: count('requests', quick ? 800 : 6000, 1),
@@ -162,7 +164,13 @@ interface LoadResult {
 }
 
 /** Claims and unclaims over HTTP, paced over the duration, `concurrency` in flight. */
-async function runLoad(url: string, codes: string[], s: Settings, next: () => number, signal: AbortSignal): Promise<LoadResult> {
+async function runLoad(
+  url: string,
+  codes: string[],
+  s: Settings,
+  next: () => number,
+  signal: AbortSignal,
+): Promise<LoadResult> {
   const result: LoadResult = {
     sent: 0,
     claims: 0,
@@ -273,7 +281,8 @@ async function check(
   const failures: string[] = []
   const rows: string[][] = []
   const live = new Map<string, number>()
-  for (const voucher of await running.db.vouchers()) live.set(voucher.code, (await running.sale.vouchers.get(voucher.code)).usage)
+  for (const voucher of await running.db.vouchers())
+    live.set(voucher.code, (await running.sale.vouchers.get(voucher.code)).usage)
   // Every counter goes; `get` must reload them from the claim rows.
   await running.store.deleteOwnKeys()
   let lost = 0
@@ -301,16 +310,33 @@ async function check(
     leftCounted += Math.max(0, counter - claimRows)
     if (s.replicas && voucherLost > 0) problems.push('LOST')
     for (const p of problems) {
-      failures.push(`${voucher.code}: ${p} (limit ${voucher.limit}, granted ${granted}, rows ${claimRows}, synced ${voucher.usage}, counter ${counter}, reloaded ${reloaded})`)
+      failures.push(
+        `${voucher.code}: ${p} (limit ${voucher.limit}, granted ${granted}, rows ${claimRows}, synced ${voucher.usage}, counter ${counter}, reloaded ${reloaded})`,
+      )
     }
-    rows.push([voucher.code, String(voucher.limit), String(granted), String(claimRows), String(voucher.usage), String(counter), String(reloaded), problems.join(',') || 'ok'])
+    rows.push([
+      voucher.code,
+      String(voucher.limit),
+      String(granted),
+      String(claimRows),
+      String(voucher.usage),
+      String(counter),
+      String(reloaded),
+      problems.join(',') || 'ok',
+    ])
   }
 
   console.log('\nfailovers')
   console.log(
     table(
       ['at s', 'kind', 'primary', 'promoted ms', 'healthy ms'],
-      failovers.map((f) => [f.at.toFixed(1), f.kind, f.failed ? `FAILED: ${f.failed}` : `${f.from} -> ${f.to}`, f.promotedMs.toFixed(0), f.healthyMs.toFixed(0)]),
+      failovers.map((f) => [
+        f.at.toFixed(1),
+        f.kind,
+        f.failed ? `FAILED: ${f.failed}` : `${f.from} -> ${f.to}`,
+        f.promotedMs.toFixed(0),
+        f.healthyMs.toFixed(0),
+      ]),
     ),
   )
   if (failovers.length === 0) failures.push('no failover was made')
@@ -318,19 +344,27 @@ async function check(
   if (failed.length > 0) failures.push(`${failed.length} failover(s) could not be made`)
 
   console.log('\nvouchers (counter: live at the end; reloaded: after every key was deleted)')
-  console.log(table(['voucher', 'limit', 'granted', 'claim rows', 'synced usage', 'counter', 'reloaded', 'check'], rows))
+  console.log(
+    table(['voucher', 'limit', 'granted', 'claim rows', 'synced usage', 'counter', 'reloaded', 'check'], rows),
+  )
   const sorted = [...load.latenciesMs].sort((a, b) => a - b)
   const ms = (v: number) => `${v.toFixed(0)} ms`
   console.log('')
-  console.log(`requests       ${load.sent} in ${(load.durationMs / 1000).toFixed(1)} s (${load.claims} claims, ${load.unclaims} unclaims)`)
+  console.log(
+    `requests       ${load.sent} in ${(load.durationMs / 1000).toFixed(1)} s (${load.claims} claims, ${load.unclaims} unclaims)`,
+  )
   console.log(`granted        ${total(load.granted)} held at the end`)
   console.log(`refused        ${tally(load.refused)}`)
   console.log(`typed errors   ${tally(load.typed)}`)
   console.log(`untyped errors ${tally(load.untyped)}`)
   console.log(`hung           ${load.hung}`)
-  console.log(`latency        p50 ${ms(percentile(sorted, 50))}  p99 ${ms(percentile(sorted, 99))}  max ${ms(sorted.at(-1) ?? Number.NaN)}`)
+  console.log(
+    `latency        p50 ${ms(percentile(sorted, 50))}  p99 ${ms(percentile(sorted, 99))}  max ${ms(sorted.at(-1) ?? Number.NaN)}`,
+  )
   console.log(`units lost     ${lost} (claim rows missing from the live counters, beyond failed commits)`)
-  console.log(`counters low   ${low} (claims whose commit failed: their holds lapsed; the database's guard covers them)`)
+  console.log(
+    `counters low   ${low} (claims whose commit failed: their holds lapsed; the database's guard covers them)`,
+  )
   console.log(`left counted   ${leftCounted} (units counted by requests that failed, until a reload)`)
   console.log(`service errors ${tally(serviceErrors)}`)
 
@@ -368,8 +402,12 @@ export async function clusterChaos(argv: string[]): Promise<number> {
   const cluster = await startReplicatedCluster({ lagMs: s.lagMs })
   let running: RunningServer | undefined
   try {
-    console.log(`flash-sale chaos on a Redis Cluster: seed ${s.seed}, ${s.durationMs / 1000} s, up to ${s.requests} requests, concurrency ${s.concurrency}`)
-    console.log(`${s.vouchers} voucher(s) of ${s.limit}, ${s.users} users, unclaim ratio ${s.unclaimRatio}, request bound ${s.timeoutMs} ms`)
+    console.log(
+      `flash-sale chaos on a Redis Cluster: seed ${s.seed}, ${s.durationMs / 1000} s, up to ${s.requests} requests, concurrency ${s.concurrency}`,
+    )
+    console.log(
+      `${s.vouchers} voucher(s) of ${s.limit}, ${s.users} users, unclaim ratio ${s.unclaimRatio}, request bound ${s.timeoutMs} ms`,
+    )
     console.log(
       `3 primaries + 3 replicas on ${cluster.seeds.map((n) => n.port).join(', ')} (own redis-servers), replication ${s.lagMs} ms behind, ` +
         `store ${s.replicas ? `replicas ${JSON.stringify(REPLICAS)}` : 'without the replicas option'} + PostgreSQL ${redact(s.databaseUrl)}`,
@@ -386,7 +424,10 @@ export async function clusterChaos(argv: string[]): Promise<number> {
       attemptsPerMinute: null,
       onError: (error, where) => {
         const code = (error as { code?: unknown })?.code
-        bump(serviceErrors, `${where.split(' ')[0]}: ${typeof code === 'string' ? code : ((error as Error)?.name ?? 'error')}`)
+        bump(
+          serviceErrors,
+          `${where.split(' ')[0]}: ${typeof code === 'string' ? code : ((error as Error)?.name ?? 'error')}`,
+        )
         // "commit of <user>:<voucher>": its holds lapse, its row stays (see app.ts).
         if (where.startsWith('commit of ')) bump(failedCommits, where.slice(where.lastIndexOf(':') + 1))
       },
@@ -398,7 +439,13 @@ export async function clusterChaos(argv: string[]): Promise<number> {
     const stopFailovers = new AbortController()
     const startedAt = performance.now()
     const gap: [number, number] = s.durationMs <= 30_000 ? [500, 1500] : [1000, 4000]
-    const done = injectFailovers(cluster, failoverRandom, startedAt, gap, AbortSignal.any([stopFailovers.signal, interrupt.signal]))
+    const done = injectFailovers(
+      cluster,
+      failoverRandom,
+      startedAt,
+      gap,
+      AbortSignal.any([stopFailovers.signal, interrupt.signal]),
+    )
     const progress = setInterval(() => {
       process.stderr.write(` ${((performance.now() - startedAt) / 1000).toFixed(0)} s / ${s.durationMs / 1000} s\n`)
     }, 5000)

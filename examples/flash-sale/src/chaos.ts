@@ -93,11 +93,13 @@ function settingsFrom(argv: string[]): Settings | undefined {
     const raw = values[name]
     if (raw === undefined) return fallback
     const n = Number(raw)
-    if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${String(raw)}"`)
+    if (!Number.isSafeInteger(n) || n < min)
+      throw new UsageError(`--${name} must be an integer >= ${min}, got "${String(raw)}"`)
     return n
   }
   const ratio = Number(values['unclaim-ratio'] ?? 0.2)
-  if (!(ratio >= 0 && ratio <= 1)) throw new UsageError(`--unclaim-ratio must be between 0 and 1, got "${values['unclaim-ratio']}"`)
+  if (!(ratio >= 0 && ratio <= 1))
+    throw new UsageError(`--unclaim-ratio must be between 0 and 1, got "${values['unclaim-ratio']}"`)
   return {
     durationMs: count('duration', quick ? 20 : 60, 5) * 1000,
     requests: count('requests', quick ? 2500 : 8000, 1),
@@ -140,7 +142,13 @@ interface Observer {
 }
 
 /** Per voucher: the claims the clients hold vs the rows; limit, live counter, synced usage, reloaded counter vs the rows. */
-async function check(o: Observer, load: LoadResult, faults: Fault[], serviceErrors: Map<string, number>, holdMs: number): Promise<string[]> {
+async function check(
+  o: Observer,
+  load: LoadResult,
+  faults: Fault[],
+  serviceErrors: Map<string, number>,
+  holdMs: number,
+): Promise<string[]> {
   const failures: string[] = []
   const rows: string[][] = []
   let lowUnits = 0
@@ -151,7 +159,8 @@ async function check(o: Observer, load: LoadResult, faults: Fault[], serviceErro
   // Every counter goes (as a Redis restart would take them); `get` must reload them from the claim rows.
   await o.store.deleteOwnKeys()
   for (const voucher of await o.db.vouchers()) {
-    const users = (pairs: Set<string>) => new Set([...pairs].flatMap((pair) => (pair.endsWith(` ${voucher.code}`) ? [pair.split(' ')[0]!] : [])))
+    const users = (pairs: Set<string>) =>
+      new Set([...pairs].flatMap((pair) => (pair.endsWith(` ${voucher.code}`) ? [pair.split(' ')[0]!] : [])))
     const granted = users(load.held)
     const inDoubt = users(load.inDoubt)
     const claimRows = new Set(await o.db.claimUsers(voucher.code))
@@ -195,27 +204,45 @@ async function check(o: Observer, load: LoadResult, faults: Fault[], serviceErro
   if (failedFaults.length > 0) failures.push(`${failedFaults.length} fault(s) could not be injected`)
   // Holds of a dead process can only come back by expiring: the live counters at the end (no
   // LEAKED, no holds left) check that for every kill, so one kill that caught holds suffices.
-  if (!kills.some((kill) => (kill.heldUnits ?? 0) > 0)) failures.push('no service kill caught the service holding voucher units')
+  if (!kills.some((kill) => (kill.heldUnits ?? 0) > 0))
+    failures.push('no service kill caught the service holding voucher units')
 
-  console.log(`\nvouchers (counter: live, ${holdMs} ms after the load; reloaded: after every key was deleted; in doubt: cut by a kill)`)
-  console.log(table(['voucher', 'limit', 'granted', 'in doubt', 'claim rows', 'synced usage', 'counter', 'reloaded', 'check'], rows))
+  console.log(
+    `\nvouchers (counter: live, ${holdMs} ms after the load; reloaded: after every key was deleted; in doubt: cut by a kill)`,
+  )
+  console.log(
+    table(
+      ['voucher', 'limit', 'granted', 'in doubt', 'claim rows', 'synced usage', 'counter', 'reloaded', 'check'],
+      rows,
+    ),
+  )
 
   const sorted = [...load.latenciesMs].sort((a, b) => a - b)
   const ms = (v: number) => `${v.toFixed(0)} ms`
   const sum = (key: 'inFlight' | 'heldUnits') => kills.reduce((n, f) => n + (f[key] ?? 0), 0)
   console.log('')
-  console.log(`requests       ${load.sent} in ${(load.durationMs / 1000).toFixed(1)} s (${load.claims} claims, ${load.unclaims} unclaims)`)
+  console.log(
+    `requests       ${load.sent} in ${(load.durationMs / 1000).toFixed(1)} s (${load.claims} claims, ${load.unclaims} unclaims)`,
+  )
   console.log(`granted        ${load.held.size} held at the end`)
   console.log(`refused        ${tally(load.refused)}`)
   console.log(`typed errors   ${tally(load.typed)}`)
   console.log(`lost in kills  ${tally(load.lost)}`)
   console.log(`untyped errors ${tally(load.untyped)}`)
   console.log(`hung           ${load.hung}`)
-  console.log(`latency        p50 ${ms(percentile(sorted, 50))}  p99 ${ms(percentile(sorted, 99))}  max ${ms(sorted.at(-1) ?? Number.NaN)}`)
-  console.log(`service kills  ${kills.length}: ${sum('inFlight')} requests in flight, ${sum('heldUnits')} voucher units held when they died`)
+  console.log(
+    `latency        p50 ${ms(percentile(sorted, 50))}  p99 ${ms(percentile(sorted, 99))}  max ${ms(sorted.at(-1) ?? Number.NaN)}`,
+  )
+  console.log(
+    `service kills  ${kills.length}: ${sum('inFlight')} requests in flight, ${sum('heldUnits')} voucher units held when they died`,
+  )
   console.log(`holds left     ${holdsLeft} voucher units still held ${holdMs} ms after the load`)
-  console.log(`counters low   ${lowUnits} unit(s) below the claim rows (rows whose holds lapsed before their commit: the database's guard covers them)`)
-  console.log(`service errors ${tally(serviceErrors)} (logged by the service: failed settles, refunds, sync writes, 5xx)`)
+  console.log(
+    `counters low   ${lowUnits} unit(s) below the claim rows (rows whose holds lapsed before their commit: the database's guard covers them)`,
+  )
+  console.log(
+    `service errors ${tally(serviceErrors)} (logged by the service: failed settles, refunds, sync writes, 5xx)`,
+  )
 
   if (holdsLeft > 0) failures.push(`${holdsLeft} voucher unit(s) still held after the hold time`)
   if (load.hung > 0) failures.push(`${load.hung} request(s) hung past the bound`)
@@ -225,7 +252,10 @@ async function check(o: Observer, load: LoadResult, faults: Fault[], serviceErro
 }
 
 async function main(): Promise<number> {
-  if (process.argv.includes('--cluster')) return (await import('./chaos-cluster.js')).clusterChaos(process.argv.slice(2).filter((a) => a !== '--' && a !== '--cluster'))
+  if (process.argv.includes('--cluster'))
+    return (await import('./chaos-cluster.js')).clusterChaos(
+      process.argv.slice(2).filter((a) => a !== '--' && a !== '--cluster'),
+    )
   let s: Settings | undefined
   try {
     s = settingsFrom(process.argv.slice(2).filter((arg) => arg !== '--'))
@@ -259,16 +289,28 @@ async function main(): Promise<number> {
   process.once('exit', () => service?.killNow())
   try {
     await redis.start()
-    console.log(`flash-sale chaos: seed ${s.seed}, ${s.durationMs / 1000} s, up to ${s.requests} requests, concurrency ${s.concurrency}`)
-    console.log(`${s.vouchers} voucher(s) of ${s.limit}, ${s.users} users, unclaim ratio ${s.unclaimRatio}, hold ${s.holdMs} ms, request bound ${s.timeoutMs} ms`)
-    console.log(`on ${redis.url} (own redis-server, pid ${redis.pid}, batching ${s.batch ? 'on' : 'off'}) + PostgreSQL ${redact(s.databaseUrl)}`)
+    console.log(
+      `flash-sale chaos: seed ${s.seed}, ${s.durationMs / 1000} s, up to ${s.requests} requests, concurrency ${s.concurrency}`,
+    )
+    console.log(
+      `${s.vouchers} voucher(s) of ${s.limit}, ${s.users} users, unclaim ratio ${s.unclaimRatio}, hold ${s.holdMs} ms, request bound ${s.timeoutMs} ms`,
+    )
+    console.log(
+      `on ${redis.url} (own redis-server, pid ${redis.pid}, batching ${s.batch ? 'on' : 'off'}) + PostgreSQL ${redact(s.databaseUrl)}`,
+    )
 
     const db = await openDatabase({ url: s.databaseUrl, tablePrefix, poolSize: 2 })
     await db.migrate()
     const store = await openStore({ url: redis.url, prefix: keyPrefix, batch: s.batch })
     const admin = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 })
     admin.on('error', () => {})
-    const { vouchers } = createFlashSale({ db, store: store.store, holdMs: s.holdMs, attemptsPerMinute: null, onError: () => {} })
+    const { vouchers } = createFlashSale({
+      db,
+      store: store.store,
+      holdMs: s.holdMs,
+      attemptsPerMinute: null,
+      onError: () => {},
+    })
     observer = { db, store, vouchers, admin, keyPrefix, codes }
 
     service = new ServiceProcess({

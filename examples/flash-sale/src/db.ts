@@ -82,7 +82,8 @@ export function isUniqueViolation(error: unknown): boolean {
 /** Open PGlite (embedded) or PostgreSQL (when `url` is given) behind one interface. */
 export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
   const prefix = options.tablePrefix ?? 'andromeda_demo_'
-  if (!/^[a-z_][a-z0-9_]*$/i.test(prefix)) throw new Error(`table prefix must be letters, digits and underscores, got "${prefix}"`)
+  if (!/^[a-z_][a-z0-9_]*$/i.test(prefix))
+    throw new Error(`table prefix must be letters, digits and underscores, got "${prefix}"`)
   const tables = { vouchers: `${prefix}vouchers`, claims: `${prefix}claims` }
   let sql: Sql
   let kind: Database['kind']
@@ -154,10 +155,10 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
     },
     async upsertVouchers(list) {
       for (const { code, limit } of list) {
-        await sql.query(`INSERT INTO ${V} (code, "limit") VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET "limit" = EXCLUDED."limit"`, [
-          code,
-          limit,
-        ])
+        await sql.query(
+          `INSERT INTO ${V} (code, "limit") VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET "limit" = EXCLUDED."limit"`,
+          [code, limit],
+        )
       }
     },
     async voucherLimit(code) {

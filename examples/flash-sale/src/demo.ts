@@ -9,8 +9,8 @@ import { setMaxListeners } from 'node:events'
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
 import { Agent, request } from 'undici'
-import { redact } from './store.js'
 import { type RunningServer, startServer } from './server.js'
+import { redact } from './store.js'
 import { bump, percentile, random, table, tally, total } from './tools.js'
 
 const HELP = `Usage: pnpm demo [options]
@@ -69,7 +69,8 @@ function settingsFrom(argv: string[]): Settings | undefined {
     const raw = values[name]
     if (raw === undefined) return fallback
     const n = Number(raw)
-    if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${String(raw)}"`)
+    if (!Number.isSafeInteger(n) || n < min)
+      throw new UsageError(`--${name} must be an integer >= ${min}, got "${String(raw)}"`)
     return n
   }
   const env = (name: string) => process.env[name] || undefined
@@ -87,7 +88,9 @@ function settingsFrom(argv: string[]): Settings | undefined {
     db,
     redisUrl: store === 'redis' ? (values['redis-url'] ?? env('REDIS_URL') ?? 'redis://127.0.0.1:6379') : undefined,
     databaseUrl:
-      db === 'postgres' ? (values['database-url'] ?? env('DATABASE_URL') ?? 'postgres://postgres@127.0.0.1:5432/postgres') : undefined,
+      db === 'postgres'
+        ? (values['database-url'] ?? env('DATABASE_URL') ?? 'postgres://postgres@127.0.0.1:5432/postgres')
+        : undefined,
     seed: count('seed', 1, 0),
     timeoutMs: count('timeout', 120, 1) * 1000,
   }
@@ -234,11 +237,15 @@ async function report(running: RunningServer, load: LoadResult, s: Settings): Pr
   console.log('')
   console.log(table(['voucher', 'limit', 'granted', 'claim rows', 'synced usage', 'counter', 'check'], rows))
   console.log('')
-  console.log(`requests      ${load.sent} in ${(load.durationMs / 1000).toFixed(2)} s (${Math.round(load.sent / (load.durationMs / 1000))}/s)`)
+  console.log(
+    `requests      ${load.sent} in ${(load.durationMs / 1000).toFixed(2)} s (${Math.round(load.sent / (load.durationMs / 1000))}/s)`,
+  )
   console.log(`granted       ${total(load.granted)}`)
   console.log(`refused       ${tally(load.refused)}`)
   console.log(`errors        ${tally(load.errors)}`)
-  console.log(`latency       p50 ${ms(percentile(sorted, 50))}  p95 ${ms(percentile(sorted, 95))}  p99 ${ms(percentile(sorted, 99))}`)
+  console.log(
+    `latency       p50 ${ms(percentile(sorted, 50))}  p95 ${ms(percentile(sorted, 95))}  p99 ${ms(percentile(sorted, 99))}`,
+  )
   return failures
 }
 

@@ -10,7 +10,10 @@ export class UnknownVoucherError extends Error {
 
 /** An `application/problem+json` answer (RFC 9457). */
 export function problem(res: Response, status: number, body: Record<string, unknown>): void {
-  res.status(status).type('application/problem+json').json({ type: 'about:blank', status, ...body })
+  res
+    .status(status)
+    .type('application/problem+json')
+    .json({ type: 'about:blank', status, ...body })
 }
 
 /** 409: the voucher is sold out, or the user already claimed it. */
@@ -37,7 +40,13 @@ export function errorHandler(report: (error: unknown, where: string) => void) {
     if (!AndromedaError.isInstance(error)) return problem(res, 500, { title: 'Internal Server Error' })
     res.set('Retry-After', '1')
     const { code } = error
-    if (!StoreError.isInstance(error)) return problem(res, 503, { title: 'Service Unavailable', detail: error.message, code })
-    problem(res, 503, { title: 'Service Unavailable', detail: 'quota store unavailable', code, retryable: error.retryable })
+    if (!StoreError.isInstance(error))
+      return problem(res, 503, { title: 'Service Unavailable', detail: error.message, code })
+    problem(res, 503, {
+      title: 'Service Unavailable',
+      detail: 'quota store unavailable',
+      code,
+      retryable: error.retryable,
+    })
   }
 }

@@ -1,5 +1,5 @@
-import type { AddressInfo } from 'node:net'
 import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { pathToFileURL } from 'node:url'
 import { createFlashSale, type FlashSale, type FlashSaleOptions } from './app.js'
 import { type Database, openDatabase } from './db.js'
@@ -55,7 +55,13 @@ export async function startServer(config: ServerConfig = {}): Promise<RunningSer
   try {
     await db.migrate()
     if (config.vouchers?.length) await db.upsertVouchers(config.vouchers)
-    store = await openStore({ url: config.redisUrl, cluster: config.redisCluster, replicas: config.replicas, prefix: config.keyPrefix, batch: config.batch })
+    store = await openStore({
+      url: config.redisUrl,
+      cluster: config.redisCluster,
+      replicas: config.replicas,
+      prefix: config.keyPrefix,
+      batch: config.batch,
+    })
   } catch (error) {
     await store?.close().catch(() => {})
     await db.close().catch(() => {})

@@ -45,7 +45,12 @@ export async function openStore(options: StoreOptions = {}): Promise<StoreHandle
     client.disconnect()
     throw new Error(`cannot connect to Redis at ${redact(options.url)}: ${(error as Error).message}`)
   }
-  const store = createRedisStore({ client, prefix, ...(options.replicas ? { replicas: options.replicas } : {}), ...(options.batch === false ? { batch: false } : {}) })
+  const store = createRedisStore({
+    client,
+    prefix,
+    ...(options.replicas ? { replicas: options.replicas } : {}),
+    ...(options.batch === false ? { batch: false } : {}),
+  })
   return {
     kind: 'redis',
     store,
@@ -73,9 +78,16 @@ async function openClusterStore(nodes: { host: string; port: number }[], options
     await client.connect()
   } catch (error) {
     client.disconnect()
-    throw new Error(`cannot connect to the Redis Cluster at ${nodes.map((n) => `${n.host}:${n.port}`).join(', ')}: ${(error as Error).message}`)
+    throw new Error(
+      `cannot connect to the Redis Cluster at ${nodes.map((n) => `${n.host}:${n.port}`).join(', ')}: ${(error as Error).message}`,
+    )
   }
-  const store = createRedisStore({ client, prefix, ...(options.replicas ? { replicas: options.replicas } : {}), ...(options.batch === false ? { batch: false } : {}) })
+  const store = createRedisStore({
+    client,
+    prefix,
+    ...(options.replicas ? { replicas: options.replicas } : {}),
+    ...(options.batch === false ? { batch: false } : {}),
+  })
   return {
     kind: 'redis',
     store,

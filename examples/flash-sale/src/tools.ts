@@ -13,7 +13,8 @@ export function random(seed: number): () => number {
 }
 
 /** Add `by` to a tally. */
-export const bump = (map: Map<string, number>, key: string, by = 1): Map<string, number> => map.set(key, (map.get(key) ?? 0) + by)
+export const bump = (map: Map<string, number>, key: string, by = 1): Map<string, number> =>
+  map.set(key, (map.get(key) ?? 0) + by)
 
 /** Sum of a tally. */
 export const total = (map: Map<string, number>): number => [...map.values()].reduce((a, b) => a + b, 0)
@@ -31,6 +32,7 @@ export function percentile(sorted: number[], p: number): number {
 /** A plain text table: first column left-aligned, the others right-aligned. */
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
-  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
 }

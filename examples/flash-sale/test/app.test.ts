@@ -33,44 +33,53 @@ describe.each(BACKENDS)('flash-sale on $name', (backend) => {
     await service?.close()
   })
 
-  it.skipIf(!available)('a claim is granted once per user; a second claim by the same user is refused as already-claimed', async () => {
-    const code = await newVoucher(10)
-    const first = await service.post('/claim', { voucher: code, user: 'ann' })
-    expect(first.status).toBe(201)
-    expect(first.body).toMatchObject({ voucher: code, user: 'ann', usage: 1, remaining: 9 })
-    const again = await service.post('/claim', { voucher: code, user: 'ann' })
-    expect(again.status).toBe(409)
-    expect(again.body).toMatchObject({ reason: 'already-claimed', 'violated-policies': ['per-user'] })
-    expect(again.headers.get('content-type')).toContain('application/problem+json')
-    expect(await service.db.countClaims(code)).toBe(1)
-    expect((await service.sale.vouchers.get(code)).usage).toBe(1)
-  })
+  it.skipIf(!available)(
+    'a claim is granted once per user; a second claim by the same user is refused as already-claimed',
+    async () => {
+      const code = await newVoucher(10)
+      const first = await service.post('/claim', { voucher: code, user: 'ann' })
+      expect(first.status).toBe(201)
+      expect(first.body).toMatchObject({ voucher: code, user: 'ann', usage: 1, remaining: 9 })
+      const again = await service.post('/claim', { voucher: code, user: 'ann' })
+      expect(again.status).toBe(409)
+      expect(again.body).toMatchObject({ reason: 'already-claimed', 'violated-policies': ['per-user'] })
+      expect(again.headers.get('content-type')).toContain('application/problem+json')
+      expect(await service.db.countClaims(code)).toBe(1)
+      expect((await service.sale.vouchers.get(code)).usage).toBe(1)
+    },
+  )
 
-  it.skipIf(!available)('claims past the limit are refused as sold-out and leave no row and no per-user unit', async () => {
-    const code = await newVoucher(2)
-    expect((await service.post('/claim', { voucher: code, user: 'a' })).status).toBe(201)
-    expect((await service.post('/claim', { voucher: code, user: 'b' })).status).toBe(201)
-    const late = await service.post('/claim', { voucher: code, user: 'c' })
-    expect(late.status).toBe(409)
-    expect(late.body).toMatchObject({ reason: 'sold-out', 'violated-policies': ['voucher'] })
-    expect(await service.db.countClaims(code)).toBe(2)
-    expect((await service.sale.perUser.get(`c:${code}`)).usage).toBe(0)
-  })
+  it.skipIf(!available)(
+    'claims past the limit are refused as sold-out and leave no row and no per-user unit',
+    async () => {
+      const code = await newVoucher(2)
+      expect((await service.post('/claim', { voucher: code, user: 'a' })).status).toBe(201)
+      expect((await service.post('/claim', { voucher: code, user: 'b' })).status).toBe(201)
+      const late = await service.post('/claim', { voucher: code, user: 'c' })
+      expect(late.status).toBe(409)
+      expect(late.body).toMatchObject({ reason: 'sold-out', 'violated-policies': ['voucher'] })
+      expect(await service.db.countClaims(code)).toBe(2)
+      expect((await service.sale.perUser.get(`c:${code}`)).usage).toBe(0)
+    },
+  )
 
-  it.skipIf(!available)('unclaim deletes the claim and gives both units back, so the unit can be claimed again', async () => {
-    const code = await newVoucher(1)
-    expect((await service.post('/claim', { voucher: code, user: 'dan' })).status).toBe(201)
-    expect((await service.post('/claim', { voucher: code, user: 'eve' })).body).toMatchObject({ reason: 'sold-out' })
-    const unclaim = await service.post('/unclaim', { voucher: code, user: 'dan' })
-    expect(unclaim.status).toBe(200)
-    expect(await service.db.countClaims(code)).toBe(0)
-    expect((await service.sale.vouchers.get(code)).usage).toBe(0)
-    expect((await service.sale.perUser.get(`dan:${code}`)).usage).toBe(0)
-    expect((await service.post('/claim', { voucher: code, user: 'eve' })).status).toBe(201)
-    // dan's per-user unit is back too: once there is room, he may claim again.
-    await service.post('/unclaim', { voucher: code, user: 'eve' })
-    expect((await service.post('/claim', { voucher: code, user: 'dan' })).status).toBe(201)
-  })
+  it.skipIf(!available)(
+    'unclaim deletes the claim and gives both units back, so the unit can be claimed again',
+    async () => {
+      const code = await newVoucher(1)
+      expect((await service.post('/claim', { voucher: code, user: 'dan' })).status).toBe(201)
+      expect((await service.post('/claim', { voucher: code, user: 'eve' })).body).toMatchObject({ reason: 'sold-out' })
+      const unclaim = await service.post('/unclaim', { voucher: code, user: 'dan' })
+      expect(unclaim.status).toBe(200)
+      expect(await service.db.countClaims(code)).toBe(0)
+      expect((await service.sale.vouchers.get(code)).usage).toBe(0)
+      expect((await service.sale.perUser.get(`dan:${code}`)).usage).toBe(0)
+      expect((await service.post('/claim', { voucher: code, user: 'eve' })).status).toBe(201)
+      // dan's per-user unit is back too: once there is room, he may claim again.
+      await service.post('/unclaim', { voucher: code, user: 'eve' })
+      expect((await service.post('/claim', { voucher: code, user: 'dan' })).status).toBe(201)
+    },
+  )
 
   it.skipIf(!available)('unclaiming a claim that does not exist is a 404 and gives nothing back', async () => {
     const code = await newVoucher(3)
@@ -114,15 +123,20 @@ describe.each(BACKENDS)('flash-sale on $name', (backend) => {
     expect((await service.db.vouchers()).find((v) => v.code === code)?.usage).toBe(3)
   })
 
-  it.skipIf(!available)('a counter that went missing is reloaded from the claim rows, not from the stale usage column', async () => {
-    const code = await newVoucher(4)
-    for (const user of ['j1', 'j2', 'j3']) await service.post('/claim', { voucher: code, user })
-    // The usage column still says 0 (no sync yet); the counter vanishes (restart, eviction).
-    await service.sale.vouchers.reset(code)
-    const responses = await Promise.all(['k1', 'k2', 'k3'].map((user) => service.post('/claim', { voucher: code, user })))
-    expect(responses.filter((r) => r.status === 201)).toHaveLength(1)
-    expect(await service.db.countClaims(code)).toBe(4)
-  })
+  it.skipIf(!available)(
+    'a counter that went missing is reloaded from the claim rows, not from the stale usage column',
+    async () => {
+      const code = await newVoucher(4)
+      for (const user of ['j1', 'j2', 'j3']) await service.post('/claim', { voucher: code, user })
+      // The usage column still says 0 (no sync yet); the counter vanishes (restart, eviction).
+      await service.sale.vouchers.reset(code)
+      const responses = await Promise.all(
+        ['k1', 'k2', 'k3'].map((user) => service.post('/claim', { voucher: code, user })),
+      )
+      expect(responses.filter((r) => r.status === 201)).toHaveLength(1)
+      expect(await service.db.countClaims(code)).toBe(4)
+    },
+  )
 
   it.skipIf(!available)('an unknown voucher is a 404 and a malformed body a 400', async () => {
     expect((await service.post('/claim', { voucher: 'NOPE', user: 'x' })).status).toBe(404)

@@ -10,7 +10,8 @@ const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:
 async function prerequisites(): Promise<string | undefined> {
   for (const binary of ['redis-server', 'redis-cli']) {
     const found = spawnSync(binary, ['--version'], { encoding: 'utf8' })
-    if (found.error || found.status !== 0) return `no ${binary} on PATH (${found.error?.message ?? found.stderr.trim()})`
+    if (found.error || found.status !== 0)
+      return `no ${binary} on PATH (${found.error?.message ?? found.stderr.trim()})`
   }
   try {
     const db = await openDatabase({ url: DATABASE_URL, poolSize: 1 })
@@ -32,11 +33,15 @@ if (missing && process.env.CI === 'true') throw new Error(`pnpm chaos --cluster 
 if (missing) console.warn(`pnpm chaos --cluster test skipped (set CI=true to require it): ${missing}`)
 
 function runChaos(args: string[]) {
-  const child = spawn(process.execPath, ['--conditions=@andromeda/source', '--import', 'tsx', 'src/chaos.ts', ...args], {
-    cwd: root,
-    env: { ...process.env, DATABASE_URL },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@andromeda/source', '--import', 'tsx', 'src/chaos.ts', ...args],
+    {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk) => {
@@ -58,7 +63,10 @@ describe('pnpm chaos --cluster', () => {
       const output = run.stdout + run.stderr
       expect(run.code, output).toBe(0)
       for (const kind of ['kill', 'force', 'manual']) {
-        expect(new RegExp(`^\\S+\\s+${kind}\\s+n\\d -> n\\d`, 'm').test(run.stdout), `a ${kind} failover\n${output}`).toBe(true)
+        expect(
+          new RegExp(`^\\S+\\s+${kind}\\s+n\\d -> n\\d`, 'm').test(run.stdout),
+          `a ${kind} failover\n${output}`,
+        ).toBe(true)
       }
       expect(run.stdout).toMatch(/^hung\s+0$/m)
       expect(run.stdout).toMatch(/^untyped errors 0$/m)

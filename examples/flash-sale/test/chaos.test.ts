@@ -9,7 +9,8 @@ const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:
 /** `pnpm chaos` needs a redis-server binary of its own and a PostgreSQL server; CI must have both. */
 async function chaosPrerequisites(): Promise<string | undefined> {
   const redis = spawnSync('redis-server', ['--version'], { encoding: 'utf8' })
-  if (redis.error || redis.status !== 0) return `no redis-server on PATH (${redis.error?.message ?? redis.stderr.trim()})`
+  if (redis.error || redis.status !== 0)
+    return `no redis-server on PATH (${redis.error?.message ?? redis.stderr.trim()})`
   try {
     const db = await openDatabase({ url: DATABASE_URL, poolSize: 1 })
     try {
@@ -30,11 +31,15 @@ if (missing && process.env.CI === 'true') throw new Error(`pnpm chaos cannot run
 if (missing) console.warn(`pnpm chaos test skipped (set CI=true to require it): ${missing}`)
 
 function runChaos(args: string[]) {
-  const child = spawn(process.execPath, ['--conditions=@andromeda/source', '--import', 'tsx', 'src/chaos.ts', ...args], {
-    cwd: root,
-    env: { ...process.env, DATABASE_URL },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@andromeda/source', '--import', 'tsx', 'src/chaos.ts', ...args],
+    {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk) => {
@@ -64,7 +69,9 @@ describe('pnpm chaos', () => {
         expect(count, `${kind} faults injected\n${output}`).toBeGreaterThan(0)
       }
       // The service died holding units, and after the hold time none is held any more.
-      const held = Number(/^service kills\s+\d+: \d+ requests in flight, (\d+) voucher units held/m.exec(run.stdout)?.[1])
+      const held = Number(
+        /^service kills\s+\d+: \d+ requests in flight, (\d+) voucher units held/m.exec(run.stdout)?.[1],
+      )
       expect(held, output).toBeGreaterThan(0)
       expect(run.stdout).toMatch(/^holds left\s+0 voucher units/m)
       expect(run.stdout).toMatch(/^hung\s+0$/m)

@@ -23,14 +23,27 @@ function runDemo(args: string[], interruptAfterMs?: number) {
   child.stderr.on('data', (chunk) => {
     stderr += chunk
   })
-  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
-  })
+  return new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+    (resolve) => {
+      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
+    },
+  )
 }
 
 describe('pnpm demo', () => {
   it('prints a table where granted, claim rows, synced usage and counter equal the limit, and exits 0', async () => {
-    const run = await runDemo(['--claims', '400', '--users', '300', '--vouchers', '2', '--limit', '20', '--concurrency', '50'])
+    const run = await runDemo([
+      '--claims',
+      '400',
+      '--users',
+      '300',
+      '--vouchers',
+      '2',
+      '--limit',
+      '20',
+      '--concurrency',
+      '50',
+    ])
     expect(run.code, run.stdout + run.stderr).toBe(0)
     expect(run.stdout).toMatch(/FLASH-1\s+20\s+20\s+20\s+20\s+20\s+ok/)
     expect(run.stdout).toMatch(/FLASH-2\s+20\s+20\s+20\s+20\s+20\s+ok/)
@@ -43,7 +56,9 @@ describe('pnpm demo', () => {
     expect(run.signal).toBeNull()
     expect(run.code, run.stdout + run.stderr).toBe(130)
     expect(run.stderr).toContain('SIGINT: stopping the load, the server and the sync (final flush)')
-    expect(run.stderr).toContain('interrupted: load stopped, server closed, usage synced (final flush), connections closed.')
+    expect(run.stderr).toContain(
+      'interrupted: load stopped, server closed, usage synced (final flush), connections closed.',
+    )
     expect(run.stdout + run.stderr).not.toMatch(/^\s+at /m)
   }, 120_000)
 

@@ -7,12 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BACKENDS, servicesAvailable, startTestService, type TestService, waitForLockWait } from './helpers.js'
 
 const services = await servicesAvailable()
-if (!services.ok) console.warn(`Redis + PostgreSQL fault tests skipped (set CI=true to require them): ${services.reason}`)
+if (!services.ok)
+  console.warn(`Redis + PostgreSQL fault tests skipped (set CI=true to require them): ${services.reason}`)
 
 /** A store that delegates to `store`, with `apply` replaced. */
 function withApply(store: CounterStore, apply: CounterStore['apply']): CounterStore {
   return wrapStore(store, {
-    call: (method, args, invoke) => (method === 'apply' ? apply(...(args as Parameters<CounterStore['apply']>)) : invoke()),
+    call: (method, args, invoke) =>
+      method === 'apply' ? apply(...(args as Parameters<CounterStore['apply']>)) : invoke(),
   })
 }
 
@@ -63,12 +65,15 @@ describe.each(BACKENDS)('flash-sale faults on $name', (backend) => {
       wrapStore: (store) =>
         withApply(store, async (ops, options) => {
           const user = [...storeDown, ...lostReply].find((u) => ops.some((op) => op.key.includes(`${u}%3A`)))
-          if (user && storeDown.has(user)) throw new StoreError('Redis apply got no reply within 2000 ms', { retryable: false })
+          if (user && storeDown.has(user))
+            throw new StoreError('Redis apply got no reply within 2000 ms', { retryable: false })
           const result = await store.apply(ops, options)
           if (user && lostReply.delete(user)) {
             idempotencyKeys.push(options?.idempotencyKey)
             // Counted, but the caller never hears it: a dropped connection after the script ran.
-            throw new StoreError('Redis apply failed: Connection is closed.', { retryable: options?.idempotencyKey !== undefined })
+            throw new StoreError('Redis apply failed: Connection is closed.', {
+              retryable: options?.idempotencyKey !== undefined,
+            })
           }
           return result
         }),
@@ -132,50 +137,64 @@ describe.each(BACKENDS)('flash-sale faults on $name', (backend) => {
     },
   )
 
-  it.skipIf(!available)('a voucher counter below the claim rows lets a claim through to the database, which refuses it; its holds go back', async () => {
-    const code = await newVoucher(2)
-    for (const user of ['kim', 'lou']) expect((await service.post('/claim', { voucher: code, user })).status).toBe(201)
-    // Two claims whose process died between their rows and their commits: the holds lapsed.
-    await service.sale.vouchers.set(code, 0)
-    const claim = await service.post('/claim', { voucher: code, user: 'max' })
-    expect(claim.status).toBe(409)
-    expect(claim.body).toMatchObject({ reason: 'sold-out' })
-    expect(await service.db.countClaims(code)).toBe(2)
-    expect((await service.sale.vouchers.get(code)).usage).toBe(0)
-    expect((await service.sale.perUser.get(`max:${code}`)).usage).toBe(0)
-  })
+  it.skipIf(!available)(
+    'a voucher counter below the claim rows lets a claim through to the database, which refuses it; its holds go back',
+    async () => {
+      const code = await newVoucher(2)
+      for (const user of ['kim', 'lou'])
+        expect((await service.post('/claim', { voucher: code, user })).status).toBe(201)
+      // Two claims whose process died between their rows and their commits: the holds lapsed.
+      await service.sale.vouchers.set(code, 0)
+      const claim = await service.post('/claim', { voucher: code, user: 'max' })
+      expect(claim.status).toBe(409)
+      expect(claim.body).toMatchObject({ reason: 'sold-out' })
+      expect(await service.db.countClaims(code)).toBe(2)
+      expect((await service.sale.vouchers.get(code)).usage).toBe(0)
+      expect((await service.sale.perUser.get(`max:${code}`)).usage).toBe(0)
+    },
+  )
 
-  it.skipIf(!available)('a claim whose store reply was lost is sent again with its idempotency key and counted once', async () => {
-    const code = await newVoucher(5)
-    lostReply.add('gil')
-    const claim = await service.post('/claim', { voucher: code, user: 'gil' })
-    expect(claim.status).toBe(201)
-    expect(idempotencyKeys.at(-1)).toEqual(expect.any(String))
-    expect(await service.db.countClaims(code)).toBe(1)
-    expect((await service.sale.vouchers.get(code)).usage).toBe(1)
-    expect((await service.sale.perUser.get(`gil:${code}`)).usage).toBe(1)
-  })
+  it.skipIf(!available)(
+    'a claim whose store reply was lost is sent again with its idempotency key and counted once',
+    async () => {
+      const code = await newVoucher(5)
+      lostReply.add('gil')
+      const claim = await service.post('/claim', { voucher: code, user: 'gil' })
+      expect(claim.status).toBe(201)
+      expect(idempotencyKeys.at(-1)).toEqual(expect.any(String))
+      expect(await service.db.countClaims(code)).toBe(1)
+      expect((await service.sale.vouchers.get(code)).usage).toBe(1)
+      expect((await service.sale.perUser.get(`gil:${code}`)).usage).toBe(1)
+    },
+  )
 
-  it.skipIf(!available)('an unclaim refund whose reply was lost is sent again and gives the unit back once', async () => {
-    const code = await newVoucher(5)
-    for (const user of ['hal', 'ivy']) expect((await service.post('/claim', { voucher: code, user })).status).toBe(201)
-    lostReply.add('hal')
-    expect((await service.post('/unclaim', { voucher: code, user: 'hal' })).status).toBe(200)
-    expect(await service.db.countClaims(code)).toBe(1)
-    expect((await service.sale.vouchers.get(code)).usage).toBe(1)
-    expect((await service.sale.perUser.get(`hal:${code}`)).usage).toBe(0)
-  })
+  it.skipIf(!available)(
+    'an unclaim refund whose reply was lost is sent again and gives the unit back once',
+    async () => {
+      const code = await newVoucher(5)
+      for (const user of ['hal', 'ivy'])
+        expect((await service.post('/claim', { voucher: code, user })).status).toBe(201)
+      lostReply.add('hal')
+      expect((await service.post('/unclaim', { voucher: code, user: 'hal' })).status).toBe(200)
+      expect(await service.db.countClaims(code)).toBe(1)
+      expect((await service.sale.vouchers.get(code)).usage).toBe(1)
+      expect((await service.sale.perUser.get(`hal:${code}`)).usage).toBe(0)
+    },
+  )
 
-  it.skipIf(!available)('a store fault is a typed 503: problem body with the error code, Retry-After, nothing counted', async () => {
-    const code = await newVoucher(5)
-    storeDown.add('joe')
-    const response = await service.post('/claim', { voucher: code, user: 'joe' })
-    storeDown.delete('joe')
-    expect(response.status).toBe(503)
-    expect(response.headers.get('content-type')).toContain('application/problem+json')
-    expect(response.headers.get('retry-after')).toBe('1')
-    expect(response.body).toMatchObject({ status: 503, code: 'ERR_STORE', retryable: false })
-    expect(await service.db.countClaims(code)).toBe(0)
-    expect((await service.sale.vouchers.get(code)).usage).toBe(0)
-  })
+  it.skipIf(!available)(
+    'a store fault is a typed 503: problem body with the error code, Retry-After, nothing counted',
+    async () => {
+      const code = await newVoucher(5)
+      storeDown.add('joe')
+      const response = await service.post('/claim', { voucher: code, user: 'joe' })
+      storeDown.delete('joe')
+      expect(response.status).toBe(503)
+      expect(response.headers.get('content-type')).toContain('application/problem+json')
+      expect(response.headers.get('retry-after')).toBe('1')
+      expect(response.body).toMatchObject({ status: 503, code: 'ERR_STORE', retryable: false })
+      expect(await service.db.countClaims(code)).toBe(0)
+      expect((await service.sale.vouchers.get(code)).usage).toBe(0)
+    },
+  )
 })

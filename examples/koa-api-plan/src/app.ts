@@ -1,4 +1,4 @@
-import { createQuota, type CounterStore, type Quota } from '@andromeda/core'
+import { type CounterStore, createQuota, type Quota } from '@andromeda/core'
 import { koaQuota } from '@andromeda/koa'
 import Router from '@koa/router'
 import Koa from 'koa'
@@ -86,7 +86,13 @@ export function createApiPlanApp(options: ApiPlanOptions): { app: Koa; quota: Qu
   })
   router.get('/usage', async (ctx) => {
     const state = await quota.get(ctx.state.apiKey, { data: { plan: ctx.state.plan } })
-    ctx.body = { plan: ctx.state.plan, used: state.usage, limit: state.limit, remaining: state.remaining, resetAt: state.resetAt }
+    ctx.body = {
+      plan: ctx.state.plan,
+      used: state.usage,
+      limit: state.limit,
+      remaining: state.remaining,
+      resetAt: state.resetAt,
+    }
   })
   app.use(router.routes())
   app.use(router.allowedMethods())

@@ -9,7 +9,9 @@ import Keyv from 'keyv'
  */
 export function openKeyvStore(options: { redisUrl?: string; namespace?: string } = {}) {
   const namespace = options.namespace ?? 'api-plan'
-  const keyv = options.redisUrl ? new Keyv({ store: new KeyvRedis(options.redisUrl), namespace }) : new Keyv({ namespace })
+  const keyv = options.redisUrl
+    ? new Keyv({ store: new KeyvRedis(options.redisUrl), namespace })
+    : new Keyv({ namespace })
   keyv.on('error', () => {}) // failures surface as StoreError on the calls (503), not as a crash
   const store = createKeyvStore({ keyv })
   return {

@@ -8,7 +8,9 @@ const { store, close } = openKeyvStore({ redisUrl: process.env.REDIS_URL || unde
 const { app } = createApiPlanApp({ store, planOf: (key) => KEYS[key] })
 const port = Number(process.env.PORT ?? 3000)
 const server = app.listen(port, '127.0.0.1', () => {
-  console.log(`koa-api-plan on http://127.0.0.1:${port}  (try: curl -i -H 'x-api-key: free-key' localhost:${port}/v1/weather/lisbon)`)
+  console.log(
+    `koa-api-plan on http://127.0.0.1:${port}  (try: curl -i -H 'x-api-key: free-key' localhost:${port}/v1/weather/lisbon)`,
+  )
 })
 const stop = () => {
   server.close(() => {

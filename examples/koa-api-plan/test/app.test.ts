@@ -9,7 +9,10 @@ const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
 
 /** Redis must answer under CI=true; elsewhere its tests skip with a printed reason. */
 async function redisAvailable(): Promise<boolean> {
-  const probe = openKeyvStore({ redisUrl: REDIS_URL, namespace: `andromeda-test-probe-${randomBytes(3).toString('hex')}` })
+  const probe = openKeyvStore({
+    redisUrl: REDIS_URL,
+    namespace: `andromeda-test-probe-${randomBytes(3).toString('hex')}`,
+  })
   try {
     await probe.keyv.get('probe')
     return true
@@ -111,7 +114,9 @@ describe('koa-api-plan on an in-memory Keyv', () => {
 describe('koa-api-plan on Keyv + Redis (@keyv/redis, globally atomic)', () => {
   it.skipIf(!redis)('concurrent calls of one key never pass the monthly limit', async () => {
     const { call, quota } = await start({ redisUrl: REDIS_URL, free: 20 })
-    const responses = await Promise.all(Array.from({ length: 60 }, () => call('/v1/weather/jakarta', { key: 'free-key' })))
+    const responses = await Promise.all(
+      Array.from({ length: 60 }, () => call('/v1/weather/jakarta', { key: 'free-key' })),
+    )
     expect(responses.filter((r) => r.status === 200)).toHaveLength(20)
     expect(responses.filter((r) => r.status === 429)).toHaveLength(40)
     expect((await quota.get('free-key', { data: { plan: 'free' } })).usage).toBe(20)

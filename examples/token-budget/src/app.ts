@@ -1,4 +1,12 @@
-import { AndromedaError, type CounterStore, createQuota, HoldExpiredError, type Quota, type QuotaResult, type Reservation } from '@andromeda/core'
+import {
+  AndromedaError,
+  type CounterStore,
+  createQuota,
+  HoldExpiredError,
+  type Quota,
+  type QuotaResult,
+  type Reservation,
+} from '@andromeda/core'
 import { PROBLEM_CONTENT_TYPE, quotaExceededProblem, secondsUntil } from '@andromeda/core/http'
 import express, { type NextFunction, type Request, type Response } from 'express'
 import type { Model } from './model.js'
@@ -63,7 +71,8 @@ function problem(res: Response, status: number, title: string, detail: string): 
  */
 export function createTokenBudgetApp(options: TokenBudgetOptions): { app: express.Express; tokens: Quota } {
   const { model, holdMs, modelTimeoutMs } = options
-  if (!(modelTimeoutMs < holdMs)) throw new RangeError(`modelTimeoutMs (${modelTimeoutMs}) must be below holdMs (${holdMs})`)
+  if (!(modelTimeoutMs < holdMs))
+    throw new RangeError(`modelTimeoutMs (${modelTimeoutMs}) must be below holdMs (${holdMs})`)
   const report = options.onError ?? ((error, where) => console.error(`[token-budget] ${where}:`, error))
   const clock = options.clock ?? Date.now
   const tokens = createTokenQuota(options)
@@ -90,9 +99,18 @@ export function createTokenBudgetApp(options: TokenBudgetOptions): { app: expres
     const key = apiKey(req)
     if (!key) return problem(res, 401, 'Unauthorized', 'send a known API key in x-api-key')
     const { prompt, maxTokens = DEFAULT_OUTPUT_TOKENS } = (req.body ?? {}) as { prompt?: unknown; maxTokens?: unknown }
-    const validMax = typeof maxTokens === 'number' && Number.isSafeInteger(maxTokens) && maxTokens >= 1 && maxTokens <= MAX_OUTPUT_TOKENS
+    const validMax =
+      typeof maxTokens === 'number' &&
+      Number.isSafeInteger(maxTokens) &&
+      maxTokens >= 1 &&
+      maxTokens <= MAX_OUTPUT_TOKENS
     if (typeof prompt !== 'string' || prompt === '' || !validMax) {
-      return problem(res, 400, 'Bad Request', `body must be {"prompt": non-empty string, "maxTokens"?: 1..${MAX_OUTPUT_TOKENS}}`)
+      return problem(
+        res,
+        400,
+        'Bad Request',
+        `body must be {"prompt": non-empty string, "maxTokens"?: 1..${MAX_OUTPUT_TOKENS}}`,
+      )
     }
     const estimate = estimateTokens(prompt, maxTokens)
     const hold = await tokens.reserve(key, estimate)
@@ -100,7 +118,13 @@ export function createTokenBudgetApp(options: TokenBudgetOptions): { app: expres
       const { limit, remaining, resetAt } = hold.result
       const retryAfterSeconds = resetAt === undefined ? undefined : secondsUntil(resetAt, clock())
       if (retryAfterSeconds !== undefined) res.set('Retry-After', String(retryAfterSeconds))
-      const body = quotaExceededProblem({ policy: tokens.name, limit, remaining, cost: estimate, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) })
+      const body = quotaExceededProblem({
+        policy: tokens.name,
+        limit,
+        remaining,
+        cost: estimate,
+        ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+      })
       return res.status(429).type(PROBLEM_CONTENT_TYPE).json(body)
     }
     let completion: Awaited<ReturnType<Model['complete']>>
@@ -119,7 +143,9 @@ export function createTokenBudgetApp(options: TokenBudgetOptions): { app: expres
     res.json({
       text: completion.text,
       usage: { inputTokens: completion.inputTokens, outputTokens: completion.outputTokens, totalTokens: used },
-      ...(budget ? { budget: { limit: budget.limit, used: budget.usage, remaining: budget.remaining, resetAt: budget.resetAt } } : {}),
+      ...(budget
+        ? { budget: { limit: budget.limit, used: budget.usage, remaining: budget.remaining, resetAt: budget.resetAt } }
+        : {}),
     })
   })
 
@@ -133,7 +159,8 @@ export function createTokenBudgetApp(options: TokenBudgetOptions): { app: expres
   app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(error)
     const status = (error as { status?: unknown }).status
-    if (typeof status === 'number' && status >= 400 && status < 500) return problem(res, status, 'Bad Request', (error as Error).message)
+    if (typeof status === 'number' && status >= 400 && status < 500)
+      return problem(res, status, 'Bad Request', (error as Error).message)
     report(error, 'request')
     if (!AndromedaError.isInstance(error)) return problem(res, 500, 'Internal Server Error', 'unexpected error')
     // The quota's store failed or is slow: nothing is held, try again shortly.

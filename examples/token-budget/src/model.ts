@@ -25,7 +25,11 @@ export function createStubModel(options: { delayMs?: number } = {}): Model {
         const timer = setTimeout(() => {
           signal.removeEventListener('abort', onAbort)
           const outputTokens = Math.min(maxTokens, 40)
-          resolve({ text: `(${outputTokens} tokens about "${prompt.slice(0, 40)}")`, inputTokens: Math.ceil(Buffer.byteLength(prompt) / 4), outputTokens })
+          resolve({
+            text: `(${outputTokens} tokens about "${prompt.slice(0, 40)}")`,
+            inputTokens: Math.ceil(Buffer.byteLength(prompt) / 4),
+            outputTokens,
+          })
         }, delayMs)
         const onAbort = () => {
           clearTimeout(timer)

@@ -48,7 +48,10 @@ describe.runIf(available)('a request whose process is SIGKILLed during the model
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     const exited = once(child, 'exit')
-    const [line] = (await Promise.race([once(createInterface({ input: child.stdout! }), 'line'), exited.then(() => ['exited'])])) as [string]
+    const [line] = (await Promise.race([
+      once(createInterface({ input: child.stdout! }), 'line'),
+      exited.then(() => ['exited']),
+    ])) as [string]
     expect(line).toMatch(/^listening http:/)
     const url = line.slice('listening '.length)
 

@@ -7,7 +7,10 @@ export interface ExportSink {
 
 export interface ExportService {
   /** Export `rows` rows for a team: charged against its daily row quota, refunded if the write fails. */
-  exportRows(team: string, rows: number): Promise<{ ok: true; remaining: number } | { ok: false; retryAt: number | undefined }>
+  exportRows(
+    team: string,
+    rows: number,
+  ): Promise<{ ok: true; remaining: number } | { ok: false; retryAt: number | undefined }>
   quota: Quota
 }
 

@@ -1,18 +1,18 @@
 import { InvalidArgumentError } from './errors.js'
 import { PERIODS } from './period.js'
 import type { QuotaHooks, QuotaOptions } from './quota-options.js'
-import type { Period, Resolvable } from './types.js'
 import type { CounterStore } from './store/contract.js'
+import type { Period, Resolvable } from './types.js'
 import {
-  MAX_NAME_LENGTH,
   checkCount,
   checkDurationMs,
   checkFunction,
   checkOneOf,
-  checkOptionKeys,
   checkOptionalDurationMs,
-  checkTimerMs,
+  checkOptionKeys,
   checkString,
+  checkTimerMs,
+  MAX_NAME_LENGTH,
 } from './validate.js'
 
 /** `createQuota` options after validation, with defaults filled in. */
@@ -90,9 +90,13 @@ function checkResolvable(value: unknown, checkConstant: (v: unknown) => void): v
 function checkRetry(value: unknown): { attempts: number; budgetMs: number } | undefined {
   if (value === false) return undefined
   if (value === undefined) return { ...DEFAULT_RETRY }
-  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError('retry', 'must be false or { attempts?, budgetMs? }')
+  if (typeof value !== 'object' || value === null)
+    throw new InvalidArgumentError('retry', 'must be false or { attempts?, budgetMs? }')
   checkOptionKeys('retry', value, ['attempts', 'budgetMs'])
-  const { attempts = DEFAULT_RETRY.attempts, budgetMs = DEFAULT_RETRY.budgetMs } = value as { attempts?: number; budgetMs?: number }
+  const { attempts = DEFAULT_RETRY.attempts, budgetMs = DEFAULT_RETRY.budgetMs } = value as {
+    attempts?: number
+    budgetMs?: number
+  }
   return { attempts: checkCount('retry.attempts', attempts), budgetMs: checkDurationMs('retry.budgetMs', budgetMs) }
 }
 
@@ -144,7 +148,8 @@ export function resolveConfig<D>(options: QuotaOptions<D>): QuotaConfig<D> {
   const hooks = options.hooks ?? {}
   if (typeof hooks !== 'object' || hooks === null) throw new InvalidArgumentError('hooks', 'must be an object')
   for (const [key, hook] of Object.entries(hooks)) {
-    if (!HOOK_NAMES.includes(key)) throw new InvalidArgumentError(`hooks.${key}`, `is not a hook; hooks are ${HOOK_NAMES.join(', ')}`)
+    if (!HOOK_NAMES.includes(key))
+      throw new InvalidArgumentError(`hooks.${key}`, `is not a hook; hooks are ${HOOK_NAMES.join(', ')}`)
     checkFunction(`hooks.${key}`, hook)
   }
   return {
@@ -158,7 +163,8 @@ export function resolveConfig<D>(options: QuotaOptions<D>): QuotaConfig<D> {
     lock,
     onStoreError: checkOneOf('onStoreError', options.onStoreError ?? 'throw', ['throw', 'allow', 'deny']),
     cost: options.cost,
-    idempotencyTtlMs: checkOptionalDurationMs('idempotencyTtlMs', options.idempotencyTtlMs) ?? DEFAULT_IDEMPOTENCY_TTL_MS,
+    idempotencyTtlMs:
+      checkOptionalDurationMs('idempotencyTtlMs', options.idempotencyTtlMs) ?? DEFAULT_IDEMPOTENCY_TTL_MS,
     holdMs: checkOptionalDurationMs('holdMs', options.holdMs) ?? DEFAULT_HOLD_MS,
     retry: checkRetry(options.retry),
     clock: resolveClock(options.clock, store),

@@ -1,15 +1,15 @@
-import { CompensationError, QuotaExceededError } from './errors.js'
-import { atomicHolds, atomically } from './all/atomic.js'
+import { atomically, atomicHolds } from './all/atomic.js'
 import {
   type ConsumeAllOptions,
+  nothingHeld,
   type ReserveAllOptions,
   resolveRequest,
   resultOf,
-  nothingHeld,
   TRANSACT_ALL_OPTION_KEYS,
   type TransactAllOptions,
 } from './all/request.js'
 import { saga } from './all/saga.js'
+import { CompensationError, QuotaExceededError } from './errors.js'
 import type { ConsumeAllItem, ConsumeAllResult, ReservationAll } from './types.js'
 import { checkCallOptions, checkDurationMs, checkFunction } from './validate.js'
 
@@ -40,7 +40,10 @@ export type { ConsumeAllOptions, ReserveAllOptions, TransactAllOptions } from '.
  * if (!allowed) console.log('refused by', refused?.quota)
  * ```
  */
-export async function consumeAll(items: readonly ConsumeAllItem[], options: ConsumeAllOptions = {}): Promise<ConsumeAllResult> {
+export async function consumeAll(
+  items: readonly ConsumeAllItem[],
+  options: ConsumeAllOptions = {},
+): Promise<ConsumeAllResult> {
   const request = await resolveRequest(items, options, 'all')
   if (request.counted.length === 0) return { allowed: true, results: request.results }
   if (request.together) return atomically(request, options.signal)
@@ -65,11 +68,16 @@ export async function consumeAll(items: readonly ConsumeAllItem[], options: Cons
  * await held.commit()
  * ```
  */
-export async function reserveAll(items: readonly ConsumeAllItem[], options: ReserveAllOptions = {}): Promise<ReservationAll> {
+export async function reserveAll(
+  items: readonly ConsumeAllItem[],
+  options: ReserveAllOptions = {},
+): Promise<ReservationAll> {
   const holdMs = options.holdMs === undefined ? undefined : checkDurationMs('holdMs', options.holdMs)
   const request = await resolveRequest(items, options, 'reserve-all')
   if (request.counted.length === 0) return nothingHeld({ allowed: true, results: request.results })
-  const held = request.together ? await atomicHolds(request, options.signal, holdMs) : await saga(request, options.signal, holdMs)
+  const held = request.together
+    ? await atomicHolds(request, options.signal, holdMs)
+    : await saga(request, options.signal, holdMs)
   return held
 }
 

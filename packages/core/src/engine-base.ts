@@ -6,12 +6,12 @@ import { idempotencyKey } from './keys.js'
 import { Loader, readUsage } from './load.js'
 import { periodWindow } from './period.js'
 import { type Plan, Planner } from './plan.js'
+import type { QuotaErrorEvent, QuotaOptions } from './quota-options.js'
 import type { HoldLapse } from './reservation.js'
 import { settleOp } from './reservation.js'
 import { grantedResult, refusedResult, unlimitedResult } from './result.js'
 import { withRetries } from './retry.js'
 import type { ApplyOptions, ApplyResult, CounterOp, CounterStore } from './store/contract.js'
-import type { QuotaErrorEvent, QuotaOptions } from './quota-options.js'
 import type { Period, QuotaResult } from './types.js'
 import { warnIfProcessAtomicShared } from './warnings.js'
 
@@ -87,7 +87,12 @@ export class EngineBase<D = unknown> {
   }
 
   /** Apply ops; when one reports a missing counter whose quota can load, load it and try again. */
-  async applyLoading(ops: readonly CounterOp[], plans: readonly Plan<any>[], options: ApplyOptions, engines?: readonly EngineBase<any>[]): Promise<ApplyResult> {
+  async applyLoading(
+    ops: readonly CounterOp[],
+    plans: readonly Plan<any>[],
+    options: ApplyOptions,
+    engines?: readonly EngineBase<any>[],
+  ): Promise<ApplyResult> {
     // Each round loads at most one counter; a counter that vanishes again right away (a TTL
     // shorter than the load) gets a few more rounds, then the call fails rather than spin.
     const maxRounds = ops.length + 3
@@ -111,7 +116,13 @@ export class EngineBase<D = unknown> {
         ttlMs: plan.ttlMs,
         readUsage: () => readUsage(() => loadUsage(plan.id, plan.ctx as never)),
         onLoaded: (usage, durationMs) =>
-          callHook(this.config.hooks.onLoad, { quota: this.name, id: plan.id, usage, durationMs, data: plan.ctx.data as D }),
+          callHook(this.config.hooks.onLoad, {
+            quota: this.name,
+            id: plan.id,
+            usage,
+            durationMs,
+            data: plan.ctx.data as D,
+          }),
       },
       signal,
     )
@@ -121,7 +132,12 @@ export class EngineBase<D = unknown> {
    * Settle a hold of this quota (see `HeldReservation`); retried while the store says it is
    * safe. A release (nothing kept) is told to `onCompensate`: held units given back unused.
    */
-  async settleHold(plan: Plan<any>, holdId: string, keep: number, clearIdempotencyKey: string | undefined): Promise<QuotaResult | HoldLapse> {
+  async settleHold(
+    plan: Plan<any>,
+    holdId: string,
+    keep: number,
+    clearIdempotencyKey: string | undefined,
+  ): Promise<QuotaResult | HoldLapse> {
     const options: ApplyOptions = clearIdempotencyKey === undefined ? NO_APPLY_OPTIONS : { clearIdempotencyKey }
     const release = keep === 0
     const event = { quota: this.name, id: plan.id, cost: plan.cost, data: plan.ctx.data as D }
@@ -149,7 +165,8 @@ export class EngineBase<D = unknown> {
     // A replay answers for the counter the recorded call charged, which may be an earlier
     // window's: its reset time is the recorded lifetime, not the current window's end.
     const replayedTtl = applied.ok && applied.replayed ? applied.ttlMs?.[index] : undefined
-    const resetAt = replayedTtl !== undefined ? this.replayedResetAt(plan, replayedTtl) : this.resetAt(plan, applied.ttlMs?.[index])
+    const resetAt =
+      replayedTtl !== undefined ? this.replayedResetAt(plan, replayedTtl) : this.resetAt(plan, applied.ttlMs?.[index])
     if (applied.ok) return grantedResult(applied.replayed ? 'replayed' : 'granted', usage, limit, resetAt)
     // 'missing' reaches here only for a refund (never loaded): nothing to give back.
     return refusedResult(applied.reason === 'limit' ? 'limit' : 'floor', usage, limit, resetAt)
@@ -186,7 +203,8 @@ export class EngineBase<D = unknown> {
   onStoreFault(plan: Plan<any>, error: unknown): QuotaResult | undefined {
     if (!StoreError.isInstance(error) || this.config.onStoreError === 'throw') return undefined
     const limit = plan.limit ?? Number.POSITIVE_INFINITY
-    const result = this.config.onStoreError === 'allow' ? grantedResult('degraded', 0, limit) : refusedResult('store', 0, limit)
+    const result =
+      this.config.onStoreError === 'allow' ? grantedResult('degraded', 0, limit) : refusedResult('store', 0, limit)
     this.notify(plan, result)
     return result
   }
@@ -208,7 +226,11 @@ export class EngineBase<D = unknown> {
   }
 
   /** Run a store-touching step; report the quota's own failures to `onError`. */
-  protected async withErrorHook<T>(plan: Plan<D>, operation: QuotaErrorEvent['operation'], step: () => Promise<T>): Promise<T> {
+  protected async withErrorHook<T>(
+    plan: Plan<D>,
+    operation: QuotaErrorEvent['operation'],
+    step: () => Promise<T>,
+  ): Promise<T> {
     try {
       return await step()
     } catch (error) {
@@ -220,6 +242,7 @@ export class EngineBase<D = unknown> {
   /** Tell `onError` about the quota's own failure (not the caller's abort). */
   protected reportError(plan: Plan<D>, operation: QuotaErrorEvent['operation'], error: unknown): void {
     const aborted = error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')
-    if (!aborted) callHook(this.config.hooks.onError, { quota: this.name, id: plan.id, operation, error, data: plan.ctx.data })
+    if (!aborted)
+      callHook(this.config.hooks.onError, { quota: this.name, id: plan.id, operation, error, data: plan.ctx.data })
   }
 }

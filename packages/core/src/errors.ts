@@ -164,7 +164,11 @@ export class CompensationError extends AndromedaError {
 
   constructor(
     message: string,
-    options: { cause: unknown; compensationError: unknown; pending: Array<{ quota: string; id: string; cost: number }> },
+    options: {
+      cause: unknown
+      compensationError: unknown
+      pending: Array<{ quota: string; id: string; cost: number }>
+    },
   ) {
     super('ERR_COMPENSATION', message, { cause: options.cause })
     this.compensationError = options.compensationError
@@ -189,7 +193,10 @@ export class HoldExpiredError extends AndromedaError {
   readonly lapse: 'expired' | 'counter-gone'
 
   constructor(quota: string, id: string, lapse: 'expired' | 'counter-gone' = 'expired') {
-    super('ERR_HOLD_EXPIRED', `the hold on quota "${quota}" for "${id}" was gone before it was settled (${lapse}); its units are no longer held`)
+    super(
+      'ERR_HOLD_EXPIRED',
+      `the hold on quota "${quota}" for "${id}" was gone before it was settled (${lapse}); its units are no longer held`,
+    )
     this.quota = quota
     this.id = id
     this.lapse = lapse

@@ -16,7 +16,9 @@ export interface HeldItem {
  * retried reserve that replays answers with a handle on the same hold.
  */
 export function holdIdOf(recordKey: string | undefined): string {
-  return recordKey === undefined ? randomUUID() : createHash('sha256').update(recordKey).digest('base64url').slice(0, 22)
+  return recordKey === undefined
+    ? randomUUID()
+    : createHash('sha256').update(recordKey).digest('base64url').slice(0, 22)
 }
 
 /**
@@ -70,7 +72,12 @@ export async function keepHold({ engine, id, hold }: HeldItem): Promise<void> {
 }
 
 /** After a hold lapsed: charge its units again where that is right (see `keepHold`); false when refused. */
-export async function chargeAgainAfter(engine: QuotaEngine<any>, lapse: HoldLapse, id: string, cost: number): Promise<boolean> {
+export async function chargeAgainAfter(
+  engine: QuotaEngine<any>,
+  lapse: HoldLapse,
+  id: string,
+  cost: number,
+): Promise<boolean> {
   if (lapse !== 'expired' || engine.config.loadUsage) return true
   return (await engine.consume(id, cost)).allowed
 }

@@ -6,16 +6,15 @@
  *
  * @packageDocumentation
  */
-export { createQuota } from './quota.js'
+
 export {
-  consumeAll,
   type ConsumeAllOptions,
-  reserveAll,
+  consumeAll,
   type ReserveAllOptions,
-  transactAll,
+  reserveAll,
   type TransactAllOptions,
+  transactAll,
 } from './consume-all.js'
-export { countsUnits } from './result.js'
 export {
   AndromedaError,
   type AndromedaErrorCode,
@@ -29,17 +28,9 @@ export {
   StoreError,
   toStoreError,
 } from './errors.js'
-// The store contract and the helpers adapters use, also in `@andromeda/core/store`: kept here
-// because adapters written against 0.1 import them from the root.
-export { type StoreMethod, type StoreWrapping, wrapStore } from './store/wrap.js'
-export type {
-  ApplyOptions,
-  ApplyResult,
-  CounterOp,
-  CounterSnapshot,
-  CounterStore,
-  StoreCapabilities,
-} from './store/contract.js'
+// To read a counter straight from a store (tests, migrations, dashboards).
+export { type CounterWindow, counterKey } from './keys.js'
+export { createQuota } from './quota.js'
 export type {
   QuotaCompensateEvent,
   QuotaErrorEvent,
@@ -48,6 +39,19 @@ export type {
   QuotaLoadEvent,
   QuotaOptions,
 } from './quota-options.js'
+export { countsUnits } from './result.js'
+export type {
+  ApplyOptions,
+  ApplyResult,
+  CounterOp,
+  CounterSnapshot,
+  CounterStore,
+  StoreCapabilities,
+} from './store/contract.js'
+// The store contract and the helpers adapters use, also in `@andromeda/core/store`: kept here
+// because adapters written against 0.1 import them from the root.
+export { type StoreMethod, type StoreWrapping, wrapStore } from './store/wrap.js'
+export { createUsageSync, type UsageSync, type UsageSyncOptions } from './sync.js'
 export type {
   CallOptions,
   ConsumeAllItem,
@@ -57,15 +61,12 @@ export type {
   QuotaContext,
   QuotaResult,
   QuotaResultBase,
+  QuotaState,
   RefusalReason,
   Reservation,
   ReservationAll,
   ReserveOptions,
-  QuotaState,
   Resolvable,
   TransactOptions,
 } from './types.js'
-// To read a counter straight from a store (tests, migrations, dashboards).
-export { counterKey, type CounterWindow } from './keys.js'
 export { checkOptionKeys, checkTimerMs, MAX_TIMER_MS } from './validate.js'
-export { createUsageSync, type UsageSync, type UsageSyncOptions } from './sync.js'

@@ -53,7 +53,10 @@ export class Loader {
           const usage = await withDeadline(
             request.readUsage(),
             this.lock.ttlMs,
-            () => new LoadError(`loadUsage did not answer within lock.ttlMs (${this.lock.ttlMs} ms) for ${request.key}`, { option: 'loadUsage' }),
+            () =>
+              new LoadError(`loadUsage did not answer within lock.ttlMs (${this.lock.ttlMs} ms) for ${request.key}`, {
+                option: 'loadUsage',
+              }),
           )
           await this.store.seed(request.key, usage, request.ttlMs)
           request.onLoaded?.(usage, performance.now() - startedAt)
@@ -78,12 +81,16 @@ export async function readUsage(fn: () => number | Promise<number>): Promise<num
   try {
     usage = await fn()
   } catch (error) {
-    throw new LoadError(`loadUsage failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error, option: 'loadUsage' })
+    throw new LoadError(`loadUsage failed: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+      option: 'loadUsage',
+    })
   }
   try {
     return checkCount('loadUsage()', usage)
   } catch (error) {
-    if (InvalidArgumentError.isInstance(error)) throw new LoadError(error.message, { cause: error, option: 'loadUsage' })
+    if (InvalidArgumentError.isInstance(error))
+      throw new LoadError(error.message, { cause: error, option: 'loadUsage' })
     throw toStoreError(error)
   }
 }

@@ -4,7 +4,7 @@ import { InvalidArgumentError, LoadError, type LoadOption } from './errors.js'
 import { CounterKeyCache, counterKeyIn, encodeKeyPart, quotaKeyPrefix, windowKind } from './keys.js'
 import { periodWindow } from './period.js'
 import type { QuotaContext } from './types.js'
-import { MAX_ID_LENGTH, checkCount, checkDurationMs, checkString } from './validate.js'
+import { checkCount, checkDurationMs, checkString, MAX_ID_LENGTH } from './validate.js'
 
 /** Everything one call resolved before touching the store. */
 export interface Plan<D = unknown> {
@@ -36,7 +36,10 @@ export async function callOption<T>(option: LoadOption, fn: () => T | Promise<T>
   try {
     return await fn()
   } catch (error) {
-    throw new LoadError(`the ${option} function failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error, option })
+    throw new LoadError(`the ${option} function failed: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+      option,
+    })
   }
 }
 
@@ -72,7 +75,9 @@ export class Planner<D> {
         ? { limit, ttlMs, ifMissing: loadUsage ? 'report' : 'create' }
         : undefined
     this.limitCache =
-      config.limitCacheTtlMs !== undefined && typeof config.limit === 'function' ? new LRUCache({ max: 10_000, ttl: config.limitCacheTtlMs }) : undefined
+      config.limitCacheTtlMs !== undefined && typeof config.limit === 'function'
+        ? new LRUCache({ max: 10_000, ttl: config.limitCacheTtlMs })
+        : undefined
   }
 
   /** The hash-tag group of `id`'s keys (`hashTagGroup(name, id)`): where its idempotency records live. */
@@ -83,7 +88,8 @@ export class Planner<D> {
   /** The quota's clock, checked: every time the engine derives comes from it. */
   now(): number {
     const now = this.config.clock()
-    if (!Number.isSafeInteger(now) || now < 0) throw new InvalidArgumentError('clock', `must return epoch ms, got ${String(now)}`)
+    if (!Number.isSafeInteger(now) || now < 0)
+      throw new InvalidArgumentError('clock', `must return epoch ms, got ${String(now)}`)
     return now
   }
 
@@ -99,7 +105,9 @@ export class Planner<D> {
     const now = this.usesTime ? this.now() : undefined
     const window = period ? periodWindow(period, now!) : undefined
     const ctx: QuotaContext<D> = window ? { quota: name, data, periodStartAt: window.startAt } : { quota: name, data }
-    const key = window ? counterKeyIn(this.keyPrefix, id, { period: period!, startAt: window.startAt }) : this.counterKeys.get(id)
+    const key = window
+      ? counterKeyIn(this.keyPrefix, id, { period: period!, startAt: window.startAt })
+      : this.counterKeys.get(id)
     const periodTtl = window ? window.endAt - now! : undefined
     if (cost === undefined && typeof limit !== 'function' && typeof ttlMs !== 'function') {
       return makePlan(id, requestedCost, limit, key, window ? periodTtl : ttlMs, window?.endAt, ctx, now)
@@ -119,7 +127,16 @@ export class Planner<D> {
 
   /** A plan for the hot path's call (constant options, no data), made only when the answer needs one. */
   constantPlan(constant: ConstantOptions, id: string, cost: number, key: string, now: number | undefined): Plan<D> {
-    return makePlan<D>(id, cost, constant.limit, key, constant.ttlMs, undefined, { quota: this.config.name, data: undefined }, now)
+    return makePlan<D>(
+      id,
+      cost,
+      constant.limit,
+      key,
+      constant.ttlMs,
+      undefined,
+      { quota: this.config.name, data: undefined },
+      now,
+    )
   }
 
   private async resolveLimit(id: string, ctx: QuotaContext<D>): Promise<number | null> {

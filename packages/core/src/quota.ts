@@ -4,12 +4,29 @@ import { QuotaExceededError } from './errors.js'
 import { typedStoreError } from './guarded-store.js'
 import { giveBack, holdIdOf, keepHold } from './holds.js'
 import type { ConstantOptions, Plan } from './plan.js'
-import { HeldReservation, emptyReservation } from './reservation.js'
+import type { QuotaOptions } from './quota-options.js'
+import { emptyReservation, HeldReservation } from './reservation.js'
 import { grantedResult } from './result.js'
 import type { ApplyOptions, ApplyResult, CounterOp } from './store/contract.js'
-import type { QuotaOptions } from './quota-options.js'
-import type { CallOptions, Quota, QuotaResult, QuotaState, Reservation, ReserveOptions, TransactOptions } from './types.js'
-import { CALL_OPTION_KEYS, checkCallOptions, checkCount, checkDurationMs, checkFunction, checkIdempotencyKey, isCount, isPlainId } from './validate.js'
+import type {
+  CallOptions,
+  Quota,
+  QuotaResult,
+  QuotaState,
+  Reservation,
+  ReserveOptions,
+  TransactOptions,
+} from './types.js'
+import {
+  CALL_OPTION_KEYS,
+  checkCallOptions,
+  checkCount,
+  checkDurationMs,
+  checkFunction,
+  checkIdempotencyKey,
+  isCount,
+  isPlainId,
+} from './validate.js'
 
 export type { Plan } from './plan.js'
 
@@ -32,13 +49,15 @@ export class QuotaEngine<D = unknown> extends EngineBase<D> implements Quota<D> 
     // Not `async`: on a store that answers synchronously (memory) the whole call makes one
     // promise, the result's own; on Redis one more, for the reply.
     const constant = this.planner.constant
-    if (options === undefined && constant !== undefined && isPlainId(id) && isCount(cost)) return this.consumeConstant(constant, id, cost)
+    if (options === undefined && constant !== undefined && isPlainId(id) && isCount(cost))
+      return this.consumeConstant(constant, id, cost)
     try {
       checkCallOptions(options)
       const idempotency = checkIdempotencyKey(options?.idempotencyKey)
       const signal = options?.signal
       const planned = this.plan(id, cost, options?.data)
-      const start = (plan: Plan<D>) => this.consumePlan(plan, idempotency && this.recordKey(plan, 'consume', idempotency), signal)
+      const start = (plan: Plan<D>) =>
+        this.consumePlan(plan, idempotency && this.recordKey(plan, 'consume', idempotency), signal)
       if (planned instanceof Promise) return planned.then(start)
       const result = start(planned)
       return result instanceof Promise ? result : Promise.resolve(result)
@@ -73,11 +92,14 @@ export class QuotaEngine<D = unknown> extends EngineBase<D> implements Quota<D> 
     const recordKey = idempotency && this.recordKey(plan, 'reserve', idempotency)
     const holdId = holdIdOf(recordKey)
     // Nothing to hold for a cost of 0: it is a read, as for consume.
-    const op: CounterOp = plan.cost > 0 ? { ...this.consumeOp(plan), hold: { id: holdId, holdMs } } : this.consumeOp(plan)
+    const op: CounterOp =
+      plan.cost > 0 ? { ...this.consumeOp(plan), hold: { id: holdId, holdMs } } : this.consumeOp(plan)
     const applyOptions = this.applyOptions(recordKey, options.signal)
     let applied: ApplyResult
     try {
-      applied = await this.retrying(recordKey !== undefined, options.signal, () => this.applyLoading([op], [plan], applyOptions))
+      applied = await this.retrying(recordKey !== undefined, options.signal, () =>
+        this.applyLoading([op], [plan], applyOptions),
+      )
     } catch (error) {
       this.reportError(plan, 'reserve', error)
       const degraded = this.onStoreFault(plan, error)
@@ -123,7 +145,12 @@ export class QuotaEngine<D = unknown> extends EngineBase<D> implements Quota<D> 
     await this.withErrorHook(plan, 'reset', () => this.guarded.delete(plan.key))
   }
 
-  async transact<T>(id: string, cost: number, fn: (result: QuotaResult) => T | Promise<T>, options: TransactOptions<D> = {}): Promise<T> {
+  async transact<T>(
+    id: string,
+    cost: number,
+    fn: (result: QuotaResult) => T | Promise<T>,
+    options: TransactOptions<D> = {},
+  ): Promise<T> {
     checkFunction('fn', fn)
     checkCallOptions(options, TRANSACT_OPTION_KEYS)
     const { irreversible, ...reserveOptions } = options
@@ -150,7 +177,11 @@ export class QuotaEngine<D = unknown> extends EngineBase<D> implements Quota<D> 
    * Consume a plan's cost. Synchronous when the store answered synchronously and no load was
    * needed (the memory store's hot path); a promise otherwise.
    */
-  consumePlan(plan: Plan<D>, recordKey: string | undefined, signal: AbortSignal | undefined): QuotaResult | Promise<QuotaResult> {
+  consumePlan(
+    plan: Plan<D>,
+    recordKey: string | undefined,
+    signal: AbortSignal | undefined,
+  ): QuotaResult | Promise<QuotaResult> {
     if (plan.limit === null) return this.unlimited(plan)
     const ops = [this.consumeOp(plan)]
     if (recordKey !== undefined) {
@@ -185,7 +216,9 @@ export class QuotaEngine<D = unknown> extends EngineBase<D> implements Quota<D> 
    */
   private consumeConstant(constant: ConstantOptions, id: string, cost: number): Promise<QuotaResult> {
     const key = this.planner.counterKeys.get(id)
-    const ops: CounterOp[] = [{ key, delta: cost, max: constant.limit, ttlMs: constant.ttlMs, ifMissing: constant.ifMissing }]
+    const ops: CounterOp[] = [
+      { key, delta: cost, max: constant.limit, ttlMs: constant.ttlMs, ifMissing: constant.ifMissing },
+    ]
     let now: number | undefined
     try {
       // A quota with a TTL checks its clock before the store is touched.
@@ -220,13 +253,24 @@ export class QuotaEngine<D = unknown> extends EngineBase<D> implements Quota<D> 
     now: number | undefined,
     planOf: () => Plan<D>,
   ): QuotaResult | Promise<QuotaResult> {
-    if (!applied.ok || this.config.hooks.onConsume !== undefined) return this.consumeApplied(planOf(), ops, NO_APPLY_OPTIONS, applied)
+    if (!applied.ok || this.config.hooks.onConsume !== undefined)
+      return this.consumeApplied(planOf(), ops, NO_APPLY_OPTIONS, applied)
     const ttlMs = applied.ttlMs?.[0]
-    return grantedResult('granted', applied.values[0]!, constant.limit, ttlMs === undefined ? undefined : (now ?? this.planner.now()) + ttlMs)
+    return grantedResult(
+      'granted',
+      applied.values[0]!,
+      constant.limit,
+      ttlMs === undefined ? undefined : (now ?? this.planner.now()) + ttlMs,
+    )
   }
 
   /** The store's first answer to a consume: the result, or (a counter to load first) a second round. */
-  private consumeApplied(plan: Plan<D>, ops: CounterOp[], options: ApplyOptions, applied: ApplyResult): QuotaResult | Promise<QuotaResult> {
+  private consumeApplied(
+    plan: Plan<D>,
+    ops: CounterOp[],
+    options: ApplyOptions,
+    applied: ApplyResult,
+  ): QuotaResult | Promise<QuotaResult> {
     if (!applied.ok && applied.reason === 'missing') {
       return this.applyLoading(ops, [plan], options).then(
         (loaded) => this.consumeApplied(plan, ops, options, loaded),

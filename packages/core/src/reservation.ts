@@ -16,7 +16,12 @@ export interface HoldSettler {
    * Settle hold `holdId` of the plan's counter, keeping `keep` units; retried while safe.
    * Resolves the store's verdict: the result, or why the hold was gone.
    */
-  settleHold(plan: Plan<any>, holdId: string, keep: number, clearIdempotencyKey: string | undefined): Promise<QuotaResult | HoldLapse>
+  settleHold(
+    plan: Plan<any>,
+    holdId: string,
+    keep: number,
+    clearIdempotencyKey: string | undefined,
+  ): Promise<QuotaResult | HoldLapse>
 }
 
 /** A reservation that holds nothing (refused, unlimited, degraded): settling it changes nothing. */
@@ -53,8 +58,16 @@ export class HeldReservation implements Reservation {
   }
 
   commit(cost?: number): Promise<QuotaResult> {
-    if (cost !== undefined && (typeof cost !== 'number' || !Number.isSafeInteger(cost) || cost < 0 || cost > this.plan.cost)) {
-      return Promise.reject(new InvalidArgumentError('cost', `must be a safe integer in [0, ${this.plan.cost}] (the units held), got ${String(cost)}`))
+    if (
+      cost !== undefined &&
+      (typeof cost !== 'number' || !Number.isSafeInteger(cost) || cost < 0 || cost > this.plan.cost)
+    ) {
+      return Promise.reject(
+        new InvalidArgumentError(
+          'cost',
+          `must be a safe integer in [0, ${this.plan.cost}] (the units held), got ${String(cost)}`,
+        ),
+      )
     }
     return this.settle(cost ?? this.plan.cost, undefined)
   }

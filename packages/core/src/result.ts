@@ -5,20 +5,38 @@ import type { QuotaResult, RefusalReason } from './types.js'
  * (status, allowed, usage, limit, remaining, then resetAt and reason when they apply).
  */
 
-export function grantedResult(status: 'granted' | 'replayed' | 'degraded', usage: number, limit: number, resetAt?: number): QuotaResult {
+export function grantedResult(
+  status: 'granted' | 'replayed' | 'degraded',
+  usage: number,
+  limit: number,
+  resetAt?: number,
+): QuotaResult {
   const result: QuotaResult = { status, allowed: true, usage, limit, remaining: limit > usage ? limit - usage : 0 }
   if (resetAt !== undefined) result.resetAt = resetAt
   return result
 }
 
 export function refusedResult(reason: RefusalReason, usage: number, limit: number, resetAt?: number): QuotaResult {
-  const result: QuotaResult = { status: 'refused', allowed: false, usage, limit, remaining: limit > usage ? limit - usage : 0, reason }
+  const result: QuotaResult = {
+    status: 'refused',
+    allowed: false,
+    usage,
+    limit,
+    remaining: limit > usage ? limit - usage : 0,
+    reason,
+  }
   if (resetAt !== undefined) result.resetAt = resetAt
   return result
 }
 
 export function unlimitedResult(): QuotaResult {
-  return { status: 'unlimited', allowed: true, usage: 0, limit: Number.POSITIVE_INFINITY, remaining: Number.POSITIVE_INFINITY }
+  return {
+    status: 'unlimited',
+    allowed: true,
+    usage: 0,
+    limit: Number.POSITIVE_INFINITY,
+    remaining: Number.POSITIVE_INFINITY,
+  }
 }
 
 /** The same result, refused for `reason` (an item of a refused `consumeAll` that is not kept). */

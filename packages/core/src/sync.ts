@@ -104,7 +104,8 @@ export function createUsageSync(options: UsageSyncOptions): UsageSync {
 /** Check the options (throws `InvalidArgumentError` naming the option); returns the interval. */
 function checkSyncOptions(options: UsageSyncOptions): number {
   checkOptionKeys('', options, ['quota', 'ids', 'persist', 'intervalMs', 'onError'])
-  if (!(options?.quota instanceof QuotaEngine)) throw new InvalidArgumentError('quota', 'must be a quota made by createQuota')
+  if (!(options?.quota instanceof QuotaEngine))
+    throw new InvalidArgumentError('quota', 'must be a quota made by createQuota')
   checkFunction('ids', options.ids)
   checkFunction('persist', options.persist)
   const intervalMs = checkTimerMs('intervalMs', options.intervalMs)
@@ -124,12 +125,22 @@ function warnIfTtlShorter(quota: QuotaEngine<any>, intervalMs: number): void {
 }
 
 /** One run: list the ids, then read and persist each in turn; every failure is reported and the run goes on. */
-async function syncOnce(options: UsageSyncOptions, report: (error: unknown, id: string | undefined) => void): Promise<void> {
+async function syncOnce(
+  options: UsageSyncOptions,
+  report: (error: unknown, id: string | undefined) => void,
+): Promise<void> {
   let ids: Iterable<string>
   try {
     const listed: unknown = await options.ids()
-    if (typeof listed !== 'object' || listed === null || typeof (listed as Iterable<string>)[Symbol.iterator] !== 'function') {
-      throw new InvalidArgumentError('ids', `must return an iterable of ids (or a promise of one), got ${listed === null ? 'null' : typeof listed}`)
+    if (
+      typeof listed !== 'object' ||
+      listed === null ||
+      typeof (listed as Iterable<string>)[Symbol.iterator] !== 'function'
+    ) {
+      throw new InvalidArgumentError(
+        'ids',
+        `must return an iterable of ids (or a promise of one), got ${listed === null ? 'null' : typeof listed}`,
+      )
     }
     ids = listed as Iterable<string>
   } catch (error) {

@@ -142,7 +142,12 @@ export interface Quota<D = unknown> {
    * come back after `holdMs`. Throws `QuotaExceededError` when refused (fn is not run), `fn`'s
    * own error after releasing, or `CompensationError` when that release failed too.
    */
-  transact<T>(id: string, cost: number, fn: (result: QuotaResult) => T | Promise<T>, options?: TransactOptions<D>): Promise<T>
+  transact<T>(
+    id: string,
+    cost: number,
+    fn: (result: QuotaResult) => T | Promise<T>,
+    options?: TransactOptions<D>,
+  ): Promise<T>
 }
 
 /** Options of `reserve`. */

@@ -13,8 +13,10 @@ const typeOf = (value: unknown) => (value === null ? 'null' : typeof value === '
 export function checkString(argument: string, value: unknown, maxLength: number): string {
   if (typeof value !== 'string') throw new InvalidArgumentError(argument, `must be a string, got ${typeOf(value)}`)
   if (value.length === 0) throw new InvalidArgumentError(argument, 'must not be empty')
-  if (value.length > maxLength) throw new InvalidArgumentError(argument, `must be at most ${maxLength} characters, got ${value.length}`)
-  if (!value.isWellFormed()) throw new InvalidArgumentError(argument, 'must be well-formed unicode (no lone surrogates)')
+  if (value.length > maxLength)
+    throw new InvalidArgumentError(argument, `must be at most ${maxLength} characters, got ${value.length}`)
+  if (!value.isWellFormed())
+    throw new InvalidArgumentError(argument, 'must be well-formed unicode (no lone surrogates)')
   return value
 }
 
@@ -55,7 +57,10 @@ export function checkFunction(argument: string, value: unknown): void {
 
 export function checkOneOf<T extends string>(argument: string, value: unknown, allowed: readonly T[]): T {
   if (!allowed.includes(value as T)) {
-    throw new InvalidArgumentError(argument, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${String(value)}`)
+    throw new InvalidArgumentError(
+      argument,
+      `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${String(value)}`,
+    )
   }
   return value as T
 }
@@ -86,13 +91,15 @@ export const CALL_OPTION_KEYS: readonly string[] = ['idempotencyKey', 'signal', 
  */
 export function checkCallOptions(value: unknown, known: readonly string[] = CALL_OPTION_KEYS): void {
   if (value === undefined) return
-  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError('options', `must be an object, got ${typeOf(value)}`)
+  if (typeof value !== 'object' || value === null)
+    throw new InvalidArgumentError('options', `must be an object, got ${typeOf(value)}`)
   // A loop over the keys, not Object.keys: nothing allocated unless a key is unknown.
   for (const key in value) {
     if (Object.hasOwn(value, key) && !known.includes(key)) checkOptionKeys('options', value, known)
   }
   const { signal } = value as { signal?: unknown }
-  if (signal !== undefined && !isAbortSignal(signal)) throw new InvalidArgumentError('signal', `must be an AbortSignal, got ${typeOf(signal)}`)
+  if (signal !== undefined && !isAbortSignal(signal))
+    throw new InvalidArgumentError('signal', `must be an AbortSignal, got ${typeOf(signal)}`)
 }
 
 /**
@@ -108,7 +115,10 @@ export const MAX_TIMER_MS = 2_147_483_647
 export function checkTimerMs(argument: string, value: unknown): number {
   checkDurationMs(argument, value)
   if ((value as number) > MAX_TIMER_MS) {
-    throw new InvalidArgumentError(argument, `must be at most ${MAX_TIMER_MS} ms (2^31 - 1, the longest timer Node runs), got ${String(value)}`)
+    throw new InvalidArgumentError(
+      argument,
+      `must be at most ${MAX_TIMER_MS} ms (2^31 - 1, the longest timer Node runs), got ${String(value)}`,
+    )
   }
   return value as number
 }
@@ -155,7 +165,10 @@ export function checkOptionKeys(path: string, options: unknown, known: readonly 
         nearest = candidate
       }
     }
-    const hint = nearest !== undefined && best <= Math.max(2, Math.floor(nearest.length / 3)) ? ` (did you mean '${nearest}'?)` : ''
+    const hint =
+      nearest !== undefined && best <= Math.max(2, Math.floor(nearest.length / 3))
+        ? ` (did you mean '${nearest}'?)`
+        : ''
     const name = path === '' ? key : `${path}.${key}`
     throw new InvalidArgumentError(name, `is not an option${hint}; known options: ${known.join(', ')}`)
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { InvalidArgumentError, LockTimeoutError, createQuota } from '../src/index.js'
+import { createQuota, InvalidArgumentError, LockTimeoutError } from '../src/index.js'
 import { untouchableStore } from './stub-store.js'
 
 const argumentOf = (fn: () => unknown) => {
@@ -75,7 +75,13 @@ describe('the load path', () => {
       acquireLock: async () => false,
       get: async () => undefined,
     })
-    const quota = createQuota({ name: 'q', store, limit: 5, loadUsage: () => 0, lock: { retries: 1000, retryDelayMs: 50 } })
+    const quota = createQuota({
+      name: 'q',
+      store,
+      limit: 5,
+      loadUsage: () => 0,
+      lock: { retries: 1000, retryDelayMs: 50 },
+    })
     const controller = new AbortController()
     const pending = quota.consume('v', 1, { signal: controller.signal })
     setTimeout(() => controller.abort(new Error('client went away')), 20)
@@ -115,7 +121,13 @@ describe('onStoreError', () => {
 
   it("'allow' resolves allowed and degraded, and reports the fault to onError", async () => {
     const errors: unknown[] = []
-    const quota = createQuota({ name: 'q', store: down(), limit: 5, onStoreError: 'allow', hooks: { onError: (e) => errors.push(e.error) } })
+    const quota = createQuota({
+      name: 'q',
+      store: down(),
+      limit: 5,
+      onStoreError: 'allow',
+      hooks: { onError: (e) => errors.push(e.error) },
+    })
     expect(await quota.consume('v')).toMatchObject({ status: 'degraded', allowed: true })
     expect(errors).toHaveLength(1)
   })
@@ -128,9 +140,17 @@ describe('option functions and odd options', () => {
       throw new Error('db down')
     }
     const costly = createQuota({ name: 'q', store, limit: 5, cost: boom })
-    await expect(costly.consume('v')).rejects.toMatchObject({ code: 'ERR_LOAD', option: 'cost', message: expect.stringContaining('cost') })
+    await expect(costly.consume('v')).rejects.toMatchObject({
+      code: 'ERR_LOAD',
+      option: 'cost',
+      message: expect.stringContaining('cost'),
+    })
     const timed = createQuota({ name: 'q', store, limit: 5, ttlMs: boom })
-    await expect(timed.consume('v')).rejects.toMatchObject({ code: 'ERR_LOAD', option: 'ttlMs', message: expect.stringContaining('ttlMs') })
+    await expect(timed.consume('v')).rejects.toMatchObject({
+      code: 'ERR_LOAD',
+      option: 'ttlMs',
+      message: expect.stringContaining('ttlMs'),
+    })
     expect(store.calls).toEqual([])
   })
 
@@ -150,7 +170,9 @@ describe('option functions and odd options', () => {
 
   it('a misspelled hook or a lock that is not an object is refused when the quota is created', () => {
     const store = untouchableStore()
-    expect(argumentOf(() => createQuota({ name: 'q', store, limit: 5, hooks: { onConsumed: () => {} } as never }))).toBe('hooks.onConsumed')
+    expect(
+      argumentOf(() => createQuota({ name: 'q', store, limit: 5, hooks: { onConsumed: () => {} } as never })),
+    ).toBe('hooks.onConsumed')
     expect(argumentOf(() => createQuota({ name: 'q', store, limit: 5, lock: 'abc' as never }))).toBe('lock')
   })
 
@@ -161,7 +183,16 @@ describe('option functions and odd options', () => {
       releaseLock: async () => true,
       get: async () => undefined,
     })
-    const quota = createQuota({ name: 'q', store, limit: 5, loadUsage: () => new Promise<number>(() => {}), lock: { ttlMs: 50 } })
-    await expect(quota.consume('v')).rejects.toMatchObject({ code: 'ERR_LOAD', message: expect.stringContaining('lock.ttlMs') })
+    const quota = createQuota({
+      name: 'q',
+      store,
+      limit: 5,
+      loadUsage: () => new Promise<number>(() => {}),
+      lock: { ttlMs: 50 },
+    })
+    await expect(quota.consume('v')).rejects.toMatchObject({
+      code: 'ERR_LOAD',
+      message: expect.stringContaining('lock.ttlMs'),
+    })
   })
 })

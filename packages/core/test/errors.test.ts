@@ -1,5 +1,14 @@
 import { describe, expect, it, vi } from 'vitest'
-import { AndromedaError, consumeAll, createQuota, InvalidArgumentError, LoadError, QuotaExceededError, StoreError, transactAll } from '../src/index.js'
+import {
+  AndromedaError,
+  consumeAll,
+  createQuota,
+  InvalidArgumentError,
+  LoadError,
+  QuotaExceededError,
+  StoreError,
+  transactAll,
+} from '../src/index.js'
 import { untouchableStore } from './stub-store.js'
 
 describe('errors', () => {
@@ -15,7 +24,10 @@ describe('errors', () => {
     expect(error.message).toBe('cost: must be a safe integer >= 0, got 0.5')
     // consumeAll names the item, and keeps the same detail.
     const quota = createQuota({ name: 'q', store: untouchableStore(), limit: 5 })
-    const bad = await consumeAll([{ quota, id: 'a' }, { quota, id: 'b', cost: -1 }]).catch((e: unknown) => e)
+    const bad = await consumeAll([
+      { quota, id: 'a' },
+      { quota, id: 'b', cost: -1 },
+    ]).catch((e: unknown) => e)
     expect(bad).toMatchObject({ argument: 'items[1].cost', detail: 'must be a safe integer >= 0, got -1' })
     const refused = { status: 'refused', allowed: false, usage: 5, limit: 5, remaining: 0, reason: 'limit' } as const
     expect(new QuotaExceededError('voucher', refused)).toMatchObject({ quota: 'voucher', result: refused })
@@ -28,7 +40,13 @@ describe('errors', () => {
     const store = untouchableStore({ apply: () => ({ ok: false, index: 1, reason: 'limit', values: [0, 3] }) })
     const first = createQuota({ name: 'first', store, limit: 5 })
     const second = createQuota({ name: 'second', store, limit: 3 })
-    const error = await transactAll([{ quota: first, id: 'a' }, { quota: second, id: 'a' }], () => 'ran').catch((e: unknown) => e)
+    const error = await transactAll(
+      [
+        { quota: first, id: 'a' },
+        { quota: second, id: 'a' },
+      ],
+      () => 'ran',
+    ).catch((e: unknown) => e)
     expect(QuotaExceededError.isInstance(error)).toBe(true)
     expect(error).toMatchObject({ quota: 'second', result: { reason: 'limit', usage: 3 } })
   })

@@ -49,10 +49,13 @@ function mapStore(): CounterStore & { values: Map<string, number> } {
           next.push((current ?? 0) - (held - Math.min(op.settle.keep, held)))
           continue
         }
-        if (current === undefined && op.ifMissing === 'report') return { ok: false, index, reason: 'missing', values: [] }
+        if (current === undefined && op.ifMissing === 'report')
+          return { ok: false, index, reason: 'missing', values: [] }
         const value = (current ?? 0) + op.delta
-        if (op.max !== undefined && op.delta > 0 && value > op.max) return { ok: false, index, reason: 'limit', values: [current ?? 0] }
-        if (op.min !== undefined && op.delta < 0 && value < op.min) return { ok: false, index, reason: 'floor', values: [current ?? 0] }
+        if (op.max !== undefined && op.delta > 0 && value > op.max)
+          return { ok: false, index, reason: 'limit', values: [current ?? 0] }
+        if (op.min !== undefined && op.delta < 0 && value < op.min)
+          return { ok: false, index, reason: 'floor', values: [current ?? 0] }
         next.push(value)
       }
       for (const [i, op] of ops.entries()) {
@@ -105,9 +108,13 @@ function mapAccess(): HeaderAccess & { headers: Map<string, string>; isSent: boo
 
 describe('RateLimit header fields', () => {
   it('serialise a policy as a Structured Field String with q and w, and the state with r and t', () => {
-    expect(formatPolicyItem({ policy: 'voucher', limit: 100, remaining: 42, windowSeconds: 86_400 })).toBe('"voucher";q=100;w=86400')
+    expect(formatPolicyItem({ policy: 'voucher', limit: 100, remaining: 42, windowSeconds: 86_400 })).toBe(
+      '"voucher";q=100;w=86400',
+    )
     expect(formatPolicyItem({ policy: 'voucher', limit: 100, remaining: 42 })).toBe('"voucher";q=100')
-    expect(formatRateLimitItem({ policy: 'voucher', limit: 100, remaining: 42, resetSeconds: 3600 })).toBe('"voucher";r=42;t=3600')
+    expect(formatRateLimitItem({ policy: 'voucher', limit: 100, remaining: 42, resetSeconds: 3600 })).toBe(
+      '"voucher";r=42;t=3600',
+    )
     expect(formatRateLimitItem({ policy: 'voucher', limit: 100, remaining: 42 })).toBe('"voucher";r=42')
   })
 
@@ -118,7 +125,9 @@ describe('RateLimit header fields', () => {
   })
 
   it('clamp integers to what a Structured Field Integer may carry', () => {
-    expect(formatPolicyItem({ policy: 'p', limit: Number.MAX_SAFE_INTEGER, remaining: 0 })).toBe('"p";q=999999999999999')
+    expect(formatPolicyItem({ policy: 'p', limit: Number.MAX_SAFE_INTEGER, remaining: 0 })).toBe(
+      '"p";q=999999999999999',
+    )
   })
 
   it('append a second policy to the list and replace one that is listed already', () => {
@@ -156,7 +165,9 @@ describe('RateLimit header fields', () => {
 
 describe('problem details', () => {
   it('name the violated policy, the limit and what remains (RFC 9457)', () => {
-    expect(quotaExceededProblem({ policy: 'voucher', limit: 3, remaining: 0, cost: 1, retryAfterSeconds: 7 })).toMatchObject({
+    expect(
+      quotaExceededProblem({ policy: 'voucher', limit: 3, remaining: 0, cost: 1, retryAfterSeconds: 7 }),
+    ).toMatchObject({
       type: QUOTA_EXCEEDED_TYPE,
       title: 'Quota exceeded',
       status: 429,
@@ -260,7 +271,9 @@ describe('createQuotaGate', () => {
       expect(access.headers.get('retry-after')).toBe(String(seconds))
       expect(decision.headerNames).toEqual(['Retry-After'])
     }
-    expect(() => createQuotaGate<object>({ quota, id: () => 'u', storeDownRetryAfterSeconds: 0 })).toThrow(/storeDownRetryAfterSeconds/)
+    expect(() => createQuotaGate<object>({ quota, id: () => 'u', storeDownRetryAfterSeconds: 0 })).toThrow(
+      /storeDownRetryAfterSeconds/,
+    )
   })
 
   it('reports a failed refund and a throwing refundWhen to onError instead of rejecting', async () => {
@@ -343,7 +356,10 @@ describe('createQuotaGate', () => {
     const decision = await wrongType.begin({}, {})
     if (decision.action !== 'grant') throw new Error('expected a grant')
     await decision.settle({ status: 500, aborted: false })
-    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'refundWhen' }), {})
+    expect(onError).toHaveBeenCalledWith(
+      expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'refundWhen' }),
+      {},
+    )
     expect((await quota.get('u')).usage).toBe(3)
   })
 })

@@ -26,22 +26,30 @@ describe('unknown option keys', () => {
 
   it('nested options objects are checked too: lock, retry', async () => {
     expect((await invalid(() => createQuota({ ...base(), lock: { ttl: 10 } } as never))).argument).toBe('lock.ttl')
-    expect((await invalid(() => createQuota({ ...base(), retry: { attempt: 2 } } as never))).argument).toBe('retry.attempt')
+    expect((await invalid(() => createQuota({ ...base(), retry: { attempt: 2 } } as never))).argument).toBe(
+      'retry.attempt',
+    )
   })
 
   it('a key set to undefined is still a misspelling', async () => {
-    expect((await invalid(() => createQuota({ ...base(), idempotencyTTLMs: undefined } as never))).argument).toBe('idempotencyTTLMs')
+    expect((await invalid(() => createQuota({ ...base(), idempotencyTTLMs: undefined } as never))).argument).toBe(
+      'idempotencyTTLMs',
+    )
   })
 
   it('createUsageSync refuses an unknown key', async () => {
     const quota = createQuota(base())
-    const error = await invalid(() => createUsageSync({ quota, ids: () => [], persist: () => {}, intervalMs: 1000, interval: 5 } as never))
+    const error = await invalid(() =>
+      createUsageSync({ quota, ids: () => [], persist: () => {}, intervalMs: 1000, interval: 5 } as never),
+    )
     expect(error.argument).toBe('interval')
   })
 
   it('createQuotaGate refuses keys the adapter did not declare, and accepts those it did', async () => {
     const quota = createQuota(base())
-    expect((await invalid(() => createQuotaGate({ quota, id: () => 'u', onExceded: () => {} } as never))).argument).toBe('onExceded')
+    expect(
+      (await invalid(() => createQuotaGate({ quota, id: () => 'u', onExceded: () => {} } as never))).argument,
+    ).toBe('onExceded')
     expect(() => createQuotaGate({ quota, id: () => 'u', onExceeded: () => {} } as never, ['onExceeded'])).not.toThrow()
   })
 
@@ -58,7 +66,10 @@ describe('durations: timers are bounded at 2^31 - 1 ms, refused above at creatio
     ['lock.ttlMs', () => createQuota({ ...base(), lock: { ttlMs: tooLong } })],
     ['lock.retryDelayMs', () => createQuota({ ...base(), lock: { retryDelayMs: tooLong } })],
     ['timeoutMs', () => createQuotaGate({ quota: createQuota(base()), id: () => 'u', timeoutMs: tooLong })],
-    ['intervalMs', () => createUsageSync({ quota: createQuota(base()), ids: () => [], persist: () => {}, intervalMs: tooLong })],
+    [
+      'intervalMs',
+      () => createUsageSync({ quota: createQuota(base()), ids: () => [], persist: () => {}, intervalMs: tooLong }),
+    ],
   ])('%s of 2^31 ms', async (argument, create) => {
     const error = await invalid(create)
     expect(error.argument).toBe(argument)
@@ -96,7 +107,9 @@ describe('one clock per quota', () => {
 
   it("a quota whose clock disagrees with its store's injected one is refused, naming clock", async () => {
     const store = { ...untouchableStore(), clock: () => Date.UTC(2025, 0, 15) }
-    expect((await invalid(() => createQuota({ ...base(), store, clock: () => Date.UTC(2026, 0, 15) }))).argument).toBe('clock')
+    expect((await invalid(() => createQuota({ ...base(), store, clock: () => Date.UTC(2026, 0, 15) }))).argument).toBe(
+      'clock',
+    )
     // The same reading (another function) is one time source.
     expect(() => createQuota({ ...base(), store, clock: () => Date.UTC(2025, 0, 15) })).not.toThrow()
   })

@@ -1,10 +1,12 @@
 import { describe, expect, it, vi } from 'vitest'
-import { InvalidArgumentError, createQuota, createUsageSync } from '../src/index.js'
+import { createQuota, createUsageSync, InvalidArgumentError } from '../src/index.js'
 import { untouchableStore } from './stub-store.js'
 
 /** A quota whose store answers get() from a plain map (reads only; no atomicity involved). */
 function readableQuota(values: Map<string, number>, ttlMs?: number) {
-  const store = untouchableStore({ get: async (key) => ({ value: values.get(key.slice(key.indexOf(':') + 1, key.indexOf('}'))) ?? 0 }) })
+  const store = untouchableStore({
+    get: async (key) => ({ value: values.get(key.slice(key.indexOf(':') + 1, key.indexOf('}'))) ?? 0 }),
+  })
   return createQuota({ name: 'q', store, limit: 100, ...(ttlMs === undefined ? {} : { ttlMs }) })
 }
 
@@ -17,7 +19,12 @@ describe('createUsageSync', () => {
         ['b', 2],
       ])
       const saved: Array<[string, number]> = []
-      const sync = createUsageSync({ quota: readableQuota(usage), ids: () => usage.keys(), persist: (id, u) => saved.push([id, u]), intervalMs: 1000 })
+      const sync = createUsageSync({
+        quota: readableQuota(usage),
+        ids: () => usage.keys(),
+        persist: (id, u) => saved.push([id, u]),
+        intervalMs: 1000,
+      })
       sync.start()
       await vi.advanceTimersByTimeAsync(1000)
       expect(saved).toEqual([
@@ -90,8 +97,8 @@ describe('createUsageSync', () => {
   })
 
   it('rejects an interval past 2^31 - 1 ms', () => {
-    expect(() => createUsageSync({ quota: readableQuota(new Map()), ids: () => [], persist: () => {}, intervalMs: 2 ** 31 })).toThrow(
-      InvalidArgumentError,
-    )
+    expect(() =>
+      createUsageSync({ quota: readableQuota(new Map()), ids: () => [], persist: () => {}, intervalMs: 2 ** 31 }),
+    ).toThrow(InvalidArgumentError)
   })
 })

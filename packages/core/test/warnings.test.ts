@@ -3,7 +3,8 @@ import { createQuota } from '../src/index.js'
 import { untouchableStore } from './stub-store.js'
 
 /** A store that other processes see but that is atomic only within this one (a SQL Keyv backend). */
-const sharedProcessAtomic = () => untouchableStore({ capabilities: { shared: true, atomic: 'process', canApplyTogether: () => true } })
+const sharedProcessAtomic = () =>
+  untouchableStore({ capabilities: { shared: true, atomic: 'process', canApplyTogether: () => true } })
 
 afterEach(() => {
   vi.restoreAllMocks()

@@ -1,4 +1,3 @@
-export { type ExpressQuotaOptions, expressQuota, type QuotaRefusal } from './middleware.js'
 export {
   defaultRefundWhen,
   type HeaderOptions,
@@ -7,3 +6,4 @@ export {
   type QuotaTarget,
   type SettleOutcome,
 } from '@andromeda/core/http'
+export { type ExpressQuotaOptions, expressQuota, type QuotaRefusal } from './middleware.js'

@@ -1,4 +1,3 @@
-export { type FastifyQuotaOptions, fastifyQuota, type QuotaHook, type QuotaRefusal } from './plugin.js'
 export {
   defaultRefundWhen,
   type HeaderOptions,
@@ -7,3 +6,4 @@ export {
   type QuotaTarget,
   type SettleOutcome,
 } from '@andromeda/core/http'
+export { type FastifyQuotaOptions, fastifyQuota, type QuotaHook, type QuotaRefusal } from './plugin.js'

@@ -142,7 +142,8 @@ function createHook(options: FastifyQuotaOptions): QuotaHook {
 async function plugin(fastify: FastifyInstance, options: FastifyQuotaOptions): Promise<void> {
   checkOptionKeys('', options, [...QUOTA_GATE_OPTION_KEYS, ...FASTIFY_OPTION_KEYS])
   const { global = true, hook = 'onRequest' } = options
-  if (hook !== 'onRequest' && hook !== 'preHandler') throw new InvalidArgumentError('hook', "must be 'onRequest' or 'preHandler'")
+  if (hook !== 'onRequest' && hook !== 'preHandler')
+    throw new InvalidArgumentError('hook', "must be 'onRequest' or 'preHandler'")
   // Created now so bad options fail the registration, not the first request.
   const charge = global ? createHook(options) : undefined
 

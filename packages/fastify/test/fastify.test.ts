@@ -121,7 +121,11 @@ describe.each([
   it("with hook: 'preHandler' the id may come from the parsed body", async () => {
     const { quota } = hourly()
     const fastify = app(make)
-    await fastify.register(fastifyQuota, { quota, hook: 'preHandler', id: (request) => (request.body as { user: string }).user })
+    await fastify.register(fastifyQuota, {
+      quota,
+      hook: 'preHandler',
+      id: (request) => (request.body as { user: string }).user,
+    })
     fastify.post('/claim', async (request) => request.quota)
     const res = await fastify.inject({ method: 'POST', url: '/claim', payload: { user: 'alice' } })
     expect(res.statusCode).toBe(200)

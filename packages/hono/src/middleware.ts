@@ -1,5 +1,11 @@
 import { InvalidArgumentError, type QuotaResult } from '@andromeda/core'
-import { createQuotaGate, type HeaderAccess, PROBLEM_CONTENT_TYPE, type ProblemDetails, type QuotaGateOptions } from '@andromeda/core/http'
+import {
+  createQuotaGate,
+  type HeaderAccess,
+  PROBLEM_CONTENT_TYPE,
+  type ProblemDetails,
+  type QuotaGateOptions,
+} from '@andromeda/core/http'
 import type { Context, MiddlewareHandler } from 'hono'
 
 /** What `onExceeded` is told about a refused request. */
@@ -79,7 +85,9 @@ function headerAccess(c: Context): HeaderAccess {
  * serve({ fetch: app.fetch, port: 3000 })
  * ```
  */
-export function honoQuota<C extends Context = Context>(options: HonoQuotaOptions<C>): MiddlewareHandler<{ Variables: QuotaVariables }> {
+export function honoQuota<C extends Context = Context>(
+  options: HonoQuotaOptions<C>,
+): MiddlewareHandler<{ Variables: QuotaVariables }> {
   const gate = createQuotaGate<C>(options, ['onExceeded'])
   const { onExceeded } = options
 
@@ -100,7 +108,10 @@ export function honoQuota<C extends Context = Context>(options: HonoQuotaOptions
         const answer: unknown = await onExceeded(c, refusal)
         if (answer instanceof Response) return answer
         if (answer !== undefined && answer !== null) {
-          throw new InvalidArgumentError('onExceeded', `must return a Response, undefined or a promise of one, got ${typeof answer}`)
+          throw new InvalidArgumentError(
+            'onExceeded',
+            `must return a Response, undefined or a promise of one, got ${typeof answer}`,
+          )
         }
       }
       return c.body(JSON.stringify(decision.problem), decision.status, { 'Content-Type': PROBLEM_CONTENT_TYPE })
@@ -110,6 +121,8 @@ export function honoQuota<C extends Context = Context>(options: HonoQuotaOptions
     await next()
     const { error } = c
     const aborted = c.req.raw.signal.aborted
-    await decision.settle(error === undefined ? { status: c.res.status, aborted } : { status: c.res.status, error, aborted })
+    await decision.settle(
+      error === undefined ? { status: c.res.status, aborted } : { status: c.res.status, error, aborted },
+    )
   }
 }

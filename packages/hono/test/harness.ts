@@ -1,6 +1,6 @@
 import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
 import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import type { GateSpec, MiddlewareHarness } from '@andromeda/middleware-cases'
 import { serve } from '@hono/node-server'
 import { type Context, Hono } from 'hono'
@@ -9,7 +9,10 @@ import { type HonoQuotaOptions, honoQuota, type QuotaVariables } from '../src/in
 
 /** The middleware options for one gate of the shared table, its custom 429 body through `onExceeded`. */
 export function middlewareOptions({ refusalBody, ...options }: GateSpec<Context>): HonoQuotaOptions {
-  return { ...options, ...(refusalBody ? { onExceeded: (c: Context, refusal) => c.json(refusalBody(refusal) as object) } : {}) }
+  return {
+    ...options,
+    ...(refusalBody ? { onExceeded: (c: Context, refusal) => c.json(refusalBody(refusal) as object) } : {}),
+  }
 }
 
 /** The shared middleware table's standard app on Hono 4 over @hono/node-server, with Hono's default error handling. */

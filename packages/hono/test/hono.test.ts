@@ -72,7 +72,8 @@ describe('honoQuota', () => {
     app.get('/guarded', honoQuota({ quota, id: () => 'route' }), (c) => c.text('ok'))
     app.get('/open', (c) => c.text('ok'))
     app.route('/api', api)
-    const ratelimit = async (path: string) => parseItems((await app.request(path)).headers.get('ratelimit') ?? undefined)
+    const ratelimit = async (path: string) =>
+      parseItems((await app.request(path)).headers.get('ratelimit') ?? undefined)
     expect((await ratelimit('/guarded')).api?.r).toBe(2)
     expect(await ratelimit('/open')).toEqual({})
     expect((await ratelimit('/api/work')).api?.r).toBe(2)

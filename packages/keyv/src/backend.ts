@@ -92,7 +92,13 @@ export function decodeEntry(raw: unknown): StoredEntry | undefined {
   const entry = (wrapper as { value?: unknown } | null)?.value as StoredEntry | undefined
   if (typeof entry !== 'object' || entry === null) return undefined
   if (entry.type === 'counter' && Number.isSafeInteger(entry.value)) return entry
-  if (entry.type === 'record' && Array.isArray(entry.values) && Array.isArray(entry.ttlMs) && typeof entry.recordedAt === 'number') return entry
+  if (
+    entry.type === 'record' &&
+    Array.isArray(entry.values) &&
+    Array.isArray(entry.ttlMs) &&
+    typeof entry.recordedAt === 'number'
+  )
+    return entry
   if (entry.type === 'lock' && typeof entry.token === 'string') return entry
   if (entry.type === 'holds' && Array.isArray(entry.holds) && entry.holds.every(isHoldTuple)) return entry
   if (entry.type === 'settled' && typeof entry.expiresAt === 'number') return entry
@@ -158,7 +164,8 @@ export class Session {
     this.wrote = true
     const result = await this.call('set', () => this.adapter.set(storageKey, value, ttlHintMs))
     // Keyv adapters answer `false` when a write was not saved (Map.set answers the map).
-    if (result === false) throw new StoreError('keyv store did not save a value (set returned false)', { retryable: false })
+    if (result === false)
+      throw new StoreError('keyv store did not save a value (set returned false)', { retryable: false })
   }
 
   async delete(storageKey: string): Promise<void> {
@@ -181,22 +188,16 @@ export class Session {
         cleanup()
         reject(this.wrap(name, error))
       }
-      const timer = setTimeout(
-        () => fail(new Error(`no answer within ${this.timeoutMs} ms`)),
-        Math.max(remaining, 0),
-      )
+      const timer = setTimeout(() => fail(new Error(`no answer within ${this.timeoutMs} ms`)), Math.max(remaining, 0))
       const unwatch = this.watch(fail)
       const cleanup = () => {
         clearTimeout(timer)
         unwatch()
       }
-      started.then(
-        (value) => {
-          cleanup()
-          resolve(value)
-        },
-        fail,
-      )
+      started.then((value) => {
+        cleanup()
+        resolve(value)
+      }, fail)
     })
   }
 

@@ -22,7 +22,12 @@ type Refusal = 'limit' | 'floor' | 'missing' | 'hold'
  * Expired holds of a counter are given back when the call reads its holds anyway: for an op
  * that holds or settles, and before an op on it is refused for the bound (then checked again).
  */
-export async function planApply(read: ReadEntry, ops: readonly CounterOp[], opts: ApplyOptions, clock: () => number): Promise<ApplyPlan> {
+export async function planApply(
+  read: ReadEntry,
+  ops: readonly CounterOp[],
+  opts: ApplyOptions,
+  clock: () => number,
+): Promise<ApplyPlan> {
   const distinct = [...new Set(ops.map((op) => op.key))]
   const [record, ...loaded] = await Promise.all([
     opts.idempotencyKey === undefined ? undefined : read(opts.idempotencyKey, 'record'),
@@ -62,7 +67,8 @@ async function checkOps(call: PlanCall): Promise<ApplyPlan | number> {
       unknown.add(op.key)
       continue
     }
-    const outcome = op.settle === undefined ? await checkDelta(call, op, state) : await checkSettle(call, op, op.settle, state)
+    const outcome =
+      op.settle === undefined ? await checkDelta(call, op, state) : await checkSettle(call, op, op.settle, state)
     if (outcome === 'replayed') replayedSettles++
     else if (outcome !== undefined) return refuse(call, index, outcome)
   }
@@ -70,7 +76,12 @@ async function checkOps(call: PlanCall): Promise<ApplyPlan | number> {
 }
 
 /** A settle: the kept units stay, the rest come back; a hold settled before (in this call or within its length) changes nothing. */
-async function checkSettle(call: PlanCall, op: CounterOp, settle: { id: string; keep: number }, state: CounterState): Promise<Refusal | 'replayed' | undefined> {
+async function checkSettle(
+  call: PlanCall,
+  op: CounterOp,
+  settle: { id: string; keep: number },
+  state: CounterState,
+): Promise<Refusal | 'replayed' | undefined> {
   const { id, keep } = settle
   const holds = await call.holdsOf(op.key, state)
   const hold = holds.live.get(id)
@@ -82,7 +93,8 @@ async function checkSettle(call: PlanCall, op: CounterOp, settle: { id: string; 
     state.settled.push({ id, holdMs: hold.holdMs })
     return undefined
   }
-  if (state.settled.some((settled) => settled.id === id) || (await call.read(settledKeyOf(op.key, id), 'settled'))) return 'replayed'
+  if (state.settled.some((settled) => settled.id === id) || (await call.read(settledKeyOf(op.key, id), 'settled')))
+    return 'replayed'
   return 'hold'
 }
 
@@ -91,7 +103,9 @@ async function checkDelta(call: PlanCall, op: CounterOp, state: CounterState): P
   const hold = op.hold !== undefined && op.delta > 0 ? op.hold : undefined
   // A new hold rewrites the holds entry (expired ones stay counted until they matter).
   if (hold) await call.holdsOf(op.key, state, true)
-  const over = () => op.delta > 0 && ((op.max !== undefined && state.value + op.delta > op.max) || !Number.isSafeInteger(state.value + op.delta))
+  const over = () =>
+    op.delta > 0 &&
+    ((op.max !== undefined && state.value + op.delta > op.max) || !Number.isSafeInteger(state.value + op.delta))
   // Expired holds may make room.
   if (over() && state.stored?.held && (!state.holds || state.holds.lazy)) await call.holdsOf(op.key, state)
   if (over()) return 'limit'

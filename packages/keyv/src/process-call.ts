@@ -52,7 +52,15 @@ export class PlanCall {
   ) {
     for (const [i, key] of distinct.entries()) {
       const stored = loaded[i]
-      this.states.set(key, { stored, value: stored?.value ?? 0, expiresAt: stored?.expiresAt, exists: stored !== undefined, dirty: false, holds: undefined, settled: [] })
+      this.states.set(key, {
+        stored,
+        value: stored?.value ?? 0,
+        expiresAt: stored?.expiresAt,
+        exists: stored !== undefined,
+        dirty: false,
+        holds: undefined,
+        settled: [],
+      })
     }
   }
 
@@ -75,17 +83,38 @@ export class PlanCall {
     const stored = state.stored
     if (!stored?.held) {
       // A counter without holds, or created by this call: any holds entry left there is stale.
-      state.holds ??= { previous: undefined, live: new Map(), changed: false, reclaim: [], reclaimedValue: undefined, lazy: false }
+      state.holds ??= {
+        previous: undefined,
+        live: new Map(),
+        changed: false,
+        reclaim: [],
+        reclaimedValue: undefined,
+        lazy: false,
+      }
       return state.holds
     }
     if (state.holds?.lazy) return this.reclaimLazy(key, stored, state, state.holds)
     const previous = await this.read(holdsKeyOf(key), 'holds')
     if (lazy) {
-      state.holds = { previous, live: holdsMap(previous), changed: false, reclaim: [], reclaimedValue: undefined, lazy: true }
+      state.holds = {
+        previous,
+        live: holdsMap(previous),
+        changed: false,
+        reclaim: [],
+        reclaimedValue: undefined,
+        lazy: true,
+      }
       return state.holds
     }
     const { value, live, writes } = reclaimExpired(key, stored, previous, this.now)
-    state.holds = { previous, live, changed: writes.length > 0, reclaim: writes, reclaimedValue: writes.length > 0 ? value : undefined, lazy: false }
+    state.holds = {
+      previous,
+      live,
+      changed: writes.length > 0,
+      reclaim: writes,
+      reclaimedValue: writes.length > 0 ? value : undefined,
+      lazy: false,
+    }
     if (writes.length > 0) {
       state.value = Math.max(state.value - (stored.value - value), 0)
       state.dirty = true

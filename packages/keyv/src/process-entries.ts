@@ -32,7 +32,10 @@ export class ProcessEntries {
     const release = await this.mutex.lock(
       keys.map(this.settings.storageKey),
       lockWaitTimeoutMs,
-      () => new StoreError(`keyv store: a key stayed busy for ${lockWaitTimeoutMs} ms (an earlier call has not settled)`, { retryable: true }),
+      () =>
+        new StoreError(`keyv store: a key stayed busy for ${lockWaitTimeoutMs} ms (an earlier call has not settled)`, {
+          retryable: true,
+        }),
     )
     const io = this.session()
     try {
@@ -49,7 +52,11 @@ export class ProcessEntries {
   }
 
   /** The live entry of a type at `key`, or undefined (missing, expired or another type). */
-  async read<K extends StoredEntry['type']>(io: Session, key: string, type: K): Promise<Extract<StoredEntry, { type: K }> | undefined> {
+  async read<K extends StoredEntry['type']>(
+    io: Session,
+    key: string,
+    type: K,
+  ): Promise<Extract<StoredEntry, { type: K }> | undefined> {
     const entry = decodeEntry(await io.get(this.settings.storageKey(key)))
     if (!entry || entry.type !== type) return undefined
     if (entry.expiresAt !== undefined && entry.expiresAt <= this.clock()) return undefined
@@ -57,7 +64,8 @@ export class ProcessEntries {
   }
 
   async write(io: Session, key: string, entry: StoredEntry): Promise<void> {
-    const hint = entry.expiresAt === undefined ? undefined : Math.max(entry.expiresAt - this.clock(), 1) + TTL_HINT_SLACK_MS
+    const hint =
+      entry.expiresAt === undefined ? undefined : Math.max(entry.expiresAt - this.clock(), 1) + TTL_HINT_SLACK_MS
     await io.set(this.settings.storageKey(key), encodeEntry(entry), hint)
     this.expiries.note(key, entry.expiresAt)
   }

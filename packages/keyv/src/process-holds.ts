@@ -21,7 +21,12 @@ export interface Hold {
 }
 
 export function counterEntry(value: number, expiresAt: number | undefined, held: boolean): CounterEntry {
-  return { type: 'counter', value, ...(expiresAt === undefined ? {} : { expiresAt }), ...(held ? { held: true as const } : {}) }
+  return {
+    type: 'counter',
+    value,
+    ...(expiresAt === undefined ? {} : { expiresAt }),
+    ...(held ? { held: true as const } : {}),
+  }
 }
 
 /** The holds as a map by id (a Map, so no id can reach an object's prototype). */
@@ -30,7 +35,10 @@ export function holdsOf(entry: HoldsEntry | undefined): Map<string, Hold> {
 }
 
 /** The entry of these holds, living as long as their counter; undefined when there are none. */
-export function holdsEntry(holds: ReadonlyMap<string, Hold>, counterExpiresAt: number | undefined): HoldsEntry | undefined {
+export function holdsEntry(
+  holds: ReadonlyMap<string, Hold>,
+  counterExpiresAt: number | undefined,
+): HoldsEntry | undefined {
   if (holds.size === 0) return undefined
   const tuples = [...holds].map(([id, hold]): HoldTuple => [id, hold.cost, hold.expiresAt, hold.holdMs])
   return { type: 'holds', holds: tuples, ...(counterExpiresAt === undefined ? {} : { expiresAt: counterExpiresAt }) }
@@ -53,7 +61,12 @@ export interface Reclaimed {
  * Give back the expired holds of a live counter flagged `held`, whose holds entry reads
  * `previous` (undefined: gone, then the flag is cleared).
  */
-export function reclaimExpired(key: string, counter: CounterEntry, previous: HoldsEntry | undefined, now: number): Reclaimed {
+export function reclaimExpired(
+  key: string,
+  counter: CounterEntry,
+  previous: HoldsEntry | undefined,
+  now: number,
+): Reclaimed {
   const live = holdsOf(previous)
   let units = 0
   for (const [id, hold] of live) {
@@ -64,7 +77,8 @@ export function reclaimExpired(key: string, counter: CounterEntry, previous: Hol
   if (previous !== undefined && live.size === previous.holds.length) return { value: counter.value, live, writes: [] }
   const value = Math.max(counter.value - units, 0)
   const writes: PlannedWrite[] = []
-  if (previous !== undefined) writes.push({ key: holdsKeyOf(key), entry: holdsEntry(live, counter.expiresAt), previous })
+  if (previous !== undefined)
+    writes.push({ key: holdsKeyOf(key), entry: holdsEntry(live, counter.expiresAt), previous })
   writes.push({ key, entry: counterEntry(value, counter.expiresAt, live.size > 0), previous: counter })
   return { value, live, writes }
 }

@@ -54,7 +54,11 @@ export function createProcessStore(settings: ProcessStoreSettings): KeyvCounterS
 }
 
 /** `apply` holding its keys, plus a few expired entries that are deleted along with it, under their own keys' lock. */
-async function applyWithSweep(entries: ProcessEntries, ops: readonly CounterOp[], opts: ApplyOptions): Promise<ApplyResult> {
+async function applyWithSweep(
+  entries: ProcessEntries,
+  ops: readonly CounterOp[],
+  opts: ApplyOptions,
+): Promise<ApplyResult> {
   opts.signal?.throwIfAborted()
   const keys = ops.map((op) => op.key)
   if (opts.idempotencyKey !== undefined) keys.push(opts.idempotencyKey)

@@ -6,7 +6,12 @@ import { counterEntry, holdsEntry, holdsKeyOf, settledKeyOf } from './process-ho
 const DEFAULT_IDEMPOTENCY_TTL_MS = 86_400_000
 
 /** The writes of a granted call: its counters (see `counterWrites`), then the idempotency records it clears and makes. */
-export async function grantWrites(call: PlanCall, opts: ApplyOptions, values: number[], ttlMs: (number | undefined)[]): Promise<PlannedWrite[]> {
+export async function grantWrites(
+  call: PlanCall,
+  opts: ApplyOptions,
+  values: number[],
+  ttlMs: (number | undefined)[],
+): Promise<PlannedWrite[]> {
   const writes = counterWrites(call.states, call.now)
   if (opts.clearIdempotencyKey !== undefined) {
     const previous = await call.read(opts.clearIdempotencyKey, 'record')
@@ -15,7 +20,13 @@ export async function grantWrites(call: PlanCall, opts: ApplyOptions, values: nu
   if (opts.idempotencyKey !== undefined) {
     const now = call.now
     const lifetime = opts.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS
-    const entry: StoredEntry = { type: 'record', values, ttlMs: ttlMs.map((t) => t ?? null), recordedAt: now, expiresAt: now + lifetime }
+    const entry: StoredEntry = {
+      type: 'record',
+      values,
+      ttlMs: ttlMs.map((t) => t ?? null),
+      recordedAt: now,
+      expiresAt: now + lifetime,
+    }
     writes.push({ key: opts.idempotencyKey, entry, previous: undefined })
   }
   return writes
@@ -29,7 +40,11 @@ function counterWrites(states: ReadonlyMap<string, CounterState>, now: number): 
     if (!state.dirty) continue
     const holds = state.holds
     const held = holds ? holds.live.size > 0 : state.stored?.held === true
-    const counter: PlannedWrite = { key, entry: counterEntry(state.value, state.expiresAt, held), previous: state.stored }
+    const counter: PlannedWrite = {
+      key,
+      entry: counterEntry(state.value, state.expiresAt, held),
+      previous: state.stored,
+    }
     const entry = holds?.changed ? holdsEntry(holds.live, state.expiresAt) : undefined
     if (!holds?.changed || (entry === undefined && holds.previous === undefined)) {
       writes.push(counter)
@@ -41,7 +56,11 @@ function counterWrites(states: ReadonlyMap<string, CounterState>, now: number): 
       writes.push(...(takesOut ? [holdsWrite, counter] : [counter, holdsWrite]))
     }
     for (const { id, holdMs } of state.settled) {
-      marks.push({ key: settledKeyOf(key, id), entry: { type: 'settled', expiresAt: now + holdMs }, previous: undefined })
+      marks.push({
+        key: settledKeyOf(key, id),
+        entry: { type: 'settled', expiresAt: now + holdMs },
+        previous: undefined,
+      })
     }
   }
   // Last: a settled mark must never stand for a settle that was not written.

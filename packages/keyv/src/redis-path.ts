@@ -1,7 +1,7 @@
 import type { CounterStore } from '@andromeda/core'
-import type { KeyvCounterStore } from './counter-store.js'
 import { StoreError } from '@andromeda/core'
 import { createRedisStore, type RedisClientLike } from '@andromeda/redis'
+import type { KeyvCounterStore } from './counter-store.js'
 
 /** The parts of an @keyv/redis `KeyvRedis` adapter this package uses. */
 export interface KeyvRedisLike {
@@ -18,7 +18,12 @@ export interface KeyvRedisLike {
 export function isKeyvRedis(store: unknown): store is KeyvRedisLike {
   if (typeof store !== 'object' || store === null) return false
   const s = store as Partial<KeyvRedisLike>
-  return typeof s.getClient === 'function' && typeof s.keyPrefixSeparator === 'string' && typeof s.client === 'object' && s.client !== null
+  return (
+    typeof s.getClient === 'function' &&
+    typeof s.keyPrefixSeparator === 'string' &&
+    typeof s.client === 'object' &&
+    s.client !== null
+  )
 }
 
 /** The parts of an @keyv/valkey `KeyvValkey` adapter this package uses: its iovalkey client. */
@@ -33,7 +38,9 @@ export interface KeyvValkeyLike {
  */
 export function isKeyvValkey(store: unknown): store is KeyvValkeyLike {
   if (typeof store !== 'object' || store === null) return false
-  const client = (store as { redis?: unknown }).redis as { status?: unknown; evalsha?: unknown; eval?: unknown } | undefined
+  const client = (store as { redis?: unknown }).redis as
+    | { status?: unknown; evalsha?: unknown; eval?: unknown }
+    | undefined
   return (
     store.constructor?.name === 'KeyvValkey' &&
     typeof client === 'object' &&
@@ -49,7 +56,11 @@ export function isKeyvValkey(store: unknown): store is KeyvValkeyLike {
  * connects by itself; `@andromeda/redis` waits for it within `commandTimeoutMs`) as raw integer
  * keys under `<namespace>:`, the prefix Keyv gives its own keys there.
  */
-export function createKeyvValkeyPath(adapter: KeyvValkeyLike, namespace: string | undefined, commandTimeoutMs: number): KeyvCounterStore {
+export function createKeyvValkeyPath(
+  adapter: KeyvValkeyLike,
+  namespace: string | undefined,
+  commandTimeoutMs: number,
+): KeyvCounterStore {
   const prefix = namespace ? `${namespace}:` : ''
   return createRedisStore({ client: adapter.redis as RedisClientLike, prefix, commandTimeoutMs })
 }
@@ -68,7 +79,10 @@ export function keyvRedisPrefix(store: KeyvRedisLike): string {
  */
 export function createKeyvRedisPath(adapter: KeyvRedisLike, commandTimeoutMs: number): KeyvCounterStore {
   const prefix = keyvRedisPrefix(adapter)
-  let current = { client: adapter.client, store: createRedisStore({ client: adapter.client as RedisClientLike, prefix, commandTimeoutMs }) }
+  let current = {
+    client: adapter.client,
+    store: createRedisStore({ client: adapter.client as RedisClientLike, prefix, commandTimeoutMs }),
+  }
   let closed = false
 
   async function connected(): Promise<CounterStore> {
@@ -86,15 +100,21 @@ export function createKeyvRedisPath(adapter: KeyvRedisLike, commandTimeoutMs: nu
       if (opened !== current.client) {
         // The adapter's client was replaced: follow it.
         void current.store.close?.()
-        current = { client: opened, store: createRedisStore({ client: opened as RedisClientLike, prefix, commandTimeoutMs }) }
+        current = {
+          client: opened,
+          store: createRedisStore({ client: opened as RedisClientLike, prefix, commandTimeoutMs }),
+        }
       }
       return current.store
     } catch (error) {
       // Nothing was sent: the caller may retry.
-      throw new StoreError(`keyv redis client could not connect: ${error instanceof Error ? error.message : String(error)}`, {
-        retryable: true,
-        cause: error,
-      })
+      throw new StoreError(
+        `keyv redis client could not connect: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          retryable: true,
+          cause: error,
+        },
+      )
     } finally {
       clearTimeout(timer)
     }

@@ -1,12 +1,12 @@
-import type { KeyvCounterStore } from './counter-store.js'
 import { InvalidArgumentError } from '@andromeda/core'
 import { minKeyLength } from './backend.js'
+import type { KeyvCounterStore } from './counter-store.js'
 import { commitAllowanceMs } from './sql/calls.js'
 import { SQL_MAX_KEY_LENGTH } from './sql/keys.js'
-import { createMysqlDriver } from './sql/mysql-driver.js'
 import { mysqlMigration } from './sql/mysql/migration.js'
-import { createPostgresDriver } from './sql/postgres-driver.js'
+import { createMysqlDriver } from './sql/mysql-driver.js'
 import { postgresMigration } from './sql/postgres/migration.js'
+import { createPostgresDriver } from './sql/postgres-driver.js'
 import { createSqlStore } from './sql/store.js'
 
 /** The parts of an @keyv/postgres or @keyv/mysql adapter this package reads. */
@@ -25,7 +25,8 @@ const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
 export function sqlDialectOf(store: unknown): 'postgres' | 'mysql' | undefined {
   if (typeof store !== 'object' || store === null) return undefined
   const s = store as Partial<KeyvSqlLike>
-  if (typeof s.query !== 'function' || typeof s.opts !== 'object' || s.opts === null || typeof s.opts.uri !== 'string') return undefined
+  if (typeof s.query !== 'function' || typeof s.opts !== 'object' || s.opts === null || typeof s.opts.uri !== 'string')
+    return undefined
   if (s.opts.dialect === 'postgres') return 'postgres'
   if (s.opts.dialect === 'mysql') return 'mysql'
   return undefined
@@ -99,20 +100,39 @@ export function keyvSqlMigration(options: KeyvSqlMigrationOptions): string[] {
  * store's own, changed only through routines that each run as one transaction in the database,
  * over a pool the store opens with the adapter's connection options.
  */
-export function createKeyvSqlPath(adapter: KeyvSqlLike, dialect: 'postgres' | 'mysql', options: SqlPathOptions): KeyvCounterStore {
+export function createKeyvSqlPath(
+  adapter: KeyvSqlLike,
+  dialect: 'postgres' | 'mysql',
+  options: SqlPathOptions,
+): KeyvCounterStore {
   const table = checkTable(options.table ?? DEFAULT_SQL_TABLE)
-  if (options.createTable !== undefined && typeof options.createTable !== 'boolean') throw new InvalidArgumentError('createTable', 'must be a boolean')
+  if (options.createTable !== undefined && typeof options.createTable !== 'boolean')
+    throw new InvalidArgumentError('createTable', 'must be a boolean')
   if (minKeyLength(options.prefix) > SQL_MAX_KEY_LENGTH) {
-    throw new InvalidArgumentError('keyv', `its namespace must be at most ${SQL_MAX_KEY_LENGTH - minKeyLength('') - 1} characters on the SQL path`)
+    throw new InvalidArgumentError(
+      'keyv',
+      `its namespace must be at most ${SQL_MAX_KEY_LENGTH - minKeyLength('') - 1} characters on the SQL path`,
+    )
   }
   const adapterOptions = adapter.opts
   let driver: ReturnType<typeof createPostgresDriver>
   if (dialect === 'postgres') {
     const schema = checkSchema('keyv', adapterOptions.schema ?? 'public')
     const lockTimeoutMs = Math.max(options.commandTimeoutMs - commitAllowanceMs(options.commandTimeoutMs), 1)
-    driver = createPostgresDriver({ adapterOptions, schema, table, commandTimeoutMs: options.commandTimeoutMs, lockTimeoutMs })
+    driver = createPostgresDriver({
+      adapterOptions,
+      schema,
+      table,
+      commandTimeoutMs: options.commandTimeoutMs,
+      lockTimeoutMs,
+    })
   } else {
     driver = createMysqlDriver({ adapterOptions, table, commandTimeoutMs: options.commandTimeoutMs })
   }
-  return createSqlStore({ driver, prefix: options.prefix, commandTimeoutMs: options.commandTimeoutMs, createTable: options.createTable !== false })
+  return createSqlStore({
+    driver,
+    prefix: options.prefix,
+    commandTimeoutMs: options.commandTimeoutMs,
+    createTable: options.createTable !== false,
+  })
 }

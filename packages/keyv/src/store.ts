@@ -1,7 +1,7 @@
-import type { KeyvCounterStore } from './counter-store.js'
 import { checkOptionKeys, InvalidArgumentError } from '@andromeda/core'
 import type Keyv from 'keyv'
 import { type AdapterLike, createKeyMapper, type KeyvLike, minKeyLength } from './backend.js'
+import type { KeyvCounterStore } from './counter-store.js'
 import { createProcessStore } from './process-store.js'
 import { createKeyvRedisPath, createKeyvValkeyPath, isKeyvRedis, isKeyvValkey } from './redis-path.js'
 import { createKeyvSqlPath, type KeyvSqlLike, sqlDialectOf } from './sql-path.js'
@@ -128,16 +128,31 @@ function isInProcess(adapter: object): boolean {
  */
 export function createKeyvStore(options: KeyvStoreOptions): KeyvCounterStore {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
-  checkOptionKeys('', options, ['keyv', 'commandTimeoutMs', 'lockWaitTimeoutMs', 'shared', 'maxKeyLength', 'clock', 'table', 'createTable'])
+  checkOptionKeys('', options, [
+    'keyv',
+    'commandTimeoutMs',
+    'lockWaitTimeoutMs',
+    'shared',
+    'maxKeyLength',
+    'clock',
+    'table',
+    'createTable',
+  ])
   const keyv = options.keyv as KeyvLike
   const adapter = (keyv as { store?: unknown } | undefined)?.store
   if (typeof adapter !== 'object' || adapter === null || typeof (adapter as AdapterLike).get !== 'function') {
     throw new InvalidArgumentError('keyv', 'must be a Keyv instance (keyv v5) with a storage adapter')
   }
   const commandTimeoutMs = positiveInteger('commandTimeoutMs', options.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS)
-  const lockWaitTimeoutMs = positiveInteger('lockWaitTimeoutMs', options.lockWaitTimeoutMs, DEFAULT_LOCK_WAIT_TIMEOUT_MS)
-  if (options.shared !== undefined && typeof options.shared !== 'boolean') throw new InvalidArgumentError('shared', 'must be a boolean')
-  if (options.clock !== undefined && typeof options.clock !== 'function') throw new InvalidArgumentError('clock', 'must be a function')
+  const lockWaitTimeoutMs = positiveInteger(
+    'lockWaitTimeoutMs',
+    options.lockWaitTimeoutMs,
+    DEFAULT_LOCK_WAIT_TIMEOUT_MS,
+  )
+  if (options.shared !== undefined && typeof options.shared !== 'boolean')
+    throw new InvalidArgumentError('shared', 'must be a boolean')
+  if (options.clock !== undefined && typeof options.clock !== 'function')
+    throw new InvalidArgumentError('clock', 'must be a function')
 
   if (isKeyvRedis(adapter)) return createKeyvRedisPath(adapter, commandTimeoutMs)
   if (isKeyvValkey(adapter)) return createKeyvValkeyPath(adapter, keyv.namespace, commandTimeoutMs)
@@ -146,11 +161,22 @@ export function createKeyvStore(options: KeyvStoreOptions): KeyvCounterStore {
   const prefix = namespace && keyv.useKeyPrefix !== false ? `${namespace}:` : ''
   const dialect = sqlDialectOf(adapter)
   if (dialect) {
-    return createKeyvSqlPath(adapter as KeyvSqlLike, dialect, { prefix, commandTimeoutMs, table: options.table, createTable: options.createTable })
+    return createKeyvSqlPath(adapter as KeyvSqlLike, dialect, {
+      prefix,
+      commandTimeoutMs,
+      table: options.table,
+      createTable: options.createTable,
+    })
   }
   const maxKeyLength = options.maxKeyLength ?? DEFAULT_MAX_KEY_LENGTH
-  if (maxKeyLength !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(maxKeyLength) || maxKeyLength < minKeyLength(prefix))) {
-    throw new InvalidArgumentError('maxKeyLength', `must be Infinity or an integer >= ${minKeyLength(prefix)} (room for the namespace and a hash)`)
+  if (
+    maxKeyLength !== Number.POSITIVE_INFINITY &&
+    (!Number.isSafeInteger(maxKeyLength) || maxKeyLength < minKeyLength(prefix))
+  ) {
+    throw new InvalidArgumentError(
+      'maxKeyLength',
+      `must be Infinity or an integer >= ${minKeyLength(prefix)} (room for the namespace and a hash)`,
+    )
   }
 
   // Keyv re-emits its adapter's errors; one listener fails every adapter call in flight.

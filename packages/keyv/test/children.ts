@@ -42,11 +42,20 @@ export async function bundleFixture(name: string): Promise<string> {
  * tally). A child that exits before reporting fails the run.
  */
 export async function runChildren<T>(outDir: string, name: string, envs: Record<string, string>[]): Promise<T[]> {
-  const children = envs.map((env) => fork(join(outDir, `${name}.js`), { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
-  const exited = children.map(
-    (child) => new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`a child exited with ${code} before reporting`)))),
+  const children = envs.map((env) =>
+    fork(join(outDir, `${name}.js`), {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }),
   )
-  const message = (i: number) => Promise.race([new Promise<unknown>((resolve) => children[i]!.once('message', resolve)), exited[i]!])
+  const exited = children.map(
+    (child) =>
+      new Promise<never>((_, reject) =>
+        child.once('exit', (code) => reject(new Error(`a child exited with ${code} before reporting`))),
+      ),
+  )
+  const message = (i: number) =>
+    Promise.race([new Promise<unknown>((resolve) => children[i]!.once('message', resolve)), exited[i]!])
   await Promise.all(children.map((_, i) => message(i)))
   const tallies = children.map((_, i) => message(i) as Promise<T>)
   for (const child of children) child.send('go')

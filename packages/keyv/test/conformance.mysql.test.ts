@@ -25,9 +25,21 @@ describe.runIf(available)('keyv on @keyv/mysql (MariaDB or MySQL)', () => {
     const store = fixture.store()
     const key = `{t${Math.random().toString(36).slice(2)}}:usage`
     const timed = `${key}:timed`
-    expect(await store.apply([{ key, delta: 2, max: 10, ifMissing: 'create' }])).toEqual({ ok: true, values: [2], ttlMs: [undefined] })
-    expect(await store.apply([{ key, delta: 1, max: 10, ifMissing: 'report' }])).toEqual({ ok: true, values: [3], ttlMs: [undefined] })
-    expect(await store.apply([{ key, delta: -1, min: 0, ifMissing: 'report' }])).toEqual({ ok: true, values: [2], ttlMs: [undefined] })
+    expect(await store.apply([{ key, delta: 2, max: 10, ifMissing: 'create' }])).toEqual({
+      ok: true,
+      values: [2],
+      ttlMs: [undefined],
+    })
+    expect(await store.apply([{ key, delta: 1, max: 10, ifMissing: 'report' }])).toEqual({
+      ok: true,
+      values: [3],
+      ttlMs: [undefined],
+    })
+    expect(await store.apply([{ key, delta: -1, min: 0, ifMissing: 'report' }])).toEqual({
+      ok: true,
+      values: [2],
+      ttlMs: [undefined],
+    })
     await store.apply([{ key: timed, delta: 1, max: 10, ttlMs: 60_000, ifMissing: 'create' }])
     const again = await store.apply([{ key: timed, delta: 1, max: 10, ttlMs: 60_000, ifMissing: 'create' }])
     expect(again.ok && again.ttlMs?.[0]).toBeGreaterThan(59_000)

@@ -17,9 +17,9 @@ const elapsed = async (fn: () => unknown): Promise<{ error?: unknown; ms: number
   const error = await Promise.resolve()
     .then(fn)
     .then(
-    () => undefined,
-    (e: unknown) => e,
-  )
+      () => undefined,
+      (e: unknown) => e,
+    )
   return { error, ms: Date.now() - started }
 }
 
@@ -75,7 +75,9 @@ describe('keyv failures become StoreErrors', () => {
     const adapter = new FlakyAdapter()
     const store = createKeyvStore({ keyv: new Keyv({ store: adapter }), commandTimeoutMs: 50, lockWaitTimeoutMs: 100 })
     adapter.setMode = 'hang'
-    await expect(store.apply([{ key: 'k', delta: 1, max: 5, ifMissing: 'create' }])).rejects.toSatisfy(StoreError.isInstance)
+    await expect(store.apply([{ key: 'k', delta: 1, max: 5, ifMissing: 'create' }])).rejects.toSatisfy(
+      StoreError.isInstance,
+    )
     const later = await elapsed(() => store.apply([{ key: 'k', delta: 1, max: 5, ifMissing: 'create' }]))
     expect(StoreError.isInstance(later.error)).toBe(true)
     expect((later.error as StoreError).retryable).toBe(true)
@@ -104,7 +106,10 @@ describe('keyv failures become StoreErrors', () => {
     ).rejects.toSatisfy(StoreError.isInstance)
     adapter.setMode = 'ok'
     // The roll-back holds the keys, so this read-modify-write sees the restored value.
-    expect(await store.apply([{ key: '{g}:a', delta: 0, max: 10, ifMissing: 'create' }])).toMatchObject({ ok: true, values: [1] })
+    expect(await store.apply([{ key: '{g}:a', delta: 0, max: 10, ifMissing: 'create' }])).toMatchObject({
+      ok: true,
+      values: [1],
+    })
     expect(await store.get('{g}:b')).toBeUndefined()
   })
 
@@ -134,14 +139,22 @@ function counterOf(id: string): string {
 
 describe('createKeyvStore options', () => {
   it('refuses unknown option keys, naming the key and the nearest option', () => {
-    expect(() => createKeyvStore({ keyv: new Keyv(), commandTimeout: 100 } as never)).toThrow(/commandTimeout: .*did you mean 'commandTimeoutMs'/)
+    expect(() => createKeyvStore({ keyv: new Keyv(), commandTimeout: 100 } as never)).toThrow(
+      /commandTimeout: .*did you mean 'commandTimeoutMs'/,
+    )
     expect(() => createKeyvStore({ keyv: new Keyv(), tabel: 'x' } as never)).toThrow(/tabel/)
   })
 
   it('refuses commandTimeoutMs and lockWaitTimeoutMs of 2^31 ms, naming the largest value; 2^31 - 1 is accepted', () => {
-    expect(() => createKeyvStore({ keyv: new Keyv(), commandTimeoutMs: 2 ** 31 })).toThrow(/commandTimeoutMs.*2\^31 - 1/)
-    expect(() => createKeyvStore({ keyv: new Keyv(), lockWaitTimeoutMs: 2 ** 31 })).toThrow(/lockWaitTimeoutMs.*2\^31 - 1/)
-    expect(() => createKeyvStore({ keyv: new Keyv(), commandTimeoutMs: 2 ** 31 - 1, lockWaitTimeoutMs: 2 ** 31 - 1 })).not.toThrow()
+    expect(() => createKeyvStore({ keyv: new Keyv(), commandTimeoutMs: 2 ** 31 })).toThrow(
+      /commandTimeoutMs.*2\^31 - 1/,
+    )
+    expect(() => createKeyvStore({ keyv: new Keyv(), lockWaitTimeoutMs: 2 ** 31 })).toThrow(
+      /lockWaitTimeoutMs.*2\^31 - 1/,
+    )
+    expect(() =>
+      createKeyvStore({ keyv: new Keyv(), commandTimeoutMs: 2 ** 31 - 1, lockWaitTimeoutMs: 2 ** 31 - 1 }),
+    ).not.toThrow()
   })
 
   it('with a clock, a quota created without one reads it: resetAt comes from the fake date', async () => {
@@ -155,7 +168,12 @@ describe('createKeyvStore options', () => {
   it('a per-minute quota on the default Map, one consume per simulated minute for 120 minutes, keeps a few entries', async () => {
     let now = Date.UTC(2025, 2, 1)
     const keyv = new Keyv()
-    const quota = createQuota({ name: 'api', store: createKeyvStore({ keyv, clock: () => now }), limit: 5, period: 'minute' })
+    const quota = createQuota({
+      name: 'api',
+      store: createKeyvStore({ keyv, clock: () => now }),
+      limit: 5,
+      period: 'minute',
+    })
     for (let minute = 0; minute < 120; minute++) {
       await quota.consume('u')
       now += 60_000
@@ -166,7 +184,12 @@ describe('createKeyvStore options', () => {
   it('500 ids on a 1 s TTL quota on the default Map: once they expired, later calls reclaim them', async () => {
     let now = Date.UTC(2025, 2, 1)
     const keyv = new Keyv()
-    const quota = createQuota({ name: 'api', store: createKeyvStore({ keyv, clock: () => now }), limit: 5, ttlMs: 1000 })
+    const quota = createQuota({
+      name: 'api',
+      store: createKeyvStore({ keyv, clock: () => now }),
+      limit: 5,
+      ttlMs: 1000,
+    })
     for (let i = 0; i < 500; i++) await quota.consume(`id-${i}`)
     now += 2000
     // Each call deletes a few expired entries along with its own work.

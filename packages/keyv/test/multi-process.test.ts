@@ -23,12 +23,23 @@ describe.runIf(available)('@keyv/redis across processes', () => {
 
   it('2 processes x 500 concurrent consumes on limit 600 grant exactly 600', async () => {
     const env = { REDIS_URL, NAMESPACE: namespace, QUOTA: 'voucher', COUNT: '500', LIMIT: '600' }
-    const results = await runChildren<{ allowed: number; refused: number; errors: number; atomic: string }>(outDir, 'consumer', [env, env])
-    const total = results.reduce((sum, r) => ({ allowed: sum.allowed + r.allowed, refused: sum.refused + r.refused, errors: sum.errors + r.errors }), {
-      allowed: 0,
-      refused: 0,
-      errors: 0,
-    })
+    const results = await runChildren<{ allowed: number; refused: number; errors: number; atomic: string }>(
+      outDir,
+      'consumer',
+      [env, env],
+    )
+    const total = results.reduce(
+      (sum, r) => ({
+        allowed: sum.allowed + r.allowed,
+        refused: sum.refused + r.refused,
+        errors: sum.errors + r.errors,
+      }),
+      {
+        allowed: 0,
+        refused: 0,
+        errors: 0,
+      },
+    )
     console.info(`2 x 500 consumes on limit 600: ${JSON.stringify(results)}`)
     expect(results.every((r) => r.atomic === 'global')).toBe(true)
     expect(total).toEqual({ allowed: 600, refused: 400, errors: 0 })

@@ -61,7 +61,11 @@ describe('keyv process-atomic path (Map backend)', () => {
 
   it('the same through the saga path (one key at a time) completes and stays all or nothing', async () => {
     const inner = createKeyvStore({ keyv: new Keyv() })
-    const store = { ...inner, apply: inner.apply, capabilities: { ...inner.capabilities, canApplyTogether: () => false } }
+    const store = {
+      ...inner,
+      apply: inner.apply,
+      capabilities: { ...inner.capabilities, canApplyTogether: () => false },
+    }
     const a = createQuota({ name: 'a', store, limit: 30 })
     const b = createQuota({ name: 'b', store, limit: 40 })
     const calls = Array.from({ length: 60 }, (_, i) =>
@@ -96,7 +100,9 @@ describe('keyv process-atomic path (Map backend)', () => {
 
   it('any other adapter is taken as shared, unless told otherwise', () => {
     expect(createKeyvStore({ keyv: new Keyv({ store: plainAdapter() }) }).capabilities.shared).toBe(true)
-    expect(createKeyvStore({ keyv: new Keyv({ store: plainAdapter() }), shared: false }).capabilities.shared).toBe(false)
+    expect(createKeyvStore({ keyv: new Keyv({ store: plainAdapter() }), shared: false }).capabilities.shared).toBe(
+      false,
+    )
   })
 
   it('the engine warns once about a shared store that is only process-atomic, and never about the Map', async () => {
@@ -129,7 +135,10 @@ describe('keyv process-atomic path (Map backend)', () => {
     expect(await store.get('k')).toEqual({ value: 2, ttlMs: 1_000 })
     now += 1_000
     expect(await store.get('k')).toBeUndefined()
-    expect(await store.apply([{ key: 'k', delta: -1, min: 0, ifMissing: 'report' }])).toMatchObject({ ok: false, reason: 'missing' })
+    expect(await store.apply([{ key: 'k', delta: -1, min: 0, ifMissing: 'report' }])).toMatchObject({
+      ok: false,
+      reason: 'missing',
+    })
   })
 
   it('keys longer than maxKeyLength are stored under a bounded key and stay distinct', async () => {

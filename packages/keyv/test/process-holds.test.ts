@@ -13,7 +13,12 @@ const reserve = (key: string, units: number, id: string, holdMs: number, ttlMs?:
   hold: { id, holdMs },
   ...(ttlMs === undefined ? {} : { ttlMs }),
 })
-const settle = (key: string, id: string, keep: number): CounterOp => ({ key, delta: 0, ifMissing: 'create', settle: { id, keep } })
+const settle = (key: string, id: string, keep: number): CounterOp => ({
+  key,
+  delta: 0,
+  ifMissing: 'create',
+  settle: { id, keep },
+})
 const consume = (key: string, units: number): CounterOp => ({ key, delta: units, max: 10, ifMissing: 'create' })
 
 /** A store on a Map-like adapter that records reads and TTLs, on a clock the test moves. */
@@ -89,7 +94,10 @@ describe('keyv process-atomic path: holds', () => {
     const { store, advance } = setup()
     await store.apply([reserve('k', 4, 'abandoned', 1_000)])
     advance(1_000)
-    expect(await store.apply([{ ...reserve('k', 8, 'fresh', 1_000), max: 10 }])).toMatchObject({ ok: true, values: [8] })
+    expect(await store.apply([{ ...reserve('k', 8, 'fresh', 1_000), max: 10 }])).toMatchObject({
+      ok: true,
+      values: [8],
+    })
   })
 
   it('a consume or refund that fits never reads the holds; one that would be refused does, then fits', async () => {
@@ -150,7 +158,15 @@ describe('keyv process-atomic path: holds under concurrency', () => {
     const { store, advance } = setup()
     const holds = await Promise.all(
       Array.from({ length: 100 }, (_, i) =>
-        store.apply([{ key: 'k', delta: 1, max: 40, ifMissing: 'create', hold: { id: `h${i}`, holdMs: i % 2 === 0 ? 60_000 : 2_000 } }]),
+        store.apply([
+          {
+            key: 'k',
+            delta: 1,
+            max: 40,
+            ifMissing: 'create',
+            hold: { id: `h${i}`, holdMs: i % 2 === 0 ? 60_000 : 2_000 },
+          },
+        ]),
       ),
     )
     const held = holds.flatMap((result, i) => (result.ok ? [i] : []))
@@ -161,7 +177,9 @@ describe('keyv process-atomic path: holds under concurrency', () => {
     const settled = await Promise.all(long.map((i) => store.apply([settle('k', `h${i}`, 1)])))
     expect(settled.every((result) => result.ok)).toBe(true)
     advance(2_000)
-    const refill = await Promise.all(Array.from({ length: 60 }, () => store.apply([{ key: 'k', delta: 1, max: 40, ifMissing: 'create' }])))
+    const refill = await Promise.all(
+      Array.from({ length: 60 }, () => store.apply([{ key: 'k', delta: 1, max: 40, ifMissing: 'create' }])),
+    )
     expect(refill.filter((result) => result.ok)).toHaveLength(40 - long.length)
     expect(await store.get('k')).toEqual({ value: 40 })
   })
@@ -192,7 +210,7 @@ describe('keyv process-atomic path: holds under failing writes', () => {
     expect(await store.apply([settle('k', 'h1', 0)])).toMatchObject({ ok: true, values: [2] })
   })
 
-  it("a settle whose mark cannot be saved puts back the counter and the hold", async () => {
+  it('a settle whose mark cannot be saved puts back the counter and the hold', async () => {
     const { adapter, store, entry } = setup()
     await store.apply([reserve('k', 3, 'h', 5_000)]) // sets 1 and 2
     adapter.setMode = 'throw'
@@ -209,7 +227,9 @@ describe('keyv process-atomic path: holds under failing writes', () => {
     await store.apply([reserve('{g}:a', 1, 'old', 5_000)]) // sets 1 and 2
     adapter.setMode = 'throw'
     adapter.failSetNumber = 5 // a's counter (3) and holds (4) are written, b's counter (5) fails
-    await expect(store.apply([reserve('{g}:a', 2, 'x', 5_000), reserve('{g}:b', 2, 'x', 5_000)])).rejects.toSatisfy(StoreError.isInstance)
+    await expect(store.apply([reserve('{g}:a', 2, 'x', 5_000), reserve('{g}:b', 2, 'x', 5_000)])).rejects.toSatisfy(
+      StoreError.isInstance,
+    )
     adapter.setMode = 'ok'
     expect(await store.get('{g}:a')).toEqual({ value: 1 })
     expect(entry('{g}:a:holds').holds.map((hold: unknown[]) => hold[0])).toEqual(['old'])

@@ -57,7 +57,11 @@ describe.runIf(available)('@keyv/redis with Redis unreachable', () => {
       await server.kill()
 
       const outcomes = []
-      for (const call of [() => quota.consume('a'), () => quota.refund('a'), () => quota.consume('a', 1, { idempotencyKey: 'k1' })]) {
+      for (const call of [
+        () => quota.consume('a'),
+        () => quota.refund('a'),
+        () => quota.consume('a', 1, { idempotencyKey: 'k1' }),
+      ]) {
         outcomes.push(await timed(call))
       }
       console.info(`stopped server: rejected after ${outcomes.map((o) => o.ms).join(', ')} ms`)

@@ -74,7 +74,9 @@ export function sqlFixture(dialect: Dialect) {
 
   const adapter = (extra: Record<string, unknown> = {}) => {
     const created =
-      dialect === 'postgres' ? new KeyvPostgres({ uri: POSTGRES_URL, table: keyvTable, ...extra }) : new KeyvMysql({ uri: MYSQL_URL, table: keyvTable, ...extra })
+      dialect === 'postgres'
+        ? new KeyvPostgres({ uri: POSTGRES_URL, table: keyvTable, ...extra })
+        : new KeyvMysql({ uri: MYSQL_URL, table: keyvTable, ...extra })
     adapters.push(created)
     return created
   }
@@ -87,7 +89,11 @@ export function sqlFixture(dialect: Dialect) {
     adapter,
     /** A store on a fresh adapter (extra adapter options: pool size, ...), closed by `drop()`. */
     store(options: Omit<KeyvStoreOptions, 'keyv'> = {}, adapterOptions: Record<string, unknown> = {}): CounterStore {
-      const store = createKeyvStore({ keyv: new Keyv({ store: adapter(adapterOptions), namespace: 'andromeda' }), table, ...options })
+      const store = createKeyvStore({
+        keyv: new Keyv({ store: adapter(adapterOptions), namespace: 'andromeda' }),
+        table,
+        ...options,
+      })
       stores.push(store)
       return store
     },
@@ -96,7 +102,9 @@ export function sqlFixture(dialect: Dialect) {
       const admin = await connectAdmin(dialect)
       try {
         const names = dialect === 'postgres' ? postgresNames('public', table) : mysqlNames(table)
-        const [counted] = await admin.query(`SELECT (SELECT count(*) FROM ${names.table}) + (SELECT count(*) FROM ${names.holds}) AS n`)
+        const [counted] = await admin.query(
+          `SELECT (SELECT count(*) FROM ${names.table}) + (SELECT count(*) FROM ${names.holds}) AS n`,
+        )
         return Number(counted?.n ?? 0)
       } finally {
         await admin.close()
@@ -111,13 +119,29 @@ export function sqlFixture(dialect: Dialect) {
         if (dialect === 'postgres') {
           const names = postgresNames('public', table)
           await admin.query(`DROP TABLE IF EXISTS ${names.table}, ${names.holds}, public.${keyvTable}`)
-          for (const routine of [names.apply, names.get, names.seed, names.set, names.delete, names.acquireLock, names.releaseLock]) {
+          for (const routine of [
+            names.apply,
+            names.get,
+            names.seed,
+            names.set,
+            names.delete,
+            names.acquireLock,
+            names.releaseLock,
+          ]) {
             await admin.query(`DROP FUNCTION IF EXISTS ${routine}`)
           }
         } else {
           const names = mysqlNames(table)
           await admin.query(`DROP TABLE IF EXISTS ${names.table}, ${names.holds}, \`${keyvTable}\``)
-          for (const routine of [names.apply, names.get, names.seed, names.set, names.delete, names.acquireLock, names.releaseLock]) {
+          for (const routine of [
+            names.apply,
+            names.get,
+            names.seed,
+            names.set,
+            names.delete,
+            names.acquireLock,
+            names.releaseLock,
+          ]) {
             await admin.query(`DROP PROCEDURE IF EXISTS ${routine}`)
           }
         }

@@ -50,34 +50,39 @@ describe.each(['postgres', 'mysql'] as const)('ids on %s', (dialect) => {
   const fixture = sqlFixture(dialect)
   afterAll(() => fixture.drop())
 
-  it.runIf(available[dialect])('quotes, backslashes, ;, --, NUL, case, accents and 10 kB ids are each an ordinary id, and no other row changes', async () => {
-    const adapter = fixture.adapter()
-    const keyv = new Keyv({ store: adapter, namespace: 'andromeda' })
-    const store = createKeyvStore({ keyv, table: fixture.table })
-    const quota = createQuota({ name: 'api', store, limit: 1_000_000 })
-    // Rows that must stay as they are: a counter of another quota, and a value of Keyv's own.
-    const other = createQuota({ name: 'other', store, limit: 100 })
-    await other.consume('sentinel', 42)
-    await keyv.set('sentinel', 'keep me')
+  it.runIf(available[dialect])(
+    'quotes, backslashes, ;, --, NUL, case, accents and 10 kB ids are each an ordinary id, and no other row changes',
+    async () => {
+      const adapter = fixture.adapter()
+      const keyv = new Keyv({ store: adapter, namespace: 'andromeda' })
+      const store = createKeyvStore({ keyv, table: fixture.table })
+      const quota = createQuota({ name: 'api', store, limit: 1_000_000 })
+      // Rows that must stay as they are: a counter of another quota, and a value of Keyv's own.
+      const other = createQuota({ name: 'other', store, limit: 100 })
+      await other.consume('sentinel', 42)
+      await keyv.set('sentinel', 'keep me')
 
-    for (const [i, id] of HOSTILE_IDS.entries()) expect(await quota.consume(id, i + 1)).toMatchObject({ allowed: true, usage: i + 1 })
-    for (const [i, id] of HOSTILE_IDS.entries()) expect((await quota.get(id)).usage).toBe(i + 1)
-    // A second round lands on the same counters.
-    for (const [i, id] of HOSTILE_IDS.entries()) expect(await quota.refund(id, 1)).toMatchObject({ allowed: true, usage: i })
+      for (const [i, id] of HOSTILE_IDS.entries())
+        expect(await quota.consume(id, i + 1)).toMatchObject({ allowed: true, usage: i + 1 })
+      for (const [i, id] of HOSTILE_IDS.entries()) expect((await quota.get(id)).usage).toBe(i + 1)
+      // A second round lands on the same counters.
+      for (const [i, id] of HOSTILE_IDS.entries())
+        expect(await quota.refund(id, 1)).toMatchObject({ allowed: true, usage: i })
 
-    expect((await other.get('sentinel')).usage).toBe(42)
-    expect(await keyv.get('sentinel')).toBe('keep me')
-    const admin = await connectAdmin(dialect)
-    try {
-      const table = dialect === 'postgres' ? `public."${fixture.table}"` : `\`${fixture.table}\``
-      const [row] = await admin.query(`SELECT COUNT(*) AS n FROM ${table}`)
-      // One row per id, one for the sentinel: no id created, merged or removed another row.
-      expect(Number(row?.n)).toBe(HOSTILE_IDS.length + 1)
-    } finally {
-      await admin.close()
-    }
-    await store.close?.()
-  })
+      expect((await other.get('sentinel')).usage).toBe(42)
+      expect(await keyv.get('sentinel')).toBe('keep me')
+      const admin = await connectAdmin(dialect)
+      try {
+        const table = dialect === 'postgres' ? `public."${fixture.table}"` : `\`${fixture.table}\``
+        const [row] = await admin.query(`SELECT COUNT(*) AS n FROM ${table}`)
+        // One row per id, one for the sentinel: no id created, merged or removed another row.
+        expect(Number(row?.n)).toBe(HOSTILE_IDS.length + 1)
+      } finally {
+        await admin.close()
+      }
+      await store.close?.()
+    },
+  )
 
   it.runIf(available[dialect])('ids far longer than the adapter keySize work (no "value too long")', async () => {
     const store = fixture.store({}, { keySize: 100 })
@@ -103,7 +108,13 @@ describe.each(['postgres', 'mysql'] as const)('ids on %s', (dialect) => {
 describe('SQL path arguments', () => {
   /** An @keyv/postgres look-alike: only its options are read when the store is created. */
   const lookalike = (opts: Record<string, unknown>) => ({
-    store: { opts: { dialect: 'postgres', uri: 'postgresql://127.0.0.1:1/none', ...opts }, query() {}, get() {}, set() {}, delete() {} },
+    store: {
+      opts: { dialect: 'postgres', uri: 'postgresql://127.0.0.1:1/none', ...opts },
+      query() {},
+      get() {},
+      set() {},
+      delete() {},
+    },
     namespace: 'andromeda',
   })
 
@@ -121,7 +132,9 @@ describe('SQL path arguments', () => {
 
   it('createTable must be a boolean and the namespace must leave room for hashed keys', () => {
     expect(() => createKeyvStore({ keyv: lookalike({}), createTable: 'yes' as never })).toThrow(InvalidArgumentError)
-    expect(() => createKeyvStore({ keyv: { ...lookalike({}), namespace: 'n'.repeat(200) } })).toThrow(InvalidArgumentError)
+    expect(() => createKeyvStore({ keyv: { ...lookalike({}), namespace: 'n'.repeat(200) } })).toThrow(
+      InvalidArgumentError,
+    )
   })
 
   it('keyvSqlMigration names an unknown dialect', () => {

@@ -31,34 +31,46 @@ describe.each(['postgres', 'mysql'] as const)('moving to the SQL path on %s', (d
   const fixture = sqlFixture(dialect)
   afterAll(() => fixture.drop())
 
-  it.runIf(available[dialect])("keyvSqlMigration and the README's copy move process-atomic counters to the SQL path, lifetimes kept", async () => {
-    const adapter = fixture.adapter()
-    // The process-atomic path, as an application had it: the adapter behind a plain wrapper.
-    const plain = { get: (key: string) => adapter.get(key), set: (key: string, value: unknown) => adapter.set(key, value), delete: (key: string) => adapter.delete(key), clear: () => adapter.clear() }
-    const before = createKeyvStore({ keyv: new Keyv({ store: plain, namespace: 'shop' }) })
-    expect(before.capabilities.atomic).toBe('process')
-    const old = createQuota({ name: 'voucher', store: before, limit: 10, ttlMs: 3_600_000 })
-    await old.consume('SUMMER', 3)
-    await old.consume('x'.repeat(400), 4) // stored under a hashed key
-    await old.consume('café', 5)
+  it.runIf(available[dialect])(
+    "keyvSqlMigration and the README's copy move process-atomic counters to the SQL path, lifetimes kept",
+    async () => {
+      const adapter = fixture.adapter()
+      // The process-atomic path, as an application had it: the adapter behind a plain wrapper.
+      const plain = {
+        get: (key: string) => adapter.get(key),
+        set: (key: string, value: unknown) => adapter.set(key, value),
+        delete: (key: string) => adapter.delete(key),
+        clear: () => adapter.clear(),
+      }
+      const before = createKeyvStore({ keyv: new Keyv({ store: plain, namespace: 'shop' }) })
+      expect(before.capabilities.atomic).toBe('process')
+      const old = createQuota({ name: 'voucher', store: before, limit: 10, ttlMs: 3_600_000 })
+      await old.consume('SUMMER', 3)
+      await old.consume('x'.repeat(400), 4) // stored under a hashed key
+      await old.consume('café', 5)
 
-    const admin = await connectAdmin(dialect)
-    try {
-      for (const statement of keyvSqlMigration({ dialect, table: fixture.table })) await admin.query(statement)
-      await admin.query(COPY[dialect](fixture.keyvTable, fixture.table))
-    } finally {
-      await admin.close()
-    }
+      const admin = await connectAdmin(dialect)
+      try {
+        for (const statement of keyvSqlMigration({ dialect, table: fixture.table })) await admin.query(statement)
+        await admin.query(COPY[dialect](fixture.keyvTable, fixture.table))
+      } finally {
+        await admin.close()
+      }
 
-    const after = createKeyvStore({ keyv: new Keyv({ store: adapter, namespace: 'shop' }), table: fixture.table, createTable: false })
-    expect(after.capabilities.atomic).toBe('global')
-    const moved = createQuota({ name: 'voucher', store: after, limit: 10, ttlMs: 3_600_000 })
-    expect(await moved.get('SUMMER')).toMatchObject({ usage: 3 })
-    expect(await moved.get('x'.repeat(400))).toMatchObject({ usage: 4 })
-    expect(await moved.get('café')).toMatchObject({ usage: 5 })
-    const { resetAt } = await moved.get('SUMMER')
-    expect(resetAt).toBeGreaterThan(Date.now() + 3_500_000)
-    expect(await moved.consume('SUMMER', 7)).toMatchObject({ allowed: true, usage: 10 })
-    await after.close?.()
-  })
+      const after = createKeyvStore({
+        keyv: new Keyv({ store: adapter, namespace: 'shop' }),
+        table: fixture.table,
+        createTable: false,
+      })
+      expect(after.capabilities.atomic).toBe('global')
+      const moved = createQuota({ name: 'voucher', store: after, limit: 10, ttlMs: 3_600_000 })
+      expect(await moved.get('SUMMER')).toMatchObject({ usage: 3 })
+      expect(await moved.get('x'.repeat(400))).toMatchObject({ usage: 4 })
+      expect(await moved.get('café')).toMatchObject({ usage: 5 })
+      const { resetAt } = await moved.get('SUMMER')
+      expect(resetAt).toBeGreaterThan(Date.now() + 3_500_000)
+      expect(await moved.consume('SUMMER', 7)).toMatchObject({ allowed: true, usage: 10 })
+      await after.close?.()
+    },
+  )
 })

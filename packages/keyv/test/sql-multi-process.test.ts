@@ -46,21 +46,37 @@ describe.each(['postgres', 'mysql'] as const)('%s across processes', (dialect) =
     errors: tallies.reduce((n, t) => n + t.errors, 0),
   })
 
-  it.runIf(available[dialect])('4 processes x 500 concurrent consumes on limit 1000 grant exactly 1000', async () => {
-    const tallies = await runChildren<Tally>(outDir, 'sql-consumer', Array.from({ length: 4 }, () => env('voucher')))
-    console.info(`${dialect}, 4 x 500 consumes on limit 1000: ${JSON.stringify(tallies)}`)
-    expect(tallies.every((t) => t.atomic === 'global')).toBe(true)
-    expect(sum(tallies)).toEqual({ allowed: 1000, refused: 1000, errors: 0 })
-    const quota = createQuota({ name: 'voucher', store: fixture.store(), limit: 1000 })
-    expect((await quota.get('flash-sale')).usage).toBe(1000)
-  }, 120_000)
+  it.runIf(available[dialect])(
+    '4 processes x 500 concurrent consumes on limit 1000 grant exactly 1000',
+    async () => {
+      const tallies = await runChildren<Tally>(
+        outDir,
+        'sql-consumer',
+        Array.from({ length: 4 }, () => env('voucher')),
+      )
+      console.info(`${dialect}, 4 x 500 consumes on limit 1000: ${JSON.stringify(tallies)}`)
+      expect(tallies.every((t) => t.atomic === 'global')).toBe(true)
+      expect(sum(tallies)).toEqual({ allowed: 1000, refused: 1000, errors: 0 })
+      const quota = createQuota({ name: 'voucher', store: fixture.store(), limit: 1000 })
+      expect((await quota.get('flash-sale')).usage).toBe(1000)
+    },
+    120_000,
+  )
 
-  it.runIf(available[dialect])('the same with loadUsage returning 400: exactly 600 granted, loadUsage at most once per process', async () => {
-    const tallies = await runChildren<Tally>(outDir, 'sql-consumer', Array.from({ length: 4 }, () => env('loaded', '400')))
-    console.info(`${dialect}, 4 x 500 consumes on limit 1000 from 400 loaded: ${JSON.stringify(tallies)}`)
-    expect(sum(tallies)).toEqual({ allowed: 600, refused: 1400, errors: 0 })
-    expect(tallies.every((t) => t.loads <= 1)).toBe(true)
-    const store = fixture.store()
-    expect((await store.get(counterKey('loaded', 'flash-sale')))?.value).toBe(1000)
-  }, 120_000)
+  it.runIf(available[dialect])(
+    'the same with loadUsage returning 400: exactly 600 granted, loadUsage at most once per process',
+    async () => {
+      const tallies = await runChildren<Tally>(
+        outDir,
+        'sql-consumer',
+        Array.from({ length: 4 }, () => env('loaded', '400')),
+      )
+      console.info(`${dialect}, 4 x 500 consumes on limit 1000 from 400 loaded: ${JSON.stringify(tallies)}`)
+      expect(sum(tallies)).toEqual({ allowed: 600, refused: 1400, errors: 0 })
+      expect(tallies.every((t) => t.loads <= 1)).toBe(true)
+      const store = fixture.store()
+      expect((await store.get(counterKey('loaded', 'flash-sale')))?.value).toBe(1000)
+    },
+    120_000,
+  )
 })

@@ -1,5 +1,11 @@
 import type { QuotaResult } from '@andromeda/core'
-import { createQuotaGate, type HeaderAccess, PROBLEM_CONTENT_TYPE, type ProblemDetails, type QuotaGateOptions } from '@andromeda/core/http'
+import {
+  createQuotaGate,
+  type HeaderAccess,
+  PROBLEM_CONTENT_TYPE,
+  type ProblemDetails,
+  type QuotaGateOptions,
+} from '@andromeda/core/http'
 import type { Context, Middleware } from 'koa'
 
 /** What `onExceeded` is told about a refused request. */

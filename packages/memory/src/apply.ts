@@ -27,23 +27,48 @@ function applyOne(entries: Entries, op: CounterOp): ApplyResult {
     if (delta > 0 && ((op.max !== undefined && next > op.max) || !Number.isSafeInteger(next))) {
       // Expired holds may make room: the general path gives them back and checks again.
       if (entry instanceof HeldCounter && entry.holds.size > 0) return applyMany(entries, [op], {})
-      return { ok: false, index: 0, reason: 'limit', values: [entry.value], ttlMs: [entry.hasTtl ? entries.liveTtlOf(key) : undefined] }
+      return {
+        ok: false,
+        index: 0,
+        reason: 'limit',
+        values: [entry.value],
+        ttlMs: [entry.hasTtl ? entries.liveTtlOf(key) : undefined],
+      }
     }
     if (delta < 0 && op.min !== undefined && next < op.min) {
-      return { ok: false, index: 0, reason: 'floor', values: [entry.value], ttlMs: [entry.hasTtl ? entries.liveTtlOf(key) : undefined] }
+      return {
+        ok: false,
+        index: 0,
+        reason: 'floor',
+        values: [entry.value],
+        ttlMs: [entry.hasTtl ? entries.liveTtlOf(key) : undefined],
+      }
     }
     entry.value = next
     return { ok: true, values: [next], ttlMs: [entry.hasTtl ? entries.liveTtlOf(key) : undefined] }
   }
   const current = entry
-  if (current === undefined && op.ifMissing === 'report') return { ok: false, index: 0, reason: 'missing', values: [undefined], ttlMs: [undefined] }
+  if (current === undefined && op.ifMissing === 'report')
+    return { ok: false, index: 0, reason: 'missing', values: [undefined], ttlMs: [undefined] }
   const next = (current ?? 0) + delta
   if (delta > 0 && ((op.max !== undefined && next > op.max) || !Number.isSafeInteger(next))) {
     if (current !== undefined && entries.hasHolds(key)) return applyMany(entries, [op], {})
-    return { ok: false, index: 0, reason: 'limit', values: [current], ttlMs: [current === undefined ? undefined : entries.liveTtlOf(key)] }
+    return {
+      ok: false,
+      index: 0,
+      reason: 'limit',
+      values: [current],
+      ttlMs: [current === undefined ? undefined : entries.liveTtlOf(key)],
+    }
   }
   if (delta < 0 && op.min !== undefined && next < op.min) {
-    return { ok: false, index: 0, reason: 'floor', values: [current], ttlMs: [current === undefined ? undefined : entries.liveTtlOf(key)] }
+    return {
+      ok: false,
+      index: 0,
+      reason: 'floor',
+      values: [current],
+      ttlMs: [current === undefined ? undefined : entries.liveTtlOf(key)],
+    }
   }
   if (current === undefined) {
     if (delta === 0) return { ok: true, values: [0], ttlMs: [undefined] }
@@ -108,7 +133,16 @@ class Call {
     let state = this.scratch.get(key)
     if (state === undefined) {
       const value = this.entries.value(key)
-      state = { value: value ?? 0, exists: value !== undefined, created: false, ttlMs: undefined, written: false, reclaimed: false, holds: [], settled: [] }
+      state = {
+        value: value ?? 0,
+        exists: value !== undefined,
+        created: false,
+        ttlMs: undefined,
+        written: false,
+        reclaimed: false,
+        holds: [],
+        settled: [],
+      }
       this.scratch.set(key, state)
     }
     return state
@@ -126,7 +160,13 @@ class Call {
 
   refuse(index: number, reason: Refusal): ApplyResult {
     const { entries } = this
-    return { ok: false, index, reason, values: this.ops.map((op) => entries.value(op.key)), ttlMs: this.ops.map((op) => entries.ttlOf(op.key)) }
+    return {
+      ok: false,
+      index,
+      reason,
+      values: this.ops.map((op) => entries.value(op.key)),
+      ttlMs: this.ops.map((op) => entries.ttlOf(op.key)),
+    }
   }
 }
 
@@ -155,7 +195,12 @@ function checkOps(call: Call): ApplyResult | number {
 }
 
 /** A settle on the scratch copy: the kept units stay, the rest come back. */
-function checkSettle(call: Call, op: CounterOp, settle: { id: string; keep: number }, state: Scratch): Refusal | 'replayed' | undefined {
+function checkSettle(
+  call: Call,
+  op: CounterOp,
+  settle: { id: string; keep: number },
+  state: Scratch,
+): Refusal | 'replayed' | undefined {
   const hold = call.entries.hold(op.key, settle.id)
   if (hold === undefined || hold.expiresAt <= call.now) {
     if (hold === undefined && call.entries.wasSettled(op.key, settle.id)) return 'replayed'
@@ -200,7 +245,8 @@ function writeScratch(call: Call): void {
     if (state.created) entries.create(key, state.value, state.ttlMs)
     else entries.update(key, state.value)
     for (const id of state.settled) entries.settleHold(key, id)
-    for (const hold of state.holds) entries.addHold(key, hold.id, { cost: hold.cost, expiresAt: now + hold.holdMs, holdMs: hold.holdMs })
+    for (const hold of state.holds)
+      entries.addHold(key, hold.id, { cost: hold.cost, expiresAt: now + hold.holdMs, holdMs: hold.holdMs })
   }
 }
 
@@ -210,7 +256,8 @@ function answer(call: Call, options: ApplyOptions, replayedSettles: number): App
   const values = ops.map((op) => call.scratch.get(op.key)?.value ?? entries.value(op.key) ?? 0)
   const ttlMs = ops.map((op) => entries.ttlOf(op.key))
   // A settle that only replays changed nothing: the record it would clear stays the earlier call's.
-  if (options.clearIdempotencyKey !== undefined && replayedSettles !== ops.length) entries.delete(options.clearIdempotencyKey)
+  if (options.clearIdempotencyKey !== undefined && replayedSettles !== ops.length)
+    entries.delete(options.clearIdempotencyKey)
   if (options.idempotencyKey !== undefined) {
     entries.setRecord(
       options.idempotencyKey,

@@ -86,14 +86,21 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryCount
 }
 
 /** The options checked, with their defaults. */
-function resolveOptions(options: MemoryStoreOptions): { max: number; clock: () => number; onEvict: (event: MemoryEvictionEvent) => void } {
+function resolveOptions(options: MemoryStoreOptions): {
+  max: number
+  clock: () => number
+  onEvict: (event: MemoryEvictionEvent) => void
+} {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
   checkOptionKeys('', options, ['max', 'clock', 'onEvict'])
   const max = options.max === undefined ? DEFAULT_MAX : options.max
-  if (!Number.isSafeInteger(max) || max < 1) throw new InvalidArgumentError('max', `must be a positive integer, got ${String(max)}`)
-  if (options.clock !== undefined && typeof options.clock !== 'function') throw new InvalidArgumentError('clock', 'must be a function')
+  if (!Number.isSafeInteger(max) || max < 1)
+    throw new InvalidArgumentError('max', `must be a positive integer, got ${String(max)}`)
+  if (options.clock !== undefined && typeof options.clock !== 'function')
+    throw new InvalidArgumentError('clock', 'must be a function')
   // Checked now: a bad onEvict would otherwise only fail inside lru-cache, at the first eviction.
-  if (options.onEvict !== undefined && typeof options.onEvict !== 'function') throw new InvalidArgumentError('onEvict', 'must be a function')
+  if (options.onEvict !== undefined && typeof options.onEvict !== 'function')
+    throw new InvalidArgumentError('onEvict', 'must be a function')
   return { max, clock: options.clock ?? Date.now, onEvict: options.onEvict ?? warnOnceOnEviction(max) }
 }
 
@@ -111,7 +118,10 @@ function warnOnceOnEviction(max: number): (event: MemoryEvictionEvent) => void {
 }
 
 /** `seed`, `get`, `set` and `delete` over the entries. */
-function counterMethods(entries: Entries, checkOpen: () => void): Pick<MemoryCounterStore, 'seed' | 'get' | 'set' | 'delete'> {
+function counterMethods(
+  entries: Entries,
+  checkOpen: () => void,
+): Pick<MemoryCounterStore, 'seed' | 'get' | 'set' | 'delete'> {
   return {
     async seed(key, value, ttlMs) {
       checkOpen()

@@ -1,11 +1,11 @@
 import {
   type CounterStore,
-  InvalidArgumentError,
-  type Quota,
   consumeAll,
   counterKey,
   createQuota,
   createUsageSync,
+  InvalidArgumentError,
+  type Quota,
 } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
 import { describe, expect, it } from 'vitest'
@@ -17,7 +17,20 @@ import { describe, expect, it } from 'vitest'
 
 const HUGE = 'x'.repeat(16_385)
 /** Not a safe integer >= 0. */
-const BAD_COUNTS: unknown[] = [-1, 0.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 2 ** 53, '1', null, true, {}, [], 1n]
+const BAD_COUNTS: unknown[] = [
+  -1,
+  0.5,
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY,
+  2 ** 53,
+  '1',
+  null,
+  true,
+  {},
+  [],
+  1n,
+]
 /** Not a positive integer of ms. */
 const BAD_DURATIONS: unknown[] = [...BAD_COUNTS, 0]
 /** Not a non-empty, well-formed string of at most 16,384 characters. */
@@ -37,7 +50,11 @@ async function argumentOf(call: () => unknown): Promise<string> {
 }
 
 const label = (value: unknown) =>
-  typeof value === 'string' && value.length > 20 ? `string of ${value.length}` : typeof value === 'bigint' ? `${value}n` : String(value)
+  typeof value === 'string' && value.length > 20
+    ? `string of ${value.length}`
+    : typeof value === 'bigint'
+      ? `${value}n`
+      : String(value)
 
 /** A fresh store and quota with one counter at 2, to prove a rejected call changed nothing. */
 async function fixture() {
@@ -57,17 +74,26 @@ describe('createQuota rejects bad options with InvalidArgumentError naming the o
     ...NOT_OBJECTS.map((v): [string, unknown] => ['options', v]),
     ...BAD_IDS.filter((v) => v !== HUGE).map((v): [string, unknown] => ['name', { ...base, name: v }]),
     ['name', { ...base, name: 'n'.repeat(257) }],
-    ...[undefined, null, {}, { apply: () => {} }, 'redis://x'].map((v): [string, unknown] => ['store', { ...base, store: v }]),
+    ...[undefined, null, {}, { apply: () => {} }, 'redis://x'].map((v): [string, unknown] => [
+      'store',
+      { ...base, store: v },
+    ]),
     ...BAD_COUNTS.filter((v) => v !== null).map((v): [string, unknown] => ['limit', { ...base, limit: v }]),
     ['limit', { name: 'q', store }],
     ...BAD_DURATIONS.map((v): [string, unknown] => ['ttlMs', { ...base, ttlMs: v }]),
     ...BAD_DURATIONS.map((v): [string, unknown] => ['limitCacheTtlMs', { ...base, limitCacheTtlMs: v }]),
     ...BAD_DURATIONS.map((v): [string, unknown] => ['idempotencyTtlMs', { ...base, idempotencyTtlMs: v }]),
-    ...['second', 'Month', '', 1, '__proto__', 'toString'].map((v): [string, unknown] => ['period', { ...base, period: v }]),
+    ...['second', 'Month', '', 1, '__proto__', 'toString'].map((v): [string, unknown] => [
+      'period',
+      { ...base, period: v },
+    ]),
     ...NOT_FUNCTIONS.map((v): [string, unknown] => ['loadUsage', { ...base, loadUsage: v }]),
     ...NOT_FUNCTIONS.map((v): [string, unknown] => ['cost', { ...base, cost: v }]),
     ...NOT_FUNCTIONS.map((v): [string, unknown] => ['clock', { ...base, clock: v }]),
-    ...['yes', '', 'THROW', 'toString', 1].map((v): [string, unknown] => ['onStoreError', { ...base, onStoreError: v }]),
+    ...['yes', '', 'THROW', 'toString', 1].map((v): [string, unknown] => [
+      'onStoreError',
+      { ...base, onStoreError: v },
+    ]),
     ...BAD_DURATIONS.map((v): [string, unknown] => ['lock.ttlMs', { ...base, lock: { ttlMs: v } }]),
     ...BAD_COUNTS.map((v): [string, unknown] => ['lock.retries', { ...base, lock: { retries: v } }]),
     ...BAD_COUNTS.map((v): [string, unknown] => ['lock.retryDelayMs', { ...base, lock: { retryDelayMs: v } }]),
@@ -79,13 +105,23 @@ describe('createQuota rejects bad options with InvalidArgumentError naming the o
     ['hooks.__proto__', { ...base, hooks: JSON.parse('{"__proto__":{"onConsume":1}}') }],
   ]
 
-  it.each(cases.map(([argument, options]) => [argument, label(options && typeof options === 'object' ? JSON.stringify(options, (k, v) => (k === 'store' ? '<store>' : typeof v === 'bigint' ? `${v}n` : v)) : options), options]))(
-    '%s: %s',
-    async (argument, _shown, options) => {
-      const withStore = options && typeof options === 'object' && !('store' in options) && argument !== 'store' ? { ...options, store } : options
-      expect(await argumentOf(() => createQuota(withStore as never))).toBe(argument)
-    },
-  )
+  it.each(
+    cases.map(([argument, options]) => [
+      argument,
+      label(
+        options && typeof options === 'object'
+          ? JSON.stringify(options, (k, v) => (k === 'store' ? '<store>' : typeof v === 'bigint' ? `${v}n` : v))
+          : options,
+      ),
+      options,
+    ]),
+  )('%s: %s', async (argument, _shown, options) => {
+    const withStore =
+      options && typeof options === 'object' && !('store' in options) && argument !== 'store'
+        ? { ...options, store }
+        : options
+    expect(await argumentOf(() => createQuota(withStore as never))).toBe(argument)
+  })
 
   it('leaves Object.prototype untouched', () => {
     const before = Object.getOwnPropertyNames(Object.prototype).sort()
@@ -118,11 +154,25 @@ describe('quota methods reject bad arguments with InvalidArgumentError and chang
       ['usage', `set(id, ${label(v)})`, (q) => q.set('sentinel', v as number)],
     ]),
     ...[1, '', HUGE, {}, '\uD800'].flatMap((v): Call[] => [
-      ['idempotencyKey', `consume idempotencyKey ${label(v)}`, (q) => q.consume('sentinel', 1, { idempotencyKey: v as string })],
-      ['idempotencyKey', `refund idempotencyKey ${label(v)}`, (q) => q.refund('sentinel', 1, { idempotencyKey: v as string })],
-      ['idempotencyKey', `transact idempotencyKey ${label(v)}`, (q) => q.transact('sentinel', 1, () => 1, { idempotencyKey: v as string })],
+      [
+        'idempotencyKey',
+        `consume idempotencyKey ${label(v)}`,
+        (q) => q.consume('sentinel', 1, { idempotencyKey: v as string }),
+      ],
+      [
+        'idempotencyKey',
+        `refund idempotencyKey ${label(v)}`,
+        (q) => q.refund('sentinel', 1, { idempotencyKey: v as string }),
+      ],
+      [
+        'idempotencyKey',
+        `transact idempotencyKey ${label(v)}`,
+        (q) => q.transact('sentinel', 1, () => 1, { idempotencyKey: v as string }),
+      ],
     ]),
-    ...NOT_FUNCTIONS.map((v): Call => ['fn', `transact(id, 1, ${label(v)})`, (q) => q.transact('sentinel', 1, v as never)]),
+    ...NOT_FUNCTIONS.map(
+      (v): Call => ['fn', `transact(id, 1, ${label(v)})`, (q) => q.transact('sentinel', 1, v as never)],
+    ),
     ...NOT_OBJECTS.flatMap((v): Call[] => [
       ['options', `consume(id, 1, ${label(v)})`, (q) => q.consume('sentinel', 1, v as never)],
       ['options', `refund(id, 1, ${label(v)})`, (q) => q.refund('sentinel', 1, v as never)],
@@ -169,18 +219,51 @@ describe('consumeAll rejects bad items with InvalidArgumentError naming the item
     ...NOT_OBJECTS.map((v): Case => ['items', () => consumeAll(v as never)]),
     ['items[0].quota', () => consumeAll([{ quota: {} as never, id: 'a' }])],
     ['items[0].quota', () => consumeAll([null as never])],
-    ['items[1].quota', (q) => consumeAll([{ quota: q, id: 'sentinel' }, { quota: { name: 'fake', consume: () => ({}) } as never, id: 'a' }])],
-    ...BAD_IDS.map((v): Case => ['items[1].id', (q) => consumeAll([{ quota: q, id: 'sentinel' }, { quota: q, id: v as string }])]),
-    ...BAD_COUNTS.map((v): Case => ['items[1].cost', (q) => consumeAll([{ quota: q, id: 'sentinel' }, { quota: q, id: 'b', cost: v as number }])]),
-    ...[1, ''].map((v): Case => ['idempotencyKey', (q) => consumeAll([{ quota: q, id: 'sentinel' }], { idempotencyKey: v as string })]),
+    [
+      'items[1].quota',
+      (q) =>
+        consumeAll([
+          { quota: q, id: 'sentinel' },
+          { quota: { name: 'fake', consume: () => ({}) } as never, id: 'a' },
+        ]),
+    ],
+    ...BAD_IDS.map(
+      (v): Case => [
+        'items[1].id',
+        (q) =>
+          consumeAll([
+            { quota: q, id: 'sentinel' },
+            { quota: q, id: v as string },
+          ]),
+      ],
+    ),
+    ...BAD_COUNTS.map(
+      (v): Case => [
+        'items[1].cost',
+        (q) =>
+          consumeAll([
+            { quota: q, id: 'sentinel' },
+            { quota: q, id: 'b', cost: v as number },
+          ]),
+      ],
+    ),
+    ...[1, ''].map(
+      (v): Case => [
+        'idempotencyKey',
+        (q) => consumeAll([{ quota: q, id: 'sentinel' }], { idempotencyKey: v as string }),
+      ],
+    ),
     ...NOT_OBJECTS.map((v): Case => ['options', (q) => consumeAll([{ quota: q, id: 'sentinel' }], v as never)]),
     ['signal', (q) => consumeAll([{ quota: q, id: 'sentinel' }], { signal: 'abort' as never })],
   ]
-  it.each(cases.map(([argument, call], i) => [argument, i, call] as const))('%s (case %s)', async (argument, _i, call) => {
-    const { quota, unchanged } = await fixture()
-    expect(await argumentOf(() => call(quota))).toBe(argument)
-    await unchanged()
-  })
+  it.each(cases.map(([argument, call], i) => [argument, i, call] as const))(
+    '%s (case %s)',
+    async (argument, _i, call) => {
+      const { quota, unchanged } = await fixture()
+      expect(await argumentOf(() => call(quota))).toBe(argument)
+      await unchanged()
+    },
+  )
 })
 
 describe('createUsageSync and createMemoryStore reject bad options with InvalidArgumentError', () => {
@@ -190,17 +273,32 @@ describe('createUsageSync and createMemoryStore reject bad options with InvalidA
     ...NOT_OBJECTS.map((v): [string, () => unknown] => ['quota', () => createUsageSync(v as never)]),
     ['quota', () => createUsageSync({ ...base, quota: {} as never })],
     ...NOT_FUNCTIONS.map((v): [string, () => unknown] => ['ids', () => createUsageSync({ ...base, ids: v as never })]),
-    ...NOT_FUNCTIONS.map((v): [string, () => unknown] => ['persist', () => createUsageSync({ ...base, persist: v as never })]),
-    ...[...BAD_DURATIONS, 2 ** 31].map((v): [string, () => unknown] => ['intervalMs', () => createUsageSync({ ...base, intervalMs: v as number })]),
-    ...[1, 'log', {}].map((v): [string, () => unknown] => ['onError', () => createUsageSync({ ...base, onError: v as never })]),
-    ...[0, -1, 0.5, Number.NaN, Number.POSITIVE_INFINITY, '10', null].map((v): [string, () => unknown] => ['max', () => createMemoryStore({ max: v as number })]),
+    ...NOT_FUNCTIONS.map((v): [string, () => unknown] => [
+      'persist',
+      () => createUsageSync({ ...base, persist: v as never }),
+    ]),
+    ...[...BAD_DURATIONS, 2 ** 31].map((v): [string, () => unknown] => [
+      'intervalMs',
+      () => createUsageSync({ ...base, intervalMs: v as number }),
+    ]),
+    ...[1, 'log', {}].map((v): [string, () => unknown] => [
+      'onError',
+      () => createUsageSync({ ...base, onError: v as never }),
+    ]),
+    ...[0, -1, 0.5, Number.NaN, Number.POSITIVE_INFINITY, '10', null].map((v): [string, () => unknown] => [
+      'max',
+      () => createMemoryStore({ max: v as number }),
+    ]),
     ...NOT_FUNCTIONS.map((v): [string, () => unknown] => ['clock', () => createMemoryStore({ clock: v as never })]),
     ...NOT_FUNCTIONS.map((v): [string, () => unknown] => ['onEvict', () => createMemoryStore({ onEvict: v as never })]),
     ...[1, 'memory', true].map((v): [string, () => unknown] => ['options', () => createMemoryStore(v as never)]),
   ]
-  it.each(cases.map(([argument, call], i) => [argument, i, call] as const))('%s (case %s)', async (argument, _i, call) => {
-    expect(await argumentOf(call)).toBe(argument)
-  })
+  it.each(cases.map(([argument, call], i) => [argument, i, call] as const))(
+    '%s (case %s)',
+    async (argument, _i, call) => {
+      expect(await argumentOf(call)).toBe(argument)
+    },
+  )
 })
 
 describe('odd ids are ordinary ids: each touches only its own counter', () => {
@@ -263,7 +361,10 @@ describe('odd ids are ordinary ids: each touches only its own counter', () => {
     const quotas = names.map((name) => createQuota({ name, store, limit: 10 }))
     for (const [i, quota] of quotas.entries()) await quota.consume('b', i + 1, { idempotencyKey: '__proto__' })
     for (const [i, quota] of quotas.entries()) {
-      expect(await quota.consume('b', i + 1, { idempotencyKey: '__proto__' })).toMatchObject({ status: 'replayed', usage: i + 1 })
+      expect(await quota.consume('b', i + 1, { idempotencyKey: '__proto__' })).toMatchObject({
+        status: 'replayed',
+        usage: i + 1,
+      })
       expect(await quota.consume('b', 1, { idempotencyKey: 'constructor' })).toMatchObject({ usage: i + 2 })
     }
   })

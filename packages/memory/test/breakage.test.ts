@@ -107,7 +107,14 @@ describe('a give-back never lands on a counter created after the one that grante
     let now = Date.UTC(2026, 0, 1)
     const clock = () => now
     const rows: string[] = []
-    const quota = createQuota({ name: 'lu', store: createMemoryStore({ clock }), clock, limit: 1, ttlMs: 100, loadUsage: () => rows.length })
+    const quota = createQuota({
+      name: 'lu',
+      store: createMemoryStore({ clock }),
+      clock,
+      limit: 1,
+      ttlMs: 100,
+      loadUsage: () => rows.length,
+    })
     await expect(
       quota.transact('v', 1, async () => {
         now += 150 // our counter expires

@@ -1,5 +1,5 @@
 import { createQuota } from '@andromeda/core'
-import { type MemoryEvictionEvent, createMemoryStore } from '@andromeda/memory'
+import { createMemoryStore, type MemoryEvictionEvent } from '@andromeda/memory'
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest'
 
 const DAY_MS = 86_400_000
@@ -13,7 +13,13 @@ describe('createMemoryStore', () => {
     process.on('warning', onWarning)
     let now = Date.UTC(2026, 0, 1)
     const clock = () => now
-    const quota = createQuota({ name: 'monthly', store: createMemoryStore({ clock }), clock, limit: 2, ttlMs: 30 * DAY_MS })
+    const quota = createQuota({
+      name: 'monthly',
+      store: createMemoryStore({ clock }),
+      clock,
+      limit: 2,
+      ttlMs: 30 * DAY_MS,
+    })
     expect(await quota.consume('k')).toMatchObject({ allowed: true, resetAt: now + 30 * DAY_MS })
     await quota.consume('k')
     now += 30 * DAY_MS - 1
@@ -27,7 +33,13 @@ describe('createMemoryStore', () => {
 
   it('a period quota starts a fresh counter when the injected clock enters the next window', async () => {
     let now = Date.UTC(2026, 2, 31, 23, 59, 59, 999)
-    const quota = createQuota({ name: 'daily', store: createMemoryStore({ clock: () => now }), limit: 1, period: 'day', clock: () => now })
+    const quota = createQuota({
+      name: 'daily',
+      store: createMemoryStore({ clock: () => now }),
+      limit: 1,
+      period: 'day',
+      clock: () => now,
+    })
     expect((await quota.consume('k')).allowed).toBe(true)
     expect((await quota.consume('k')).allowed).toBe(false)
     now += 1
@@ -80,7 +92,9 @@ describe('createMemoryStore close()', () => {
     await store.close()
     await store.close()
     await expect(store.get('k')).rejects.toMatchObject({ code: 'ERR_STORE' })
-    await expect(store.apply([{ key: 'k', delta: 1, max: 5, ifMissing: 'create' }])).rejects.toMatchObject({ code: 'ERR_STORE' })
+    await expect(store.apply([{ key: 'k', delta: 1, max: 5, ifMissing: 'create' }])).rejects.toMatchObject({
+      code: 'ERR_STORE',
+    })
     const quota = createQuota({ name: 'q', store, limit: 5 })
     await expect(quota.consume('k')).rejects.toMatchObject({ code: 'ERR_STORE' })
   })

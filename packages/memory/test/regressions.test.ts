@@ -57,12 +57,21 @@ describe('consumeAll saga (found by the property suite)', () => {
     expect(await consumeAll(items, { idempotencyKey: 'order-1' })).toMatchObject({ allowed: true })
     clock.advance(1_000)
     // The retry replays a's step (its record is live) and evaluates b's afresh: b is full.
-    expect(await consumeAll(items, { idempotencyKey: 'order-1' })).toMatchObject({ allowed: false, refused: { index: 1 } })
+    expect(await consumeAll(items, { idempotencyKey: 'order-1' })).toMatchObject({
+      allowed: false,
+      refused: { index: 1 },
+    })
     // The 2 units of the first, granted call stay counted, and its record still replays.
     expect((await a.get('v')).usage).toBe(2)
     await b.refund('v')
     const retried = await consumeAll(items, { idempotencyKey: 'order-1' })
-    expect(retried).toMatchObject({ allowed: true, results: [{ status: 'replayed', usage: 2 }, { status: 'granted', usage: 1 }] })
+    expect(retried).toMatchObject({
+      allowed: true,
+      results: [
+        { status: 'replayed', usage: 2 },
+        { status: 'granted', usage: 1 },
+      ],
+    })
     expect((await a.get('v')).usage).toBe(2)
   })
 })
@@ -84,7 +93,13 @@ describe('hooks (found by the property suite)', () => {
 describe('idempotent replays (found by the property suite)', () => {
   it('a replay later in the counter lifetime reports the reset time of the recorded call', async () => {
     const clock = manualClock()
-    const quota = createQuota({ name: 'q', store: createMemoryStore({ clock: clock.now }), limit: 5, ttlMs: 1_000, clock: clock.now })
+    const quota = createQuota({
+      name: 'q',
+      store: createMemoryStore({ clock: clock.now }),
+      limit: 5,
+      ttlMs: 1_000,
+      clock: clock.now,
+    })
     const first = await quota.consume('a', 1, { idempotencyKey: 'k' })
     expect(first.resetAt).toBe(clock.now() + 1_000)
     clock.advance(1)
@@ -133,7 +148,13 @@ describe('a hold that went with its counter', () => {
 
   it('transact whose hold lapsed on a live counter of a quota without loadUsage charges the units again', async () => {
     const clock = manualClock()
-    const quota = createQuota({ name: 'q', store: createMemoryStore({ clock: clock.now }), limit: 5, clock: clock.now, holdMs: 1_000 })
+    const quota = createQuota({
+      name: 'q',
+      store: createMemoryStore({ clock: clock.now }),
+      limit: 5,
+      clock: clock.now,
+      holdMs: 1_000,
+    })
     await quota.transact('v', 2, async () => {
       clock.advance(2_000)
       expect((await quota.get('v')).usage).toBe(0) // the lapsed hold is back

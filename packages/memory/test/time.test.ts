@@ -18,11 +18,14 @@ describe('one clock: a memory store given a clock', () => {
     expect(() => createQuota({ name: 'api', store, limit: 5, clock: Date.now })).toThrow(/clock/)
   })
 
-  it('an idempotent retry 20 ms later, across a minute boundary, replays with the earlier minute\'s reset time', async () => {
+  it("an idempotent retry 20 ms later, across a minute boundary, replays with the earlier minute's reset time", async () => {
     let now = Date.UTC(2025, 2, 1, 10, 0, 59, 990)
     const store = createMemoryStore({ clock: () => now })
     const quota = createQuota({ name: 'calls', store, limit: 100, period: 'minute' })
-    expect(await quota.consume('acct', 1, { idempotencyKey: 'req-1' })).toMatchObject({ status: 'granted', resetAt: Date.UTC(2025, 2, 1, 10, 1) })
+    expect(await quota.consume('acct', 1, { idempotencyKey: 'req-1' })).toMatchObject({
+      status: 'granted',
+      resetAt: Date.UTC(2025, 2, 1, 10, 1),
+    })
     now += 20
     expect(await quota.consume('acct', 1, { idempotencyKey: 'req-1' })).toMatchObject({
       status: 'replayed',
@@ -50,7 +53,11 @@ describe('createMemoryStore options', () => {
 describe('expired entries are reclaimed', () => {
   it('5,000 one-off ids on a 1 s TTL: the entries stay within twice the live ones plus the purge floor', () => {
     let now = Date.UTC(2025, 2, 1)
-    const entries = new Entries(100_000, () => now, () => {})
+    const entries = new Entries(
+      100_000,
+      () => now,
+      () => {},
+    )
     for (let i = 0; i < 5_000; i++) {
       entries.create(`id-${i}`, 1, 1_000)
       now += 10

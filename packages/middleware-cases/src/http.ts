@@ -12,7 +12,11 @@ export async function call(
   url: string,
   init: { method?: string; headers?: Record<string, string>; signal?: AbortSignal } = {},
 ): Promise<Answer> {
-  const response = await fetch(url, { method: init.method ?? 'GET', headers: init.headers ?? {}, ...(init.signal ? { signal: init.signal } : {}) })
+  const response = await fetch(url, {
+    method: init.method ?? 'GET',
+    headers: init.headers ?? {},
+    ...(init.signal ? { signal: init.signal } : {}),
+  })
   const text = await response.text()
   return { status: response.status, headers: response.headers, text, json: () => JSON.parse(text) }
 }

@@ -14,7 +14,7 @@ import type { StoreProvider } from './stores.js'
 
 export { type CaseContext, MIDDLEWARE_CASES, type MiddlewareCase } from './cases.js'
 export type { GateSpec, MiddlewareHarness, RefusalView, RequestView, ServedApp } from './harness.js'
-export { call, type Answer } from './http.js'
+export { type Answer, call } from './http.js'
 export { memoryStores, redisStores, type StoreProvider } from './stores.js'
 
 /**

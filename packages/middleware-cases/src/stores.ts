@@ -1,7 +1,7 @@
 import type { CounterStore } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
 import { createRedisStore, type RedisCounterStore } from '@andromeda/redis'
-import { SHARED_REDIS, deletePrefix, randomPrefix, redisAnswers, requireService } from '@andromeda/test-utils'
+import { deletePrefix, randomPrefix, redisAnswers, requireService, SHARED_REDIS } from '@andromeda/test-utils'
 import { Redis } from 'ioredis'
 
 /** Where the quotas of one run of the table count. */
@@ -26,7 +26,10 @@ export function memoryStores(): StoreProvider {
  * per run that is deleted afterwards. Skipped with a printed reason when Redis is absent, except under CI=true.
  */
 export async function redisStores(): Promise<StoreProvider> {
-  const available = requireService(await redisAnswers(SHARED_REDIS.port, SHARED_REDIS.host), `Redis on ${SHARED_REDIS.host}:${SHARED_REDIS.port}`)
+  const available = requireService(
+    await redisAnswers(SHARED_REDIS.port, SHARED_REDIS.host),
+    `Redis on ${SHARED_REDIS.host}:${SHARED_REDIS.port}`,
+  )
   const prefix = randomPrefix('http')
   let client: Redis | undefined
   const stores: RedisCounterStore[] = []

@@ -16,7 +16,10 @@ export function recordingHooks(instruments: QuotaInstruments): Required<QuotaHoo
       instruments.granted.add(1, { [ATTR.quota]: quota, [ATTR.grant]: grant })
     },
     onRefund({ quota, result }) {
-      instruments.refunded.add(1, { [ATTR.quota]: quota, [ATTR.grant]: result.status === 'granted' ? 'counted' : result.status })
+      instruments.refunded.add(1, {
+        [ATTR.quota]: quota,
+        [ATTR.grant]: result.status === 'granted' ? 'counted' : result.status,
+      })
     },
     onExceeded({ quota, result }) {
       // 'floor' is a refund refused below zero; 'limit' and 'store' are refused consumes.
@@ -26,7 +29,11 @@ export function recordingHooks(instruments: QuotaInstruments): Required<QuotaHoo
       instruments.loads.add(1, { [ATTR.quota]: quota })
     },
     onError({ quota, operation, error }) {
-      instruments.errors.add(1, { [ATTR.quota]: quota, [ATTR.operation]: operation, [ATTR.errorType]: errorType(error) })
+      instruments.errors.add(1, {
+        [ATTR.quota]: quota,
+        [ATTR.operation]: operation,
+        [ATTR.errorType]: errorType(error),
+      })
     },
     onCompensate({ quota, result, error }) {
       // Refused means the units were already gone (the counter expired or was reset meanwhile).

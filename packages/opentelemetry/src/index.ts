@@ -1,2 +1,2 @@
-export { type MetricsOptions, metricsHooks, timedStore, withMetrics } from './metrics.js'
 export { ATTR as METRIC_ATTRIBUTES, SCOPE_NAME } from './instruments.js'
+export { type MetricsOptions, metricsHooks, timedStore, withMetrics } from './metrics.js'

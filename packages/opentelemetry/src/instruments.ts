@@ -33,7 +33,9 @@ export interface QuotaInstruments {
 }
 
 /** Store calls of a fast store take microseconds to milliseconds; the default buckets start at 5 ms. */
-const STORE_DURATION_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+const STORE_DURATION_BUCKETS_SECONDS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+]
 
 const byProvider = new WeakMap<MeterProvider, QuotaInstruments>()
 
@@ -44,7 +46,10 @@ function create(meter: Meter): QuotaInstruments {
     refused: counter('andromeda.quota.refused', 'Consume and refund calls refused'),
     refunded: counter('andromeda.quota.refunded', 'Refunds applied at the caller’s request'),
     errors: counter('andromeda.quota.errors', 'Failures of the quota itself: store faults, failed loads'),
-    loads: meter.createCounter('andromeda.quota.loads', { description: 'Counters loaded from loadUsage', unit: '{load}' }),
+    loads: meter.createCounter('andromeda.quota.loads', {
+      description: 'Counters loaded from loadUsage',
+      unit: '{load}',
+    }),
     compensations: meter.createCounter('andromeda.quota.compensations', {
       description: 'Give-backs the engine made on its own (a failed transact, a consumeAll rollback, an HTTP refund)',
       unit: '{compensation}',

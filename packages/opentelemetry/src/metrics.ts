@@ -1,4 +1,10 @@
-import { type CounterStore, checkOptionKeys, InvalidArgumentError, type QuotaHooks, type QuotaOptions } from '@andromeda/core'
+import {
+  type CounterStore,
+  checkOptionKeys,
+  InvalidArgumentError,
+  type QuotaHooks,
+  type QuotaOptions,
+} from '@andromeda/core'
 import type { MeterProvider } from '@opentelemetry/api'
 import { composeHooks, recordingHooks } from './hooks.js'
 import { instrumentsFor } from './instruments.js'
@@ -16,7 +22,8 @@ export interface MetricsOptions {
 
 /** `MetricsOptions`: an object of known keys only (a misspelt `meterProvidr` would record to the global provider unnoticed). */
 function checkMetricsOptions(metrics: unknown): void {
-  if (typeof metrics !== 'object' || metrics === null) throw new InvalidArgumentError('metrics', 'must be an object { meterProvider? }')
+  if (typeof metrics !== 'object' || metrics === null)
+    throw new InvalidArgumentError('metrics', 'must be an object { meterProvider? }')
   checkOptionKeys('metrics', metrics, ['meterProvider'])
 }
 

@@ -49,7 +49,10 @@ export function instrumentStore(store: CounterStore, instruments: QuotaInstrumen
   if (existing) return existing
 
   const record = (method: Method, key: string | undefined, startedAt: number, error?: unknown) => {
-    const attributes: Record<string, string> = { [ATTR.quota]: key === undefined ? 'unknown' : quotaNameOfKey(key), [ATTR.storeOperation]: OPERATION[method] }
+    const attributes: Record<string, string> = {
+      [ATTR.quota]: key === undefined ? 'unknown' : quotaNameOfKey(key),
+      [ATTR.storeOperation]: OPERATION[method],
+    }
     if (error !== undefined) {
       const code = (error as { code?: unknown } | null)?.code
       attributes[ATTR.errorType] = typeof code === 'string' ? code : error instanceof Error ? error.name : 'unknown'

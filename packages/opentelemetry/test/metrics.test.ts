@@ -53,11 +53,16 @@ describe('withMetrics', () => {
     const store = createMemoryStore()
     const userConsumes: string[] = []
     const api = createQuota(
-      withMetrics({ name: 'api', store, limit: 2, hooks: { onConsume: (event) => void userConsumes.push(event.id) } }, metrics),
+      withMetrics(
+        { name: 'api', store, limit: 2, hooks: { onConsume: (event) => void userConsumes.push(event.id) } },
+        metrics,
+      ),
     )
     const vouchers = createQuota(withMetrics({ name: 'voucher', store, limit: 10, loadUsage: () => 4 }, metrics))
     const down = createQuota(withMetrics({ name: 'down', store: downStore(), limit: 5 }, metrics))
-    const denied = createQuota(withMetrics({ name: 'denied', store: downStore(), limit: 5, onStoreError: 'deny' }, metrics))
+    const denied = createQuota(
+      withMetrics({ name: 'denied', store: downStore(), limit: 5, onStoreError: 'deny' }, metrics),
+    )
     const unlimited = createQuota(withMetrics({ name: 'free', store, limit: () => null }, metrics))
 
     await api.consume('alice') // granted
@@ -132,10 +137,19 @@ describe('withMetrics', () => {
     const a = createQuota(withMetrics({ name: 'a', store, limit: 5 }, { meterProvider }))
     const b = createQuota(withMetrics({ name: 'b', store, limit: 5 }, { meterProvider }))
     expect(a.store).toBe(b.store)
-    expect(await consumeAll([{ quota: a, id: 'u' }, { quota: b, id: 'u' }])).toMatchObject({ allowed: true })
+    expect(
+      await consumeAll([
+        { quota: a, id: 'u' },
+        { quota: b, id: 'u' },
+      ]),
+    ).toMatchObject({ allowed: true })
     // One store call, labelled by the quota of its first key.
-    expect(figures(await collect(reader))).toMatchObject({ 'andromeda.store.duration{andromeda.quota.name=a,andromeda.store.operation=apply}': 1 })
-    expect(Object.keys(figures(await collect(reader))).filter((k) => k.startsWith('andromeda.store.duration'))).toHaveLength(1)
+    expect(figures(await collect(reader))).toMatchObject({
+      'andromeda.store.duration{andromeda.quota.name=a,andromeda.store.operation=apply}': 1,
+    })
+    expect(
+      Object.keys(figures(await collect(reader))).filter((k) => k.startsWith('andromeda.store.duration')),
+    ).toHaveLength(1)
   })
 
   it('records nothing, and changes nothing, without an SDK (the global no-op MeterProvider)', async () => {
@@ -152,6 +166,8 @@ describe('withMetrics', () => {
 describe('metrics options', () => {
   it('refuse an unknown key, naming it and the nearest option', () => {
     const options = { name: 'api', store: createMemoryStore(), limit: 5 }
-    expect(() => withMetrics(options, { meterProvidr: undefined } as never)).toThrow(/metrics\.meterProvidr.*did you mean 'meterProvider'/)
+    expect(() => withMetrics(options, { meterProvidr: undefined } as never)).toThrow(
+      /metrics\.meterProvidr.*did you mean 'meterProvider'/,
+    )
   })
 })

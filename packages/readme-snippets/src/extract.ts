@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync, existsSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 
 /**
@@ -45,7 +45,8 @@ function parseRun(directive: string | undefined, where: string): Run {
     if (stdout) return { kind: 'stdout', text: stdout[1]! }
     const server = /^server\s+([A-Z]+)\s+(\S+)\s+(\d{3})(?:\s+(\{.*\}))?$/.exec(part)
     if (server) {
-      const request = server[4] === undefined ? {} : (JSON.parse(server[4]) as { headers?: Record<string, string>; body?: unknown })
+      const request =
+        server[4] === undefined ? {} : (JSON.parse(server[4]) as { headers?: Record<string, string>; body?: unknown })
       return { kind: 'server', method: server[1]!, path: server[2]!, status: Number(server[3]), ...request }
     }
     if (part === 'vitest') return { kind: 'vitest' }

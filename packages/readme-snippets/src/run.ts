@@ -53,7 +53,10 @@ export async function runServer(
   request: { method: string; path: string; headers?: Record<string, string>; body?: unknown },
   timeoutMs: number,
 ): Promise<Ran & { status: number | undefined }> {
-  const child = spawn(process.execPath, [file], { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [file], {
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   const out = collect(child)
   let status: number | undefined
   const until = Date.now() + timeoutMs
@@ -83,7 +86,10 @@ export async function runServer(
 export async function runVitest(file: string, env: Record<string, string>, timeoutMs: number): Promise<Ran> {
   const vitest = join(dirname(createRequire(import.meta.url).resolve('vitest/package.json')), 'vitest.mjs')
   const config = join(dirname(file), 'vitest.config.mjs')
-  writeFileSync(config, `export default { test: { include: [${JSON.stringify(basename(file))}], testTimeout: 60000 } }\n`)
+  writeFileSync(
+    config,
+    `export default { test: { include: [${JSON.stringify(basename(file))}], testTimeout: 60000 } }\n`,
+  )
   const child = spawn(process.execPath, [vitest, 'run', '--config', config, '--root', dirname(file)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

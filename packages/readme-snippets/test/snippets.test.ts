@@ -26,14 +26,26 @@ const RUN_TIMEOUT_MS = 30_000
 const VITEST_TIMEOUT_MS = 120_000
 
 // The snippets import the packages as users do, through their built `dist`.
-const built = ['core', 'memory', 'redis', 'keyv', 'express', 'koa', 'fastify', 'hono', 'opentelemetry', 'store-test-suite'].every((name) =>
-  existsSync(join(root, 'packages', name, 'dist', 'index.js')),
-)
+const built = [
+  'core',
+  'memory',
+  'redis',
+  'keyv',
+  'express',
+  'koa',
+  'fastify',
+  'hono',
+  'opentelemetry',
+  'store-test-suite',
+].every((name) => existsSync(join(root, 'packages', name, 'dist', 'index.js')))
 if (!built) throw new Error('the packages are not built: run `pnpm build` first (`pnpm test` builds them itself)')
 
 // Snippets that run get a redis-server of this test's own (REDIS_URL), never the shared one,
 // and a PostgreSQL database of their own (DATABASE_URL), created on the local server and dropped.
-const canRun = requireService(await hasRedisServerBinary(), 'redis-server on PATH (the README snippets run against one of their own)')
+const canRun = requireService(
+  await hasRedisServerBinary(),
+  'redis-server on PATH (the README snippets run against one of their own)',
+)
 const POSTGRES = 'postgres://postgres@127.0.0.1:5432'
 const hasPostgres = requireService(await postgresAnswers(), `PostgreSQL at ${POSTGRES}`)
 const database = `andromeda_snippets_${randomBytes(4).toString('hex')}`
@@ -69,7 +81,11 @@ beforeAll(async () => {
   writeFileSync(join(work, 'package.json'), `${JSON.stringify({ private: true, type: 'module' })}\n`)
   copyFileSync(join(here, '../fixtures/db.ts'), join(srcDir, 'db.ts'))
   for (const snippet of snippets) writeFileSync(fileOf(snippet.slug), snippet.code)
-  diagnostics = compileSnippets(srcDir, outDir, snippets.map((snippet) => fileOf(snippet.slug)))
+  diagnostics = compileSnippets(
+    srcDir,
+    outDir,
+    snippets.map((snippet) => fileOf(snippet.slug)),
+  )
   if (canRun) redis = await startRedis()
   if (hasPostgres) await admin(`CREATE DATABASE ${database}`)
 })

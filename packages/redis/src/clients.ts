@@ -17,7 +17,9 @@ import { nodeRedisDriver } from './node-redis-driver.js'
  */
 export interface IoRedisLike {
   status: string
-  options?: { keyPrefix?: string | undefined; redisOptions?: { keyPrefix?: string | undefined } | undefined } | undefined
+  options?:
+    | { keyPrefix?: string | undefined; redisOptions?: { keyPrefix?: string | undefined } | undefined }
+    | undefined
   isCluster?: boolean
   evalsha(sha: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>
   eval(script: string, numKeys: number, ...keysAndArgs: string[]): Promise<unknown>

@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot'
 import { NotSentError } from './errors.js'
-import { type ReplicasOptions, acknowledged, chainsFor } from './replicas.js'
+import { acknowledged, chainsFor, type ReplicasOptions } from './replicas.js'
 
 /**
  * Sending a script call to the primary of its slot over that node's own connection, instead
@@ -121,7 +121,8 @@ export function ioredisClusterRoute(client: unknown): RouteSend | undefined {
         const connected = ready || seen!.count > readiesBefore
         const message = error instanceof Error ? error.message : ''
         if (REDIRECTED.test(message) || !connected || !isReply(error)) refresh()
-        if (!connected) throw new NotSentError(`the connection to ${address} closed before the command was written: ${message}`)
+        if (!connected)
+          throw new NotSentError(`the connection to ${address} closed before the command was written: ${message}`)
         throw error
       },
     )
@@ -187,12 +188,17 @@ export function nodeRedisClusterRoute(client: unknown): { send: RouteSend; refre
     const go = (node: NodeRedisNode) => {
       const options = abort ? { abortSignal: abort } : {}
       // The script, then (now or when the WAIT before it returns) a WAIT, on one connection.
-      const script = node.sendCommand([command === 'evalsha' ? 'EVALSHA' : 'EVAL', head, String(numKeys), ...keysAndArgs], options).catch(
-        (error: unknown) => {
-          if (!(error instanceof Error) || REDIRECTED.test(error.message) || !NODE_REDIS_REPLY.has(error.constructor.name)) refresh()
+      const script = node
+        .sendCommand([command === 'evalsha' ? 'EVALSHA' : 'EVAL', head, String(numKeys), ...keysAndArgs], options)
+        .catch((error: unknown) => {
+          if (
+            !(error instanceof Error) ||
+            REDIRECTED.test(error.message) ||
+            !NODE_REDIS_REPLY.has(error.constructor.name)
+          )
+            refresh()
           throw error
-        },
-      )
+        })
       return replicas ? acknowledged(script, waits(node, replicas).wait(), replicas) : script
     }
     const node = cluster.nodeClient(master)

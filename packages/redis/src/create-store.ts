@@ -110,7 +110,10 @@ export function createRedisStore(options: RedisStoreOptions): RedisCounterStore 
   }
   const prefix = options.prefix ?? ''
   if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
-    throw new InvalidArgumentError('prefix', 'must be a string without "{" or "}" (they would change the keys\' hash tag)')
+    throw new InvalidArgumentError(
+      'prefix',
+      'must be a string without "{" or "}" (they would change the keys\' hash tag)',
+    )
   }
   // A timer bounds every call: longer than 2^31 - 1 ms it would fire at once.
   const timeoutMs = checkTimerMs('commandTimeoutMs', options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS)
@@ -125,8 +128,10 @@ export function createRedisStore(options: RedisStoreOptions): RedisCounterStore 
   }
   const replicas = checkReplicas(options.replicas, timeoutMs)
   if (replicas && !driver.waits) {
-    throw new InvalidArgumentError('replicas', 'this ioredis Cluster does not let WAIT follow a script on its node (keyPrefix differs from redisOptions.keyPrefix)')
+    throw new InvalidArgumentError(
+      'replicas',
+      'this ioredis Cluster does not let WAIT follow a script on its node (keyPrefix differs from redisOptions.keyPrefix)',
+    )
   }
   return new RedisStore(driver, prefix, timeoutMs, maxOps, replicas)
 }
-

@@ -33,9 +33,21 @@ export interface Driver {
    * With `replicas`, `WAIT` goes right behind it on the same connection and the answer is an
    * `Acknowledged` (see `replicas.ts`).
    */
-  evalsha(sha: string, numKeys: number, keysAndArgs: string[], abort?: AbortSignal, replicas?: ReplicasOptions): Promise<unknown>
+  evalsha(
+    sha: string,
+    numKeys: number,
+    keysAndArgs: string[],
+    abort?: AbortSignal,
+    replicas?: ReplicasOptions,
+  ): Promise<unknown>
   /** EVAL routed by the first key (loads the script on that node as a side effect); `replicas` as for `evalsha`. */
-  eval(lua: string, numKeys: number, keysAndArgs: string[], abort?: AbortSignal, replicas?: ReplicasOptions): Promise<unknown>
+  eval(
+    lua: string,
+    numKeys: number,
+    keysAndArgs: string[],
+    abort?: AbortSignal,
+    replicas?: ReplicasOptions,
+  ): Promise<unknown>
   /**
    * For each primary that answers: its clock minus ours (`performance.now()`, which no wall
    * clock step moves) at the moment its answer arrived (ms).

@@ -39,7 +39,12 @@ function isReplyError(error: unknown): boolean {
  * call's own abort reason as it is, anything else a `StoreError` that is `retryable` only
  * when the call surely was not applied or cannot count twice if sent again.
  */
-export function callError(error: unknown, call: Call, notSent: (error: unknown) => boolean, timeoutMs: number): unknown {
+export function callError(
+  error: unknown,
+  call: Call,
+  notSent: (error: unknown) => boolean,
+  timeoutMs: number,
+): unknown {
   if (AndromedaError.isInstance(error)) return error
   const signal = call.signal
   if (signal?.aborted && error === signal.reason) return error
@@ -48,10 +53,13 @@ export function callError(error: unknown, call: Call, notSent: (error: unknown) 
     return new StoreError(`${what} was not sent: ${errorMessage(error)}`, { retryable: true, cause: error })
   }
   if (error instanceof NoReplyError) {
-    return new StoreError(`${what} got no reply within ${timeoutMs} ms${call.idempotent ? '' : '; it may have been applied'}`, {
-      retryable: call.idempotent,
-      cause: error,
-    })
+    return new StoreError(
+      `${what} got no reply within ${timeoutMs} ms${call.idempotent ? '' : '; it may have been applied'}`,
+      {
+        retryable: call.idempotent,
+        cause: error,
+      },
+    )
   }
   if (isReplyError(error)) {
     // Redis answered with an error: the scripts check everything of a call before its first

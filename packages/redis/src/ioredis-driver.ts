@@ -52,7 +52,9 @@ function sendOnClient(client: IoRedisLike): RouteSend {
   // goes out as it is, without a copy per call.
   const send = client.evalsha as unknown as (sha: string, numKeys: number, keysAndArgs: string[]) => Promise<unknown>
   const sendLua = client.eval as unknown as (lua: string, numKeys: number, keysAndArgs: string[]) => Promise<unknown>
-  const waits = chainsFor((connection: { call(...args: string[]): Promise<unknown> }, args) => connection.call('WAIT', ...args))
+  const waits = chainsFor((connection: { call(...args: string[]): Promise<unknown> }, args) =>
+    connection.call('WAIT', ...args),
+  )
   return (command, head, numKeys, keysAndArgs, _abort, replicas) => {
     const script = (command === 'evalsha' ? send : sendLua).call(client, head, numKeys, keysAndArgs)
     if (!replicas) return script

@@ -9,7 +9,12 @@ import { acknowledged, chainsFor } from './replicas.js'
 interface NodeRedisCluster {
   masters: unknown[]
   nodeClient(node: unknown): NodeRedisLike | Promise<NodeRedisLike>
-  sendCommand(firstKey: string, isReadonly: boolean, args: string[], options: { abortSignal: AbortSignal }): Promise<unknown>
+  sendCommand(
+    firstKey: string,
+    isReadonly: boolean,
+    args: string[],
+    options: { abortSignal: AbortSignal },
+  ): Promise<unknown>
 }
 
 /** A node-redis client (`createClient`), as far as the driver uses it. */
@@ -26,7 +31,10 @@ export function nodeRedisDriver(client: NodeRedisLike): Driver {
   const route = cluster ? nodeRedisClusterRoute(client) : undefined
   // A node reconnecting may be a primary gone for good: read the slot map again, so its slots
   // go to the replica that takes over as soon as it does (node-redis 5 waits for a MOVED).
-  const events = client as unknown as { on(event: string, listener: () => void): unknown; off(event: string, listener: () => void): unknown }
+  const events = client as unknown as {
+    on(event: string, listener: () => void): unknown
+    off(event: string, listener: () => void): unknown
+  }
   if (route) events.on('node-reconnecting', route.refresh)
   const run = scriptSender(client, cluster, route)
   // A single client: send only once it is ready (commands queued while it reconnects are not
@@ -67,12 +75,18 @@ function scriptSender(client: NodeRedisLike, cluster: boolean, route: Route | un
   // (fired at the deadline) takes it out again, so a timed-out command is never sent late.
   const send = (args: string[], firstKey: string, abort: AbortSignal | undefined) => {
     const options = abort ? { abortSignal: abort } : {}
-    return cluster ? asCluster.sendCommand(firstKey, false, args, options as never) : asClient.sendCommand(args, options as never)
+    return cluster
+      ? asCluster.sendCommand(firstKey, false, args, options as never)
+      : asClient.sendCommand(args, options as never)
   }
   const waits = chainsFor((connection: NodeRedisClient, args) => connection.sendCommand(['WAIT', ...args], {} as never))
   return (command, head, numKeys, keysAndArgs, abort, replicas) => {
     if (replicas && route) return route.send(command, head, numKeys, keysAndArgs, abort, replicas)
-    const script = send([command === 'evalsha' ? 'EVALSHA' : 'EVAL', head, String(numKeys), ...keysAndArgs], keysAndArgs[0]!, abort)
+    const script = send(
+      [command === 'evalsha' ? 'EVALSHA' : 'EVAL', head, String(numKeys), ...keysAndArgs],
+      keysAndArgs[0]!,
+      abort,
+    )
     if (!replicas) return route ? script.catch(refreshOnFault(route.refresh)) : script
     // Queued after the script, on the one connection. Not withdrawn at a deadline: one WAIT
     // serves many calls; late, it covers whatever was written before it.
@@ -86,7 +100,8 @@ function scriptSender(client: NodeRedisLike, cluster: boolean, route: Route | un
  */
 function refreshOnFault(refresh: () => void) {
   return (error: unknown): never => {
-    if (!(error instanceof Error) || !['ErrorReply', 'SimpleError', 'BlobError'].includes(error.constructor.name)) refresh()
+    if (!(error instanceof Error) || !['ErrorReply', 'SimpleError', 'BlobError'].includes(error.constructor.name))
+      refresh()
     throw error
   }
 }
@@ -102,7 +117,9 @@ function singleClientGate(single: NodeRedisLike & { isReady?: boolean }) {
 
 async function clockOffsets(client: NodeRedisLike, cluster: boolean, abort: AbortSignal): Promise<number[]> {
   const asCluster = client as unknown as NodeRedisCluster
-  const nodes: NodeRedisLike[] = cluster ? await Promise.all(asCluster.masters.map((m) => asCluster.nodeClient(m))) : [client]
+  const nodes: NodeRedisLike[] = cluster
+    ? await Promise.all(asCluster.masters.map((m) => asCluster.nodeClient(m)))
+    : [client]
   return clockOffsetsOf(
     nodes.map((node) => () => (node as unknown as NodeRedisClient).sendCommand(['TIME'], { abortSignal: abort })),
     abort,
@@ -114,5 +131,8 @@ const NOT_SENT = new Set(['AbortError', 'ClientClosedError', 'ClientOfflineError
 const NOT_SENT_MESSAGES = new Set(['The command was aborted', 'The client is closed', 'The client is offline'])
 
 function isNotSent(error: unknown): boolean {
-  return error instanceof NotSentError || (error instanceof Error && (NOT_SENT.has(error.constructor.name) || NOT_SENT_MESSAGES.has(error.message)))
+  return (
+    error instanceof NotSentError ||
+    (error instanceof Error && (NOT_SENT.has(error.constructor.name) || NOT_SENT_MESSAGES.has(error.message)))
+  )
 }

@@ -28,28 +28,45 @@ export function checkKey(name: string, key: unknown): string {
 }
 
 /** `checkInteger` for a field of `ops[i]`, as a string; the argument's name is built only on failure. */
-function opInteger(ops: readonly CounterOp[], i: number, field: 'delta' | 'max' | 'min' | 'ttlMs', min: number, optional: boolean): string {
+function opInteger(
+  ops: readonly CounterOp[],
+  i: number,
+  field: 'delta' | 'max' | 'min' | 'ttlMs',
+  min: number,
+  optional: boolean,
+): string {
   const value = ops[i]![field]
   if (value === undefined && optional) return ''
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) checkInteger(`ops[${i}].${field}`, value, min)
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min)
+    checkInteger(`ops[${i}].${field}`, value, min)
   return String(value)
 }
 
 function checkIfMissing(op: CounterOp, i: number): void {
-  if (op.ifMissing !== 'create' && op.ifMissing !== 'report') throw new InvalidArgumentError(`ops[${i}].ifMissing`, `must be 'create' or 'report'`)
+  if (op.ifMissing !== 'create' && op.ifMissing !== 'report')
+    throw new InvalidArgumentError(`ops[${i}].ifMissing`, `must be 'create' or 'report'`)
 }
 
 /** An op's hold or settle, as script slots: kind ('' | 'h' | 's'), hold id, holdMs or units to keep. */
 function holdArgs(op: CounterOp, i: number): { kind: '' | 'h' | 's'; id: string; value: string } {
   const { hold, settle } = op
   if (hold === undefined && settle === undefined) return { kind: '', id: '', value: '' }
-  if (hold !== undefined && settle !== undefined) throw new InvalidArgumentError(`ops[${i}]`, 'cannot both hold and settle')
+  if (hold !== undefined && settle !== undefined)
+    throw new InvalidArgumentError(`ops[${i}]`, 'cannot both hold and settle')
   if (hold !== undefined) {
     if (!(op.delta > 0)) throw new InvalidArgumentError(`ops[${i}].delta`, 'must be > 0 to hold units')
-    return { kind: 'h', id: checkKey(`ops[${i}].hold.id`, hold.id), value: String(checkInteger(`ops[${i}].hold.holdMs`, hold.holdMs, 1)) }
+    return {
+      kind: 'h',
+      id: checkKey(`ops[${i}].hold.id`, hold.id),
+      value: String(checkInteger(`ops[${i}].hold.holdMs`, hold.holdMs, 1)),
+    }
   }
   if (op.delta !== 0) throw new InvalidArgumentError(`ops[${i}].delta`, 'must be 0 to settle a hold')
-  return { kind: 's', id: checkKey(`ops[${i}].settle.id`, settle!.id), value: String(checkInteger(`ops[${i}].settle.keep`, settle!.keep, 0)) }
+  return {
+    kind: 's',
+    id: checkKey(`ops[${i}].settle.id`, settle!.id),
+    value: String(checkInteger(`ops[${i}].settle.keep`, settle!.keep, 0)),
+  }
 }
 
 /** The record's lifetime slot: empty without an idempotency key. */
@@ -85,12 +102,24 @@ export function oneOpArgs(prefix: string, op: CounterOp, options: ApplyOptions):
   const delta = opInteger(ops, 0, 'delta', -Number.MAX_SAFE_INTEGER, false)
   const sign = op.delta
   // Only one bound can refuse an op (max an increment, min a decrement): one slot.
-  const bound = sign > 0 ? opInteger(ops, 0, 'max', 0, true) : sign < 0 ? opInteger(ops, 0, 'min', -Number.MAX_SAFE_INTEGER, true) : ''
+  const bound =
+    sign > 0
+      ? opInteger(ops, 0, 'max', 0, true)
+      : sign < 0
+        ? opInteger(ops, 0, 'min', -Number.MAX_SAFE_INTEGER, true)
+        : ''
   const ttl = opInteger(ops, 0, 'ttlMs', 1, true)
   const hold = holdArgs(op, 0)
   const records = recordKeys(prefix, options)
   const keys = [prefix + key, ...records.keys]
-  const args = ['a' + records.shape + hold.kind, delta, bound, ttl, op.ifMissing === 'create' ? 'c' : 'r', recordTtl(options)]
+  const args = [
+    'a' + records.shape + hold.kind,
+    delta,
+    bound,
+    ttl,
+    op.ifMissing === 'create' ? 'c' : 'r',
+    recordTtl(options),
+  ]
   if (hold.kind !== '') args.push(hold.id, hold.value)
   // A settle replays by itself; a read or a zero-delta op changes nothing.
   const idempotent = options.idempotencyKey !== undefined || (sign === 0 && hold.kind !== 'h')
@@ -114,7 +143,12 @@ export function manyOpsArgs(prefix: string, ops: readonly CounterOp[], options: 
     const sign = op.delta as number
     const hold = holdArgs(op, i)
     if (sign !== 0 || hold.kind === 'h') writes = true
-    args.push(delta, sign > 0 ? max : sign < 0 ? min : '', opInteger(ops, i, 'ttlMs', 1, true), op.ifMissing === 'create' ? 'c' : 'r')
+    args.push(
+      delta,
+      sign > 0 ? max : sign < 0 ? min : '',
+      opInteger(ops, i, 'ttlMs', 1, true),
+      op.ifMissing === 'create' ? 'c' : 'r',
+    )
     args.push(hold.kind, hold.id, hold.value)
   }
   keys.push(...recordKeys(prefix, options).keys)

@@ -37,14 +37,23 @@ export function checkReplicas(value: unknown, commandTimeoutMs: number): Replica
     throw new InvalidArgumentError('replicas', 'must be false or { count: number, timeoutMs: number }')
   }
   for (const key of Object.keys(value)) {
-    if (key !== 'count' && key !== 'timeoutMs') throw new InvalidArgumentError(`replicas.${key}`, 'is not an option (count, timeoutMs)')
+    if (key !== 'count' && key !== 'timeoutMs')
+      throw new InvalidArgumentError(`replicas.${key}`, 'is not an option (count, timeoutMs)')
   }
   const { count, timeoutMs } = value as Partial<ReplicasOptions>
   if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1) {
     throw new InvalidArgumentError('replicas.count', `must be an integer >= 1, got ${String(count)}`)
   }
-  if (typeof timeoutMs !== 'number' || !Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs >= commandTimeoutMs) {
-    throw new InvalidArgumentError('replicas.timeoutMs', `must be an integer in [1, commandTimeoutMs - 1] (ms; commandTimeoutMs is ${commandTimeoutMs}), got ${String(timeoutMs)}`)
+  if (
+    typeof timeoutMs !== 'number' ||
+    !Number.isSafeInteger(timeoutMs) ||
+    timeoutMs < 1 ||
+    timeoutMs >= commandTimeoutMs
+  ) {
+    throw new InvalidArgumentError(
+      'replicas.timeoutMs',
+      `must be an integer in [1, commandTimeoutMs - 1] (ms; commandTimeoutMs is ${commandTimeoutMs}), got ${String(timeoutMs)}`,
+    )
   }
   return { count, timeoutMs }
 }
@@ -103,11 +112,17 @@ export class Acknowledged {
  * the script fails, its error is the answer (the WAIT's is dropped); when it succeeds, the
  * answer is an `Acknowledged`.
  */
-export function acknowledged(script: Promise<unknown>, wait: Promise<unknown>, replicas: ReplicasOptions): Promise<Acknowledged> {
+export function acknowledged(
+  script: Promise<unknown>,
+  wait: Promise<unknown>,
+  replicas: ReplicasOptions,
+): Promise<Acknowledged> {
   const confirmed = wait.then(
     (count) => {
       const acked = Number(count)
-      return acked >= replicas.count ? undefined : new ReplicasNotReachedError(acked, replicas.count, replicas.timeoutMs)
+      return acked >= replicas.count
+        ? undefined
+        : new ReplicasNotReachedError(acked, replicas.count, replicas.timeoutMs)
     },
     (error: unknown) => new ReplicasNotReachedError(undefined, replicas.count, replicas.timeoutMs, { cause: error }),
   )
@@ -115,7 +130,10 @@ export function acknowledged(script: Promise<unknown>, wait: Promise<unknown>, r
 }
 
 /** The arguments of WAIT. */
-export const waitArgs = (replicas: ReplicasOptions): [string, string] => [String(replicas.count), String(replicas.timeoutMs)]
+export const waitArgs = (replicas: ReplicasOptions): [string, string] => [
+  String(replicas.count),
+  String(replicas.timeoutMs),
+]
 
 /**
  * The WAITs of one connection. A WAIT blocks its connection until it returns: a script sent
@@ -156,7 +174,10 @@ export class WaitChain {
     sent = Promise.race([
       sent,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`WAIT got no answer within ${this.lostAfterMs} ms`)), this.lostAfterMs)
+        timer = setTimeout(
+          () => reject(new Error(`WAIT got no answer within ${this.lostAfterMs} ms`)),
+          this.lostAfterMs,
+        )
         timer.unref?.()
       }),
     ]).finally(() => clearTimeout(timer))
@@ -249,8 +270,11 @@ export function unconfirmed(method: string, idempotent: boolean, shortfall: Repl
   const next = idempotent
     ? 'retry it (same idempotency key): the retry replays it, or applies it once if a failover lost it'
     : 'it stays counted unless a failover loses it; a retry could count it twice'
-  return new StoreError(`Redis ${method} was applied on the primary but not confirmed by its replicas (${shortfall.message}): ${next}`, {
-    retryable: idempotent,
-    cause: shortfall,
-  })
+  return new StoreError(
+    `Redis ${method} was applied on the primary but not confirmed by its replicas (${shortfall.message}): ${next}`,
+    {
+      retryable: idempotent,
+      cause: shortfall,
+    },
+  )
 }

@@ -15,7 +15,9 @@ export class EntryError extends Error {
 export function parseValue(raw: string): number {
   const value = Number(raw)
   if (!Number.isSafeInteger(value) || !/^-?\d+$/.test(raw)) {
-    throw new StoreError(`Redis holds a counter value that is not a safe integer: ${JSON.stringify(raw)}`, { retryable: false })
+    throw new StoreError(`Redis holds a counter value that is not a safe integer: ${JSON.stringify(raw)}`, {
+      retryable: false,
+    })
   }
   return value
 }
@@ -23,8 +25,10 @@ export function parseValue(raw: string): number {
 /** A value the script wrote itself with string.format('%d') (checked there). */
 const written = (raw: string): number => Number(raw)
 
-const parseTtl = (raw: string | undefined): number | undefined => (raw === undefined || raw === '' ? undefined : Number(raw))
-const parseOptional = (raw: string | undefined): number | undefined => (raw === undefined || raw === '' ? undefined : parseValue(raw))
+const parseTtl = (raw: string | undefined): number | undefined =>
+  raw === undefined || raw === '' ? undefined : Number(raw)
+const parseOptional = (raw: string | undefined): number | undefined =>
+  raw === undefined || raw === '' ? undefined : parseValue(raw)
 
 const REFUSED = { l: 'limit', f: 'floor', m: 'missing', x: 'hold' } as const
 
@@ -48,12 +52,19 @@ export function decodeApplyEntry(reply: string[], at: number): ApplyResult {
       // The record's lifetime was measured when it was written; the contract wants it now.
       const [value, ttl] = a.split(',')
       const recorded = parseTtl(ttl)
-      return { ok: true, values: [parseValue(value ?? '')], ttlMs: [recorded === undefined ? undefined : recorded - Number(b)], replayed: true }
+      return {
+        ok: true,
+        values: [parseValue(value ?? '')],
+        ttlMs: [recorded === undefined ? undefined : recorded - Number(b)],
+        replayed: true,
+      }
     }
     case 'e':
       throw new EntryError(a)
     default:
-      throw new StoreError(`unexpected reply to the batch script: ${JSON.stringify(reply.slice(at, at + 3))}`, { retryable: false })
+      throw new StoreError(`unexpected reply to the batch script: ${JSON.stringify(reply.slice(at, at + 3))}`, {
+        retryable: false,
+      })
   }
 }
 
@@ -62,7 +73,10 @@ export function decodeGetEntry(reply: string[], at: number): CounterSnapshot | u
   const code = reply[at]
   if (code === 'e') throw new EntryError(reply[at + 1] ?? '')
   const raw = reply[at + 1]
-  if (code !== 'o') throw new StoreError(`unexpected reply to the batch script: ${JSON.stringify(reply.slice(at, at + 3))}`, { retryable: false })
+  if (code !== 'o')
+    throw new StoreError(`unexpected reply to the batch script: ${JSON.stringify(reply.slice(at, at + 3))}`, {
+      retryable: false,
+    })
   if (raw === undefined || raw === '') return undefined
   const value = parseValue(raw)
   const ttlMs = parseTtl(reply[at + 2])
@@ -80,7 +94,9 @@ export function parseApply(reply: string[], n: number): ApplyResult {
       ttlMs[i] = parseTtl(reply[2 + 2 * i])
     }
     // 'settled': every op settled a hold settled before, so nothing changed now.
-    return status === 'ok' ? { ok: true, values: values as number[], ttlMs } : { ok: true, values: values as number[], ttlMs, replayed: true }
+    return status === 'ok'
+      ? { ok: true, values: values as number[], ttlMs }
+      : { ok: true, values: values as number[], ttlMs, replayed: true }
   }
   if (status === 'replay') {
     const parts = (reply[1] ?? '').split(',')
@@ -97,7 +113,13 @@ export function parseApply(reply: string[], n: number): ApplyResult {
       values[i] = parseOptional(reply[3 + 2 * i])
       ttlMs[i] = parseTtl(reply[4 + 2 * i])
     }
-    return { ok: false, index: Number(reply[1]), reason: reply[2] as 'limit' | 'floor' | 'missing' | 'hold', values, ttlMs }
+    return {
+      ok: false,
+      index: Number(reply[1]),
+      reason: reply[2] as 'limit' | 'floor' | 'missing' | 'hold',
+      values,
+      ttlMs,
+    }
   }
   throw new StoreError(`unexpected reply to the apply script: ${JSON.stringify(reply)}`, { retryable: false })
 }

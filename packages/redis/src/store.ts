@@ -54,10 +54,8 @@ export class RedisStore implements RedisCounterStore {
       (call) => call.send?.withdrawn === true,
     )
     const clientPrefix = driver.clientKeyPrefix
-    this.batcher = new Batcher(
-      maxOps,
-      driver.cluster ? (key) => calculateSlot(clientPrefix + key) : () => 0,
-      (calls) => this.dispatch(new Send(SCRIPTS.batch, calls, true, this.newAbort())),
+    this.batcher = new Batcher(maxOps, driver.cluster ? (key) => calculateSlot(clientPrefix + key) : () => 0, (calls) =>
+      this.dispatch(new Send(SCRIPTS.batch, calls, true, this.newAbort())),
     )
   }
 
@@ -75,7 +73,10 @@ export class RedisStore implements RedisCounterStore {
   }
 
   seed(key: string, value: number, ttlMs?: number): Promise<boolean> {
-    return this.runOwn(SCRIPTS.seed, key, parseFlag, () => [String(checkInteger('value', value, 0)), optionalInteger('ttlMs', ttlMs, 1)])
+    return this.runOwn(SCRIPTS.seed, key, parseFlag, () => [
+      String(checkInteger('value', value, 0)),
+      optionalInteger('ttlMs', ttlMs, 1),
+    ])
   }
 
   get(key: string): Promise<CounterSnapshot | undefined> {
@@ -88,7 +89,10 @@ export class RedisStore implements RedisCounterStore {
   }
 
   set(key: string, value: number, ttlMs?: number): Promise<void> {
-    return this.runOwn(SCRIPTS.set, key, parseNothing, () => [String(checkInteger('value', value, 0)), optionalInteger('ttlMs', ttlMs, 1)])
+    return this.runOwn(SCRIPTS.set, key, parseNothing, () => [
+      String(checkInteger('value', value, 0)),
+      optionalInteger('ttlMs', ttlMs, 1),
+    ])
   }
 
   delete(key: string): Promise<void> {
@@ -96,7 +100,10 @@ export class RedisStore implements RedisCounterStore {
   }
 
   acquireLock(key: string, token: string, ttlMs: number): Promise<boolean> {
-    return this.runOwn(SCRIPTS.acquireLock, key, parseFlag, () => [checkKey('token', token), String(checkInteger('ttlMs', ttlMs, 1))])
+    return this.runOwn(SCRIPTS.acquireLock, key, parseFlag, () => [
+      checkKey('token', token),
+      String(checkInteger('ttlMs', ttlMs, 1)),
+    ])
   }
 
   releaseLock(key: string, token: string): Promise<boolean> {
@@ -134,7 +141,13 @@ export class RedisStore implements RedisCounterStore {
     return this.startArgs('apply', call, (reply) => parseApply(reply, n), options.signal, false)
   }
 
-  private startArgs<T>(method: string, call: CallArgs, decode: Decode<T>, signal: AbortSignal | undefined, batched: boolean): Promise<T> {
+  private startArgs<T>(
+    method: string,
+    call: CallArgs,
+    decode: Decode<T>,
+    signal: AbortSignal | undefined,
+    batched: boolean,
+  ): Promise<T> {
     return this.start(method, call.keys, call.args, decode, call.idempotent, signal, batched)
   }
 
@@ -155,7 +168,10 @@ export class RedisStore implements RedisCounterStore {
     const slot = calculateSlot(clientPrefix + keys[0]!)
     for (let i = 1; i < keys.length; i++) {
       if (calculateSlot(clientPrefix + keys[i]!) !== slot) {
-        throw new InvalidArgumentError('ops', 'keys map to several Redis Cluster slots; check capabilities.canApplyTogether() first')
+        throw new InvalidArgumentError(
+          'ops',
+          'keys map to several Redis Cluster slots; check capabilities.canApplyTogether() first',
+        )
       }
     }
   }
@@ -247,13 +263,20 @@ export class RedisStore implements RedisCounterStore {
     }
     const what = `the ${send.script.name} script`
     if (!Array.isArray(reply) || typeof reply[0] !== 'string') {
-      this.rejectSend(send, () => new StoreError(`unexpected reply to ${what}: ${JSON.stringify(reply)}`, { retryable: false }))
+      this.rejectSend(
+        send,
+        () => new StoreError(`unexpected reply to ${what}: ${JSON.stringify(reply)}`, { retryable: false }),
+      )
       return
     }
     if (reply[0] === 'expired') {
       this.rejectSend(
         send,
-        () => new StoreError(`${send.script.name} reached Redis after its deadline (${this.timeoutMs} ms) and was not applied`, { retryable: true }),
+        () =>
+          new StoreError(
+            `${send.script.name} reached Redis after its deadline (${this.timeoutMs} ms) and was not applied`,
+            { retryable: true },
+          ),
       )
       return
     }
@@ -329,7 +352,8 @@ export class RedisStore implements RedisCounterStore {
     }
     // The script call carries the earliest deadline of its calls: once it passes, none of
     // them can be applied any more, so all fail together.
-    const noReply = () => this.rejectSend(send, (each) => this.classify(new NoReplyError('no reply before the deadline'), each))
+    const noReply = () =>
+      this.rejectSend(send, (each) => this.classify(new NoReplyError('no reply before the deadline'), each))
     if (send.abort === undefined) {
       noReply()
       return

@@ -1,10 +1,18 @@
 import { randomBytes } from 'node:crypto'
 import type { ApplyOptions, CounterOp } from '@andromeda/core'
-import { type Reservation, StoreError, createQuota } from '@andromeda/core'
+import { createQuota, type Reservation, StoreError } from '@andromeda/core'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type RedisCounterStore, createRedisStore } from '../src/index.js'
-import { type OwnRedis, SHARED_REDIS, canConnect, deleteKeys, randomPrefix, requireService, startRedis } from './helpers.js'
+import { createRedisStore, type RedisCounterStore } from '../src/index.js'
+import {
+  canConnect,
+  deleteKeys,
+  type OwnRedis,
+  randomPrefix,
+  requireService,
+  SHARED_REDIS,
+  startRedis,
+} from './helpers.js'
 
 const available = requireService(await canConnect(SHARED_REDIS.port), `Redis on 127.0.0.1:${SHARED_REDIS.port}`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -45,16 +53,26 @@ function randomSteps(seed: number, count: number): Step[] {
     const roll = random()
     if (roll < 0.15) return { kind: 'get', key }
     if (roll < 0.25) return { kind: 'apply', op: { key, delta: 1, max: 8, ifMissing: 'report' } }
-    if (roll < 0.4) return { kind: 'apply', op: { key, delta: -(1 + Math.floor(random() * 3)), min: 0, ifMissing: 'report' } }
+    if (roll < 0.4)
+      return { kind: 'apply', op: { key, delta: -(1 + Math.floor(random() * 3)), min: 0, ifMissing: 'report' } }
     if (roll < 0.5) {
       const idempotencyKey = `{b:a}:idem:${Math.floor(random() * 3)}`
-      return { kind: 'apply', op: { key: '{b:a}:usage', delta: 2, max: 8, ifMissing: 'create' }, options: { idempotencyKey, idempotencyTtlMs: 60_000 } }
+      return {
+        kind: 'apply',
+        op: { key: '{b:a}:usage', delta: 2, max: 8, ifMissing: 'create' },
+        options: { idempotencyKey, idempotencyTtlMs: 60_000 },
+      }
     }
-    return { kind: 'apply', op: { key, delta: 1 + Math.floor(random() * 3), max: 8, ifMissing: 'create' }, options: i % 7 === 0 ? {} : undefined }
+    return {
+      kind: 'apply',
+      op: { key, delta: 1 + Math.floor(random() * 3), max: 8, ifMissing: 'create' },
+      options: i % 7 === 0 ? {} : undefined,
+    }
   })
 }
 
-const run = (store: RedisCounterStore, step: Step) => (step.kind === 'get' ? store.get(step.key) : store.apply([step.op], step.options))
+const run = (store: RedisCounterStore, step: Step) =>
+  step.kind === 'get' ? store.get(step.key) : store.apply([step.op], step.options)
 
 describe.runIf(available)('batching: calls on one counter issued in one tick', () => {
   const prefix = randomPrefix('batch')
@@ -87,8 +105,18 @@ describe.runIf(available)('batching: calls on one counter issued in one tick', (
         // Refused calls among them changed nothing: every answer, in order, is the one-by-one answer.
         expect(together.some((r) => r !== undefined && 'ok' in r && !r.ok)).toBe(true)
         expect(together).toEqual(oneByOne)
-        for (const key of ['{b:a}:usage', '{b:b}:usage', '{b:c}:usage', '{b:a}:idem:0', '{b:a}:idem:1', '{b:a}:idem:2']) {
-          const [mine, theirs] = await Promise.all([admin.get(`${prefix}on:${seed}:${key}`), admin.get(`${prefix}off:${seed}:${key}`)])
+        for (const key of [
+          '{b:a}:usage',
+          '{b:b}:usage',
+          '{b:c}:usage',
+          '{b:a}:idem:0',
+          '{b:a}:idem:1',
+          '{b:a}:idem:2',
+        ]) {
+          const [mine, theirs] = await Promise.all([
+            admin.get(`${prefix}on:${seed}:${key}`),
+            admin.get(`${prefix}off:${seed}:${key}`),
+          ])
           // Records hold their write time; compare what they replay.
           expect(mine?.replace(/^\d+\|/, '')).toEqual(theirs?.replace(/^\d+\|/, ''))
         }
@@ -132,7 +160,11 @@ describe.runIf(available)('batching: calls on one counter issued in one tick', (
     try {
       await store.get('warm-up')
       const before = counter.scripts
-      const results = await Promise.all(Array.from({ length: 10 }, () => store.apply([{ key: '{b:cap}:usage', delta: 1, max: 100, ifMissing: 'create' }])))
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          store.apply([{ key: '{b:cap}:usage', delta: 1, max: 100, ifMissing: 'create' }]),
+        ),
+      )
       expect(counter.scripts - before).toBe(3)
       expect(results.map((r) => r.ok && r.values[0])).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
     } finally {
@@ -185,7 +217,10 @@ describe.runIf(available)('batching under faults', () => {
     await store.get('warm-up')
     const applyAll = (target: RedisCounterStore) =>
       Array.from({ length: calls }, (_, i) =>
-        target.apply([{ key, delta: 1, max: 1000, ifMissing: 'create' }], { idempotencyKey: `{b:drop}:idem:${i}`, idempotencyTtlMs: 60_000 }),
+        target.apply([{ key, delta: 1, max: 1000, ifMissing: 'create' }], {
+          idempotencyKey: `{b:drop}:idem:${i}`,
+          idempotencyTtlMs: 60_000,
+        }),
       )
     // The server holds the script call unread while the connection drops under it.
     server.pause()
@@ -226,7 +261,9 @@ describe.runIf(available)('batching under faults', () => {
       server.pause()
       let outcomes: PromiseSettledResult<unknown>[]
       try {
-        outcomes = await Promise.allSettled(Array.from({ length: 10 }, () => store.apply([{ key, delta: 1, max: 1000, ifMissing: 'create' }])))
+        outcomes = await Promise.allSettled(
+          Array.from({ length: 10 }, () => store.apply([{ key, delta: 1, max: 1000, ifMissing: 'create' }])),
+        )
       } finally {
         server.resume()
       }

@@ -14,11 +14,26 @@ export interface TestClient {
 const addressFromInfo = (info: unknown) => /addr=(\S+)/.exec(String(info))?.[1] ?? ''
 
 /** `node-redis-6*`: the same library at major 6 (what `npm install redis` gives today). */
-export type SingleKind = 'ioredis' | 'ioredis-resp2' | 'node-redis' | 'node-redis-resp3' | 'node-redis-6' | 'node-redis-6-resp3'
+export type SingleKind =
+  | 'ioredis'
+  | 'ioredis-resp2'
+  | 'node-redis'
+  | 'node-redis-resp3'
+  | 'node-redis-6'
+  | 'node-redis-6-resp3'
 
-export async function singleClient(kind: SingleKind, port: number, extra: Record<string, unknown> = {}): Promise<TestClient> {
+export async function singleClient(
+  kind: SingleKind,
+  port: number,
+  extra: Record<string, unknown> = {},
+): Promise<TestClient> {
   if (kind.startsWith('ioredis')) {
-    const client = new Redis({ host: '127.0.0.1', port, ...(kind === 'ioredis-resp2' ? { protocol: 2 } : {}), ...extra } as any)
+    const client = new Redis({
+      host: '127.0.0.1',
+      port,
+      ...(kind === 'ioredis-resp2' ? { protocol: 2 } : {}),
+      ...extra,
+    } as any)
     client.on('error', () => {}) // connection errors surface as StoreErrors from the store
     return {
       name: kind,
@@ -30,7 +45,11 @@ export async function singleClient(kind: SingleKind, port: number, extra: Record
     }
   }
   const create: (options: any) => any = kind.startsWith('node-redis-6') ? createClient6 : createClient
-  const client = create({ socket: { host: '127.0.0.1', port }, ...(kind.endsWith('resp3') ? { RESP: 3 } : {}), ...extra } as any)
+  const client = create({
+    socket: { host: '127.0.0.1', port },
+    ...(kind.endsWith('resp3') ? { RESP: 3 } : {}),
+    ...extra,
+  } as any)
   client.on('error', () => {})
   await client.connect()
   return {

@@ -4,10 +4,13 @@ import calculateSlot from 'cluster-key-slot'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisStore } from '../src/index.js'
-import { type ClusterKind, type TestClient, clusterClient } from './clients.js'
-import { type OwnCluster, hasRedisServerBinary, randomPrefix, requireService, startCluster } from './helpers.js'
+import { type ClusterKind, clusterClient, type TestClient } from './clients.js'
+import { hasRedisServerBinary, type OwnCluster, randomPrefix, requireService, startCluster } from './helpers.js'
 
-const available = requireService(await hasRedisServerBinary(), 'redis-server and redis-cli on PATH (for a local Cluster)')
+const available = requireService(
+  await hasRedisServerBinary(),
+  'redis-server and redis-cli on PATH (for a local Cluster)',
+)
 const randomId = () => randomBytes(8).toString('hex')
 
 describe.runIf(available)('Redis store on a local 3-primary Cluster', () => {
@@ -20,7 +23,10 @@ describe.runIf(available)('Redis store on a local 3-primary Cluster', () => {
   })
 
   it('100 concurrent consumes on random ids with ioredis auto-pipelining and key prefixes all succeed', async () => {
-    const client = await clusterClient('ioredis-cluster', cluster.nodes, { enableAutoPipelining: true, keyPrefix: 'ap:' })
+    const client = await clusterClient('ioredis-cluster', cluster.nodes, {
+      enableAutoPipelining: true,
+      keyPrefix: 'ap:',
+    })
     const store = createRedisStore({ client: client.client, prefix: randomPrefix('cluster') })
     try {
       const quota = createQuota({ name: 'pipelined', store, limit: 1, ttlMs: 60_000 })
@@ -53,13 +59,17 @@ describe.runIf(available)('Redis store on a local 3-primary Cluster', () => {
     it('canApplyTogether() is true only for keys of one slot', () => {
       const a = counterKey('a', 'x')
       expect(store.capabilities.canApplyTogether([a, `${a}:lock`, `${a}:idem:all:k`])).toBe(true)
-      const far = Array.from({ length: 20 }, (_, i) => counterKey('b', `id-${i}`)).find((k) => calculateSlot(k) !== calculateSlot(a))!
+      const far = Array.from({ length: 20 }, (_, i) => counterKey('b', `id-${i}`)).find(
+        (k) => calculateSlot(k) !== calculateSlot(a),
+      )!
       expect(store.capabilities.canApplyTogether([a, far])).toBe(false)
     })
 
     it('apply() on keys of several slots is refused before anything is sent', async () => {
       const a = counterKey('a', randomId())
-      const b = Array.from({ length: 20 }, () => counterKey('b', randomId())).find((k) => calculateSlot(k) !== calculateSlot(a))!
+      const b = Array.from({ length: 20 }, () => counterKey('b', randomId())).find(
+        (k) => calculateSlot(k) !== calculateSlot(a),
+      )!
       await expect(
         store.apply([
           { key: a, delta: 1, ifMissing: 'create' },
@@ -74,7 +84,8 @@ describe.runIf(available)('Redis store on a local 3-primary Cluster', () => {
       const perUser = createQuota({ name: `user-${randomId()}`, store, limit: 1 })
       const voucherId = randomId()
       let userId = randomId()
-      while (calculateSlot(counterKey(perUser.name, userId)) === calculateSlot(counterKey(vouchers.name, voucherId))) userId = randomId()
+      while (calculateSlot(counterKey(perUser.name, userId)) === calculateSlot(counterKey(vouchers.name, voucherId)))
+        userId = randomId()
       const items = [
         { quota: vouchers, id: voucherId },
         { quota: perUser, id: userId },

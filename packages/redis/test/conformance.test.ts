@@ -2,9 +2,18 @@ import type { CounterStore } from '@andromeda/core'
 import { runStoreConformance } from '@andromeda/store-test-suite'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe } from 'vitest'
-import { type RedisStoreOptions, createRedisStore } from '../src/index.js'
-import { type ClusterKind, type SingleKind, type TestClient, clusterClient, singleClient } from './clients.js'
-import { type OwnCluster, SHARED_REDIS, canConnect, deleteKeys, hasRedisServerBinary, randomPrefix, requireService, startCluster } from './helpers.js'
+import { createRedisStore, type RedisStoreOptions } from '../src/index.js'
+import { type ClusterKind, clusterClient, type SingleKind, singleClient, type TestClient } from './clients.js'
+import {
+  canConnect,
+  deleteKeys,
+  hasRedisServerBinary,
+  type OwnCluster,
+  randomPrefix,
+  requireService,
+  SHARED_REDIS,
+  startCluster,
+} from './helpers.js'
 
 const single = requireService(await canConnect(SHARED_REDIS.port), `Redis on 127.0.0.1:${SHARED_REDIS.port}`)
 const cluster = requireService(await hasRedisServerBinary(), 'redis-server and redis-cli on PATH (for a local Cluster)')

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { counterKey } from '@andromeda/core'
-import { type FailoverTiming, adminCommand } from '@andromeda/test-utils'
+import { adminCommand, type FailoverTiming } from '@andromeda/test-utils'
 import { build } from 'tsup'
 import type { RoundReport } from './fixtures/failover-consumer.js'
 
@@ -68,7 +68,8 @@ class Consumer {
     while (this.lines.length === 0) {
       if (Date.now() > until) throw new Error(`${this.client}: no output within ${timeoutMs} ms`)
       await Promise.race([new Promise<void>((resolve) => this.waiters.push(resolve)), sleep(100), this.exited])
-      if (this.child.exitCode !== null && this.lines.length === 0) throw new Error(`${this.client} exited with ${this.child.exitCode}`)
+      if (this.child.exitCode !== null && this.lines.length === 0)
+        throw new Error(`${this.client} exited with ${this.child.exitCode}`)
     }
     return this.lines.shift()!
   }
@@ -181,7 +182,8 @@ export class FailoverLoad {
     const reports = await Promise.all(this.consumers.map(async (c) => JSON.parse(await c.next()) as RoundReport))
 
     const ports = await primaryPorts()
-    const sum = (pick: (r: RoundReport) => Record<string, number>, id: string) => reports.reduce((n, r) => n + (pick(r)[id] ?? 0), 0)
+    const sum = (pick: (r: RoundReport) => Record<string, number>, id: string) =>
+      reports.reduce((n, r) => n + (pick(r)[id] ?? 0), 0)
     let granted = 0
     let usage = 0
     let lost = 0
@@ -195,7 +197,8 @@ export class FailoverLoad {
       usage += held
       lost += Math.max(0, mine - held)
       leftCounted += Math.max(0, held - mine)
-      if (held > mine + notRetryable) retryableApplied.push(`${id}: usage ${held} > granted ${mine} + failed not retryable ${notRetryable}`)
+      if (held > mine + notRetryable)
+        retryableApplied.push(`${id}: usage ${held} > granted ${mine} + failed not retryable ${notRetryable}`)
     }
     const lastFailureAt = Math.max(0, ...reports.map((r) => r.lastFailureAt ?? 0))
     return {
@@ -206,7 +209,10 @@ export class FailoverLoad {
       lost,
       leftCounted,
       failedRetryable: reports.reduce((n, r) => n + Object.values(r.failedRetryable).reduce((a, b) => a + b, 0), 0),
-      failedNotRetryable: reports.reduce((n, r) => n + Object.values(r.failedNotRetryable).reduce((a, b) => a + b, 0), 0),
+      failedNotRetryable: reports.reduce(
+        (n, r) => n + Object.values(r.failedNotRetryable).reduce((a, b) => a + b, 0),
+        0,
+      ),
       untyped: reports.flatMap((r) => r.untyped),
       slowestFailureMs: Math.max(0, ...reports.map((r) => r.slowestFailureMs)),
       recoveryMs: Math.max(0, lastFailureAt - promotedAt),
@@ -231,7 +237,18 @@ async function usageOn(ports: number[], key: string): Promise<number> {
 
 /** The rounds as a text table, for the test's output (the README's figures come from it). */
 export function roundsTable(title: string, rounds: RoundResult[]): string {
-  const header = ['round', 'failover', 'promoted ms', 'calls', 'granted', 'failed r/nr', 'lost', 'left counted', 'slowest fail ms', 'recovery ms']
+  const header = [
+    'round',
+    'failover',
+    'promoted ms',
+    'calls',
+    'granted',
+    'failed r/nr',
+    'lost',
+    'left counted',
+    'slowest fail ms',
+    'recovery ms',
+  ]
   const rows = rounds.map((r, i) => [
     String(i + 1),
     `${r.timing.kind} ${r.timing.from}->${r.timing.to}`,

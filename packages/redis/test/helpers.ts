@@ -8,14 +8,14 @@ import { type OwnRedis, startRedis, waitFor } from '@andromeda/test-utils'
 const run = promisify(execFile)
 
 export {
-  IN_CI,
-  SHARED_REDIS,
   freePort,
   hasRedisServerBinary,
+  IN_CI,
   type OwnRedis,
   randomPrefix,
   redisAnswers as canConnect,
   requireService,
+  SHARED_REDIS,
   startRedis,
 } from '@andromeda/test-utils'
 
@@ -32,7 +32,20 @@ export async function startCluster(): Promise<OwnCluster> {
     for (let i = 0; i < 3; i++) {
       const nodeDir = join(dir, `n${i}`)
       await run('mkdir', ['-p', nodeDir])
-      servers.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', join(nodeDir, 'nodes.conf'), '--cluster-node-timeout', '5000'], undefined, nodeDir))
+      servers.push(
+        await startRedis(
+          [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            join(nodeDir, 'nodes.conf'),
+            '--cluster-node-timeout',
+            '5000',
+          ],
+          undefined,
+          nodeDir,
+        ),
+      )
     }
     const addresses = servers.map((s) => `127.0.0.1:${s.port}`)
     await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'])

@@ -10,7 +10,7 @@ import { Redis } from 'ioredis'
 import { build } from 'tsup'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisStore } from '../src/index.js'
-import { SHARED_REDIS, canConnect, deleteKeys, randomPrefix, requireService } from './helpers.js'
+import { canConnect, deleteKeys, randomPrefix, requireService, SHARED_REDIS } from './helpers.js'
 
 const available = requireService(await canConnect(SHARED_REDIS.port), `Redis on 127.0.0.1:${SHARED_REDIS.port}`)
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -62,105 +62,113 @@ function sample(client: Redis, key: string) {
   }
 }
 
-describe.runIf(available)(`${PROCESSES} processes reserve on one counter, the survivors concurrently against the holds of one SIGKILLed before it commits`, () => {
-  const prefix = randomPrefix('holds')
-  let admin: Redis
-  let sampler: Redis
+describe.runIf(available)(
+  `${PROCESSES} processes reserve on one counter, the survivors concurrently against the holds of one SIGKILLed before it commits`,
+  () => {
+    const prefix = randomPrefix('holds')
+    let admin: Redis
+    let sampler: Redis
 
-  beforeAll(async () => {
-    admin = new Redis(SHARED_REDIS.port)
-    sampler = new Redis(SHARED_REDIS.port)
-    await build({
-      config: false,
-      entry: { holder: join(packageDir, 'test', 'fixtures', 'holder.ts') },
-      outDir,
-      format: ['esm'],
-      platform: 'node',
-      target: 'node20',
-      outExtension: () => ({ js: '.mjs' }),
-      dts: false,
-      clean: false,
-      silent: true,
-      external: ['ioredis'],
-      noExternal: [/^@andromeda\//, 'lru-cache', 'cluster-key-slot'],
-      esbuildOptions(options) {
-        options.conditions = ['@andromeda/source']
-      },
+    beforeAll(async () => {
+      admin = new Redis(SHARED_REDIS.port)
+      sampler = new Redis(SHARED_REDIS.port)
+      await build({
+        config: false,
+        entry: { holder: join(packageDir, 'test', 'fixtures', 'holder.ts') },
+        outDir,
+        format: ['esm'],
+        platform: 'node',
+        target: 'node20',
+        outExtension: () => ({ js: '.mjs' }),
+        dts: false,
+        clean: false,
+        silent: true,
+        external: ['ioredis'],
+        noExternal: [/^@andromeda\//, 'lru-cache', 'cluster-key-slot'],
+        esbuildOptions(options) {
+          options.conditions = ['@andromeda/source']
+        },
+      })
     })
-  })
-  afterAll(async () => {
-    await deleteKeys(admin, prefix)
-    admin.disconnect()
-    sampler.disconnect()
-  })
+    afterAll(async () => {
+      await deleteKeys(admin, prefix)
+      admin.disconnect()
+      sampler.disconnect()
+    })
 
-  for (const batch of ['on', 'off']) {
-    it(`usage never passes the limit at any moment, and after the hold time equals the units the survivors committed (batching ${batch})`, async () => {
-      const name = `holds-${randomBytes(4).toString('hex')}`
-      const key = `${prefix}{${name}:v1}:usage`
-      const env = {
-        ...process.env,
-        REDIS_PORT: String(SHARED_REDIS.port),
-        KEY_PREFIX: prefix,
-        QUOTA_NAME: name,
-        QUOTA_ID: 'v1',
-        LIMIT: String(LIMIT),
-        RESERVES: String(RESERVES),
-        COST: String(COST),
-        KEEP: String(KEEP),
-        HOLD_MS: String(HOLD_MS),
-        BATCH: batch,
-      }
-      // Child 0 dies holding its units; the others commit.
-      const children = Array.from({ length: PROCESSES }, (_, i) =>
-        spawn(process.execPath, [join(outDir, 'holder.mjs')], { env: { ...env, DIE: i === 0 ? '1' : '0' }, stdio: ['pipe', 'pipe', 'inherit'] }),
-      )
-      const exits = children.map((child) => once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>)
-      try {
-        const readies = children.map(
-          (child) =>
-            new Promise<void>((resolve, reject) => {
-              createInterface({ input: child.stdout! }).once('line', (line) => (line === 'ready' ? resolve() : reject(new Error(line))))
-              child.once('exit', (code) => reject(new Error(`child exited early with ${code}`)))
-            }),
+    for (const batch of ['on', 'off']) {
+      it(`usage never passes the limit at any moment, and after the hold time equals the units the survivors committed (batching ${batch})`, async () => {
+        const name = `holds-${randomBytes(4).toString('hex')}`
+        const key = `${prefix}{${name}:v1}:usage`
+        const env = {
+          ...process.env,
+          REDIS_PORT: String(SHARED_REDIS.port),
+          KEY_PREFIX: prefix,
+          QUOTA_NAME: name,
+          QUOTA_ID: 'v1',
+          LIMIT: String(LIMIT),
+          RESERVES: String(RESERVES),
+          COST: String(COST),
+          KEEP: String(KEEP),
+          HOLD_MS: String(HOLD_MS),
+          BATCH: batch,
+        }
+        // Child 0 dies holding its units; the others commit.
+        const children = Array.from({ length: PROCESSES }, (_, i) =>
+          spawn(process.execPath, [join(outDir, 'holder.mjs')], {
+            env: { ...env, DIE: i === 0 ? '1' : '0' },
+            stdio: ['pipe', 'pipe', 'inherit'],
+          }),
         )
-        await Promise.all(readies)
-        const reports = children.map(report)
-        const watch = sample(sampler, key)
-        // The one that dies reserves first, so it surely holds units when it is killed; the
-        // others then reserve concurrently against its holds.
-        children[0]!.stdin!.end('go\n')
-        const dying = await reports[0]!
-        for (const child of children.slice(1)) child.stdin!.end('go\n')
-        children[0]!.kill('SIGKILL')
-        expect(await exits[0]).toEqual([null, 'SIGKILL'])
-        const killedAt = Date.now()
-        const survivors = await Promise.all(reports.slice(1))
-        for (const [code] of await Promise.all(exits.slice(1))) expect(code).toBe(0)
-        const { max, count } = await watch.stop()
+        const exits = children.map((child) => once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>)
+        try {
+          const readies = children.map(
+            (child) =>
+              new Promise<void>((resolve, reject) => {
+                createInterface({ input: child.stdout! }).once('line', (line) =>
+                  line === 'ready' ? resolve() : reject(new Error(line)),
+                )
+                child.once('exit', (code) => reject(new Error(`child exited early with ${code}`)))
+              }),
+          )
+          await Promise.all(readies)
+          const reports = children.map(report)
+          const watch = sample(sampler, key)
+          // The one that dies reserves first, so it surely holds units when it is killed; the
+          // others then reserve concurrently against its holds.
+          children[0]!.stdin!.end('go\n')
+          const dying = await reports[0]!
+          for (const child of children.slice(1)) child.stdin!.end('go\n')
+          children[0]!.kill('SIGKILL')
+          expect(await exits[0]).toEqual([null, 'SIGKILL'])
+          const killedAt = Date.now()
+          const survivors = await Promise.all(reports.slice(1))
+          for (const [code] of await Promise.all(exits.slice(1))) expect(code).toBe(0)
+          const { max, count } = await watch.stop()
 
-        expect(survivors.flatMap((r) => r.errors ?? [])).toEqual([])
-        expect([dying, ...survivors].reduce((n, r) => n + r.overLimit, 0)).toBe(0)
-        // The sampler read the counter throughout, and never above the limit.
-        expect(count).toBeGreaterThan(0)
-        expect(max).toBeLessThanOrEqual(LIMIT)
-        // More was asked than fits: some reserves were refused.
-        const granted = [dying, ...survivors].reduce((n, r) => n + r.held, 0)
-        expect(granted).toBeLessThan(PROCESSES * RESERVES * COST)
-        expect(dying.held).toBeGreaterThan(0)
+          expect(survivors.flatMap((r) => r.errors ?? [])).toEqual([])
+          expect([dying, ...survivors].reduce((n, r) => n + r.overLimit, 0)).toBe(0)
+          // The sampler read the counter throughout, and never above the limit.
+          expect(count).toBeGreaterThan(0)
+          expect(max).toBeLessThanOrEqual(LIMIT)
+          // More was asked than fits: some reserves were refused.
+          const granted = [dying, ...survivors].reduce((n, r) => n + r.held, 0)
+          expect(granted).toBeLessThan(PROCESSES * RESERVES * COST)
+          expect(dying.held).toBeGreaterThan(0)
 
-        const committed = survivors.reduce((n, r) => n + (r.committed ?? 0), 0)
-        expect(committed).toBeGreaterThan(0)
-        // With no process left to settle them, the dead one's units are still held...
-        const quota = createQuota({ name, store: createRedisStore({ client: admin, prefix }), limit: LIMIT })
-        expect((await quota.get('v1')).usage).toBe(committed + dying.held)
-        // ...until the hold time has passed: then they are back, and only the commits remain.
-        await sleep(Math.max(HOLD_MS - (Date.now() - killedAt), 0) + 100)
-        expect((await quota.get('v1')).usage).toBe(committed)
-        expect(Number(await admin.get(key))).toBe(committed)
-      } finally {
-        for (const child of children) child.kill('SIGKILL')
-      }
-    })
-  }
-})
+          const committed = survivors.reduce((n, r) => n + (r.committed ?? 0), 0)
+          expect(committed).toBeGreaterThan(0)
+          // With no process left to settle them, the dead one's units are still held...
+          const quota = createQuota({ name, store: createRedisStore({ client: admin, prefix }), limit: LIMIT })
+          expect((await quota.get('v1')).usage).toBe(committed + dying.held)
+          // ...until the hold time has passed: then they are back, and only the commits remain.
+          await sleep(Math.max(HOLD_MS - (Date.now() - killedAt), 0) + 100)
+          expect((await quota.get('v1')).usage).toBe(committed)
+          expect(Number(await admin.get(key))).toBe(committed)
+        } finally {
+          for (const child of children) child.kill('SIGKILL')
+        }
+      })
+    }
+  },
+)

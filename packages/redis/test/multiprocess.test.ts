@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { build } from 'tsup'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SHARED_REDIS, canConnect, deleteKeys, randomPrefix, requireService } from './helpers.js'
+import { canConnect, deleteKeys, randomPrefix, requireService, SHARED_REDIS } from './helpers.js'
 
 const available = requireService(await canConnect(SHARED_REDIS.port), `Redis on 127.0.0.1:${SHARED_REDIS.port}`)
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -30,7 +30,10 @@ interface ChildReport {
 }
 
 /** Start every child, wait until all are connected, release them at once, collect reports. */
-async function runChildren(env: Record<string, string>, perChild: (i: number) => Record<string, string> = () => ({})): Promise<ChildReport[]> {
+async function runChildren(
+  env: Record<string, string>,
+  perChild: (i: number) => Record<string, string> = () => ({}),
+): Promise<ChildReport[]> {
   const children = Array.from({ length: PROCESSES }, (_, i) =>
     spawn(process.execPath, [join(outDir, 'consumer.mjs')], {
       env: { ...process.env, ...env, ...perChild(i), CONSUMES: String(CONSUMES) },
@@ -47,7 +50,9 @@ async function runChildren(env: Record<string, string>, perChild: (i: number) =>
       child.once('exit', (code) => reject(new Error(`child exited early with ${code}`)))
     })
     const done = new Promise<string>((resolve, reject) =>
-      child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exited with ${code}: ${out}`)))),
+      child.once('exit', (code) =>
+        code === 0 ? resolve(out) : reject(new Error(`child exited with ${code}: ${out}`)),
+      ),
     )
     return { ready, done }
   })

@@ -1,10 +1,10 @@
-import { StoreError, createQuota } from '@andromeda/core'
-import { Redis } from 'ioredis'
 import { connect } from 'node:net'
+import { createQuota, StoreError } from '@andromeda/core'
+import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type RedisCounterStore, createRedisStore } from '../src/index.js'
-import { type SingleKind, type TestClient, singleClient } from './clients.js'
-import { type OwnRedis, hasRedisServerBinary, randomPrefix, requireService, startRedis } from './helpers.js'
+import { createRedisStore, type RedisCounterStore } from '../src/index.js'
+import { type SingleKind, singleClient, type TestClient } from './clients.js'
+import { hasRedisServerBinary, type OwnRedis, randomPrefix, requireService, startRedis } from './helpers.js'
 
 // Everything here runs on redis-server processes this file starts (SCRIPT FLUSH, MONITOR,
 // stopping and pausing a server must not disturb other suites on the shared server).
@@ -167,7 +167,13 @@ describe.runIf(available).each(kinds)('bounded failure on %s', (kind) => {
 
   beforeAll(async () => {
     server = await startRedis()
-    client = await singleClient(kind, server.port, kind === 'ioredis' ? { retryStrategy: () => 100 } : { socket: { host: '127.0.0.1', port: server.port, reconnectStrategy: () => 100 } })
+    client = await singleClient(
+      kind,
+      server.port,
+      kind === 'ioredis'
+        ? { retryStrategy: () => 100 }
+        : { socket: { host: '127.0.0.1', port: server.port, reconnectStrategy: () => 100 } },
+    )
     store = createRedisStore({ client: client.client, prefix: randomPrefix(), commandTimeoutMs: timeoutMs })
   })
   afterAll(async () => {
@@ -186,9 +192,7 @@ describe.runIf(available).each(kinds)('bounded failure on %s', (kind) => {
     const connected = () => (kind === 'ioredis' ? client.client.status === 'ready' : client.client.isReady === true)
     for (let i = 0; i < 200 && connected(); i++) await sleep(10)
     const startedAt = performance.now()
-    const outcomes = await Promise.allSettled(
-      Array.from({ length: 20 }, () => consume('{b:1}:usage')),
-    )
+    const outcomes = await Promise.allSettled(Array.from({ length: 20 }, () => consume('{b:1}:usage')))
     const elapsed = performance.now() - startedAt
     expect(outcomes.every((o) => o.status === 'rejected' && StoreError.isInstance(o.reason))).toBe(true)
     expect(elapsed).toBeLessThan(boundMs)

@@ -1,10 +1,10 @@
 import { StoreError } from '@andromeda/core'
-import { type LagProxy, adminCommand, adminInfo, startLagProxy, waitFor } from '@andromeda/test-utils'
+import { adminCommand, adminInfo, type LagProxy, startLagProxy, waitFor } from '@andromeda/test-utils'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type RedisCounterStore, createRedisStore } from '../src/index.js'
+import { createRedisStore, type RedisCounterStore } from '../src/index.js'
 import { ReplicasNotReachedError } from '../src/replicas.js'
-import { type SingleKind, type TestClient, singleClient } from './clients.js'
-import { type OwnRedis, hasRedisServerBinary, randomPrefix, requireService, startRedis } from './helpers.js'
+import { type SingleKind, singleClient, type TestClient } from './clients.js'
+import { hasRedisServerBinary, type OwnRedis, randomPrefix, requireService, startRedis } from './helpers.js'
 
 // A primary and a replica of this file's own, the replication stream through a proxy that can
 // delay it: the `replicas` option against a replica that keeps up and one that lags.
@@ -21,7 +21,10 @@ describe.runIf(available)('the replicas option (WAIT behind each script call)', 
     primary = await startRedis()
     proxy = await startLagProxy(primary.port)
     replica = await startRedis(['--replicaof', '127.0.0.1', String(proxy.port)])
-    await waitFor(async () => (await adminInfo(replica.port, 'replication')).get('master_link_status') === 'up', 'the replica to sync')
+    await waitFor(
+      async () => (await adminInfo(replica.port, 'replication')).get('master_link_status') === 'up',
+      'the replica to sync',
+    )
   })
   afterAll(async () => {
     await replica?.destroy()
@@ -32,12 +35,17 @@ describe.runIf(available)('the replicas option (WAIT behind each script call)', 
   it('refuses a bad replicas option, naming the field, before anything is sent', async () => {
     const client = await singleClient('ioredis', primary.port)
     try {
-      const make = (replicas: unknown) => () => createRedisStore({ client: client.client, commandTimeoutMs: 1000, replicas: replicas as never })
-      expect(make({ count: 0, timeoutMs: 100 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'replicas.count' }))
+      const make = (replicas: unknown) => () =>
+        createRedisStore({ client: client.client, commandTimeoutMs: 1000, replicas: replicas as never })
+      expect(make({ count: 0, timeoutMs: 100 })).toThrow(
+        expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', argument: 'replicas.count' }),
+      )
       expect(make({ count: 1.5, timeoutMs: 100 })).toThrow(expect.objectContaining({ argument: 'replicas.count' }))
       expect(make({ count: 1, timeoutMs: 1000 })).toThrow(expect.objectContaining({ argument: 'replicas.timeoutMs' }))
       expect(make({ count: 1, timeoutMs: 0 })).toThrow(expect.objectContaining({ argument: 'replicas.timeoutMs' }))
-      expect(make({ count: 1, timeoutMs: 100, wait: true })).toThrow(expect.objectContaining({ argument: 'replicas.wait' }))
+      expect(make({ count: 1, timeoutMs: 100, wait: true })).toThrow(
+        expect.objectContaining({ argument: 'replicas.wait' }),
+      )
       expect(make('yes')).toThrow(expect.objectContaining({ argument: 'replicas' }))
       expect(make(false)).not.toThrow()
     } finally {
@@ -75,9 +83,15 @@ describe.runIf(available)('the replicas option (WAIT behind each script call)', 
       await caughtUp()
       proxy.lagMs = 50
       try {
-        expect(await store.apply([{ key: key('a'), delta: 1, max: 10, ifMissing: 'create' }])).toMatchObject({ ok: true, values: [1] })
+        expect(await store.apply([{ key: key('a'), delta: 1, max: 10, ifMissing: 'create' }])).toMatchObject({
+          ok: true,
+          values: [1],
+        })
         expect(await onReplica('a')).toBe('1')
-        expect(await plain.apply([{ key: key('b'), delta: 1, max: 10, ifMissing: 'create' }])).toMatchObject({ ok: true, values: [1] })
+        expect(await plain.apply([{ key: key('b'), delta: 1, max: 10, ifMissing: 'create' }])).toMatchObject({
+          ok: true,
+          values: [1],
+        })
         // The stream is 50 ms behind: the primary answered before the replica had it.
         expect(await onReplica('b')).toBeNull()
       } finally {
@@ -89,7 +103,9 @@ describe.runIf(available)('the replicas option (WAIT behind each script call)', 
       await caughtUp()
       proxy.lagMs = 400
       try {
-        const error = await store.apply([{ key: key('c'), delta: 2, max: 10, ifMissing: 'create' }]).catch((e: unknown) => e)
+        const error = await store
+          .apply([{ key: key('c'), delta: 2, max: 10, ifMissing: 'create' }])
+          .catch((e: unknown) => e)
         expect(StoreError.isInstance(error)).toBe(true)
         expect(error).toMatchObject({ retryable: false })
         expect((error as StoreError).message).toMatch(/stays counted unless a failover loses it/)
@@ -180,7 +196,9 @@ describe.runIf(available).each(kinds)('a primary refusing writes with NOREPLICAS
     const prefix = randomPrefix('noreplicas')
     const store = createRedisStore({ client: client.client, prefix })
     try {
-      const error = await store.apply([{ key: key('n'), delta: 1, max: 10, ifMissing: 'create' }]).catch((e: unknown) => e)
+      const error = await store
+        .apply([{ key: key('n'), delta: 1, max: 10, ifMissing: 'create' }])
+        .catch((e: unknown) => e)
       expect(error).toMatchObject({ code: 'ERR_STORE', retryable: true })
       expect(String((error as StoreError).cause)).toMatch(/NOREPLICAS/)
       expect(await adminCommand(server.port, ['EXISTS', prefix + key('n')])).toBe(0)

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SCRIPTS } from '../src/scripts/index.js'
-import { SHARED_REDIS, canConnect, deleteKeys, randomPrefix, requireService } from './helpers.js'
+import { canConnect, deleteKeys, randomPrefix, requireService, SHARED_REDIS } from './helpers.js'
 
 const available = requireService(await canConnect(SHARED_REDIS.port), `Redis on 127.0.0.1:${SHARED_REDIS.port}`)
 
@@ -87,13 +87,42 @@ describe.runIf(available)('the batch script and the apply script agree on a call
       const batchKeys = keyList(sides.batch)
       const applyKeys = keyList(sides.apply)
       const [batchReply, applyReply] = (await Promise.all([
-        client.eval(SCRIPTS.batch.lua, batchKeys.length, ...batchKeys, '0', '1', shape, String(c.delta), c.bound, c.ttlMs, c.ifMissing, recordTtl),
-        client.eval(SCRIPTS.apply.lua, applyKeys.length, ...applyKeys, '0', '1', recordTtl, String(c.delta), c.bound, c.ttlMs, c.ifMissing, '', '', ''),
+        client.eval(
+          SCRIPTS.batch.lua,
+          batchKeys.length,
+          ...batchKeys,
+          '0',
+          '1',
+          shape,
+          String(c.delta),
+          c.bound,
+          c.ttlMs,
+          c.ifMissing,
+          recordTtl,
+        ),
+        client.eval(
+          SCRIPTS.apply.lua,
+          applyKeys.length,
+          ...applyKeys,
+          '0',
+          '1',
+          recordTtl,
+          String(c.delta),
+          c.bound,
+          c.ttlMs,
+          c.ifMissing,
+          '',
+          '',
+          '',
+        ),
       ])) as [string[], string[]]
       const what = JSON.stringify(c)
       // A replay's age is measured in each script's own instant, and a lifetime from each
       // side's own setup: compare those within a second, the rest exactly.
-      const answer = (reply: string[]) => (reply[0] === 'replay' ? reply.slice(0, 2) : reply.map((part, j) => (j === reply.length - 1 && part !== '' ? 'ttl' : part)))
+      const answer = (reply: string[]) =>
+        reply[0] === 'replay'
+          ? reply.slice(0, 2)
+          : reply.map((part, j) => (j === reply.length - 1 && part !== '' ? 'ttl' : part))
       const ttl = (reply: string[]) => (reply[0] === 'replay' ? 0 : Number(reply.at(-1) || 0))
       expect(answer(asApplyReply(batchReply)), what).toEqual(answer(applyReply))
       expect(Math.abs(ttl(asApplyReply(batchReply)) - ttl(applyReply)), what).toBeLessThan(1000)

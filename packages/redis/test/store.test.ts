@@ -3,11 +3,18 @@ import { InvalidArgumentError } from '@andromeda/core'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisStore } from '../src/index.js'
-import { type SingleKind, type TestClient, singleClient } from './clients.js'
-import { SHARED_REDIS, canConnect, deleteKeys, randomPrefix, requireService } from './helpers.js'
+import { type SingleKind, singleClient, type TestClient } from './clients.js'
+import { canConnect, deleteKeys, randomPrefix, requireService, SHARED_REDIS } from './helpers.js'
 
 const available = requireService(await canConnect(SHARED_REDIS.port), `Redis on 127.0.0.1:${SHARED_REDIS.port}`)
-const kinds: SingleKind[] = ['ioredis', 'ioredis-resp2', 'node-redis', 'node-redis-resp3', 'node-redis-6', 'node-redis-6-resp3']
+const kinds: SingleKind[] = [
+  'ioredis',
+  'ioredis-resp2',
+  'node-redis',
+  'node-redis-resp3',
+  'node-redis-6',
+  'node-redis-6-resp3',
+]
 const MAX = Number.MAX_SAFE_INTEGER
 
 describe.runIf(available).each(kinds)('RedisStore on %s', (kind) => {
@@ -33,8 +40,16 @@ describe.runIf(available).each(kinds)('RedisStore on %s', (kind) => {
 
   it('apply() creates a missing counter and counts up to the limit, then refuses without writing', async () => {
     const k = key()
-    expect(await store.apply([{ key: k, delta: 3, max: 5, ifMissing: 'create' }])).toEqual({ ok: true, values: [3], ttlMs: [undefined] })
-    expect(await store.apply([{ key: k, delta: 2, max: 5, ifMissing: 'create' }])).toEqual({ ok: true, values: [5], ttlMs: [undefined] })
+    expect(await store.apply([{ key: k, delta: 3, max: 5, ifMissing: 'create' }])).toEqual({
+      ok: true,
+      values: [3],
+      ttlMs: [undefined],
+    })
+    expect(await store.apply([{ key: k, delta: 2, max: 5, ifMissing: 'create' }])).toEqual({
+      ok: true,
+      values: [5],
+      ttlMs: [undefined],
+    })
     expect(await store.apply([{ key: k, delta: 1, max: 5, ifMissing: 'create' }])).toEqual({
       ok: false,
       index: 0,
@@ -47,16 +62,31 @@ describe.runIf(available).each(kinds)('RedisStore on %s', (kind) => {
 
   it('apply() refuses a decrement below min with floor and reports a missing counter', async () => {
     const k = key()
-    expect(await store.apply([{ key: k, delta: -1, min: 0, ifMissing: 'report' }])).toMatchObject({ ok: false, reason: 'missing', values: [undefined] })
+    expect(await store.apply([{ key: k, delta: -1, min: 0, ifMissing: 'report' }])).toMatchObject({
+      ok: false,
+      reason: 'missing',
+      values: [undefined],
+    })
     expect(await admin.exists(prefix + k)).toBe(0)
     await store.apply([{ key: k, delta: 2, ifMissing: 'create' }])
-    expect(await store.apply([{ key: k, delta: -3, min: 0, ifMissing: 'report' }])).toMatchObject({ ok: false, reason: 'floor', values: [2] })
-    expect(await store.apply([{ key: k, delta: -2, min: 0, ifMissing: 'report' }])).toMatchObject({ ok: true, values: [0] })
+    expect(await store.apply([{ key: k, delta: -3, min: 0, ifMissing: 'report' }])).toMatchObject({
+      ok: false,
+      reason: 'floor',
+      values: [2],
+    })
+    expect(await store.apply([{ key: k, delta: -2, min: 0, ifMissing: 'report' }])).toMatchObject({
+      ok: true,
+      values: [0],
+    })
   })
 
   it('delta 0 reads and never creates the counter', async () => {
     const k = key()
-    expect(await store.apply([{ key: k, delta: 0, max: 5, ifMissing: 'create', ttlMs: 1000 }])).toEqual({ ok: true, values: [0], ttlMs: [undefined] })
+    expect(await store.apply([{ key: k, delta: 0, max: 5, ifMissing: 'create', ttlMs: 1000 }])).toEqual({
+      ok: true,
+      values: [0],
+      ttlMs: [undefined],
+    })
     expect(await admin.exists(prefix + k)).toBe(0)
   })
 
@@ -88,13 +118,24 @@ describe.runIf(available).each(kinds)('RedisStore on %s', (kind) => {
 
   it('values up to 2^53 - 1 travel exactly; a sum beyond it is refused', async () => {
     const k = key()
-    expect(await store.apply([{ key: k, delta: MAX - 1, ifMissing: 'create' }])).toMatchObject({ ok: true, values: [MAX - 1] })
+    expect(await store.apply([{ key: k, delta: MAX - 1, ifMissing: 'create' }])).toMatchObject({
+      ok: true,
+      values: [MAX - 1],
+    })
     expect(await store.apply([{ key: k, delta: 1, ifMissing: 'create' }])).toMatchObject({ ok: true, values: [MAX] })
     expect(await admin.get(prefix + k)).toBe('9007199254740991')
-    expect(await store.apply([{ key: k, delta: 1, ifMissing: 'create' }])).toMatchObject({ ok: false, reason: 'limit', values: [MAX] })
+    expect(await store.apply([{ key: k, delta: 1, ifMissing: 'create' }])).toMatchObject({
+      ok: false,
+      reason: 'limit',
+      values: [MAX],
+    })
     expect(await store.get(k)).toEqual({ value: MAX })
-    await expect(store.apply([{ key: k, delta: MAX + 1, ifMissing: 'create' }])).rejects.toSatisfy(InvalidArgumentError.isInstance)
-    await expect(store.apply([{ key: k, delta: 0.5, ifMissing: 'create' }])).rejects.toSatisfy(InvalidArgumentError.isInstance)
+    await expect(store.apply([{ key: k, delta: MAX + 1, ifMissing: 'create' }])).rejects.toSatisfy(
+      InvalidArgumentError.isInstance,
+    )
+    await expect(store.apply([{ key: k, delta: 0.5, ifMissing: 'create' }])).rejects.toSatisfy(
+      InvalidArgumentError.isInstance,
+    )
   })
 
   it('an idempotency record replays the first result and a refused call records nothing', async () => {
@@ -111,12 +152,19 @@ describe.runIf(available).each(kinds)('RedisStore on %s', (kind) => {
     })
     expect((await store.get(k))?.value).toBe(2)
     const refusedKey = `${k}:idem:consume:def`
-    await store.apply([{ key: k, delta: 5, max: 3, ifMissing: 'create' }], { idempotencyKey: refusedKey, idempotencyTtlMs: 60_000 })
+    await store.apply([{ key: k, delta: 5, max: 3, ifMissing: 'create' }], {
+      idempotencyKey: refusedKey,
+      idempotencyTtlMs: 60_000,
+    })
     expect(await admin.exists(prefix + refusedKey)).toBe(0)
     // Clearing the record in the compensating refund makes a retry count afresh.
     await store.apply([{ key: k, delta: -2, min: 0, ifMissing: 'report' }], { clearIdempotencyKey: record })
     expect(await admin.exists(prefix + record)).toBe(0)
-    expect(await store.apply([{ key: k, delta: 2, max: 3, ifMissing: 'create' }], opts)).toEqual({ ok: true, values: [2], ttlMs: [undefined] })
+    expect(await store.apply([{ key: k, delta: 2, max: 3, ifMissing: 'create' }], opts)).toEqual({
+      ok: true,
+      values: [2],
+      ttlMs: [undefined],
+    })
   })
 
   it('seed() sets only when absent; set() keeps a live lifetime; get() and delete()', async () => {

@@ -1,7 +1,8 @@
 import { describe, expect } from 'vitest'
 import type { ConformanceOptions } from './conformance-options.js'
 import { keyGroup, randomKey } from './random.js'
-import { storeTest, sleep } from './store-test.js'
+import { sleep, storeTest } from './store-test.js'
+
 const consume = (key: string, delta: number, max: number, ttlMs?: number) => ({
   key,
   delta,
@@ -26,7 +27,12 @@ export function applyTests(options: ConformanceOptions): void {
     test('apply() past max is refused with limit and changes nothing', async (store) => {
       const key = randomKey()
       await store.apply([consume(key, 8, 10)])
-      expect(await store.apply([consume(key, 3, 10)])).toMatchObject({ ok: false, index: 0, reason: 'limit', values: [8] })
+      expect(await store.apply([consume(key, 3, 10)])).toMatchObject({
+        ok: false,
+        index: 0,
+        reason: 'limit',
+        values: [8],
+      })
       expect((await store.get(key))?.value).toBe(8)
       expect(await store.apply([consume(key, 2, 10)])).toMatchObject({ ok: true, values: [10] })
     })
@@ -42,11 +48,14 @@ export function applyTests(options: ConformanceOptions): void {
     test('apply() with ifMissing report on a missing counter reports it and creates nothing', async (store) => {
       const key = randomKey()
       expect(await store.apply([refund(key, 1)])).toMatchObject({ ok: false, index: 0, reason: 'missing' })
-      expect(await store.apply([{ key, delta: 1, max: 5, ifMissing: 'report' }])).toMatchObject({ ok: false, reason: 'missing' })
+      expect(await store.apply([{ key, delta: 1, max: 5, ifMissing: 'report' }])).toMatchObject({
+        ok: false,
+        reason: 'missing',
+      })
       expect(await store.get(key)).toBeUndefined()
     })
 
-    test('apply() refuses for the bound before it reports another op\'s missing counter (no load could make it fit)', async (store) => {
+    test("apply() refuses for the bound before it reports another op's missing counter (no load could make it fit)", async (store) => {
       const [missing, full, other] = keyGroup(3) as [string, string, string]
       expect(await store.apply([{ key: full, delta: 2, max: 2, ifMissing: 'create' }])).toMatchObject({ ok: true })
       const refused = await store.apply([
@@ -76,7 +85,11 @@ export function applyTests(options: ConformanceOptions): void {
     test('apply() over several keys is all or nothing', async (store) => {
       const [a, b] = keyGroup(2) as [string, string]
       await store.apply([consume(b, 5, 5)])
-      expect(await store.apply([consume(a, 1, 5), consume(b, 1, 5)])).toMatchObject({ ok: false, index: 1, reason: 'limit' })
+      expect(await store.apply([consume(a, 1, 5), consume(b, 1, 5)])).toMatchObject({
+        ok: false,
+        index: 1,
+        reason: 'limit',
+      })
       expect(await store.get(a)).toBeUndefined()
       expect((await store.get(b))?.value).toBe(5)
       expect(await store.apply([consume(a, 1, 5), refund(b, 2)])).toMatchObject({ ok: true, values: [1, 3] })
@@ -84,7 +97,11 @@ export function applyTests(options: ConformanceOptions): void {
 
     test('apply() with two ops on one key applies them in order, each seeing the previous', async (store) => {
       const [key] = keyGroup(1) as [string]
-      expect(await store.apply([consume(key, 2, 3), consume(key, 2, 3)])).toMatchObject({ ok: false, index: 1, reason: 'limit' })
+      expect(await store.apply([consume(key, 2, 3), consume(key, 2, 3)])).toMatchObject({
+        ok: false,
+        index: 1,
+        reason: 'limit',
+      })
       expect(await store.get(key)).toBeUndefined()
       expect(await store.apply([consume(key, 2, 3), consume(key, 1, 3)])).toMatchObject({ ok: true, values: [3, 3] })
     })

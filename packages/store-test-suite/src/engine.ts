@@ -1,4 +1,4 @@
-import { InvalidArgumentError, createQuota } from '@andromeda/core'
+import { createQuota, InvalidArgumentError } from '@andromeda/core'
 import { describe, expect } from 'vitest'
 import type { ConformanceOptions } from './conformance-options.js'
 import { randomName } from './random.js'
@@ -50,7 +50,12 @@ export function engineTests(options: ConformanceOptions): void {
       const quota = createQuota({ name: randomName(), store, limit: 3, ttlMs: 60_000 })
       for (let i = 0; i < 10; i++) expect(await quota.consume('v', 0)).toMatchObject({ allowed: true, usage: 0 })
       expect(await store.get((await import('@andromeda/core')).counterKey(quota.name, 'v', 'ttl'))).toBeUndefined()
-      const results = [await quota.consume('v'), await quota.consume('v'), await quota.consume('v'), await quota.consume('v')]
+      const results = [
+        await quota.consume('v'),
+        await quota.consume('v'),
+        await quota.consume('v'),
+        await quota.consume('v'),
+      ]
       expect(results.map((r) => r.allowed)).toEqual([true, true, true, false])
     })
 
@@ -120,7 +125,8 @@ export function engineTests(options: ConformanceOptions): void {
         [`${name}`, 'a'.repeat(10_240)],
       ]
       const quotas = new Map<string, ReturnType<typeof createQuota>>()
-      const quotaOf = (n: string) => quotas.get(n) ?? quotas.set(n, createQuota({ name: n, store, limit: 1000 })).get(n)!
+      const quotaOf = (n: string) =>
+        quotas.get(n) ?? quotas.set(n, createQuota({ name: n, store, limit: 1000 })).get(n)!
       for (const [i, [n, id]] of cases.entries()) await quotaOf(n).consume(id, i + 1)
       for (const [i, [n, id]] of cases.entries()) expect((await quotaOf(n).get(id)).usage).toBe(i + 1)
     })
@@ -157,7 +163,11 @@ export function engineTests(options: ConformanceOptions): void {
         name: randomName(),
         store,
         limit: 1,
-        hooks: { onConsume: explode, onExceeded: async () => Promise.reject(new Error('async hook failed')), onRefund: explode },
+        hooks: {
+          onConsume: explode,
+          onExceeded: async () => Promise.reject(new Error('async hook failed')),
+          onRefund: explode,
+        },
       })
       expect(await quota.consume('v')).toMatchObject({ allowed: true, usage: 1 })
       expect(await quota.consume('v')).toMatchObject({ allowed: false, usage: 1 })
@@ -167,7 +177,12 @@ export function engineTests(options: ConformanceOptions): void {
     test('a limit function returning null allows the call and counts nothing', async (store) => {
       const quota = createQuota({ name: randomName(), store, limit: (id) => (id === 'vip' ? null : 1) })
       for (let i = 0; i < 3; i++) {
-        expect(await quota.consume('vip')).toMatchObject({ status: 'unlimited', allowed: true, usage: 0, limit: Infinity })
+        expect(await quota.consume('vip')).toMatchObject({
+          status: 'unlimited',
+          allowed: true,
+          usage: 0,
+          limit: Infinity,
+        })
       }
       expect(await store.get((await import('@andromeda/core')).counterKey(quota.name, 'vip'))).toBeUndefined()
     })

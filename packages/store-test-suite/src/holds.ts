@@ -11,7 +11,12 @@ const reserve = (key: string, units: number, id: string, holdMs: number, max = 1
   ifMissing: 'create',
   hold: { id, holdMs },
 })
-const settle = (key: string, id: string, keep: number): CounterOp => ({ key, delta: 0, ifMissing: 'create', settle: { id, keep } })
+const settle = (key: string, id: string, keep: number): CounterOp => ({
+  key,
+  delta: 0,
+  ifMissing: 'create',
+  settle: { id, keep },
+})
 const consume = (key: string, units: number, max = 10): CounterOp => ({ key, delta: units, max, ifMissing: 'create' })
 
 /** Store-level checks of holds (reservations), `CounterOp.hold` and `CounterOp.settle`. */
@@ -70,7 +75,12 @@ export function holdTests(options: ConformanceOptions): void {
       await store.apply([consume(key, 1)])
       await store.apply([reserve(key, 3, 'late', 40)])
       await sleep(80)
-      expect(await store.apply([settle(key, 'late', 3)])).toMatchObject({ ok: false, index: 0, reason: 'hold', values: [1] })
+      expect(await store.apply([settle(key, 'late', 3)])).toMatchObject({
+        ok: false,
+        index: 0,
+        reason: 'hold',
+        values: [1],
+      })
       expect(await store.apply([settle(key, 'never-made', 1)])).toMatchObject({ ok: false, reason: 'hold' })
       expect(await store.get(key)).toMatchObject({ value: 1 })
     })
@@ -78,9 +88,16 @@ export function holdTests(options: ConformanceOptions): void {
     test('holds on several counters are all or nothing, and settle together', async (store) => {
       const [a, b] = keyGroup(2) as [string, string]
       await store.apply([consume(b, 9)])
-      expect(await store.apply([reserve(a, 2, 'x', 60_000), reserve(b, 2, 'x', 60_000)])).toMatchObject({ ok: false, index: 1, reason: 'limit' })
+      expect(await store.apply([reserve(a, 2, 'x', 60_000), reserve(b, 2, 'x', 60_000)])).toMatchObject({
+        ok: false,
+        index: 1,
+        reason: 'limit',
+      })
       expect(await store.get(a)).toBeUndefined()
-      expect(await store.apply([reserve(a, 2, 'y', 60_000), reserve(b, 1, 'y', 60_000)])).toMatchObject({ ok: true, values: [2, 10] })
+      expect(await store.apply([reserve(a, 2, 'y', 60_000), reserve(b, 1, 'y', 60_000)])).toMatchObject({
+        ok: true,
+        values: [2, 10],
+      })
       expect(await store.apply([settle(a, 'y', 0), settle(b, 'y', 1)])).toMatchObject({ ok: true, values: [0, 10] })
       expect(await store.apply([settle(a, 'y', 0), settle(b, 'y', 1)])).toMatchObject({ ok: true, replayed: true })
     })
@@ -88,7 +105,11 @@ export function holdTests(options: ConformanceOptions): void {
     test('a refused hold holds nothing', async (store) => {
       const key = randomKey()
       await store.apply([consume(key, 4, 5)])
-      expect(await store.apply([reserve(key, 2, 'h', 40, 5)])).toMatchObject({ ok: false, reason: 'limit', values: [4] })
+      expect(await store.apply([reserve(key, 2, 'h', 40, 5)])).toMatchObject({
+        ok: false,
+        reason: 'limit',
+        values: [4],
+      })
       expect(await store.apply([settle(key, 'h', 0)])).toMatchObject({ ok: false, reason: 'hold' })
       expect(await store.get(key)).toMatchObject({ value: 4 })
     })

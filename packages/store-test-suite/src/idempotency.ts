@@ -2,6 +2,7 @@ import { describe, expect } from 'vitest'
 import type { ConformanceOptions } from './conformance-options.js'
 import { keyGroup } from './random.js'
 import { storeTest } from './store-test.js'
+
 const consume = (key: string, delta: number, max: number, ttlMs?: number) => ({
   key,
   delta,
@@ -29,9 +30,13 @@ export function idempotencyTests(options: ConformanceOptions): void {
     test('a refused idempotent apply() records nothing, so a retry is evaluated afresh', async (store) => {
       const [key, record] = keyGroup(2) as [string, string]
       await store.apply([consume(key, 5, 5)])
-      expect((await store.apply([consume(key, 1, 5)], { idempotencyKey: record, idempotencyTtlMs: 60_000 })).ok).toBe(false)
+      expect((await store.apply([consume(key, 1, 5)], { idempotencyKey: record, idempotencyTtlMs: 60_000 })).ok).toBe(
+        false,
+      )
       await store.apply([refund(key, 1)])
-      expect(await store.apply([consume(key, 1, 5)], { idempotencyKey: record, idempotencyTtlMs: 60_000 })).toMatchObject({
+      expect(
+        await store.apply([consume(key, 1, 5)], { idempotencyKey: record, idempotencyTtlMs: 60_000 }),
+      ).toMatchObject({
         ok: true,
         values: [5],
       })

@@ -10,9 +10,15 @@ import { transactionTests } from './transactions.js'
 import { ttlTests } from './ttl.js'
 
 export type { ConformanceConcerns, ConformanceOptions } from './conformance-options.js'
+export {
+  createManualClock,
+  PROPERTY_IDS,
+  type PropertyClock,
+  type PropertyOptions,
+  runStoreProperties,
+} from './properties.js'
 export { keyGroup, randomKey, randomName } from './random.js'
 export { sagaOnly } from './store-views.js'
-export { createManualClock, PROPERTY_IDS, type PropertyClock, type PropertyOptions, runStoreProperties } from './properties.js'
 export { applyTests, engineTests, holdTests, idempotencyTests, lockTests, timeTests, transactionTests, ttlTests }
 
 /**

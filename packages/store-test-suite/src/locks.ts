@@ -1,7 +1,7 @@
 import { describe, expect } from 'vitest'
 import type { ConformanceOptions } from './conformance-options.js'
 import { randomKey } from './random.js'
-import { storeTest, sleep } from './store-test.js'
+import { sleep, storeTest } from './store-test.js'
 
 /** `acquireLock` / `releaseLock`: ownership by token, and expiry. */
 export function lockTests(options: ConformanceOptions): void {

@@ -7,7 +7,14 @@
  * so a key collision in the engine shows up as a disagreement with the model.
  */
 import { ConsumeAllModel } from './model/consume-all.js'
-import { type ModelHold, type ModelQuotaSpec, type ModelResult, type ModelState, TRANSACT_HOLD_MS, UNLIMITED } from './model/types.js'
+import {
+  type ModelHold,
+  type ModelQuotaSpec,
+  type ModelResult,
+  type ModelState,
+  TRANSACT_HOLD_MS,
+  UNLIMITED,
+} from './model/types.js'
 
 export type {
   ModelConsumeAllItem,
@@ -56,7 +63,8 @@ export class QuotaModel extends ConsumeAllModel {
         } else {
           c.value -= cost
           result = this.result(spec, limit, c, now, true)
-          if (record) this.records.set(record, { results: [result], expiresAt: now + spec.idempotencyTtlMs, lived: [true] })
+          if (record)
+            this.records.set(record, { results: [result], expiresAt: now + spec.idempotencyTtlMs, lived: [true] })
         }
       }
     }
@@ -93,7 +101,14 @@ export class QuotaModel extends ConsumeAllModel {
    * `reserve`: a consume whose units are held under a hold of their own (recorded apart from
    * consumes); a replay answers with a handle on the hold the recorded call made.
    */
-  reserve(spec: ModelQuotaSpec, id: string, cost: number, key: string | undefined, holdMs: number, now: number): ModelHold {
+  reserve(
+    spec: ModelQuotaSpec,
+    id: string,
+    cost: number,
+    key: string | undefined,
+    holdMs: number,
+    now: number,
+  ): ModelHold {
     this.events = []
     const group = this.groupId(spec, id)
     const holdId = key === undefined ? `hold-${++this.holdSeq}` : JSON.stringify([group, key, cost])
@@ -102,7 +117,9 @@ export class QuotaModel extends ConsumeAllModel {
     const holds = (result.status === 'granted' || result.status === 'replayed') && cost > 0
     const record = key === undefined ? undefined : this.recordId(group, 'reserve', key, cost)
     // A replay's hold is on the counter the recorded call charged, perhaps an earlier window's.
-    const counter = (result.status === 'replayed' && record !== undefined ? this.records.get(record)?.counter : undefined) ?? this.counterId(spec, id, now)
+    const counter =
+      (result.status === 'replayed' && record !== undefined ? this.records.get(record)?.counter : undefined) ??
+      this.counterId(spec, id, now)
     return { spec, id, counter, holdId, result, units: holds ? cost : 0, limit: result.limit, record }
   }
 
@@ -111,7 +128,13 @@ export class QuotaModel extends ConsumeAllModel {
     this.events = []
     if (hold.settled !== undefined) return hold.settled
     hold.settled = this.settleOnce(hold, keep, now)
-    if (release && hold.units > 0 && hold.record !== undefined && hold.settled !== 'expired' && hold.settled.status === 'granted') {
+    if (
+      release &&
+      hold.units > 0 &&
+      hold.record !== undefined &&
+      hold.settled !== 'expired' &&
+      hold.settled.status === 'granted'
+    ) {
       this.records.delete(hold.record)
     }
     return hold.settled
@@ -146,7 +169,6 @@ export class QuotaModel extends ConsumeAllModel {
     }
     return { exceeded: false, result }
   }
-
 
   /** Usage the model holds for an id right now (no load), for invariant checks. */
   peek(spec: ModelQuotaSpec, id: string, now: number): number | undefined {

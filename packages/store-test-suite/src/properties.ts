@@ -1,11 +1,11 @@
 import { type CounterStore, createQuota, InvalidArgumentError } from '@andromeda/core'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { randomName } from './random.js'
 import { commandArbitrary, setupArbitrary } from './properties/commands.js'
 import { runConcurrent } from './properties/concurrent.js'
 import { type PropertyClock, type PropertyOptions, runsOf, seedOf } from './properties/property-options.js'
 import { runSequence } from './properties/sequence.js'
+import { randomName } from './random.js'
 import { withStore } from './store-test.js'
 
 export { PROPERTY_IDS } from './properties/commands.js'
@@ -44,17 +44,26 @@ export function runStoreProperties<S extends CounterStore>(options: PropertyOpti
   const all = options as PropertyOptions
 
   describe(`model-based properties on ${options.name}`, () => {
-    it(`random sequences of quota operations${clocked ? ' and time moves' : ''} agree with the model at every step`, () =>
-      withStore(all, (store) => modelProperty(store, options.clock, params(200))), 120_000)
+    it(
+      `random sequences of quota operations${clocked ? ' and time moves' : ''} agree with the model at every step`,
+      () => withStore(all, (store) => modelProperty(store, options.clock, params(200))),
+      120_000,
+    )
 
-    it('concurrent consumes, refunds and consumeAlls in any order: usage == loaded + granted - refunded, within [0, limit]', () =>
-      withStore(all, (store) => concurrencyProperty(store, params(100))), 120_000)
+    it(
+      'concurrent consumes, refunds and consumeAlls in any order: usage == loaded + granted - refunded, within [0, limit]',
+      () => withStore(all, (store) => concurrencyProperty(store, params(100))),
+      120_000,
+    )
 
     it('an idempotent replay reports the lifetime the recorded call reported, less the time since', () =>
       withStore(all, (store) => replayLifetimeCheck(store, options.clock)))
 
-    it('bad arguments are InvalidArgumentErrors naming the argument and never touch a counter', () =>
-      withStore(all, (store) => badArgumentsProperty(store, params(100))), 120_000)
+    it(
+      'bad arguments are InvalidArgumentErrors naming the argument and never touch a counter',
+      () => withStore(all, (store) => badArgumentsProperty(store, params(100))),
+      120_000,
+    )
   })
 }
 
@@ -62,8 +71,10 @@ export function runStoreProperties<S extends CounterStore>(options: PropertyOpti
 async function modelProperty(store: CounterStore, clock: PropertyClock | undefined, params: Params): Promise<void> {
   const clocked = clock !== undefined
   await fc.assert(
-    fc.asyncProperty(setupArbitrary(clocked), fc.array(commandArbitrary(clocked), { maxLength: 30 }), (setup, commands) =>
-      runSequence({ store, clock }, setup, commands),
+    fc.asyncProperty(
+      setupArbitrary(clocked),
+      fc.array(commandArbitrary(clocked), { maxLength: 30 }),
+      (setup, commands) => runSequence({ store, clock }, setup, commands),
     ),
     params,
   )
@@ -83,7 +94,9 @@ async function concurrencyProperty(store: CounterStore, params: Params): Promise
     saga: fc.boolean(),
   })
   await fc.assert(
-    fc.asyncProperty(fc.scheduler(), setup, fc.array(op, { minLength: 1, maxLength: 40 }), (s, drawn, ops) => runConcurrent(store, s, drawn, ops)),
+    fc.asyncProperty(fc.scheduler(), setup, fc.array(op, { minLength: 1, maxLength: 40 }), (s, drawn, ops) =>
+      runConcurrent(store, s, drawn, ops),
+    ),
     params,
   )
 }
@@ -113,18 +126,23 @@ async function badArgumentsProperty(store: CounterStore, params: Params): Promis
     fc.string(),
   )
   await fc.assert(
-    fc.asyncProperty(bad, fc.constantFrom('consume' as const, 'refund' as const, 'set' as const), async (value, method) => {
-      const quota = createQuota({ name: randomName('bad'), store, limit: 5 })
-      await quota.consume('sentinel', 2)
-      const call = method === 'set' ? quota.set('sentinel', value as number) : quota[method]('sentinel', value as number)
-      const error = await call.then(
-        () => undefined,
-        (e: unknown) => e,
-      )
-      expect(InvalidArgumentError.isInstance(error), String(error)).toBe(true)
-      expect((error as InvalidArgumentError).argument).toBe(method === 'set' ? 'usage' : 'cost')
-      expect((await quota.get('sentinel')).usage).toBe(2)
-    }),
+    fc.asyncProperty(
+      bad,
+      fc.constantFrom('consume' as const, 'refund' as const, 'set' as const),
+      async (value, method) => {
+        const quota = createQuota({ name: randomName('bad'), store, limit: 5 })
+        await quota.consume('sentinel', 2)
+        const call =
+          method === 'set' ? quota.set('sentinel', value as number) : quota[method]('sentinel', value as number)
+        const error = await call.then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        expect(InvalidArgumentError.isInstance(error), String(error)).toBe(true)
+        expect((error as InvalidArgumentError).argument).toBe(method === 'set' ? 'usage' : 'cost')
+        expect((await quota.get('sentinel')).usage).toBe(2)
+      },
+    ),
     params,
   )
 }

@@ -16,5 +16,6 @@ export async function withStore<T>(options: ConformanceOptions, fn: (store: Coun
 
 /** `it`, with a fresh store from `options` for each test. */
 export function storeTest(options: ConformanceOptions) {
-  return (name: string, fn: (store: CounterStore) => Promise<void>, timeout?: number) => it(name, () => withStore(options, fn), timeout)
+  return (name: string, fn: (store: CounterStore) => Promise<void>, timeout?: number) =>
+    it(name, () => withStore(options, fn), timeout)
 }

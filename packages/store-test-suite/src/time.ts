@@ -57,11 +57,14 @@ export function timeTests(options: ConformanceOptions): void {
       expect(await hold.commit(1)).toMatchObject({ usage: 1 })
     })
 
-    test('an idempotent retry after the counter\'s TTL ended replays and charges nothing', async (store) => {
+    test("an idempotent retry after the counter's TTL ended replays and charges nothing", async (store) => {
       const quota = createQuota({ name: randomName('ttl'), store, limit: 5, ttlMs: 30 })
       expect(await quota.consume('acct', 2, { idempotencyKey: 'req-1' })).toMatchObject({ status: 'granted', usage: 2 })
       await sleep(80)
-      expect(await quota.consume('acct', 2, { idempotencyKey: 'req-1' })).toMatchObject({ status: 'replayed', usage: 2 })
+      expect(await quota.consume('acct', 2, { idempotencyKey: 'req-1' })).toMatchObject({
+        status: 'replayed',
+        usage: 2,
+      })
       expect((await quota.get('acct')).usage).toBe(0)
     })
 
@@ -78,7 +81,10 @@ export function timeTests(options: ConformanceOptions): void {
       })
       expect(await quota.consume('acct', 1, { idempotencyKey: 'req-1' })).toMatchObject({ status: 'granted', usage: 2 })
       await quota.reset('acct')
-      expect(await quota.consume('acct', 1, { idempotencyKey: 'req-1' })).toMatchObject({ status: 'replayed', usage: 2 })
+      expect(await quota.consume('acct', 1, { idempotencyKey: 'req-1' })).toMatchObject({
+        status: 'replayed',
+        usage: 2,
+      })
       expect((await quota.get('acct')).usage).toBe(1)
       expect(loads).toBe(2)
     })
@@ -128,15 +134,27 @@ export function timeTests(options: ConformanceOptions): void {
       expect(error).toSatisfy(InvalidArgumentError.isInstance)
       expect((error as InvalidArgumentError).argument).toBe('options.idempotencyKy')
       expect((error as Error).message).toContain("'idempotencyKey'")
-      expect((await errorOf(() => quota.reserve('u', 1, { holdMS: 10 } as never))) as InvalidArgumentError).toMatchObject({ argument: 'options.holdMS' })
-      expect((await errorOf(() => quota.refund('u', 1, { holdMs: 10 } as never))) as InvalidArgumentError).toMatchObject({ argument: 'options.holdMs' })
+      expect(
+        (await errorOf(() => quota.reserve('u', 1, { holdMS: 10 } as never))) as InvalidArgumentError,
+      ).toMatchObject({ argument: 'options.holdMS' })
+      expect(
+        (await errorOf(() => quota.refund('u', 1, { holdMs: 10 } as never))) as InvalidArgumentError,
+      ).toMatchObject({ argument: 'options.holdMs' })
       expect((await quota.get('u')).usage).toBe(0)
     })
 
     test('holdMs, idempotencyTtlMs and ttlMs of 2^31 ms and more work (store-side lifetimes, no timers)', async (store) => {
       const now = Date.UTC(2025, 2, 1)
       const long = 2 ** 31
-      const quota = createQuota({ name: randomName('long'), store, limit: 5, ttlMs: 30 * 86_400_000, idempotencyTtlMs: long, holdMs: long, clock: () => now })
+      const quota = createQuota({
+        name: randomName('long'),
+        store,
+        limit: 5,
+        ttlMs: 30 * 86_400_000,
+        idempotencyTtlMs: long,
+        holdMs: long,
+        clock: () => now,
+      })
       const granted = await quota.consume('u', 1, { idempotencyKey: 'k' })
       expect(granted.allowed).toBe(true)
       // The store measures the lifetime on its own (real) clock: a few ms may have passed there.

@@ -1,4 +1,4 @@
-import { QuotaExceededError, StoreError, consumeAll, createQuota, transactAll } from '@andromeda/core'
+import { consumeAll, createQuota, QuotaExceededError, StoreError, transactAll } from '@andromeda/core'
 import { describe, expect } from 'vitest'
 import type { ConformanceOptions } from './conformance-options.js'
 import { randomName } from './random.js'
@@ -120,7 +120,10 @@ export function transactionTests(options: ConformanceOptions): void {
       test(`transactAll (${path}) whose function throws gives every unit back, once, and a retry with its key is charged afresh`, async (store) => {
         const target = path === 'saga' ? sagaOnly(store) : store
         const compensated: string[] = []
-        const hooks = { onCompensate: (e: { quota: string; result?: { allowed: boolean } }) => compensated.push(`${e.quota}:${e.result?.allowed}`) }
+        const hooks = {
+          onCompensate: (e: { quota: string; result?: { allowed: boolean } }) =>
+            compensated.push(`${e.quota}:${e.result?.allowed}`),
+        }
         const a = createQuota({ name: randomName('a'), store: target, limit: 5, hooks })
         const b = createQuota({ name: randomName('b'), store: target, limit: 5, hooks })
         const items = [

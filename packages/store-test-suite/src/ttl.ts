@@ -1,7 +1,8 @@
 import { describe, expect } from 'vitest'
 import type { ConformanceOptions } from './conformance-options.js'
 import { randomKey } from './random.js'
-import { storeTest, sleep } from './store-test.js'
+import { sleep, storeTest } from './store-test.js'
+
 const consume = (key: string, delta: number, max: number, ttlMs?: number) => ({
   key,
   delta,

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest'
 import { type ModelQuotaSpec, QuotaModel, windowStartAt } from '../src/model.js'
 
 const T0 = Date.UTC(2026, 0, 1)
-const spec = (over: Partial<ModelQuotaSpec> = {}): ModelQuotaSpec => ({ name: 'q', limit: () => 3, idempotencyTtlMs: 1_000, ...over })
+const spec = (over: Partial<ModelQuotaSpec> = {}): ModelQuotaSpec => ({
+  name: 'q',
+  limit: () => 3,
+  idempotencyTtlMs: 1_000,
+  ...over,
+})
 
 describe('the property suite model', () => {
   it('holds count toward usage until settled, and come back by themselves once they expire (lazily: at a refusal or a read)', () => {
@@ -23,8 +28,21 @@ describe('the property suite model', () => {
   it('grants up to the limit; a refusal changes nothing and says why', () => {
     const m = new QuotaModel()
     const q = spec()
-    expect(m.consume(q, 'a', 2, undefined, T0)).toEqual({ status: 'granted', allowed: true, usage: 2, limit: 3, remaining: 1 })
-    expect(m.consume(q, 'a', 2, undefined, T0)).toEqual({ status: 'refused', allowed: false, reason: 'limit', usage: 2, limit: 3, remaining: 1 })
+    expect(m.consume(q, 'a', 2, undefined, T0)).toEqual({
+      status: 'granted',
+      allowed: true,
+      usage: 2,
+      limit: 3,
+      remaining: 1,
+    })
+    expect(m.consume(q, 'a', 2, undefined, T0)).toEqual({
+      status: 'refused',
+      allowed: false,
+      reason: 'limit',
+      usage: 2,
+      limit: 3,
+      remaining: 1,
+    })
     expect(m.refund(q, 'a', 3, undefined, T0)).toMatchObject({ allowed: false, reason: 'floor', usage: 2 })
     expect(m.refund(q, 'never', 0, undefined, T0)).toMatchObject({ allowed: false, reason: 'floor', usage: 0 })
     expect(m.get(q, 'a', T0)).toEqual({ usage: 2, limit: 3, remaining: 1 })
@@ -82,6 +100,10 @@ describe('the property suite model', () => {
     const q = spec({ period: 'minute' })
     const start = windowStartAt('minute', T0 + 30_000)
     expect(m.consume(q, 'a', 3, undefined, T0 + 30_000)).toMatchObject({ usage: 3, resetAt: start + 60_000 })
-    expect(m.consume(q, 'a', 3, undefined, start + 60_000)).toMatchObject({ allowed: true, usage: 3, resetAt: start + 120_000 })
+    expect(m.consume(q, 'a', 3, undefined, start + 60_000)).toMatchObject({
+      allowed: true,
+      usage: 3,
+      resetAt: start + 120_000,
+    })
   })
 })

@@ -56,7 +56,9 @@ export function command(port: number, args: (string | number)[], timeoutMs = 200
       if (error) reject(error)
       else resolve(value ?? null)
     }
-    socket.setTimeout(timeoutMs, () => done(new Error(`no reply from port ${port} to ${String(args[0])} within ${timeoutMs} ms`)))
+    socket.setTimeout(timeoutMs, () =>
+      done(new Error(`no reply from port ${port} to ${String(args[0])} within ${timeoutMs} ms`)),
+    )
     socket.once('error', (error) => done(error))
     socket.connect(port, '127.0.0.1', () => {
       const parts = args.map(String)

@@ -87,8 +87,13 @@ export async function deletePrefix(client: ScanningClient, prefix: string): Prom
   } while (cursor !== '0')
 }
 
-export { freePort, hasRedisServerBinary, type OwnRedis, startRedis, waitFor } from './own-redis.js'
-export { type Reply, ReplyError, command as adminCommand, info as adminInfo } from './admin.js'
+export { command as adminCommand, info as adminInfo, type Reply, ReplyError } from './admin.js'
 export { type LagProxy, startLagProxy } from './lag-proxy.js'
-export { type FailoverTiming, type ReplicatedCluster, ReplicatedNode, startReplicatedCluster } from './replicated-cluster.js'
+export { freePort, hasRedisServerBinary, type OwnRedis, startRedis, waitFor } from './own-redis.js'
+export {
+  type FailoverTiming,
+  type ReplicatedCluster,
+  ReplicatedNode,
+  startReplicatedCluster,
+} from './replicated-cluster.js'
 export { type SentinelGroup, startSentinelGroup } from './sentinel-group.js'

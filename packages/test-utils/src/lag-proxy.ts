@@ -1,4 +1,4 @@
-import { type Server, type Socket, connect, createServer } from 'node:net'
+import { connect, createServer, type Server, type Socket } from 'node:net'
 
 /**
  * A TCP proxy on a loopback port in front of one redis-server, that can delay what the server
@@ -43,7 +43,10 @@ interface Lags {
 }
 
 /** Start a proxy to `127.0.0.1:targetPort` on `port` (0: a free one). */
-export async function startLagProxy(targetPort: number, options: { lagMs?: number; port?: number } = {}): Promise<LagProxy> {
+export async function startLagProxy(
+  targetPort: number,
+  options: { lagMs?: number; port?: number } = {},
+): Promise<LagProxy> {
   const sockets = new Set<Socket>()
   const proxy: Lags = {
     lagMs: options.lagMs ?? 0,

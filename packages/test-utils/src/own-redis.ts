@@ -107,7 +107,22 @@ export async function startRedis(extraArgs: string[] = [], port?: number, dir?: 
   const launch = async (moreArgs: string[]) => {
     const proc = spawn(
       'redis-server',
-      ['--port', String(ownPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', workDir, ...extraArgs, ...moreArgs],
+      [
+        '--port',
+        String(ownPort),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--daemonize',
+        'no',
+        '--dir',
+        workDir,
+        ...extraArgs,
+        ...moreArgs,
+      ],
       { stdio: 'ignore' },
     )
     child = proc

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { command, info } from './admin.js'
 import { type LagProxy, startLagProxy } from './lag-proxy.js'
-import { type OwnRedis, freePort, startRedis, waitFor } from './own-redis.js'
+import { freePort, type OwnRedis, startRedis, waitFor } from './own-redis.js'
 
 /**
  * One redis-server of a replicated setup, with the lag proxy in front of it when there is one.
@@ -50,7 +50,11 @@ export class ReplicatedNode {
   /** A replica whose link to its primary is up and not in a full sync. */
   async replicaInSync(): Promise<boolean> {
     const fields = await info(this.serverPort, 'replication')
-    return fields.get('role') === 'slave' && fields.get('master_link_status') === 'up' && fields.get('master_sync_in_progress') === '0'
+    return (
+      fields.get('role') === 'slave' &&
+      fields.get('master_link_status') === 'up' &&
+      fields.get('master_sync_in_progress') === '0'
+    )
   }
 }
 
@@ -86,10 +90,12 @@ export async function startNodes(
       mkdirSync(nodeDir, { recursive: true })
       const port = await freePort()
       const proxy = await proxyFor(port, lagMs)
-      const server = await startRedis(['--loglevel', 'warning', ...args(port, proxy?.port, i)], port, nodeDir).catch(async (error) => {
-        await proxy?.close()
-        throw error
-      })
+      const server = await startRedis(['--loglevel', 'warning', ...args(port, proxy?.port, i)], port, nodeDir).catch(
+        async (error) => {
+          await proxy?.close()
+          throw error
+        },
+      )
       nodes.push(new ReplicatedNode(`n${i}`, server, proxy))
     }
   } catch (error) {
@@ -162,7 +168,9 @@ function clusterNodeArgs(nodeTimeoutMs: number, port: number, proxyPort: number 
     'yes',
     '--repl-diskless-sync-delay',
     '0',
-    ...(proxyPort === undefined ? [] : ['--cluster-announce-port', String(proxyPort), '--cluster-announce-bus-port', String(port + 10_000)]),
+    ...(proxyPort === undefined
+      ? []
+      : ['--cluster-announce-port', String(proxyPort), '--cluster-announce-bus-port', String(port + 10_000)]),
   ]
 }
 
@@ -179,7 +187,12 @@ export async function startReplicatedCluster(
   const lagMs = options.lagMs ?? 0
   const nodeTimeoutMs = options.nodeTimeoutMs ?? 1000
   const dir = mkdtempSync(join(tmpdir(), 'andromeda-replicated-cluster-'))
-  const nodes = await startNodes(primaries * 2, dir, (port, proxyPort) => clusterNodeArgs(nodeTimeoutMs, port, proxyPort), lagMs)
+  const nodes = await startNodes(
+    primaries * 2,
+    dir,
+    (port, proxyPort) => clusterNodeArgs(nodeTimeoutMs, port, proxyPort),
+    lagMs,
+  )
   const cluster = makeCluster(nodes, dir)
   try {
     await formCluster(nodes, primaries)
@@ -254,7 +267,11 @@ async function promoted(nodes: ReplicatedNode[], replica: ReplicatedNode): Promi
   return true
 }
 
-async function failoverCluster(cluster: ReplicatedCluster, primary: ReplicatedNode, kind: 'kill' | 'force' | 'manual'): Promise<FailoverTiming> {
+async function failoverCluster(
+  cluster: ReplicatedCluster,
+  primary: ReplicatedNode,
+  kind: 'kill' | 'force' | 'manual',
+): Promise<FailoverTiming> {
   const startedAt = performance.now()
   const replica = (await cluster.topology()).find((p) => p.primary === primary)?.replica
   if (!replica) throw new Error(`${primary.name} is not a primary with a replica`)

@@ -2,8 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { redisAnswers } from './index.js'
 import { command } from './admin.js'
+import { redisAnswers } from './index.js'
 import { freePort, waitFor } from './own-redis.js'
 import { type FailoverTiming, type ReplicatedNode, startNodes, stopNode } from './replicated-cluster.js'
 
@@ -34,7 +34,8 @@ const NAME = 'andromeda'
 /** A Sentinel's flat `[field, value, ...]` reply as a map. */
 function fieldsOf(reply: unknown): Map<string, string> {
   const fields = new Map<string, string>()
-  if (Array.isArray(reply)) for (let i = 0; i + 1 < reply.length; i += 2) fields.set(String(reply[i]), String(reply[i + 1]))
+  if (Array.isArray(reply))
+    for (let i = 0; i + 1 < reply.length; i += 2) fields.set(String(reply[i]), String(reply[i + 1]))
   return fields
 }
 
@@ -167,7 +168,11 @@ async function groupHealthy(nodes: ReplicatedNode[], sentinels: Sentinel[]): Pro
   return sentinelsKnowEachOther(sentinels)
 }
 
-async function failoverGroup(group: SentinelGroup, sentinels: Sentinel[], kind: 'kill' | 'sentinel'): Promise<FailoverTiming> {
+async function failoverGroup(
+  group: SentinelGroup,
+  sentinels: Sentinel[],
+  kind: 'kill' | 'sentinel',
+): Promise<FailoverTiming> {
   const { nodes } = group
   const startedAt = performance.now()
   const primary = await group.primary()

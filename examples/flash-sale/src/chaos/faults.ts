@@ -78,7 +78,8 @@ export async function injectFaults(options: {
         // voucher units, then kill it. What it held stays held until the hold time passes.
         const downMs = between(100, 1500)
         const until = performance.now() + holdWaitMs
-        while (performance.now() < until && (await heldVoucherUnits(admin, options.keyPrefix, options.codes)) === 0) await sleep(5)
+        while (performance.now() < until && (await heldVoucherUnits(admin, options.keyPrefix, options.codes)) === 0)
+          await sleep(5)
         const inFlight = state.inFlight
         state.down = true
         state.life++
@@ -87,7 +88,13 @@ export async function injectFaults(options: {
         await sleep(downMs)
         await service.start()
         state.down = false
-        faults.push({ kind, at, detail: `down ${downMs} ms + start, ${inFlight} in flight, ${heldUnits} held`, inFlight, heldUnits })
+        faults.push({
+          kind,
+          at,
+          detail: `down ${downMs} ms + start, ${inFlight} in flight, ${heldUnits} held`,
+          inFlight,
+          heldUnits,
+        })
       } else if (kind === 'redis-restart') {
         const downMs = between(100, 1500)
         await redis.kill()

@@ -48,7 +48,12 @@ type Answer = { status: number; body: { reason?: unknown; code?: unknown } } | {
  * `durationMs`, `concurrency` in flight; waits while the service is down (as a client backing
  * off would); stops at the count, the time, or `signal`.
  */
-export async function runLoad(o: LoadOptions, state: ServiceState, next: () => number, signal: AbortSignal): Promise<LoadResult> {
+export async function runLoad(
+  o: LoadOptions,
+  state: ServiceState,
+  next: () => number,
+  signal: AbortSignal,
+): Promise<LoadResult> {
   const result: LoadResult = {
     sent: 0,
     claims: 0,

@@ -41,7 +41,10 @@ export class ServiceProcess {
     this.child = child
     this.exited = once(child, 'exit').catch(() => {})
     const listening = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the service did not listen within ${this.startTimeoutMs} ms`)), this.startTimeoutMs)
+      const timer = setTimeout(
+        () => reject(new Error(`the service did not listen within ${this.startTimeoutMs} ms`)),
+        this.startTimeoutMs,
+      )
       child.once('exit', (code, signal) => {
         clearTimeout(timer)
         reject(new Error(`the service exited before it listened (${signal ?? code})`))
@@ -81,6 +84,7 @@ export class ServiceProcess {
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
     await this.exited
     clearTimeout(timer)
-    if (child.exitCode !== 0) throw new Error(`the service did not stop cleanly (${child.signalCode ?? child.exitCode})`)
+    if (child.exitCode !== 0)
+      throw new Error(`the service did not stop cleanly (${child.signalCode ?? child.exitCode})`)
   }
 }

@@ -5,7 +5,7 @@ import { settleOp } from '../reservation.js'
 import { asRefused } from '../result.js'
 import type { ApplyResult, CounterOp } from '../store/contract.js'
 import type { ConsumeAllResult, QuotaResult, ReservationAll } from '../types.js'
-import { type Item, type Request, handle, nothingHeld, storeFault } from './request.js'
+import { handle, type Item, nothingHeld, type Request, storeFault } from './request.js'
 
 /** The path of a multi-quota call whose counted items one store can apply together: one atomic apply. */
 
@@ -17,7 +17,11 @@ export async function atomically(request: Request, signal: AbortSignal | undefin
 }
 
 /** Hold every counted item in one apply; the handle settles them together. */
-export async function atomicHolds(request: Request, signal: AbortSignal | undefined, holdMs: number | undefined): Promise<ReservationAll> {
+export async function atomicHolds(
+  request: Request,
+  signal: AbortSignal | undefined,
+  holdMs: number | undefined,
+): Promise<ReservationAll> {
   const first = request.items[request.counted[0]!]!
   const hold = { id: holdIdOf(request.recordKey), holdMs: holdMs ?? first.engine.config.holdMs }
   const applied = await applyCounted(request, signal, hold)
@@ -37,7 +41,12 @@ export async function atomicHolds(request: Request, signal: AbortSignal | undefi
  * charges its units again where that is right (see `keepHold`), or throws `HoldExpiredError`
  * when that is refused.
  */
-async function settleTogether(held: Item[], holdId: string, commit: boolean, clearIdempotencyKey: string | undefined): Promise<void> {
+async function settleTogether(
+  held: Item[],
+  holdId: string,
+  commit: boolean,
+  clearIdempotencyKey: string | undefined,
+): Promise<void> {
   const { engine } = held[0]!
   const keep = (item: Item) => (commit ? item.plan.cost : 0)
   const answer = await engine.retrying(true, undefined, async () =>
@@ -50,18 +59,31 @@ async function settleTogether(held: Item[], holdId: string, commit: boolean, cle
     if (!commit) for (const [k, item] of held.entries()) compensated(item, item.engine.toResult(item.plan, answer, k))
     return
   }
-  if (answer.reason !== 'hold') throw new StoreError(`settling the holds was refused (${answer.reason})`, { retryable: false })
+  if (answer.reason !== 'hold')
+    throw new StoreError(`settling the holds was refused (${answer.reason})`, { retryable: false })
   for (const [k, item] of held.entries()) {
     // settleHold tells onCompensate of a release itself.
-    const verdict = await item.engine.settleHold(item.plan, holdId, keep(item), k === 0 ? clearIdempotencyKey : undefined)
+    const verdict = await item.engine.settleHold(
+      item.plan,
+      holdId,
+      keep(item),
+      k === 0 ? clearIdempotencyKey : undefined,
+    )
     if (typeof verdict !== 'string' || !commit) continue
-    if (!(await chargeAgainAfter(item.engine, verdict, item.plan.id, item.plan.cost))) throw new HoldExpiredError(item.engine.name, item.plan.id, verdict)
+    if (!(await chargeAgainAfter(item.engine, verdict, item.plan.id, item.plan.cost)))
+      throw new HoldExpiredError(item.engine.name, item.plan.id, verdict)
   }
 }
 
 /** Tell `onCompensate` that the engine gave an item's units back on its own. */
 function compensated({ engine, plan }: Item, result: QuotaResult): void {
-  callHook(engine.config.hooks.onCompensate, { quota: engine.name, id: plan.id, cost: plan.cost, result, data: plan.ctx.data })
+  callHook(engine.config.hooks.onCompensate, {
+    quota: engine.name,
+    id: plan.id,
+    cost: plan.cost,
+    result,
+    data: plan.ctx.data,
+  })
 }
 
 /** One apply for the counted items (holding them when `hold` is set); a store fault answers per `onStoreError`. */

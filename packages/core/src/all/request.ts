@@ -58,7 +58,10 @@ export interface Request {
 function engineOf(quota: unknown, index: number): QuotaEngine<any> {
   const engine = quota as Partial<QuotaEngine<any>> | null
   if (typeof engine?.plan !== 'function' || typeof engine.consumePlan !== 'function' || engine.planner === undefined) {
-    throw new InvalidArgumentError(`items[${index}].quota`, 'must be a quota made by createQuota of this copy of @andromeda/core')
+    throw new InvalidArgumentError(
+      `items[${index}].quota`,
+      'must be a quota made by createQuota of this copy of @andromeda/core',
+    )
   }
   return engine as QuotaEngine<any>
 }
@@ -84,12 +87,17 @@ function requestDigest(items: Item[]): string {
   const hash = createHash('sha256')
   // The (quota, id) groups and window kinds, not the window's counters: a retry of the same
   // request after a window changed is the same request.
-  for (const { engine, plan } of items) hash.update(`${engine.planner.groupOf(plan.id)}\u0000${engine.planner.windowKind}\u0000${plan.cost}\u0000`)
+  for (const { engine, plan } of items)
+    hash.update(`${engine.planner.groupOf(plan.id)}\u0000${engine.planner.windowKind}\u0000${plan.cost}\u0000`)
   return hash.digest('base64url').slice(0, 16)
 }
 
 /** Check the options, plan every item, and find whether one atomic apply can cover the counted ones. */
-export async function resolveRequest(items: readonly ConsumeAllItem[], options: ConsumeAllOptions, operation: 'all' | 'reserve-all'): Promise<Request> {
+export async function resolveRequest(
+  items: readonly ConsumeAllItem[],
+  options: ConsumeAllOptions,
+  operation: 'all' | 'reserve-all',
+): Promise<Request> {
   checkCallOptions(options, operation === 'all' ? ALL_OPTION_KEYS : RESERVE_ALL_OPTION_KEYS)
   const idempotency = checkIdempotencyKey(options.idempotencyKey)
   const resolved = await planItems(items)
@@ -98,7 +106,16 @@ export async function resolveRequest(items: readonly ConsumeAllItem[], options: 
   const countedItems = counted.map((i) => resolved[i]!)
   const first = countedItems[0]
   const digest = idempotency && requestDigest(countedItems)
-  const recordKey = first && idempotency && idempotencyKey(first.engine.planner.groupOf(first.plan.id), operation === 'all' ? 'all' : 'reserve', idempotency, digest, first.engine.planner.windowKind)
+  const recordKey =
+    first &&
+    idempotency &&
+    idempotencyKey(
+      first.engine.planner.groupOf(first.plan.id),
+      operation === 'all' ? 'all' : 'reserve',
+      idempotency,
+      digest,
+      first.engine.planner.windowKind,
+    )
   const keys = countedItems.map(({ plan }) => plan.key)
   const together =
     first !== undefined &&
@@ -108,7 +125,12 @@ export async function resolveRequest(items: readonly ConsumeAllItem[], options: 
 }
 
 /** A multi-quota handle; the first commit or release decides, later calls answer the same. */
-export function handle(result: ConsumeAllResult, expiresAt: number | undefined, empty: boolean, settle: (commit: boolean) => Promise<void>): ReservationAll {
+export function handle(
+  result: ConsumeAllResult,
+  expiresAt: number | undefined,
+  empty: boolean,
+  settle: (commit: boolean) => Promise<void>,
+): ReservationAll {
   if (empty) return nothingHeld(result)
   let settled: Promise<ConsumeAllResult> | undefined
   const once = (commit: boolean) => {
@@ -143,5 +165,9 @@ export function storeFault(request: Request, error: unknown): ConsumeAllResult {
   if (index === -1) return { allowed: true, results }
   const refusedIndex = counted[index]!
   for (const i of counted) results[i] = refusedResult('store', 0, results[i]!.limit)
-  return { allowed: false, results, refused: { index: refusedIndex, quota: items[refusedIndex]!.engine.name, reason: 'store' } }
+  return {
+    allowed: false,
+    results,
+    refused: { index: refusedIndex, quota: items[refusedIndex]!.engine.name, reason: 'store' },
+  }
 }

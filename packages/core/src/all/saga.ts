@@ -1,14 +1,18 @@
-import { type HeldItem, giveBack, keepHold } from '../holds.js'
+import { giveBack, type HeldItem, keepHold } from '../holds.js'
 import { asRefused } from '../result.js'
 import type { ConsumeAllResult, QuotaResult, Reservation, ReservationAll } from '../types.js'
-import { type Item, type Request, handle, nothingHeld, storeFault } from './request.js'
+import { handle, type Item, nothingHeld, type Request, storeFault } from './request.js'
 
 /**
  * The path of a multi-quota call that one atomic apply cannot cover: reserve the counted items
  * one by one, in order; on a refusal or a fault, release what was held. Each step keeps its
  * own record in its own counter's group (never cross-slot).
  */
-export async function saga(request: Request, signal: AbortSignal | undefined, holdMs: number | undefined): Promise<ReservationAll> {
+export async function saga(
+  request: Request,
+  signal: AbortSignal | undefined,
+  holdMs: number | undefined,
+): Promise<ReservationAll> {
   const { items, counted, results } = request
   const held: HeldItem[] = []
   let replayedAll = true
@@ -67,5 +71,12 @@ async function notGranted({ engine, plan }: Item, reason: 'rolled-back' | 'not-t
     // Only the reported usage is lost: the refusal and the rollback stand either way.
     snapshot = undefined
   }
-  return asRefused(engine.toResult(plan, { ok: false, index: 0, reason: 'limit', values: [snapshot?.value], ttlMs: [snapshot?.ttlMs] }, 0), reason)
+  return asRefused(
+    engine.toResult(
+      plan,
+      { ok: false, index: 0, reason: 'limit', values: [snapshot?.value], ttlMs: [snapshot?.ttlMs] },
+      0,
+    ),
+    reason,
+  )
 }

@@ -16,7 +16,12 @@ export interface Charge {
 }
 
 /** Charge within `timeoutMs` (one timer for all requests); a late answer that counted units is given back. */
-export async function chargeBounded<Req>(settings: GateSettings<Req>, target: QuotaTarget<any>, cost: number, key: string | undefined): Promise<Charge> {
+export async function chargeBounded<Req>(
+  settings: GateSettings<Req>,
+  target: QuotaTarget<any>,
+  cost: number,
+  key: string | undefined,
+): Promise<Charge> {
   let timedOut = false
   const attempt = charge(target, cost, key, settings.holdMs, settings.refundWhen !== false)
   attempt.then(
@@ -27,7 +32,9 @@ export async function chargeBounded<Req>(settings: GateSettings<Req>, target: Qu
   )
   return settings.deadlines.race(attempt, () => {
     timedOut = true
-    return new StoreError(`quota "${target.quota.name}" did not answer within ${settings.timeoutMs} ms`, { retryable: false })
+    return new StoreError(`quota "${target.quota.name}" did not answer within ${settings.timeoutMs} ms`, {
+      retryable: false,
+    })
   })
 }
 
@@ -37,7 +44,13 @@ export async function chargeBounded<Req>(settings: GateSettings<Req>, target: Qu
  * units back when the hold expires. Releasing also clears the idempotency record of the
  * request, so a retry with the same key is charged afresh.
  */
-async function charge(target: QuotaTarget<any>, cost: number, key: string | undefined, holdMs: number | undefined, refunds: boolean): Promise<Charge> {
+async function charge(
+  target: QuotaTarget<any>,
+  cost: number,
+  key: string | undefined,
+  holdMs: number | undefined,
+  refunds: boolean,
+): Promise<Charge> {
   if (!refunds && key === undefined) return chargeForGood(target, cost)
   const options = {
     ...(key === undefined ? {} : { idempotencyKey: key }),
@@ -61,7 +74,11 @@ async function charge(target: QuotaTarget<any>, cost: number, key: string | unde
         // Expired: a refund has nothing left to do; a request that outlived its hold used
         // the units, so they are charged again.
         if (refund) return undefined
-        const again = await target.quota.consume(target.id, hold.cost, target.data === undefined ? {} : { data: target.data })
+        const again = await target.quota.consume(
+          target.id,
+          hold.cost,
+          target.data === undefined ? {} : { data: target.data },
+        )
         return again.allowed ? undefined : error
       }
     },
@@ -76,7 +93,9 @@ async function charge(target: QuotaTarget<any>, cost: number, key: string | unde
 async function chargeForGood(target: QuotaTarget<any>, cost: number): Promise<Charge> {
   const data = target.data === undefined ? undefined : { data: target.data }
   // Without options, a quota with constant options takes its lean path.
-  const result = await (data === undefined ? target.quota.consume(target.id, cost) : target.quota.consume(target.id, cost, data))
+  const result = await (data === undefined
+    ? target.quota.consume(target.id, cost)
+    : target.quota.consume(target.id, cost, data))
   const period = target.quota.period
   return {
     result,

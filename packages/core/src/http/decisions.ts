@@ -6,7 +6,12 @@ import type { Charge } from './charge.js'
 import { counted } from './charge.js'
 import type { GateSettings, SettleOutcome } from './gate-options.js'
 import { type HeaderAccess, type RateLimitInfo, secondsUntil, writeRateLimitHeaders } from './headers.js'
-import { badIdempotencyKeyProblem, type ProblemDetails, quotaExceededProblem, storeUnavailableProblem } from './problem.js'
+import {
+  badIdempotencyKeyProblem,
+  type ProblemDetails,
+  quotaExceededProblem,
+  storeUnavailableProblem,
+} from './problem.js'
 import { describe } from './request-input.js'
 
 /** The gate's answers: grant (with the settle-once refund), 429, 503, 400, and the headers of each. */
@@ -99,7 +104,13 @@ export function storeDown<Req>(settings: GateSettings<Req>, policy: string, resu
 /** What a request is let through with when the store is down and `onStoreError` is `'allow'`: nothing counted. */
 export function degradedCharge(cost: number): Charge {
   const limit = Number.POSITIVE_INFINITY
-  return { result: grantedResult('degraded', 0, limit), cost, windowSeconds: undefined, now: Date.now, settle: async () => undefined }
+  return {
+    result: grantedResult('degraded', 0, limit),
+    cost,
+    windowSeconds: undefined,
+    now: Date.now,
+    settle: async () => undefined,
+  }
 }
 
 /** A grant: the headers of a counted result, and the settle-once refund decision. */
@@ -135,7 +146,11 @@ async function refundDecision<Req>(settings: GateSettings<Req>, outcome: SettleO
   if (refundWhen === false) return false
   try {
     const answer: unknown = await refundWhen(outcome, req)
-    if (typeof answer !== 'boolean') throw new InvalidArgumentError('refundWhen', `must return a boolean (or a promise of one), got ${describe(answer)}`)
+    if (typeof answer !== 'boolean')
+      throw new InvalidArgumentError(
+        'refundWhen',
+        `must return a boolean (or a promise of one), got ${describe(answer)}`,
+      )
     return answer
   } catch (error) {
     settings.report(error, req)
@@ -143,7 +158,12 @@ async function refundDecision<Req>(settings: GateSettings<Req>, outcome: SettleO
   }
 }
 
-function rateLimitInfo(policy: string, result: QuotaResult, windowSeconds: number | undefined, resetSeconds: number | undefined): RateLimitInfo {
+function rateLimitInfo(
+  policy: string,
+  result: QuotaResult,
+  windowSeconds: number | undefined,
+  resetSeconds: number | undefined,
+): RateLimitInfo {
   return {
     policy,
     limit: result.limit,

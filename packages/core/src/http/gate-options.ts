@@ -134,14 +134,18 @@ export interface GateSettings<Req> {
 }
 
 /** Check the options of `createQuotaGate` (throws `InvalidArgumentError` naming the option) and fill in defaults. */
-export function resolveGateOptions<Req>(options: QuotaGateOptions<Req>, adapterKeys: readonly string[]): GateSettings<Req> {
+export function resolveGateOptions<Req>(
+  options: QuotaGateOptions<Req>,
+  adapterKeys: readonly string[],
+): GateSettings<Req> {
   checkOptionShape(options, adapterKeys)
   const refundWhen = options.refundWhen === undefined ? defaultRefundWhen : options.refundWhen
   if (refundWhen !== false && typeof refundWhen !== 'function') {
     throw new InvalidArgumentError('refundWhen', 'must be false or a function of the outcome')
   }
   const onStoreError = options.onStoreError ?? 'deny'
-  if (onStoreError !== 'deny' && onStoreError !== 'allow') throw new InvalidArgumentError('onStoreError', "must be 'deny' or 'allow'")
+  if (onStoreError !== 'deny' && onStoreError !== 'allow')
+    throw new InvalidArgumentError('onStoreError', "must be 'deny' or 'allow'")
   // A timer (one for every request in flight): longer than 2^31 - 1 ms it would fire at once.
   const timeoutMs = checkTimerMs('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS)
   const holdMs = options.holdMs === undefined ? undefined : checkDurationMs('holdMs', options.holdMs)
@@ -172,15 +176,23 @@ export function resolveGateOptions<Req>(options: QuotaGateOptions<Req>, adapterK
 function checkOptionShape<Req>(options: QuotaGateOptions<Req>, adapterKeys: readonly string[]): void {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
   checkOptionKeys('', options, [...QUOTA_GATE_OPTION_KEYS, ...adapterKeys])
-  if (typeof options.headers === 'object' && options.headers !== null) checkOptionKeys('headers', options.headers, ['draft', 'legacy'])
-  if (typeof options.idempotency === 'object' && options.idempotency !== null) checkOptionKeys('idempotency', options.idempotency, ['header'])
+  if (typeof options.headers === 'object' && options.headers !== null)
+    checkOptionKeys('headers', options.headers, ['draft', 'legacy'])
+  if (typeof options.idempotency === 'object' && options.idempotency !== null)
+    checkOptionKeys('idempotency', options.idempotency, ['header'])
   const { quota, id, skip } = options
   if (!isQuota(quota) && typeof quota !== 'function') {
-    throw new InvalidArgumentError('quota', 'must be a quota made by createQuota or a function returning { quota, id, cost? }')
+    throw new InvalidArgumentError(
+      'quota',
+      'must be a quota made by createQuota or a function returning { quota, id, cost? }',
+    )
   }
-  if (isQuota(quota) && typeof id !== 'function') throw new InvalidArgumentError('id', 'must be a function of the request')
-  if (id !== undefined && typeof id !== 'function') throw new InvalidArgumentError('id', 'must be a function of the request')
-  if (skip !== undefined && typeof skip !== 'function') throw new InvalidArgumentError('skip', 'must be a function of the request')
+  if (isQuota(quota) && typeof id !== 'function')
+    throw new InvalidArgumentError('id', 'must be a function of the request')
+  if (id !== undefined && typeof id !== 'function')
+    throw new InvalidArgumentError('id', 'must be a function of the request')
+  if (skip !== undefined && typeof skip !== 'function')
+    throw new InvalidArgumentError('skip', 'must be a function of the request')
   if (options.cost !== undefined && typeof options.cost !== 'function') checkCost(options.cost)
 }
 
@@ -194,7 +206,9 @@ function headerNamesOf(headerOptions: Required<HeaderOptions>): readonly string[
   return [
     ...(headerOptions.draft ? ['RateLimit-Policy', 'RateLimit'] : []),
     ...(headerOptions.legacy === 'ratelimit' ? ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'] : []),
-    ...(headerOptions.legacy === 'x-ratelimit' ? ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'] : []),
+    ...(headerOptions.legacy === 'x-ratelimit'
+      ? ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset']
+      : []),
   ]
 }
 

@@ -36,7 +36,10 @@ export interface QuotaGate<Req> {
  * const decision = await gate.begin(req, req.headers)
  * ```
  */
-export function createQuotaGate<Req>(options: QuotaGateOptions<Req>, adapterKeys: readonly string[] = []): QuotaGate<Req> {
+export function createQuotaGate<Req>(
+  options: QuotaGateOptions<Req>,
+  adapterKeys: readonly string[] = [],
+): QuotaGate<Req> {
   const settings = resolveGateOptions(options, adapterKeys)
   return { begin: (req, requestHeaders) => begin(settings, req, requestHeaders) }
 }
@@ -59,7 +62,9 @@ async function begin<Req>(
     charged = await chargeBounded(settings, target, cost, key)
   } catch (error) {
     if (!StoreError.isInstance(error)) throw error
-    return settings.onStoreError === 'allow' ? grant(settings, degradedCharge(cost), req, policy) : storeDown(settings, policy)
+    return settings.onStoreError === 'allow'
+      ? grant(settings, degradedCharge(cost), req, policy)
+      : storeDown(settings, policy)
   }
   const { result } = charged
   if (result.allowed) return grant(settings, charged, req, policy)

@@ -153,7 +153,11 @@ export function resolveHeaderOptions(option: boolean | HeaderOptions | undefined
  * Write the RateLimit fields for one policy, appending to what an earlier middleware wrote.
  * Does nothing once the response head was sent.
  */
-export function writeRateLimitHeaders(access: HeaderAccess, info: RateLimitInfo, options: Required<HeaderOptions>): void {
+export function writeRateLimitHeaders(
+  access: HeaderAccess,
+  info: RateLimitInfo,
+  options: Required<HeaderOptions>,
+): void {
   if (access.sent()) return
   if (options.draft) {
     access.set('RateLimit-Policy', appendListItem(access.get('RateLimit-Policy'), formatPolicyItem(info)))
@@ -163,7 +167,8 @@ export function writeRateLimitHeaders(access: HeaderAccess, info: RateLimitInfo,
     const prefix = options.legacy === 'x-ratelimit' ? 'X-RateLimit' : 'RateLimit'
     const previous = Number(access.get(`${prefix}-Remaining`))
     // One set of legacy fields per response: keep the most restrictive quota's.
-    if (access.get(`${prefix}-Remaining`) !== undefined && Number.isFinite(previous) && previous <= info.remaining) return
+    if (access.get(`${prefix}-Remaining`) !== undefined && Number.isFinite(previous) && previous <= info.remaining)
+      return
     access.set(`${prefix}-Limit`, sfInteger(info.limit))
     access.set(`${prefix}-Remaining`, sfInteger(info.remaining))
     const reset =

@@ -9,10 +9,10 @@ export {
   createQuotaGate,
   defaultRefundWhen,
   type GateDecision,
+  QUOTA_GATE_OPTION_KEYS,
   type QuotaGate,
   type QuotaGateOptions,
   type QuotaResolver,
-  QUOTA_GATE_OPTION_KEYS,
   type QuotaTarget,
   type SettleOutcome,
 } from './gate.js'

@@ -37,7 +37,8 @@ function checkId(value: unknown, option = 'id'): string {
 export async function shouldSkip<Req>(settings: GateSettings<Req>, req: Req): Promise<boolean> {
   if (!settings.skip) return false
   const answer: unknown = await settings.skip(req)
-  if (typeof answer !== 'boolean') throw new InvalidArgumentError('skip', `must return a boolean (or a promise of one), got ${describe(answer)}`)
+  if (typeof answer !== 'boolean')
+    throw new InvalidArgumentError('skip', `must return a boolean (or a promise of one), got ${describe(answer)}`)
   return answer
 }
 
@@ -48,14 +49,21 @@ export async function resolveTarget<Req>(settings: GateSettings<Req>, req: Req):
   const target: unknown = await quota(req)
   if (target === null || target === undefined || target === false) return undefined
   if (typeof target !== 'object' || !isQuota((target as QuotaTarget).quota)) {
-    throw new InvalidArgumentError('quota', `the resolver must return { quota, id } with a quota made by createQuota (or null to skip), got ${describe(target)}`)
+    throw new InvalidArgumentError(
+      'quota',
+      `the resolver must return { quota, id } with a quota made by createQuota (or null to skip), got ${describe(target)}`,
+    )
   }
   checkId((target as QuotaTarget).id, 'quota')
   return target as QuotaTarget<any>
 }
 
 /** What the request costs: the resolver's `cost`, else the `cost` option, else 1. */
-export async function resolveCost<Req>(settings: GateSettings<Req>, req: Req, target: QuotaTarget<any>): Promise<number> {
+export async function resolveCost<Req>(
+  settings: GateSettings<Req>,
+  req: Req,
+  target: QuotaTarget<any>,
+): Promise<number> {
   if (target.cost !== undefined) return checkCost(target.cost)
   if (typeof settings.cost === 'function') return checkCost(await settings.cost(req))
   return settings.cost ?? 1
@@ -74,7 +82,10 @@ export function idempotencyKeyOf<Req>(
   return raw === undefined ? undefined : (parseIdempotencyKey(raw) ?? null)
 }
 
-function headerValue(headers: Readonly<Record<string, string | string[] | undefined>>, name: string): string | undefined {
+function headerValue(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  name: string,
+): string | undefined {
   const raw = headers[name.toLowerCase()]
   return Array.isArray(raw) ? raw[0] : raw
 }
@@ -82,6 +93,7 @@ function headerValue(headers: Readonly<Record<string, string | string[] | undefi
 /** The `Idempotency-Key` field is a Structured Field String; bare values are accepted too. */
 function parseIdempotencyKey(raw: string): string | undefined {
   let value = raw.trim()
-  if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1).replace(/\\(["\\])/g, '$1')
+  if (value.length >= 2 && value.startsWith('"') && value.endsWith('"'))
+    value = value.slice(1, -1).replace(/\\(["\\])/g, '$1')
   return value.length > 0 && value.length <= MAX_IDEMPOTENCY_KEY_LENGTH ? value : undefined
 }

@@ -7,8 +7,16 @@
  *
  * @packageDocumentation
  */
-export type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot, CounterStore, StoreCapabilities } from './contract.js'
-export { type StoreMethod, type StoreWrapping, wrapStore } from './wrap.js'
+
 export { AndromedaError, InvalidArgumentError, StoreError, toStoreError } from '../errors.js'
+export { type CounterWindow, counterKey, hashTagGroup, idempotencyKey } from '../keys.js'
 export { checkOptionKeys, checkTimerMs, MAX_TIMER_MS } from '../validate.js'
-export { counterKey, type CounterWindow, hashTagGroup, idempotencyKey } from '../keys.js'
+export type {
+  ApplyOptions,
+  ApplyResult,
+  CounterOp,
+  CounterSnapshot,
+  CounterStore,
+  StoreCapabilities,
+} from './contract.js'
+export { type StoreMethod, type StoreWrapping, wrapStore } from './wrap.js'

@@ -15,17 +15,20 @@ export function checkInteger(name: string, value: unknown, min: number): number 
   return value
 }
 
-export const optionalInteger = (name: string, value: unknown, min: number): number | null => (value === undefined ? null : checkInteger(name, value, min))
+export const optionalInteger = (name: string, value: unknown, min: number): number | null =>
+  value === undefined ? null : checkInteger(name, value, min)
 
 /** Hold ids are part of a key of the holds table: well-formed text of at most 255 characters. */
 function holdId(argument: string, id: unknown): Buffer {
-  if (typeof id !== 'string' || id.length === 0 || id.length > 255) throw new InvalidArgumentError(argument, 'must be a string of 1 to 255 characters')
+  if (typeof id !== 'string' || id.length === 0 || id.length > 255)
+    throw new InvalidArgumentError(argument, 'must be a string of 1 to 255 characters')
   if (!id.isWellFormed()) throw new InvalidArgumentError(argument, 'must be well-formed unicode (no lone surrogates)')
   return Buffer.from(id, 'utf8')
 }
 
 function tokenBytes(token: unknown): Buffer {
-  if (typeof token !== 'string' || token.length === 0) throw new InvalidArgumentError('token', 'must be a non-empty string')
+  if (typeof token !== 'string' || token.length === 0)
+    throw new InvalidArgumentError('token', 'must be a non-empty string')
   if (!token.isWellFormed()) throw new InvalidArgumentError('token', 'must be well-formed unicode (no lone surrogates)')
   return Buffer.from(token, 'utf8')
 }
@@ -34,7 +37,11 @@ function tokenBytes(token: unknown): Buffer {
  * The apply routine's arguments, checked, and whether the call writes (an op with a delta):
  * a call that writes nothing is safe to send again.
  */
-export function applyArgs(ops: readonly CounterOp[], options: ApplyOptions, storageKey: StorageKey): { args: ApplyArgs; writes: boolean } {
+export function applyArgs(
+  ops: readonly CounterOp[],
+  options: ApplyOptions,
+  storageKey: StorageKey,
+): { args: ApplyArgs; writes: boolean } {
   if (!Array.isArray(ops)) throw new InvalidArgumentError('ops', 'must be an array')
   const args: ApplyArgs = {
     keys: [],
@@ -65,7 +72,8 @@ export function applyArgs(ops: readonly CounterOp[], options: ApplyOptions, stor
 /** Op `i`'s key, delta, bound, ttl and ifMissing; returns its delta. */
 function pushCounterArgs(args: ApplyArgs, op: CounterOp, i: number, storageKey: StorageKey): number {
   args.keys.push(storageKey(op.key, `ops[${i}].key`))
-  if (op.ifMissing !== 'create' && op.ifMissing !== 'report') throw new InvalidArgumentError(`ops[${i}].ifMissing`, `must be 'create' or 'report'`)
+  if (op.ifMissing !== 'create' && op.ifMissing !== 'report')
+    throw new InvalidArgumentError(`ops[${i}].ifMissing`, `must be 'create' or 'report'`)
   const delta = checkInteger(`ops[${i}].delta`, op.delta, -Number.MAX_SAFE_INTEGER)
   const max = optionalInteger(`ops[${i}].max`, op.max, 0)
   const min = optionalInteger(`ops[${i}].min`, op.min, -Number.MAX_SAFE_INTEGER)
@@ -79,7 +87,8 @@ function pushCounterArgs(args: ApplyArgs, op: CounterOp, i: number, storageKey: 
 /** Op `i`'s hold or settle (null in both lists when it has none). */
 function pushHoldArgs(args: ApplyArgs, op: CounterOp, i: number, delta: number): void {
   const { hold, settle } = op
-  if (hold !== undefined && settle !== undefined) throw new InvalidArgumentError(`ops[${i}]`, 'cannot both hold and settle')
+  if (hold !== undefined && settle !== undefined)
+    throw new InvalidArgumentError(`ops[${i}]`, 'cannot both hold and settle')
   if (hold !== undefined && delta < 0) throw new InvalidArgumentError(`ops[${i}].delta`, 'must be >= 0 to hold units')
   // A hold of 0 units (a reserve of cost 0) holds nothing: a read, as on the other stores.
   if (hold !== undefined && delta > 0) {
@@ -105,24 +114,45 @@ function pushRecordArgs(args: ApplyArgs, options: ApplyOptions, storageKey: Stor
     args.idempotencyKey = storageKey(options.idempotencyKey, 'idempotencyKey')
     args.idempotencyTtlMs = checkInteger('idempotencyTtlMs', options.idempotencyTtlMs ?? DEFAULT_IDEMPOTENCY_TTL_MS, 1)
   }
-  if (options.clearIdempotencyKey !== undefined) args.clearKey = storageKey(options.clearIdempotencyKey, 'clearIdempotencyKey')
+  if (options.clearIdempotencyKey !== undefined)
+    args.clearKey = storageKey(options.clearIdempotencyKey, 'clearIdempotencyKey')
 }
 
 /** Every key the call touches, distinct: one lock order for every caller, byte order, as the database compares the keys. */
 function lockOrder(args: ApplyArgs): Buffer[] {
-  const all = [...args.keys, ...(args.idempotencyKey ? [args.idempotencyKey] : []), ...(args.clearKey ? [args.clearKey] : [])]
+  const all = [
+    ...args.keys,
+    ...(args.idempotencyKey ? [args.idempotencyKey] : []),
+    ...(args.clearKey ? [args.clearKey] : []),
+  ]
   const distinct = new Map(all.map((key) => [key.toString('hex'), key]))
   return [...distinct.values()].sort(Buffer.compare)
 }
 
 /** The arguments of seed or set, checked. */
-export function valueRoutine(name: 'seed' | 'set', storageKey: StorageKey, key: string, value: unknown, ttlMs: unknown): WriteRoutine {
-  return { name, key: storageKey(key, 'key'), value: checkInteger('value', value, 0), ttlMs: optionalInteger('ttlMs', ttlMs, 1) }
+export function valueRoutine(
+  name: 'seed' | 'set',
+  storageKey: StorageKey,
+  key: string,
+  value: unknown,
+  ttlMs: unknown,
+): WriteRoutine {
+  return {
+    name,
+    key: storageKey(key, 'key'),
+    value: checkInteger('value', value, 0),
+    ttlMs: optionalInteger('ttlMs', ttlMs, 1),
+  }
 }
 
 /** The arguments of acquireLock, checked. */
 export function acquireLockRoutine(storageKey: StorageKey, key: string, token: unknown, ttlMs: unknown): WriteRoutine {
-  return { name: 'acquireLock', key: storageKey(key, 'key'), token: tokenBytes(token), ttlMs: checkInteger('ttlMs', ttlMs, 1) }
+  return {
+    name: 'acquireLock',
+    key: storageKey(key, 'key'),
+    token: tokenBytes(token),
+    ttlMs: checkInteger('ttlMs', ttlMs, 1),
+  }
 }
 
 /** The arguments of releaseLock, checked. */

@@ -54,7 +54,13 @@ function timeLimit(ms: number, onTimeout: () => unknown): { timedOut: Promise<ne
 }
 
 /** Sends the call, again at once after a deadlock or serialization failure while time is left. */
-async function attempt<T>(calls: Calls, what: string, idempotent: boolean, control: CallControl, send: Send<T>): Promise<T> {
+async function attempt<T>(
+  calls: Calls,
+  what: string,
+  idempotent: boolean,
+  control: CallControl,
+  send: Send<T>,
+): Promise<T> {
   const preparing = whilePreparing(calls, what)
   if (preparing) await preparing
   for (let attempts = 1; ; attempts++) {
@@ -65,7 +71,8 @@ async function attempt<T>(calls: Calls, what: string, idempotent: boolean, contr
       return await send(deadline, control)
     } catch (error) {
       const kind = calls.driver.classify(error, control)
-      if (kind === 'conflict' && attempts < MAX_ATTEMPTS && performance.now() < control.dueAt - calls.allowanceMs) continue
+      if (kind === 'conflict' && attempts < MAX_ATTEMPTS && performance.now() < control.dueAt - calls.allowanceMs)
+        continue
       throw toStoreError(error, kind, what, idempotent, attempts)
     }
   }

@@ -17,8 +17,10 @@ export const SQL_MAX_KEY_LENGTH = 255
 export function createStorageKeys(prefix: string): (key: string, argument: string) => Buffer {
   const shorten = createKeyMapper(prefix, SQL_MAX_KEY_LENGTH)
   return (key, argument) => {
-    if (typeof key !== 'string' || key.length === 0) throw new InvalidArgumentError(argument, 'must be a non-empty string')
-    if (!key.isWellFormed()) throw new InvalidArgumentError(argument, 'must be well-formed unicode (no lone surrogates)')
+    if (typeof key !== 'string' || key.length === 0)
+      throw new InvalidArgumentError(argument, 'must be a non-empty string')
+    if (!key.isWellFormed())
+      throw new InvalidArgumentError(argument, 'must be well-formed unicode (no lone surrogates)')
     return Buffer.from(shorten(key), 'utf8')
   }
 }

@@ -1,10 +1,17 @@
-import { type ApplyArgs, type CallControl, parseGetReply, type RawSnapshot, type SqlDriver, type WriteRoutine } from './driver.js'
-import { classifyMysqlError } from './mysql-errors.js'
-import { call, closePool, type MysqlPool, mysqlPool, query } from './mysql-pool.js'
+import {
+  type ApplyArgs,
+  type CallControl,
+  parseGetReply,
+  type RawSnapshot,
+  type SqlDriver,
+  type WriteRoutine,
+} from './driver.js'
 import { mysqlGet } from './mysql/get.js'
 import { mysqlMigration } from './mysql/migration.js'
 import { type MysqlNames, mysqlNames } from './mysql/names.js'
 import { MYSQL_NOW } from './mysql/parts.js'
+import { classifyMysqlError } from './mysql-errors.js'
+import { call, closePool, type MysqlPool, mysqlPool, query } from './mysql-pool.js'
 
 export interface MysqlDriverSettings {
   /** The @keyv/mysql adapter's `opts`: its connection URI and mysql2 pool options. */
@@ -31,7 +38,12 @@ interface Context {
 export function createMysqlDriver(settings: MysqlDriverSettings): SqlDriver {
   const { adapterOptions, commandTimeoutMs, table } = settings
   const names = mysqlNames(table)
-  const context: Context = { pool: mysqlPool({ adapterOptions, commandTimeoutMs }), table, names, getText: mysqlGet(names) }
+  const context: Context = {
+    pool: mysqlPool({ adapterOptions, commandTimeoutMs }),
+    table,
+    names,
+    getText: mysqlGet(names),
+  }
   return {
     dialect: 'mysql',
     migrate: (control) => migrate(context, control),
@@ -89,8 +101,20 @@ function applyValues(args: ApplyArgs, deadline: number): unknown[] {
   ]
 }
 
-async function apply({ pool, names }: Context, args: ApplyArgs, deadline: number, control: CallControl): Promise<string> {
-  return String(await call(pool, `CALL ${names.apply}(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, applyValues(args, deadline), control))
+async function apply(
+  { pool, names }: Context,
+  args: ApplyArgs,
+  deadline: number,
+  control: CallControl,
+): Promise<string> {
+  return String(
+    await call(
+      pool,
+      `CALL ${names.apply}(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      applyValues(args, deadline),
+      control,
+    ),
+  )
 }
 
 /** The CALL of a write routine's procedure, and its values. */
@@ -98,25 +122,46 @@ function writeCall(names: MysqlNames, routine: WriteRoutine, deadline: number): 
   switch (routine.name) {
     case 'seed':
     case 'set':
-      return { sql: `CALL ${routine.name === 'seed' ? names.seed : names.set}(?, ?, ?, ?)`, values: [routine.key, routine.value, routine.ttlMs, deadline] }
+      return {
+        sql: `CALL ${routine.name === 'seed' ? names.seed : names.set}(?, ?, ?, ?)`,
+        values: [routine.key, routine.value, routine.ttlMs, deadline],
+      }
     case 'delete':
       return { sql: `CALL ${names.delete}(?, ?)`, values: [routine.key, deadline] }
     case 'acquireLock':
-      return { sql: `CALL ${names.acquireLock}(?, ?, ?, ?)`, values: [routine.key, routine.token, routine.ttlMs, deadline] }
+      return {
+        sql: `CALL ${names.acquireLock}(?, ?, ?, ?)`,
+        values: [routine.key, routine.token, routine.ttlMs, deadline],
+      }
     case 'releaseLock':
       return { sql: `CALL ${names.releaseLock}(?, ?, ?)`, values: [routine.key, routine.token, deadline] }
   }
 }
 
-async function write({ pool, names }: Context, routine: WriteRoutine, deadline: number, control: CallControl): Promise<boolean> {
+async function write(
+  { pool, names }: Context,
+  routine: WriteRoutine,
+  deadline: number,
+  control: CallControl,
+): Promise<boolean> {
   const { sql, values } = writeCall(names, routine, deadline)
   return Number(await call(pool, sql, values, control)) === 1
 }
 
-async function get({ pool, names, getText }: Context, key: Buffer, deadline: number, control: CallControl): Promise<RawSnapshot | undefined> {
-  const [row] = (await query(pool, getText, [key], control)) as { value: string; ttl_ms: string | null; stale: number }[]
+async function get(
+  { pool, names, getText }: Context,
+  key: Buffer,
+  deadline: number,
+  control: CallControl,
+): Promise<RawSnapshot | undefined> {
+  const [row] = (await query(pool, getText, [key], control)) as {
+    value: string
+    ttl_ms: string | null
+    stale: number
+  }[]
   if (!row) return undefined
   // Expired holds: their units come back (a write, under the row lock) before the read.
-  if (Number(row.stale) === 1) return parseGetReply(String(await call(pool, `CALL ${names.get}(?, ?)`, [key, deadline], control)))
+  if (Number(row.stale) === 1)
+    return parseGetReply(String(await call(pool, `CALL ${names.get}(?, ?)`, [key, deadline], control)))
   return { value: String(row.value), ttlMs: row.ttl_ms === null ? null : String(row.ttl_ms) }
 }

@@ -25,7 +25,11 @@ export function classifyMysqlError(error: unknown, control: CallControl): Failur
   if (e?.fatal === true || typeof e?.sqlState !== 'string') return control.sent ? 'unknown' : 'not-sent'
   // The server answered with an error: every procedure rolls back before it re-raises.
   if (errno === ER_LOCK_DEADLOCK) return 'conflict'
-  if (errno === ER_LOCK_WAIT_TIMEOUT || errno === ER_CON_COUNT_ERROR || (errno !== undefined && STATEMENT_TIME_LIMIT.has(errno))) {
+  if (
+    errno === ER_LOCK_WAIT_TIMEOUT ||
+    errno === ER_CON_COUNT_ERROR ||
+    (errno !== undefined && STATEMENT_TIME_LIMIT.has(errno))
+  ) {
     return 'rolled-back-transient'
   }
   if (e.sqlState === '45000' && String(e.sqlMessage).startsWith(DEADLINE_MESSAGE)) return 'rolled-back-transient'

@@ -54,7 +54,8 @@ function parseUri(uri: string): PoolOptions {
 /** mysql2's options: the URI's and the adapter's, less its own, with the connect wait bounded by the store's timeout. */
 function poolConfig(settings: MysqlPoolSettings): PoolOptions {
   const config: PoolOptions = parseUri(String(settings.adapterOptions.uri ?? 'mysql://localhost'))
-  for (const [key, value] of Object.entries(settings.adapterOptions)) if (!ADAPTER_ONLY.includes(key)) (config as Record<string, unknown>)[key] = value
+  for (const [key, value] of Object.entries(settings.adapterOptions))
+    if (!ADAPTER_ONLY.includes(key)) (config as Record<string, unknown>)[key] = value
   // One statement per query, always: values are escaped, but a second statement is never wanted.
   config.multipleStatements = false
   config.connectTimeout = Math.min(Number(config.connectTimeout) || Number.POSITIVE_INFINITY, settings.commandTimeoutMs)
@@ -64,7 +65,10 @@ function poolConfig(settings: MysqlPoolSettings): PoolOptions {
 function open(p: MysqlPool): Promise<Pool> {
   if (p.pool) return Promise.resolve(p.pool)
   p.opening ??= (async () => {
-    const mysql = (await import('mysql2')) as unknown as { default?: { createPool: (o: PoolOptions) => Pool }; createPool?: (o: PoolOptions) => Pool }
+    const mysql = (await import('mysql2')) as unknown as {
+      default?: { createPool: (o: PoolOptions) => Pool }
+      createPool?: (o: PoolOptions) => Pool
+    }
     const createPool = mysql.default?.createPool ?? mysql.createPool!
     const config = poolConfig(p.settings)
     if (p.closed) throw new NotSentError('the store is closed')

@@ -1,10 +1,17 @@
-import { type ApplyArgs, type CallControl, parseGetReply, type RawSnapshot, type SqlDriver, type WriteRoutine } from './driver.js'
-import { classifyPostgresError } from './postgres-errors.js'
-import { closePool, type PostgresPool, postgresPool, query, transaction } from './postgres-pool.js'
+import {
+  type ApplyArgs,
+  type CallControl,
+  parseGetReply,
+  type RawSnapshot,
+  type SqlDriver,
+  type WriteRoutine,
+} from './driver.js'
 import { postgresGet } from './postgres/get.js'
 import { postgresMigration } from './postgres/migration.js'
 import { type PostgresNames, postgresNames } from './postgres/names.js'
 import { POSTGRES_NOW } from './postgres/parts.js'
+import { classifyPostgresError } from './postgres-errors.js'
+import { closePool, type PostgresPool, postgresPool, query, transaction } from './postgres-pool.js'
 
 export interface PostgresDriverSettings {
   /** The @keyv/postgres adapter's `opts`: its connection URI and pg pool options. */
@@ -38,7 +45,12 @@ interface Context {
 export function createPostgresDriver(settings: PostgresDriverSettings): SqlDriver {
   const { adapterOptions, commandTimeoutMs, lockTimeoutMs } = settings
   const names = postgresNames(settings.schema, settings.table)
-  const context: Context = { pool: postgresPool({ adapterOptions, commandTimeoutMs, lockTimeoutMs }), settings, names, getText: postgresGet(names) }
+  const context: Context = {
+    pool: postgresPool({ adapterOptions, commandTimeoutMs, lockTimeoutMs }),
+    settings,
+    names,
+    getText: postgresGet(names),
+  }
   return {
     dialect: 'postgres',
     migrate: (control) => migrate(context, control),
@@ -68,7 +80,12 @@ async function now({ pool }: Context, control: CallControl): Promise<number> {
   return Number(row?.now_ms)
 }
 
-async function apply({ pool, names }: Context, args: ApplyArgs, deadline: number, control: CallControl): Promise<string> {
+async function apply(
+  { pool, names }: Context,
+  args: ApplyArgs,
+  deadline: number,
+  control: CallControl,
+): Promise<string> {
   const values = [
     args.keys,
     args.deltas,
@@ -90,7 +107,11 @@ async function apply({ pool, names }: Context, args: ApplyArgs, deadline: number
 }
 
 /** The statement that calls a write routine's function, and its values. */
-function writeStatement(names: PostgresNames, routine: WriteRoutine, deadline: number): { text: string; values: unknown[] } {
+function writeStatement(
+  names: PostgresNames,
+  routine: WriteRoutine,
+  deadline: number,
+): { text: string; values: unknown[] } {
   switch (routine.name) {
     case 'seed':
     case 'set':
@@ -106,17 +127,30 @@ function writeStatement(names: PostgresNames, routine: WriteRoutine, deadline: n
         text: `SELECT ${names.acquireLock}($1::bytea, $2::bytea, $3::bigint, $4::bigint) AS done`,
       }
     case 'releaseLock':
-      return { values: [routine.key, routine.token, deadline], text: `SELECT ${names.releaseLock}($1::bytea, $2::bytea, $3::bigint) AS done` }
+      return {
+        values: [routine.key, routine.token, deadline],
+        text: `SELECT ${names.releaseLock}($1::bytea, $2::bytea, $3::bigint) AS done`,
+      }
   }
 }
 
-async function write({ pool, names }: Context, routine: WriteRoutine, deadline: number, control: CallControl): Promise<boolean> {
+async function write(
+  { pool, names }: Context,
+  routine: WriteRoutine,
+  deadline: number,
+  control: CallControl,
+): Promise<boolean> {
   const { text, values } = writeStatement(names, routine, deadline)
   const [row] = await query(pool, text, values, control)
   return row?.done === true
 }
 
-async function get({ pool, names, getText }: Context, key: Buffer, deadline: number, control: CallControl): Promise<RawSnapshot | undefined> {
+async function get(
+  { pool, names, getText }: Context,
+  key: Buffer,
+  deadline: number,
+  control: CallControl,
+): Promise<RawSnapshot | undefined> {
   const [row] = await query(pool, getText, [key], control)
   if (!row) return undefined
   if (row.stale === true) {

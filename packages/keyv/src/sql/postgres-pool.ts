@@ -29,10 +29,14 @@ export function postgresPool(settings: PostgresPoolSettings): PostgresPool {
 /** pg's options: the adapter's, less its own, with the connection wait bounded by the store's timeout. */
 function poolConfig(settings: PostgresPoolSettings): PoolConfig {
   const config: PoolConfig = {}
-  for (const [key, value] of Object.entries(settings.adapterOptions)) if (!ADAPTER_ONLY.includes(key)) (config as Record<string, unknown>)[key] = value
+  for (const [key, value] of Object.entries(settings.adapterOptions))
+    if (!ADAPTER_ONLY.includes(key)) (config as Record<string, unknown>)[key] = value
   config.connectionString = settings.adapterOptions.uri as string
   // A caller gives up after commandTimeoutMs: never queue for a connection longer.
-  config.connectionTimeoutMillis = Math.min(Number(config.connectionTimeoutMillis) || Number.POSITIVE_INFINITY, settings.commandTimeoutMs)
+  config.connectionTimeoutMillis = Math.min(
+    Number(config.connectionTimeoutMillis) || Number.POSITIVE_INFINITY,
+    settings.commandTimeoutMs,
+  )
   config.allowExitOnIdle ??= true
   return config
 }
@@ -95,7 +99,12 @@ async function checkout(p: PostgresPool, control: CallControl): Promise<PoolClie
 }
 
 /** One statement on one client, bounded by the caller's deadline. */
-export async function query(p: PostgresPool, text: string, values: unknown[], control: CallControl): Promise<Record<string, unknown>[]> {
+export async function query(
+  p: PostgresPool,
+  text: string,
+  values: unknown[],
+  control: CallControl,
+): Promise<Record<string, unknown>[]> {
   const client = await checkout(p, control)
   // pg-pool listens on idle clients only: a checked-out client needs a listener of its own.
   const onError = () => {}
@@ -121,7 +130,11 @@ export async function query(p: PostgresPool, text: string, values: unknown[], co
  * Run `statements` in one transaction on one client. A failed ROLLBACK means the connection is
  * unusable: the client is then destroyed, not returned.
  */
-export async function transaction(p: PostgresPool, control: CallControl, statements: (client: PoolClient) => Promise<void>): Promise<void> {
+export async function transaction(
+  p: PostgresPool,
+  control: CallControl,
+  statements: (client: PoolClient) => Promise<void>,
+): Promise<void> {
   const client = await checkout(p, control)
   const onError = () => {}
   client.on('error', onError)

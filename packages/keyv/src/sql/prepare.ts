@@ -21,7 +21,10 @@ export interface Preparation {
 function ownControl(commandTimeoutMs: number): { control: CallControl; done: () => void } {
   const abort = new AbortController()
   const timer = setTimeout(() => abort.abort(), commandTimeoutMs)
-  return { control: { signal: abort.signal, dueAt: performance.now() + commandTimeoutMs, sent: false }, done: () => clearTimeout(timer) }
+  return {
+    control: { signal: abort.signal, dueAt: performance.now() + commandTimeoutMs, sent: false },
+    done: () => clearTimeout(timer),
+  }
 }
 
 /**

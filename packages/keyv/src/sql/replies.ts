@@ -5,13 +5,17 @@ import type { RawSnapshot } from './driver.js'
 function parseValue(raw: string | undefined): number {
   const value = Number(raw)
   if (raw === undefined || !/^-?\d+$/.test(raw) || !Number.isSafeInteger(value)) {
-    throw new StoreError(`the database holds a counter value that is not a safe integer: ${JSON.stringify(raw)}`, { retryable: false })
+    throw new StoreError(`the database holds a counter value that is not a safe integer: ${JSON.stringify(raw)}`, {
+      retryable: false,
+    })
   }
   return value
 }
 
-const parseTtl = (raw: string | undefined | null): number | undefined => (raw === undefined || raw === null || raw === '' ? undefined : Number(raw))
-const parseOptional = (raw: string | undefined): number | undefined => (raw === undefined || raw === '' ? undefined : parseValue(raw))
+const parseTtl = (raw: string | undefined | null): number | undefined =>
+  raw === undefined || raw === null || raw === '' ? undefined : Number(raw)
+const parseOptional = (raw: string | undefined): number | undefined =>
+  raw === undefined || raw === '' ? undefined : parseValue(raw)
 
 /**
  * The apply routine's reply (postgres/apply.ts):
@@ -42,7 +46,13 @@ export function parseApplyReply(reply: string, n: number): ApplyResult {
       values[i] = parseOptional(parts[3 + 2 * i])
       ttlMs[i] = parseTtl(parts[4 + 2 * i])
     }
-    return { ok: false, index: Number(parts[1]), reason: parts[2] as 'limit' | 'floor' | 'missing' | 'hold', values, ttlMs }
+    return {
+      ok: false,
+      index: Number(parts[1]),
+      reason: parts[2] as 'limit' | 'floor' | 'missing' | 'hold',
+      values,
+      ttlMs,
+    }
   }
   throw new StoreError(`unexpected reply from the apply routine: ${JSON.stringify(reply)}`, { retryable: false })
 }

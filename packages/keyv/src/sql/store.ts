@@ -1,5 +1,5 @@
-import type { KeyvCounterStore } from '../counter-store.js'
 import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot } from '@andromeda/core'
+import type { KeyvCounterStore } from '../counter-store.js'
 import { acquireLockRoutine, applyArgs, releaseLockRoutine, type StorageKey, valueRoutine } from './args.js'
 import { type Calls, commitAllowanceMs, run } from './calls.js'
 import type { SqlDriver, WriteRoutine } from './driver.js'
@@ -45,12 +45,17 @@ export function createSqlStore(settings: SqlStoreSettings): KeyvCounterStore {
   return {
     capabilities: { shared: true, atomic: 'global', canApplyTogether: () => true },
     apply: (ops, options = {}) => rejectThrown(() => apply(context, ops, options)),
-    seed: (key, value, ttlMs) => rejectThrown(() => write(context, valueRoutine('seed', storageKey, key, value, ttlMs), (done) => done)),
+    seed: (key, value, ttlMs) =>
+      rejectThrown(() => write(context, valueRoutine('seed', storageKey, key, value, ttlMs), (done) => done)),
     get: (key) => rejectThrown(() => get(context, key)),
-    set: (key, value, ttlMs) => rejectThrown(() => write(context, valueRoutine('set', storageKey, key, value, ttlMs), () => undefined)),
-    delete: (key) => rejectThrown(() => write(context, { name: 'delete', key: storageKey(key, 'key') }, () => undefined)),
-    acquireLock: (key, token, ttlMs) => rejectThrown(() => write(context, acquireLockRoutine(storageKey, key, token, ttlMs), (done) => done)),
-    releaseLock: (key, token) => rejectThrown(() => write(context, releaseLockRoutine(storageKey, key, token), (done) => done)),
+    set: (key, value, ttlMs) =>
+      rejectThrown(() => write(context, valueRoutine('set', storageKey, key, value, ttlMs), () => undefined)),
+    delete: (key) =>
+      rejectThrown(() => write(context, { name: 'delete', key: storageKey(key, 'key') }, () => undefined)),
+    acquireLock: (key, token, ttlMs) =>
+      rejectThrown(() => write(context, acquireLockRoutine(storageKey, key, token, ttlMs), (done) => done)),
+    releaseLock: (key, token) =>
+      rejectThrown(() => write(context, releaseLockRoutine(storageKey, key, token), (done) => done)),
     /** Wait for calls in flight (each bounded by `commandTimeoutMs`), then end the store's own pool. */
     close: () => close(calls),
   }
@@ -65,7 +70,11 @@ function rejectThrown<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function apply({ calls, driver, storageKey }: Context, ops: readonly CounterOp[], options: ApplyOptions): Promise<ApplyResult> {
+function apply(
+  { calls, driver, storageKey }: Context,
+  ops: readonly CounterOp[],
+  options: ApplyOptions,
+): Promise<ApplyResult> {
   const { args, writes } = applyArgs(ops, options, storageKey)
   if (ops.length === 0) return Promise.resolve<ApplyResult>({ ok: true, values: [], ttlMs: [] })
   options.signal?.throwIfAborted()
@@ -78,12 +87,16 @@ function apply({ calls, driver, storageKey }: Context, ops: readonly CounterOp[]
 
 function get({ calls, driver, storageKey }: Context, key: string): Promise<CounterSnapshot | undefined> {
   const bytes = storageKey(key, 'key')
-  return run(calls, `${driver.dialect} get`, true, async (deadline, control) => parseSnapshot(await driver.get(bytes, deadline, control)))
+  return run(calls, `${driver.dialect} get`, true, async (deadline, control) =>
+    parseSnapshot(await driver.get(bytes, deadline, control)),
+  )
 }
 
 function write<T>({ calls, driver }: Context, routine: WriteRoutine, parse: (done: boolean) => T): Promise<T> {
   // Each write routine gives the same result when it runs twice: safe to retry.
-  return run(calls, `${driver.dialect} ${routine.name}`, true, async (deadline, control) => parse(await driver.write(routine, deadline, control)))
+  return run(calls, `${driver.dialect} ${routine.name}`, true, async (deadline, control) =>
+    parse(await driver.write(routine, deadline, control)),
+  )
 }
 
 function close(calls: Calls): Promise<void> {

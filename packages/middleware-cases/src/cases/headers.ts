@@ -3,7 +3,7 @@ import { parseRateLimitItems as parseItems } from '@andromeda/test-utils'
 import { expect, vi } from 'vitest'
 import type { MiddlewareCase } from '../case.js'
 import { call } from '../http.js'
-import { PROBLEM_JSON, QUOTA_EXCEEDED, hourlyQuota, byUser } from './helpers.js'
+import { byUser, hourlyQuota, PROBLEM_JSON, QUOTA_EXCEEDED } from './helpers.js'
 
 /** What a granted or refused request is told: the RateLimit fields (and the legacy ones), the 429 problem+json and its Retry-After, read off the quota's own clock. */
 export const HEADER_CASES: MiddlewareCase[] = [
@@ -96,13 +96,21 @@ export const HEADER_CASES: MiddlewareCase[] = [
         {
           quota,
           id: () => 'u',
-          refusalBody: (refusal) => ({ message: 'slow down', remaining: refusal.result.remaining, retryAfter: refusal.retryAfterSeconds }),
+          refusalBody: (refusal) => ({
+            message: 'slow down',
+            remaining: refusal.result.remaining,
+            retryAfter: refusal.retryAfterSeconds,
+          }),
         },
       ])
       expect((await call(`${app.url}/ok`)).status).toBe(200)
       const res = await call(`${app.url}/ok`)
       expect(res.status).toBe(429)
-      expect(res.json()).toEqual({ message: 'slow down', remaining: 0, retryAfter: Number(res.headers.get('retry-after')) })
+      expect(res.json()).toEqual({
+        message: 'slow down',
+        remaining: 0,
+        retryAfter: Number(res.headers.get('retry-after')),
+      })
       expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
       expect(parseItems(res.headers.get('ratelimit') ?? undefined).api!.r).toBe(0)
     },
@@ -111,7 +119,13 @@ export const HEADER_CASES: MiddlewareCase[] = [
     name: "Retry-After and the RateLimit reset come from the quota's clock, 2 minutes behind or ahead of real time",
     async run({ store, serve }) {
       for (const offsetMs of [-120_000, 120_000]) {
-        const quota = createQuota({ name: 'api', store: store(), limit: 1, period: 'minute', clock: () => Date.now() + offsetMs })
+        const quota = createQuota({
+          name: 'api',
+          store: store(),
+          limit: 1,
+          period: 'minute',
+          clock: () => Date.now() + offsetMs,
+        })
         const app = await serve([{ quota, id: () => `u${offsetMs}` }])
         expect((await call(`${app.url}/ok`)).status).toBe(200)
         const refused = await call(`${app.url}/ok`)

@@ -34,4 +34,7 @@ export function hourlyQuota(store: CounterStore) {
   return { quota, compensations }
 }
 
-export const byUser = <Req>(req: RequestView<Req>) => (r: Req) => req.header(r, 'x-user') ?? 'anonymous'
+export const byUser =
+  <Req>(req: RequestView<Req>) =>
+  (r: Req) =>
+    req.header(r, 'x-user') ?? 'anonymous'

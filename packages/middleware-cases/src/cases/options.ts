@@ -17,7 +17,9 @@ export const OPTION_CASES: MiddlewareCase[] = [
       await expect(created({ quota } as never)).rejects.toThrow(/id/)
       await expect(created({ quota, id: () => 'u', cost: -1 })).rejects.toThrow(/cost/)
       await expect(created({ quota, id: () => 'u', timeoutMs: 0 })).rejects.toThrow(/timeoutMs/)
-      await expect(created({ quota, id: () => 'u', storeDownRetryAfterSeconds: 0 })).rejects.toThrow(/storeDownRetryAfterSeconds/)
+      await expect(created({ quota, id: () => 'u', storeDownRetryAfterSeconds: 0 })).rejects.toThrow(
+        /storeDownRetryAfterSeconds/,
+      )
       await expect(created({ quota, id: () => 'u', cost: -1 })).rejects.toSatisfy(InvalidArgumentError.isInstance)
     },
   },
@@ -34,8 +36,12 @@ export const OPTION_CASES: MiddlewareCase[] = [
       expect(error).toSatisfy(InvalidArgumentError.isInstance)
       expect((error as InvalidArgumentError).argument).toBe('refundWhn')
       expect((error as Error).message).toContain("'refundWhen'")
-      await expect(created({ quota, id: () => 'u', headers: { legasy: 'x-ratelimit' } } as never)).rejects.toThrow(/headers\.legasy/)
-      await expect(created({ quota, id: () => 'u', idempotency: { hedaer: 'X-Key' } } as never)).rejects.toThrow(/idempotency\.hedaer/)
+      await expect(created({ quota, id: () => 'u', headers: { legasy: 'x-ratelimit' } } as never)).rejects.toThrow(
+        /headers\.legasy/,
+      )
+      await expect(created({ quota, id: () => 'u', idempotency: { hedaer: 'X-Key' } } as never)).rejects.toThrow(
+        /idempotency\.hedaer/,
+      )
     },
   },
   {

@@ -3,7 +3,7 @@ import { parseRateLimitItems as parseItems } from '@andromeda/test-utils'
 import { expect, vi } from 'vitest'
 import type { MiddlewareCase } from '../case.js'
 import { call } from '../http.js'
-import { recordOutcomes, hourlyQuota, byUser } from './helpers.js'
+import { byUser, hourlyQuota, recordOutcomes } from './helpers.js'
 
 /** When a request's units are given back: a failed handler once, a success or a client gone never, and `refundWhen` awaited and checked. */
 export const REFUND_CASES: MiddlewareCase[] = [
@@ -93,7 +93,9 @@ export const REFUND_CASES: MiddlewareCase[] = [
     async run({ store, serve }) {
       const quota = createQuota({ name: 'api', store: store(), limit: 3 })
       const errors: unknown[] = []
-      const app = await serve([{ quota, id: () => 'u', refundWhen: (() => 'yes') as never, onError: (error) => void errors.push(error) }])
+      const app = await serve([
+        { quota, id: () => 'u', refundWhen: (() => 'yes') as never, onError: (error) => void errors.push(error) },
+      ])
       expect((await call(`${app.url}/answers-500`)).status).toBe(500)
       await vi.waitFor(() => expect(errors).toHaveLength(1))
       expect(errors[0]).toSatisfy(InvalidArgumentError.isInstance)

@@ -40,7 +40,11 @@ export const REQUEST_CASES: MiddlewareCase[] = [
       const app = await serve([
         {
           quota: (r) =>
-            req.path(r) === '/free' ? undefined : req.method(r) === 'GET' ? { quota: reads, id: 'u' } : { quota: writes, id: 'u', cost: 2 },
+            req.path(r) === '/free'
+              ? undefined
+              : req.method(r) === 'GET'
+                ? { quota: reads, id: 'u' }
+                : { quota: writes, id: 'u', cost: 2 },
         },
       ])
       expect((await call(`${app.url}/a`)).status).toBe(200)
@@ -56,7 +60,12 @@ export const REQUEST_CASES: MiddlewareCase[] = [
     name: "hands an id function that throws to the framework's error handling and charges nothing",
     async run({ store, serve }) {
       const consumed: string[] = []
-      const quota = createQuota({ name: 'api', store: store(), limit: 3, hooks: { onConsume: (e) => void consumed.push(e.id) } })
+      const quota = createQuota({
+        name: 'api',
+        store: store(),
+        limit: 3,
+        hooks: { onConsume: (e) => void consumed.push(e.id) },
+      })
       const app = await serve([
         {
           quota,
@@ -89,7 +98,12 @@ export const REQUEST_CASES: MiddlewareCase[] = [
     name: 'an id function that answers a number fails the request and counts nothing',
     async run({ store, serve }) {
       const consumed: string[] = []
-      const quota = createQuota({ name: 'api', store: store(), limit: 3, hooks: { onConsume: (e) => void consumed.push(e.id) } })
+      const quota = createQuota({
+        name: 'api',
+        store: store(),
+        limit: 3,
+        hooks: { onConsume: (e) => void consumed.push(e.id) },
+      })
       const app = await serve([{ quota, id: (() => 42) as never }])
       expect((await call(`${app.url}/ok`)).status).toBe(500)
       expect(consumed).toEqual([])

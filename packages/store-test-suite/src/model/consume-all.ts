@@ -1,5 +1,11 @@
 import { ModelBase } from './model-base.js'
-import { type Counter, type ModelConsumeAllItem, type ModelConsumeAllResult, type ModelResult, UNLIMITED } from './types.js'
+import {
+  type Counter,
+  type ModelConsumeAllItem,
+  type ModelConsumeAllResult,
+  type ModelResult,
+  UNLIMITED,
+} from './types.js'
 
 /** One consumeAll call as the model works on it: its items, their limits, which are counted, and the results so far. */
 interface AllCall {
@@ -17,7 +23,12 @@ export class ConsumeAllModel extends ModelBase {
    * atomic apply, or a saga of single consumes with compensation); the guarantees are the same,
    * but idempotency records live per call on the atomic path and per step on the saga.
    */
-  consumeAll(items: readonly ModelConsumeAllItem[], key: string | undefined, atomic: boolean, now: number): ModelConsumeAllResult {
+  consumeAll(
+    items: readonly ModelConsumeAllItem[],
+    key: string | undefined,
+    atomic: boolean,
+    now: number,
+  ): ModelConsumeAllResult {
     this.events = []
     const limits = items.map((item) => item.spec.limit(item.id))
     const counted = items.flatMap((_, i) => (limits[i] === null ? [] : [i]))
@@ -26,7 +37,10 @@ export class ConsumeAllModel extends ModelBase {
     const call: AllCall = { items, limits, counted, results, now }
     if (atomic) return this.consumeAllAtomic(call, key)
     // Every step's record is named by the whole request, as the atomic path's one record is.
-    return this.consumeAllSaga(call, key === undefined ? undefined : `${key}#${JSON.stringify(this.requestOf(items, counted))}`)
+    return this.consumeAllSaga(
+      call,
+      key === undefined ? undefined : `${key}#${JSON.stringify(this.requestOf(items, counted))}`,
+    )
   }
 
   /** What a multi-quota request charges: each counted item's (quota, id) group and cost, whatever the window. */
@@ -37,7 +51,10 @@ export class ConsumeAllModel extends ModelBase {
   private consumeAllAtomic(call: AllCall, key: string | undefined): ModelConsumeAllResult {
     const { items, counted, results, now } = call
     const first = items[call.counted[0]!]!
-    const record = key === undefined ? undefined : this.recordId(this.groupId(first.spec, first.id), 'all', key, this.requestOf(items, counted))
+    const record =
+      key === undefined
+        ? undefined
+        : this.recordId(this.groupId(first.spec, first.id), 'all', key, this.requestOf(items, counted))
     const replay = record && this.liveRecord(record, now)
     if (replay) {
       counted.forEach((i, k) => {
@@ -57,12 +74,20 @@ export class ConsumeAllModel extends ModelBase {
     for (const i of counted) {
       const { spec, id } = items[i]!
       const counter = this.counterId(spec, id, now)
-      const c: Counter = this.live(counter, now) ?? { value: scratch.get(counter)!, expiresAt: undefined, holds: new Map() }
+      const c: Counter = this.live(counter, now) ?? {
+        value: scratch.get(counter)!,
+        expiresAt: undefined,
+        holds: new Map(),
+      }
       results[i] = this.result(spec, call.limits[i]!, c, now, true)
     }
     if (record) {
       const lived = counted.map((i) => this.live(this.counterId(items[i]!.spec, items[i]!.id, now), now) !== undefined)
-      this.records.set(record, { results: counted.map((i) => results[i]!), expiresAt: now + first.spec.idempotencyTtlMs, lived })
+      this.records.set(record, {
+        results: counted.map((i) => results[i]!),
+        expiresAt: now + first.spec.idempotencyTtlMs,
+        lived,
+      })
     }
     return { allowed: true, results }
   }
@@ -111,7 +136,10 @@ export class ConsumeAllModel extends ModelBase {
       if (j === i) continue
       const other = items[j]!
       const oc = this.live(this.counterId(other.spec, other.id, now), now)
-      results[j] = { ...this.result(other.spec, limits[j]!, oc, now, false), reason: j < i ? 'rolled-back' : 'not-tried' }
+      results[j] = {
+        ...this.result(other.spec, limits[j]!, oc, now, false),
+        reason: j < i ? 'rolled-back' : 'not-tried',
+      }
     }
     return { allowed: false, results, refused: { index: i, quota: items[i]!.spec.name, reason } }
   }
@@ -147,7 +175,8 @@ export class ConsumeAllModel extends ModelBase {
       const c = this.live(this.counterId(item.spec, item.id, now), now)
       if (!c) continue
       c.value -= item.cost
-      if (key !== undefined) this.records.delete(this.recordId(this.groupId(item.spec, item.id), 'all', `${key}#${g}`, item.cost))
+      if (key !== undefined)
+        this.records.delete(this.recordId(this.groupId(item.spec, item.id), 'all', `${key}#${g}`, item.cost))
     }
   }
 }

@@ -41,7 +41,12 @@ export class ModelBase {
    * with the request, so a key reused for a different request (another cost, other items) is
    * evaluated afresh.
    */
-  protected recordId(group: string, operation: 'consume' | 'refund' | 'reserve' | 'all', key: string, request: unknown): string {
+  protected recordId(
+    group: string,
+    operation: 'consume' | 'refund' | 'reserve' | 'all',
+    key: string,
+    request: unknown,
+  ): string {
     return JSON.stringify([group, operation, key, request])
   }
 
@@ -111,9 +116,21 @@ export class ModelBase {
     return this.periodEndAt(spec, now) ?? c?.expiresAt
   }
 
-  protected result(spec: ModelQuotaSpec, limit: number, c: Counter | undefined, now: number, allowed: boolean): ModelResult {
+  protected result(
+    spec: ModelQuotaSpec,
+    limit: number,
+    c: Counter | undefined,
+    now: number,
+    allowed: boolean,
+  ): ModelResult {
     const usage = c?.value ?? 0
-    const r: ModelResult = { status: allowed ? 'granted' : 'refused', allowed, usage, limit, remaining: Math.max(limit - usage, 0) }
+    const r: ModelResult = {
+      status: allowed ? 'granted' : 'refused',
+      allowed,
+      usage,
+      limit,
+      remaining: Math.max(limit - usage, 0),
+    }
     const resetAt = this.resetAt(spec, c, now)
     if (resetAt !== undefined) r.resetAt = resetAt
     return r
@@ -145,10 +162,15 @@ export class ModelBase {
       if (hold) c.holds.set(hold.id, { units: cost, expiresAt: now + hold.holdMs, holdMs: hold.holdMs })
     }
     const result = this.result(spec, limit, c, now, true)
-    if (record) this.records.set(record, { results: [result], expiresAt: now + spec.idempotencyTtlMs, counter, lived: [c !== undefined] })
+    if (record)
+      this.records.set(record, {
+        results: [result],
+        expiresAt: now + spec.idempotencyTtlMs,
+        counter,
+        lived: [c !== undefined],
+      })
     return result
   }
-
 
   protected settleOnce(hold: ModelHold, keep: number, now: number): ModelResult | 'expired' {
     if (hold.units === 0) return hold.result
@@ -157,7 +179,8 @@ export class ModelBase {
     const mark = `${hold.counter}#${hold.holdId}`
     if (!c || !entry || entry.expiresAt <= now) {
       const marked = this.settledMarks.get(mark)
-      if (c && !entry && marked !== undefined && marked > now) return { ...this.result(hold.spec, hold.limit, c, now, true), status: 'replayed' }
+      if (c && !entry && marked !== undefined && marked > now)
+        return { ...this.result(hold.spec, hold.limit, c, now, true), status: 'replayed' }
       this.reclaim(c, now)
       return 'expired'
     }

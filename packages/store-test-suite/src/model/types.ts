@@ -94,7 +94,13 @@ export interface IdempotencyRecord {
   lived: boolean[]
 }
 
-export const UNLIMITED: ModelResult = { status: 'unlimited', allowed: true, usage: 0, limit: Infinity, remaining: Infinity }
+export const UNLIMITED: ModelResult = {
+  status: 'unlimited',
+  allowed: true,
+  usage: 0,
+  limit: Infinity,
+  remaining: Infinity,
+}
 
 /** The quota's default `holdMs`, which `transact` holds for. */
 export const TRANSACT_HOLD_MS = 60_000

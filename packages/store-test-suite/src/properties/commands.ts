@@ -45,9 +45,15 @@ export function setupArbitrary(clocked: boolean): fc.Arbitrary<Setup> {
   return fc.record({
     plainLimit: fc.integer({ min: 0, max: 8 }),
     plainTtlMs: ttl,
-    perIdLimits: fc.array(fc.integer({ min: 0, max: 6 }), { minLength: PROPERTY_IDS.length, maxLength: PROPERTY_IDS.length }),
+    perIdLimits: fc.array(fc.integer({ min: 0, max: 6 }), {
+      minLength: PROPERTY_IDS.length,
+      maxLength: PROPERTY_IDS.length,
+    }),
     loadedLimit: fc.integer({ min: 0, max: 8 }),
-    database: fc.array(fc.integer({ min: 0, max: 8 }), { minLength: PROPERTY_IDS.length, maxLength: PROPERTY_IDS.length }),
+    database: fc.array(fc.integer({ min: 0, max: 8 }), {
+      minLength: PROPERTY_IDS.length,
+      maxLength: PROPERTY_IDS.length,
+    }),
     loadedTtlMs: ttl,
     sagaLimit: fc.integer({ min: 0, max: 8 }),
     idempotencyTtlMs: clocked ? fc.constantFrom(5_000, 86_400_000) : fc.constant(86_400_000),
@@ -63,10 +69,21 @@ export function commandArbitrary(clocked: boolean): fc.Arbitrary<Cmd> {
     { weight: 6, arbitrary: fc.record({ kind: fc.constant('consume' as const), q, id, cost, key }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('refund' as const), q, id, cost, key }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom('get' as const, 'reset' as const), q, id }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant('set' as const), q, id, usage: fc.integer({ min: 0, max: 10 }) }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({ kind: fc.constant('set' as const), q, id, usage: fc.integer({ min: 0, max: 10 }) }),
+    },
     {
       weight: 2,
-      arbitrary: fc.record({ kind: fc.constant('transact' as const), q, id, cost, fails: fc.boolean(), irreversible: fc.boolean(), key }),
+      arbitrary: fc.record({
+        kind: fc.constant('transact' as const),
+        q,
+        id,
+        cost,
+        fails: fc.boolean(),
+        irreversible: fc.boolean(),
+        key,
+      }),
     },
     {
       weight: 3,
@@ -107,7 +124,10 @@ export function commandArbitrary(clocked: boolean): fc.Arbitrary<Cmd> {
   if (clocked) {
     const ms = fc.constantFrom(1, 999, 1_000, 2_000, 5_000, 30_000, 60_000, 3_600_000)
     commands.push({ weight: 2, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms }) })
-    commands.push({ weight: 2, arbitrary: fc.record({ kind: fc.constant('edge' as const), before: fc.constantFrom(1, 10, 500) }) })
+    commands.push({
+      weight: 2,
+      arbitrary: fc.record({ kind: fc.constant('edge' as const), before: fc.constantFrom(1, 10, 500) }),
+    })
   }
   return fc.oneof(...commands)
 }

@@ -8,7 +8,12 @@ import type { ModelConsumeAllResult, ModelResult, ModelState } from '../model.js
  * ends are exact. A refusal may leave out `resetAt` when the store cannot tell it cheaply (the
  * contract allows it).
  */
-export function expectResult(actual: unknown, expected: ModelResult | ModelState, looseResetAt: boolean, label: string) {
+export function expectResult(
+  actual: unknown,
+  expected: ModelResult | ModelState,
+  looseResetAt: boolean,
+  label: string,
+) {
   const want: Record<string, unknown> = { ...expected }
   const got = actual as Record<string, unknown> | undefined
   if ('allowed' in expected && !expected.allowed && got?.resetAt === undefined) delete want.resetAt
@@ -17,7 +22,12 @@ export function expectResult(actual: unknown, expected: ModelResult | ModelState
 }
 
 /** Compare a consumeAll answer with the model's: the refused item exactly, the others by status, limit and reason. */
-export function expectConsumeAll(actual: unknown, expected: ModelConsumeAllResult, looseResetAt: boolean[], label: string) {
+export function expectConsumeAll(
+  actual: unknown,
+  expected: ModelConsumeAllResult,
+  looseResetAt: boolean[],
+  label: string,
+) {
   const got = actual as { allowed: boolean; results: QuotaResult[]; refused?: unknown; replayed?: boolean }
   expect(got.allowed, `${label}: allowed`).toBe(expected.allowed)
   expect(got.refused, `${label}: refused`).toEqual(expected.refused)
@@ -29,7 +39,12 @@ export function expectConsumeAll(actual: unknown, expected: ModelConsumeAllResul
     } else {
       // Items other than the refused one: not granted, counted against their own limit, and
       // saying whether they were rolled back or never tried.
-      expect(got.results[i], `${label}: results[${i}]`).toMatchObject({ status: 'refused', allowed: false, limit: want.limit, reason: want.reason })
+      expect(got.results[i], `${label}: results[${i}]`).toMatchObject({
+        status: 'refused',
+        allowed: false,
+        limit: want.limit,
+        reason: want.reason,
+      })
     }
   })
 }

@@ -1,4 +1,11 @@
-import { consumeAll, createQuota, type CounterStore, type Quota, type QuotaHooks, type QuotaResult } from '@andromeda/core'
+import {
+  type CounterStore,
+  consumeAll,
+  createQuota,
+  type Quota,
+  type QuotaHooks,
+  type QuotaResult,
+} from '@andromeda/core'
 import type fc from 'fast-check'
 import { expect } from 'vitest'
 import { randomName } from '../random.js'
@@ -50,7 +57,12 @@ class Ledger {
  * then check the ledger: for each counter, usage == loaded + granted - refunded, within
  * [0, limit], and every refusal was justified at the moment it was taken.
  */
-export async function runConcurrent(store: CounterStore, s: fc.Scheduler, setup: ConcurrentSetup, ops: ConcurrentOp[]): Promise<void> {
+export async function runConcurrent(
+  store: CounterStore,
+  s: fc.Scheduler,
+  setup: ConcurrentSetup,
+  ops: ConcurrentOp[],
+): Promise<void> {
   const loaded = setup.loaded === null ? null : Math.min(setup.loaded, setup.limit)
   const ledger = new Ledger()
   const { a, b } = batchQuotas(store, s, setup, loaded, ledger)
@@ -67,7 +79,13 @@ export async function runConcurrent(store: CounterStore, s: fc.Scheduler, setup:
 }
 
 /** Quotas a and b on the scheduled store; a saga's give-back refused (concurrent refunds gave back more) stays in the ledger. */
-function batchQuotas(store: CounterStore, s: fc.Scheduler, setup: ConcurrentSetup, loaded: number | null, ledger: Ledger): { a: Quota; b: Quota } {
+function batchQuotas(
+  store: CounterStore,
+  s: fc.Scheduler,
+  setup: ConcurrentSetup,
+  loaded: number | null,
+  ledger: Ledger,
+): { a: Quota; b: Quota } {
   const view = scheduled(store, s)
   const hooks = (name: () => string): QuotaHooks => ({
     onCompensate: (e) => {
@@ -83,7 +101,12 @@ function batchQuotas(store: CounterStore, s: fc.Scheduler, setup: ConcurrentSetu
     hooks: hooks(() => a.name),
   })
   // On a view of its own, b makes consumeAll([a, b]) take the saga; on the same view, one apply.
-  const b: Quota = createQuota({ name: randomName('cb'), store: setup.saga ? sagaOnly(view) : view, limit: setup.otherLimit, hooks: hooks(() => b.name) })
+  const b: Quota = createQuota({
+    name: randomName('cb'),
+    store: setup.saga ? sagaOnly(view) : view,
+    limit: setup.otherLimit,
+    hooks: hooks(() => b.name),
+  })
   return { a, b }
 }
 

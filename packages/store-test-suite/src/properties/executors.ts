@@ -43,7 +43,10 @@ const transact: Executor<'transact'> = async (run, cmd, label, t) => {
     if (cmd.fails) throw failure
     return result
   }
-  const outcome = await run.quotas[cmd.q]!.transact(id, cmd.cost, work, { ...idempotency(cmd.key), irreversible: cmd.irreversible }).then(
+  const outcome = await run.quotas[cmd.q]!.transact(id, cmd.cost, work, {
+    ...idempotency(cmd.key),
+    irreversible: cmd.irreversible,
+  }).then(
     (result) => ({ threw: 'no', result }),
     (error: unknown) => {
       if (error === failure) return { threw: 'fn', result: undefined }
@@ -67,7 +70,12 @@ const consumeAllCmd: Executor<'consumeAll'> = async (run, cmd, label, t) => {
   )
   const items = cmd.items.map((item) => ({ spec: run.specs[item.q]!, id: run.ids[item.id]!, cost: item.cost }))
   const expected = run.model.consumeAll(items, useKey, atomic, t)
-  expectConsumeAll(actual, expected, cmd.items.map((item) => loose(run, item.q)), `${label} (${atomic ? 'atomic' : 'saga'})`)
+  expectConsumeAll(
+    actual,
+    expected,
+    cmd.items.map((item) => loose(run, item.q)),
+    `${label} (${atomic ? 'atomic' : 'saga'})`,
+  )
 }
 
 const reserve: Executor<'reserve'> = async (run, cmd, label, t) => {

@@ -1,4 +1,11 @@
-import { type CounterStore, counterKey, createQuota, type Quota, type QuotaHooks, type Reservation } from '@andromeda/core'
+import {
+  type CounterStore,
+  counterKey,
+  createQuota,
+  type Quota,
+  type QuotaHooks,
+  type Reservation,
+} from '@andromeda/core'
 import { hashTagGroup, idempotencyKey } from '@andromeda/core/store'
 import { type ModelHold, type ModelPeriod, type ModelQuotaSpec, QuotaModel, windowStartAt } from '../model.js'
 import { randomName } from '../random.js'
@@ -54,7 +61,18 @@ export function startRun(store: CounterStore, clock: PropertyClock | undefined, 
       hooks,
     }),
   )
-  return { store, clock, now, ids, specs, quotas, model: new QuotaModel(), events, reservations: [], allKeys: new Map() }
+  return {
+    store,
+    clock,
+    now,
+    ids,
+    specs,
+    quotas,
+    model: new QuotaModel(),
+    events,
+    reservations: [],
+    allKeys: new Map(),
+  }
 }
 
 /** The five quotas (see `commands.ts`) as the model sees them. */
@@ -62,7 +80,12 @@ function specsOf(setup: Setup, period: ModelPeriod): ModelQuotaSpec[] {
   const ids = PROPERTY_IDS as readonly string[]
   const prefix = randomName('p')
   return [
-    { name: `${prefix}-plain`, limit: () => setup.plainLimit, ttlMs: setup.plainTtlMs, idempotencyTtlMs: setup.idempotencyTtlMs },
+    {
+      name: `${prefix}-plain`,
+      limit: () => setup.plainLimit,
+      ttlMs: setup.plainTtlMs,
+      idempotencyTtlMs: setup.idempotencyTtlMs,
+    },
     {
       name: `${prefix}-per:id`,
       limit: (id) => (id === UNLIMITED_ID ? null : setup.perIdLimits[ids.indexOf(id)]!),
@@ -96,7 +119,11 @@ export function atomicPath(run: SequenceRun, items: { q: number; id: number }[],
     return counterKey(
       spec.name,
       ids[item.id]!,
-      spec.period ? { period: spec.period, startAt: windowStartAt(spec.period, run.now()) } : spec.ttlMs === undefined ? undefined : 'ttl',
+      spec.period
+        ? { period: spec.period, startAt: windowStartAt(spec.period, run.now()) }
+        : spec.ttlMs === undefined
+          ? undefined
+          : 'ttl',
     )
   })
   const first = counted[0]!

@@ -7,7 +7,11 @@ import type { PropertyClock } from './property-options.js'
 import { looseResetAt, type SequenceRun, startRun } from './sequence-run.js'
 
 /** Run one random sequence on fresh quotas, each step checked against the model, then sweep every counter. */
-export async function runSequence(ctx: { store: CounterStore; clock: PropertyClock | undefined }, setup: Setup, commands: Cmd[]): Promise<void> {
+export async function runSequence(
+  ctx: { store: CounterStore; clock: PropertyClock | undefined },
+  setup: Setup,
+  commands: Cmd[],
+): Promise<void> {
   const run = startRun(ctx.store, ctx.clock, setup)
   const history: Cmd[] = []
   for (const [step, cmd] of commands.entries()) {

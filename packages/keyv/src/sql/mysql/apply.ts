@@ -1,5 +1,17 @@
 import type { MysqlNames } from './names.js'
-import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, giveBackExpiredHolds, item, lockIfPresent, lockRow, NOW, readRow, reclaim, START } from './parts.js'
+import {
+  COMMIT,
+  COMMON_DECLARATIONS,
+  DECLARE_HANDLER,
+  giveBackExpiredHolds,
+  item,
+  lockIfPresent,
+  lockRow,
+  NOW,
+  readRow,
+  reclaim,
+  START,
+} from './parts.js'
 
 /**
  * apply: the ops in order, all or nothing, with the idempotency record in the same step.

@@ -10,7 +10,8 @@ export const NOW = `(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMES
 export const MYSQL_NOW = `SELECT CAST(${NOW} AS CHAR) AS now_ms`
 
 /** The i-th (1-based) element of a comma-separated list; NULL when it is ''. */
-export const item = (list: string, i: string) => `NULLIF(SUBSTRING_INDEX(SUBSTRING_INDEX(${list}, ',', ${i}), ',', -1), '')`
+export const item = (list: string, i: string) =>
+  `NULLIF(SUBSTRING_INDEX(SUBSTRING_INDEX(${list}, ',', ${i}), ',', -1), '')`
 
 /** Any error rolls back before it leaves the procedure: a connection never goes back to the pool in a transaction. */
 export const DECLARE_HANDLER = `
@@ -37,7 +38,8 @@ export const lockRow = (table: string, key: string) =>
   `INSERT INTO ${table} (storage_key) VALUES (${key}) ON DUPLICATE KEY UPDATE storage_key = storage_key;`
 
 /** Lock one key if its row is present. */
-export const lockIfPresent = (table: string, key: string) => `SELECT COUNT(*) INTO present FROM ${table} WHERE storage_key = ${key} FOR UPDATE;`
+export const lockIfPresent = (table: string, key: string) =>
+  `SELECT COUNT(*) INTO present FROM ${table} WHERE storage_key = ${key} FOR UPDATE;`
 
 /** Deletes up to two expired rows and their holds; SKIP LOCKED never waits, so it cannot deadlock. */
 export const reclaim = (n: MysqlNames) => `
