@@ -1,5 +1,6 @@
 import { createQuota } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
+import { windowStartClock } from '@andromeda/middleware-cases'
 import express, { type ErrorRequestHandler } from 'express'
 import express4 from 'express4'
 import request from 'supertest'
@@ -21,6 +22,8 @@ function setup(make: ExpressFactory) {
     store: createMemoryStore(),
     limit: 3,
     period: 'hour',
+    // Held at the window's start: an hour boundary crossed mid-test must not reset the counter.
+    clock: windowStartClock('hour'),
     hooks: { onCompensate: (event) => void compensations.push(event.cost) },
   })
   const app = make()

@@ -1,5 +1,6 @@
 import { createQuota } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
+import { windowStartClock } from '@andromeda/middleware-cases'
 import { parseRateLimitItems as parseItems } from '@andromeda/test-utils'
 import Fastify, { type FastifyInstance } from 'fastify'
 import Fastify4 from 'fastify4'
@@ -28,6 +29,8 @@ function hourly(limit = 3) {
     store: createMemoryStore(),
     limit,
     period: 'hour',
+    // Held at the window's start: an hour boundary crossed mid-test must not reset the counter.
+    clock: windowStartClock('hour'),
     hooks: { onCompensate: (event) => void compensations.push(event.cost) },
   })
   return { quota, compensations }

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http'
 import { createQuota } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
+import { windowStartClock } from '@andromeda/middleware-cases'
 import Koa from 'koa'
 import Koa2 from 'koa2'
 import request from 'supertest'
@@ -27,6 +28,8 @@ function setup(KoaApp: KoaClass) {
     store: createMemoryStore(),
     limit: 3,
     period: 'hour',
+    // Held at the window's start: an hour boundary crossed mid-test must not reset the counter.
+    clock: windowStartClock('hour'),
     hooks: { onCompensate: (event) => void compensations.push(event.cost) },
   })
   const app = new KoaApp()

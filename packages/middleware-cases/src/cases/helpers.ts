@@ -21,6 +21,17 @@ export function recordOutcomes() {
   return { outcomes, refundWhen, settled }
 }
 
+const PERIOD_MS = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const
+
+/**
+ * A quota clock held at the start of the current window: a case that counts on one window must
+ * not see its counter reset because real time crossed a boundary while it ran.
+ */
+export function windowStartClock(period: keyof typeof PERIOD_MS): () => number {
+  const startAt = Math.floor(Date.now() / PERIOD_MS[period]) * PERIOD_MS[period]
+  return () => startAt
+}
+
 /** A quota of 3 per hour that records what it gave back on its own. */
 export function hourlyQuota(store: CounterStore) {
   const compensations: number[] = []
@@ -29,6 +40,7 @@ export function hourlyQuota(store: CounterStore) {
     store,
     limit: 3,
     period: 'hour',
+    clock: windowStartClock('hour'),
     hooks: { onCompensate: (event) => void compensations.push(event.cost) },
   })
   return { quota, compensations }
