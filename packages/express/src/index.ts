@@ -2,8 +2,9 @@ export {
   defaultRefundWhen,
   type HeaderOptions,
   type ProblemDetails,
+  type QuotaRefusal,
   type QuotaResolver,
   type QuotaTarget,
   type SettleOutcome,
 } from '@andromeda/core/http'
-export { type ExpressQuotaOptions, expressQuota, type QuotaRefusal } from './middleware.js'
+export { type ExpressQuotaOptions, expressQuota } from './middleware.js'

@@ -1,24 +1,11 @@
-import type { QuotaResult } from '@andromeda/core'
 import {
   createQuotaGate,
   type HeaderAccess,
   PROBLEM_CONTENT_TYPE,
-  type ProblemDetails,
   type QuotaGateOptions,
+  type QuotaRefusal,
 } from '@andromeda/core/http'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-
-/** What `onExceeded` is told about a refused request. */
-export interface QuotaRefusal {
-  /** Always 429: `onExceeded` is not called for a 503 (store down) or a 400. */
-  status: 429
-  /** The RFC 9457 body the middleware sends unless `onExceeded` answers itself. */
-  problem: ProblemDetails
-  /** The quota's refused result: usage, limit, remaining, resetAt. */
-  result: QuotaResult
-  /** Seconds until the quota resets, when known (also in `Retry-After`). */
-  retryAfterSeconds?: number
-}
 
 /** Options of `expressQuota`: the shared gate options (see `QuotaGateOptions`) plus `onExceeded`. */
 export interface ExpressQuotaOptions<Req extends Request = Request> extends QuotaGateOptions<Req> {

@@ -2,8 +2,9 @@ export {
   defaultRefundWhen,
   type HeaderOptions,
   type ProblemDetails,
+  type QuotaRefusal,
   type QuotaResolver,
   type QuotaTarget,
   type SettleOutcome,
 } from '@andromeda/core/http'
-export { type FastifyQuotaOptions, fastifyQuota, type QuotaHook, type QuotaRefusal } from './plugin.js'
+export { type FastifyQuotaOptions, fastifyQuota, type QuotaHook } from './plugin.js'

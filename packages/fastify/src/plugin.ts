@@ -4,24 +4,12 @@ import {
   type GateDecision,
   type HeaderAccess,
   PROBLEM_CONTENT_TYPE,
-  type ProblemDetails,
   QUOTA_GATE_OPTION_KEYS,
   type QuotaGateOptions,
+  type QuotaRefusal,
 } from '@andromeda/core/http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-
-/** What `onExceeded` is told about a refused request. */
-export interface QuotaRefusal {
-  /** Always 429: `onExceeded` is not called for a 503 (store down) or a 400. */
-  status: 429
-  /** The RFC 9457 body the plugin sends unless `onExceeded` answers itself. */
-  problem: ProblemDetails
-  /** The quota's refused result: usage, limit, remaining, resetAt. */
-  result: QuotaResult
-  /** Seconds until the quota resets, when known (also in `Retry-After`). */
-  retryAfterSeconds?: number
-}
 
 /** A hook the plugin runs (or `fastify.quotaHook()` returns) for one quota. */
 export type QuotaHook = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>

@@ -2,8 +2,9 @@ export {
   defaultRefundWhen,
   type HeaderOptions,
   type ProblemDetails,
+  type QuotaRefusal,
   type QuotaResolver,
   type QuotaTarget,
   type SettleOutcome,
 } from '@andromeda/core/http'
-export { type HonoQuotaOptions, honoQuota, type QuotaRefusal, type QuotaVariables } from './middleware.js'
+export { type HonoQuotaOptions, honoQuota, type QuotaVariables } from './middleware.js'

@@ -16,6 +16,21 @@ import { describe } from './request-input.js'
 
 /** The gate's answers: grant (with the settle-once refund), 429, 503, 400, and the headers of each. */
 
+/**
+ * What an adapter's `onExceeded` is told about a refused request (Express, Koa, Fastify and
+ * Hono pass the same shape).
+ */
+export interface QuotaRefusal {
+  /** Always 429: `onExceeded` is not called for a 503 (store down) or a 400. */
+  status: 429
+  /** The RFC 9457 body the middleware sends unless `onExceeded` answers itself. */
+  problem: ProblemDetails
+  /** The quota's refused result: usage, limit, remaining, resetAt. */
+  result: QuotaResult
+  /** Seconds until the quota resets, when known (also in `Retry-After`). */
+  retryAfterSeconds?: number
+}
+
 /** The middleware's answer for one request, before the downstream handler runs. */
 export type GateDecision =
   | { action: 'skip' }

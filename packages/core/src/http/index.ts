@@ -5,6 +5,8 @@
  *
  * @packageDocumentation
  */
+
+export type { QuotaRefusal } from './decisions.js'
 export {
   createQuotaGate,
   defaultRefundWhen,
