@@ -57,14 +57,32 @@ export async function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Poll `check` every 50 ms until it holds; throws naming `what` after `timeoutMs`. */
+/** A connection that failed or timed out: the server is down or busy for now, not a wrong answer. */
+function isTransportError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true
+  return error instanceof Error && /^no reply from port /.test(error.message)
+}
+
+/**
+ * Poll `check` every 50 ms until it holds; throws naming `what` after `timeoutMs`. A check that
+ * fails to reach a server (refused, reset, timed out: a node being killed or promoted) counts as
+ * "not yet"; any other error it throws ends the wait at once.
+ */
 export async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs
+  let lastError: unknown
   while (Date.now() < until) {
-    if (await check()) return
+    try {
+      if (await check()) return
+    } catch (error) {
+      if (!isTransportError(error)) throw error
+      lastError = error
+    }
     await sleep(50)
   }
-  throw new Error(`timed out waiting for ${what}`)
+  const cause = lastError instanceof Error ? ` (last: ${lastError.message})` : ''
+  throw new Error(`timed out waiting for ${what}${cause}`)
 }
 
 /** A redis-server this test owns: started on a free loopback port, stopped by PID. */

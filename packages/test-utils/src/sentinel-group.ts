@@ -205,9 +205,13 @@ function makeGroup(nodes: ReplicatedNode[], sentinels: Sentinel[], dir: string):
       for (const node of nodes) if (node.proxy) node.proxy.lagMs = lagMs
     },
     async primary() {
-      const node = await namedPrimary(nodes, sentinels)
-      if (!node) throw new Error('the Sentinels do not agree on a primary')
-      return node
+      // Right after a failover a Sentinel may be restarting a link or still voting: ask again.
+      let node: ReplicatedNode | undefined
+      await waitFor(async () => {
+        node = await namedPrimary(nodes, sentinels)
+        return node !== undefined
+      }, 'the Sentinels to agree on a primary')
+      return node!
     },
     async waitHealthy(timeoutMs = 20_000) {
       await waitFor(() => groupHealthy(nodes, sentinels), 'the Sentinel group to be healthy', timeoutMs)
