@@ -267,6 +267,9 @@ async function promoted(nodes: ReplicatedNode[], replica: ReplicatedNode): Promi
   return true
 }
 
+/** How long a manual or forced failover is given before it is asked again (> 2 x the node timeout). */
+const FAILOVER_RETRY_MS = 3_000
+
 async function failoverCluster(
   cluster: ReplicatedCluster,
   primary: ReplicatedNode,
@@ -275,9 +278,28 @@ async function failoverCluster(
   const startedAt = performance.now()
   const replica = (await cluster.topology()).find((p) => p.primary === primary)?.replica
   if (!replica) throw new Error(`${primary.name} is not a primary with a replica`)
-  if (kind === 'kill') await primary.kill()
-  else await command(replica.serverPort, kind === 'force' ? ['CLUSTER', 'FAILOVER', 'FORCE'] : ['CLUSTER', 'FAILOVER'])
-  await waitFor(() => promoted(cluster.nodes, replica), `${replica.name} to take over from ${primary.name}`, 30_000)
+  if (kind === 'kill') {
+    await primary.kill()
+    await waitFor(() => promoted(cluster.nodes, replica), `${replica.name} to take over from ${primary.name}`, 30_000)
+  } else {
+    // A replica asks the primaries for their votes; a primary that voted for a replica of the
+    // same shard within 2 x cluster-node-timeout refuses, and the replica gives up. A failover
+    // soon after the last one of its shard is asked again until it takes (bounded).
+    const asked = kind === 'force' ? ['CLUSTER', 'FAILOVER', 'FORCE'] : ['CLUSTER', 'FAILOVER']
+    let lastAskedAt = 0
+    await waitFor(
+      async () => {
+        if (await promoted(cluster.nodes, replica)) return true
+        if (performance.now() - lastAskedAt >= FAILOVER_RETRY_MS) {
+          lastAskedAt = performance.now()
+          await command(replica.serverPort, asked).catch(() => undefined)
+        }
+        return false
+      },
+      `${replica.name} to take over from ${primary.name}`,
+      30_000,
+    )
+  }
   const promotedMs = performance.now() - startedAt
   // Restarted empty (no persistence) only now: before the promotion it would come back
   // as the primary of its slots with nothing in them.
