@@ -1,10 +1,8 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { counterKey } from '@andromeda/core'
 import { adminCommand, type FailoverTiming } from '@andromeda/test-utils'
-import { build } from 'tsup'
+import { bundleFixture } from './bundle-fixture.js'
 import type { RoundReport } from './fixtures/failover-consumer.js'
 
 /**
@@ -12,29 +10,12 @@ import type { RoundReport } from './fixtures/failover-consumer.js'
  * round: what the processes were told (granted, failed) against the usage the new primaries hold.
  */
 
-const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..')
-// Inside the package's node_modules, so the bundle resolves ioredis and redis as the package does.
-const outDir = join(packageDir, 'node_modules', '.cache', 'andromeda-redis-failover')
+/** The bundled child-process fixture (see `bundle-fixture.ts`), built before the tests run. */
+let fixture = ''
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export async function buildConsumer(): Promise<void> {
-  await build({
-    config: false,
-    entry: { 'failover-consumer': join(packageDir, 'test', 'fixtures', 'failover-consumer.ts') },
-    outDir,
-    format: ['esm'],
-    platform: 'node',
-    target: 'node20',
-    outExtension: () => ({ js: '.mjs' }),
-    dts: false,
-    clean: false,
-    silent: true,
-    external: ['ioredis', 'redis', 'redis6'],
-    noExternal: [/^@andromeda\//, 'lru-cache', 'cluster-key-slot'],
-    esbuildOptions(options) {
-      options.conditions = ['@andromeda/source']
-    },
-  })
+  fixture = await bundleFixture('failover-consumer')
 }
 
 /** One child process and the lines it printed. */
@@ -128,7 +109,7 @@ export class FailoverLoad {
       (client) =>
         new Consumer(
           client,
-          spawn(process.execPath, [join(outDir, 'failover-consumer.mjs')], {
+          spawn(process.execPath, [fixture], {
             env: {
               ...process.env,
               CLIENT: client,

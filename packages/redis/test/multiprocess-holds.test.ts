@@ -1,21 +1,18 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { createQuota } from '@andromeda/core'
 import { Redis } from 'ioredis'
-import { build } from 'tsup'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRedisStore } from '../src/index.js'
+import { bundleFixture } from './bundle-fixture.js'
 import { canConnect, deleteKeys, randomPrefix, requireService, SHARED_REDIS } from './helpers.js'
 
 const available = requireService(await canConnect(SHARED_REDIS.port), `Redis on 127.0.0.1:${SHARED_REDIS.port}`)
-const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..')
-// Inside the package's node_modules, so the bundle resolves ioredis as the package does.
-const outDir = join(packageDir, 'node_modules', '.cache', 'andromeda-redis-test')
+/** The bundled child-process fixture (see `bundle-fixture.ts`), built before the tests run. */
+let fixture = ''
 const PROCESSES = 4
 const LIMIT = 120
 /** Each process: 20 reserves of 3 units at once (240 units asked of 120), committing 2 of each 3. */
@@ -72,23 +69,7 @@ describe.runIf(available)(
     beforeAll(async () => {
       admin = new Redis(SHARED_REDIS.port)
       sampler = new Redis(SHARED_REDIS.port)
-      await build({
-        config: false,
-        entry: { holder: join(packageDir, 'test', 'fixtures', 'holder.ts') },
-        outDir,
-        format: ['esm'],
-        platform: 'node',
-        target: 'node20',
-        outExtension: () => ({ js: '.mjs' }),
-        dts: false,
-        clean: false,
-        silent: true,
-        external: ['ioredis'],
-        noExternal: [/^@andromeda\//, 'lru-cache', 'cluster-key-slot'],
-        esbuildOptions(options) {
-          options.conditions = ['@andromeda/source']
-        },
-      })
+      fixture = await bundleFixture('holder')
     })
     afterAll(async () => {
       await deleteKeys(admin, prefix)
@@ -115,7 +96,7 @@ describe.runIf(available)(
         }
         // Child 0 dies holding its units; the others commit.
         const children = Array.from({ length: PROCESSES }, (_, i) =>
-          spawn(process.execPath, [join(outDir, 'holder.mjs')], {
+          spawn(process.execPath, [fixture], {
             env: { ...env, DIE: i === 0 ? '1' : '0' },
             stdio: ['pipe', 'pipe', 'inherit'],
           }),

@@ -1,16 +1,13 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
-import { build } from 'tsup'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { bundleFixture } from './bundle-fixture.js'
 import { canConnect, deleteKeys, randomPrefix, requireService, SHARED_REDIS } from './helpers.js'
 
 const available = requireService(await canConnect(SHARED_REDIS.port), `Redis on 127.0.0.1:${SHARED_REDIS.port}`)
-const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..')
-// Inside the package's node_modules, so the bundle resolves ioredis as the package does.
-const outDir = join(packageDir, 'node_modules', '.cache', 'andromeda-redis-test')
+/** The bundled child-process fixture (see `bundle-fixture.ts`), built before the tests run. */
+let fixture = ''
 const PROCESSES = 4
 const CONSUMES = 500
 
@@ -35,7 +32,7 @@ async function runChildren(
   perChild: (i: number) => Record<string, string> = () => ({}),
 ): Promise<ChildReport[]> {
   const children = Array.from({ length: PROCESSES }, (_, i) =>
-    spawn(process.execPath, [join(outDir, 'consumer.mjs')], {
+    spawn(process.execPath, [fixture], {
       env: { ...process.env, ...env, ...perChild(i), CONSUMES: String(CONSUMES) },
       stdio: ['pipe', 'pipe', 'inherit'],
     }),
@@ -68,23 +65,7 @@ describe.runIf(available)(`${PROCESSES} processes x ${CONSUMES} concurrent consu
 
   beforeAll(async () => {
     admin = new Redis(SHARED_REDIS.port)
-    await build({
-      config: false,
-      entry: { consumer: join(packageDir, 'test', 'fixtures', 'consumer.ts') },
-      outDir,
-      format: ['esm'],
-      platform: 'node',
-      target: 'node20',
-      outExtension: () => ({ js: '.mjs' }),
-      dts: false,
-      clean: false,
-      silent: true,
-      external: ['ioredis'],
-      noExternal: [/^@andromeda\//, 'lru-cache', 'cluster-key-slot'],
-      esbuildOptions(options) {
-        options.conditions = ['@andromeda/source']
-      },
-    })
+    fixture = await bundleFixture('consumer')
   })
   afterAll(async () => {
     await deleteKeys(admin, prefix)
