@@ -58,31 +58,24 @@ async function charge(
     ...(holdMs === undefined ? {} : { holdMs }),
   }
   const hold = await target.quota.reserve(target.id, cost, options)
-  const period = target.quota.period
-  return {
-    result: hold.result,
-    cost: hold.cost > 0 ? hold.cost : cost,
-    windowSeconds: period ? periodSeconds(period) : undefined,
-    now: clockOf(target.quota),
-    settle: async (refund) => {
-      try {
-        if (refund) await hold.release()
-        else await hold.commit()
-        return undefined
-      } catch (error) {
-        if (!HoldExpiredError.isInstance(error)) return error
-        // Expired: a refund has nothing left to do; a request that outlived its hold used
-        // the units, so they are charged again.
-        if (refund) return undefined
-        const again = await target.quota.consume(
-          target.id,
-          hold.cost,
-          target.data === undefined ? {} : { data: target.data },
-        )
-        return again.allowed ? undefined : error
-      }
-    },
-  }
+  return charged(target, hold.result, hold.cost > 0 ? hold.cost : cost, async (refund) => {
+    try {
+      if (refund) await hold.release()
+      else await hold.commit()
+      return undefined
+    } catch (error) {
+      if (!HoldExpiredError.isInstance(error)) return error
+      // Expired: a refund has nothing left to do; a request that outlived its hold used
+      // the units, so they are charged again.
+      if (refund) return undefined
+      const again = await target.quota.consume(
+        target.id,
+        hold.cost,
+        target.data === undefined ? {} : { data: target.data },
+      )
+      return again.allowed ? undefined : error
+    }
+  })
 }
 
 /**
@@ -96,22 +89,21 @@ async function chargeForGood(target: QuotaTarget<any>, cost: number): Promise<Ch
   const result = await (data === undefined
     ? target.quota.consume(target.id, cost)
     : target.quota.consume(target.id, cost, data))
+  return charged(target, result, cost, async (refund) => {
+    if (!refund) return undefined
+    try {
+      await target.quota.refund(target.id, cost, data)
+      return undefined
+    } catch (error) {
+      return error
+    }
+  })
+}
+
+/** A `Charge` of `target`'s quota: its window and clock come from the quota. */
+function charged(target: QuotaTarget<any>, result: QuotaResult, cost: number, settle: Charge['settle']): Charge {
   const period = target.quota.period
-  return {
-    result,
-    cost,
-    windowSeconds: period ? periodSeconds(period) : undefined,
-    now: clockOf(target.quota),
-    settle: async (refund) => {
-      if (!refund) return undefined
-      try {
-        await target.quota.refund(target.id, cost, data)
-        return undefined
-      } catch (error) {
-        return error
-      }
-    },
-  }
+  return { result, cost, windowSeconds: period ? periodSeconds(period) : undefined, now: clockOf(target.quota), settle }
 }
 
 /** The quota's one clock; a quota of an older copy of core without one reads `Date.now`. */
