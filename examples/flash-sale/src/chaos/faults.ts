@@ -70,21 +70,39 @@ export async function injectFaults(options: {
   // Room for the wait for holds (up to 3 s) before the kill, while claims still flow.
   const finalKillAt = options.endAt - 4000
 
+  const held = () => heldVoucherUnits(admin, options.keyPrefix, options.codes)
+  // A hold lasts only as long as its claim's commit: one seen by a poll may be settled before
+  // the kill lands. So freeze the service (SIGSTOP: it settles nothing more) and count again;
+  // it stays frozen (for the kill) once the count holds, and goes on otherwise.
+  const freezeHolding = async (waitMs: number) => {
+    const until = performance.now() + waitMs
+    while (performance.now() < until) {
+      if ((await held()) > 0) {
+        service.freeze()
+        const stillHeld = await held().catch((error: Error) => {
+          service.thaw()
+          throw error
+        })
+        if (stillHeld > 0) return
+        service.thaw()
+      }
+      await sleep(2)
+    }
+  }
+
   const inject = async (kind: FaultKind, holdWaitMs = 1000) => {
     const at = (performance.now() - options.startedAt) / 1000
     try {
       if (kind === 'service-kill') {
-        // A crash in the middle of claims: wait (bounded) for a moment when the service holds
-        // voucher units, then kill it. What it held stays held until the hold time passes.
+        // A crash in the middle of claims: kill the service at a moment when it holds voucher
+        // units (waiting for one is bounded). What it held stays held until the hold time passes.
         const downMs = between(100, 1500)
-        const until = performance.now() + holdWaitMs
-        while (performance.now() < until && (await heldVoucherUnits(admin, options.keyPrefix, options.codes)) === 0)
-          await sleep(5)
+        await freezeHolding(holdWaitMs)
         const inFlight = state.inFlight
         state.down = true
         state.life++
         await service.kill()
-        const heldUnits = await heldVoucherUnits(admin, options.keyPrefix, options.codes)
+        const heldUnits = await held()
         await sleep(downMs)
         await service.start()
         state.down = false

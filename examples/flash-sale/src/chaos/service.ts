@@ -71,6 +71,16 @@ export class ServiceProcess {
     await this.exited
   }
 
+  /** SIGSTOP: the process stops where it is (no timer, no reply, no settle) until `thaw()` or a kill. */
+  freeze(): void {
+    if (this.running) this.child!.kill('SIGSTOP')
+  }
+
+  /** SIGCONT: a frozen process goes on. */
+  thaw(): void {
+    if (this.running) this.child!.kill('SIGCONT')
+  }
+
   /** SIGKILL without waiting: for a parent that is exiting. */
   killNow(): void {
     if (this.running) this.child!.kill('SIGKILL')
