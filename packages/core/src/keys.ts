@@ -108,7 +108,16 @@ export class CounterKeyCache {
   }
 }
 
-/** Loader lock of one counter. */
+/**
+ * Loader lock of one counter, `<counter>:lock`: the loader holds it while it reads the system of
+ * record and seeds the counter, and a give-back to the missing counter deletes it (see
+ * `CounterOp` in the store contract), so a load that read before the give-back cannot seed.
+ *
+ * @example
+ * ```ts
+ * lockKey(counterKey('voucher', 'SUMMER24')) // '{voucher:SUMMER24}:usage:lock'
+ * ```
+ */
 export function lockKey(counter: string): string {
   return `${counter}:lock`
 }

@@ -19,7 +19,12 @@ export interface LoadRequest {
  * Fills missing counters from the system of record without a stampede: one load per key in
  * this process (single-flight), then one across processes (a store lock released only with its
  * own token), and `seed` (set-if-absent) so a counter that appeared meanwhile is never overwritten.
- * Correctness never depends on the lock; it only spares the database.
+ *
+ * The seed also needs the lock still held by this load's token. A refund (or a hold given back)
+ * that meets the missing counter changes no counter but deletes the lock (see `CounterOp`): the
+ * usage this load read may still count those units (read before the system of record dropped
+ * them), so the load reads again instead of restoring them. Beyond that, the lock only spares
+ * the database.
  */
 export class Loader {
   private readonly inFlight = new Map<string, Promise<void>>()
@@ -41,6 +46,7 @@ export class Loader {
 
   private async loadOnce(request: LoadRequest): Promise<void> {
     const lock = lockKey(request.key)
+    let revoked = 0
     for (let attempt = 0; attempt <= this.lock.retries; attempt++) {
       const token = randomUUID()
       if (await this.store.acquireLock(lock, token, this.lock.ttlMs)) {
@@ -58,9 +64,15 @@ export class Loader {
                 option: 'loadUsage',
               }),
           )
-          await this.store.seed(request.key, usage, request.ttlMs)
-          request.onLoaded?.(usage, performance.now() - startedAt)
-          return
+          if (await this.store.seed(request.key, usage, request.ttlMs, token)) {
+            request.onLoaded?.(usage, performance.now() - startedAt)
+            return
+          }
+          // Not seeded: another load's counter is in (done), or a give-back revoked this lock
+          // and the usage read may be stale: read again, without waiting.
+          if (await this.store.get(request.key)) return
+          revoked++
+          continue
         } finally {
           await this.store.releaseLock(lock, token).catch(() => {})
         }
@@ -68,8 +80,10 @@ export class Loader {
       if (await this.store.get(request.key)) return
       if (attempt < this.lock.retries) await sleep(this.lock.retryDelayMs)
     }
+    const because =
+      revoked > 0 ? `, and ${revoked} of its loads were revoked by refunds that met the missing counter` : ''
     throw new LockTimeoutError(
-      `counter ${request.key} was being loaded by another process for longer than ${this.lock.retries} x ${this.lock.retryDelayMs} ms`,
+      `counter ${request.key} was being loaded by another process for longer than ${this.lock.retries} x ${this.lock.retryDelayMs} ms${because}`,
       { key: request.key, waitedMs: this.lock.retries * this.lock.retryDelayMs },
     )
   }

@@ -48,6 +48,7 @@ function applyOne(entries: Entries, op: CounterOp): ApplyResult {
     return { ok: true, values: [next], ttlMs: [entry.hasTtl ? entries.liveTtlOf(key) : undefined] }
   }
   const current = entry
+  if (current === undefined && delta < 0) entries.revokeLoad(key)
   if (current === undefined && op.ifMissing === 'report')
     return { ok: false, index: 0, reason: 'missing', values: [undefined], ttlMs: [undefined] }
   const next = (current ?? 0) + delta
@@ -182,6 +183,7 @@ function checkOps(call: Call): ApplyResult | number {
   for (const [i, op] of call.ops.entries()) {
     if (unknown.has(op.key)) continue
     const state = call.stateOf(op.key)
+    if (!state.exists && (op.delta < 0 || op.settle !== undefined)) call.entries.revokeLoad(op.key)
     if (!state.exists && op.ifMissing === 'report') {
       if (missing < 0) missing = i
       unknown.add(op.key)
@@ -250,11 +252,22 @@ function writeScratch(call: Call): void {
   }
 }
 
+/**
+ * A counter's remaining lifetime after the call. The clock runs on during a call (a slow first
+ * call, a GC pause): a counter whose lifetime ran out meanwhile is reported as ended (0), never
+ * as one without expiry (undefined).
+ */
+function lifetimeAfter(call: Call, key: string): number | undefined {
+  const ttlMs = call.entries.ttlOf(key)
+  if (ttlMs === undefined && call.scratch.get(key)?.exists && call.entries.value(key) === undefined) return 0
+  return ttlMs
+}
+
 /** The granted answer: clear and write the idempotency records, then say whether only settles were replayed. */
 function answer(call: Call, options: ApplyOptions, replayedSettles: number): ApplyResult {
   const { entries, ops } = call
   const values = ops.map((op) => call.scratch.get(op.key)?.value ?? entries.value(op.key) ?? 0)
-  const ttlMs = ops.map((op) => entries.ttlOf(op.key))
+  const ttlMs = ops.map((op) => lifetimeAfter(call, op.key))
   // A settle that only replays changed nothing: the record it would clear stays the earlier call's.
   if (options.clearIdempotencyKey !== undefined && replayedSettles !== ops.length)
     entries.delete(options.clearIdempotencyKey)

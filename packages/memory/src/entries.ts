@@ -1,3 +1,4 @@
+import { lockKey } from '@andromeda/core/store'
 import { LRUCache } from 'lru-cache'
 
 /** Why a live entry left the store without being deleted: only `'evict'` (the store was full). */
@@ -256,5 +257,11 @@ export class Entries {
 
   setLock(key: string, token: string, ttlMs: number): void {
     this.cache.set(key, { kind: 'lock', token }, this.withTtl(ttlMs))
+  }
+
+  /** A give-back met the missing `counter`: a load in progress may have read before it (see `CounterOp`). */
+  revokeLoad(counter: string): void {
+    const lock = lockKey(counter)
+    if (this.lockHolder(lock) !== undefined) this.cache.delete(lock)
   }
 }

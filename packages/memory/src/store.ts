@@ -1,5 +1,6 @@
 import type { ApplyOptions, CounterSnapshot } from '@andromeda/core'
 import { checkOptionKeys, InvalidArgumentError, StoreError } from '@andromeda/core'
+import { lockKey } from '@andromeda/core/store'
 import { apply } from './apply.js'
 import type { MemoryCounterStore } from './counter-store.js'
 import { Entries, type MemoryEvictionEvent } from './entries.js'
@@ -123,9 +124,10 @@ function counterMethods(
   checkOpen: () => void,
 ): Pick<MemoryCounterStore, 'seed' | 'get' | 'set' | 'delete'> {
   return {
-    async seed(key, value, ttlMs) {
+    async seed(key, value, ttlMs, lockToken) {
       checkOpen()
       if (entries.value(key) !== undefined) return false
+      if (lockToken !== undefined && entries.lockHolder(lockKey(key)) !== lockToken) return false
       entries.create(key, value, ttlMs)
       return true
     },

@@ -38,6 +38,42 @@ export function engineTests(options: ConformanceOptions): void {
       expect((await quota.get('v1')).usage).toBe(5)
     })
 
+    test("a refund that lands while a load reads the system of record is not undone by the load's stale usage", async (store) => {
+      // The system of record: 3 claims; an unclaim refunds one, then drops its row.
+      let rows = 3
+      let reads = 0
+      let readStarted!: () => void
+      const started = new Promise<void>((resolve) => {
+        readStarted = resolve
+      })
+      let finishRead!: () => void
+      const readMayFinish = new Promise<void>((resolve) => {
+        finishRead = resolve
+      })
+      const quota = createQuota({
+        name: randomName(),
+        store,
+        limit: 5,
+        loadUsage: async () => {
+          const counted = rows
+          if (++reads === 1) {
+            readStarted()
+            await readMayFinish
+          }
+          return counted
+        },
+      })
+      const consuming = quota.consume('v', 1)
+      await started
+      // The counter is missing: the refund gives nothing back, and revokes the load under way.
+      expect(await quota.refund('v', 1)).toMatchObject({ allowed: false })
+      rows = 2
+      finishRead()
+      expect(await consuming).toMatchObject({ allowed: true, usage: 3 })
+      expect(reads).toBe(2)
+      expect((await quota.get('v')).usage).toBe(3)
+    })
+
     test('limit 10: 8 allowed, 5 refused with usage still 8, 2 allowed, remaining 0', async (store) => {
       const quota = createQuota({ name: randomName(), store, limit: 10 })
       expect(await quota.consume('v', 8)).toMatchObject({ allowed: true, usage: 8, remaining: 2 })

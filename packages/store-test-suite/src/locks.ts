@@ -1,9 +1,14 @@
+import type { CounterOp } from '@andromeda/core'
+import { lockKey } from '@andromeda/core/store'
 import { describe, expect } from 'vitest'
 import type { ConformanceOptions } from './conformance-options.js'
-import { randomKey } from './random.js'
+import { keyGroup, randomKey } from './random.js'
 import { sleep, storeTest } from './store-test.js'
 
-/** `acquireLock` / `releaseLock`: ownership by token, and expiry. */
+const refund = (key: string): CounterOp => ({ key, delta: -1, min: 0, ifMissing: 'report' })
+const settle = (key: string): CounterOp => ({ key, delta: 0, ifMissing: 'report', settle: { id: 'h1', keep: 0 } })
+
+/** `acquireLock` / `releaseLock`: ownership by token, and expiry; a seed under a loader lock, and give-backs that revoke it. */
 export function lockTests(options: ConformanceOptions): void {
   const test = storeTest(options)
 
@@ -24,6 +29,57 @@ export function lockTests(options: ConformanceOptions): void {
       expect(await store.acquireLock(key, 'a', 100)).toBe(true)
       await sleep(250)
       expect(await store.acquireLock(key, 'b', 10_000)).toBe(true)
+    })
+
+    test("seed() with a lock token seeds only while that token holds the counter's loader lock", async (store) => {
+      const key = randomKey()
+      expect(await store.seed(key, 3, undefined, 'a')).toBe(false)
+      expect(await store.acquireLock(lockKey(key), 'a', 10_000)).toBe(true)
+      expect(await store.seed(key, 3, undefined, 'b')).toBe(false)
+      expect(await store.get(key)).toBeUndefined()
+      expect(await store.seed(key, 3, undefined, 'a')).toBe(true)
+      expect(await store.get(key)).toMatchObject({ value: 3 })
+      expect(await store.seed(key, 9, undefined, 'a')).toBe(false)
+      expect(await store.get(key)).toMatchObject({ value: 3 })
+    })
+
+    for (const [giveBack, op] of [
+      ['a refund', refund],
+      ['a settle', settle],
+    ] as const) {
+      test(`${giveBack} that meets the missing counter revokes its loader lock: the load's seed is refused`, async (store) => {
+        const key = randomKey()
+        expect(await store.acquireLock(lockKey(key), 'load', 10_000)).toBe(true)
+        expect(await store.apply([op(key)])).toMatchObject({ ok: false, index: 0, reason: 'missing' })
+        expect(await store.seed(key, 3, undefined, 'load')).toBe(false)
+        expect(await store.get(key)).toBeUndefined()
+        // The lock is free: the next load takes it and seeds.
+        expect(await store.acquireLock(lockKey(key), 'reload', 10_000)).toBe(true)
+        expect(await store.seed(key, 2, undefined, 'reload')).toBe(true)
+        expect(await store.get(key)).toMatchObject({ value: 2 })
+      })
+    }
+
+    test("a give-back revokes the missing counter's lock even when another op of the call is refused", async (store) => {
+      const [missing, full] = keyGroup(2) as [string, string]
+      expect(await store.apply([{ key: full, delta: 1, max: 1, ifMissing: 'create' }])).toMatchObject({ ok: true })
+      expect(await store.acquireLock(lockKey(missing), 'load', 10_000)).toBe(true)
+      const answer = await store.apply([refund(missing), { key: full, delta: 1, max: 1, ifMissing: 'create' }])
+      expect(answer).toMatchObject({ ok: false, index: 1, reason: 'limit' })
+      expect(await store.seed(missing, 3, undefined, 'load')).toBe(false)
+    })
+
+    test('a refund on a live counter, or a consume that meets a missing one, leaves the loader lock alone', async (store) => {
+      const [live, missing] = keyGroup(2) as [string, string]
+      await store.apply([{ key: live, delta: 2, max: 5, ifMissing: 'create' }])
+      expect(await store.acquireLock(lockKey(live), 'load', 10_000)).toBe(true)
+      expect(await store.apply([refund(live)])).toMatchObject({ ok: true, values: [1] })
+      expect(await store.acquireLock(lockKey(live), 'other', 10_000)).toBe(false)
+      expect(await store.acquireLock(lockKey(missing), 'load', 10_000)).toBe(true)
+      expect(await store.apply([{ key: missing, delta: 1, max: 5, ifMissing: 'report' }])).toMatchObject({
+        reason: 'missing',
+      })
+      expect(await store.seed(missing, 3, undefined, 'load')).toBe(true)
     })
   })
 }

@@ -43,6 +43,12 @@ export interface StoreCapabilities {
  * `settle.keep` units (at most the held ones) and gives the rest back. It is refused with
  * `'hold'` when the hold is gone (expired: its units are back already); settling a hold again
  * within its `holdMs` answers ok and changes nothing (`replayed: true`).
+ *
+ * Give-backs and loads: an op that gives units back (`delta < 0`, or a `settle`) to a missing
+ * counter deletes the counter's loader lock (`lockKey(key)`, `<key>:lock`) in the same atomic
+ * step, whatever the call's answer. A load in progress may have read the system of record
+ * before that give-back (still counting the units it gives back); its `seed` with its lock
+ * token is then refused and it reads again, so a reload never restores units that went back.
  */
 export interface CounterOp {
   key: string
@@ -133,8 +139,13 @@ export interface CounterStore {
    * reject (or, from a synchronous store, throw); the engine treats both alike.
    */
   apply(ops: readonly CounterOp[], options?: ApplyOptions): ApplyResult | Promise<ApplyResult>
-  /** Create the counter with `value` only if it is absent (set-if-absent). True if it was set. */
-  seed(key: string, value: number, ttlMs?: number): Promise<boolean>
+  /**
+   * Create the counter with `value` only if it is absent (set-if-absent). True if it was set.
+   * With `lockToken`, only while the counter's loader lock (`lockKey(key)`) is held by that
+   * token: a give-back to the missing counter deletes the lock (see `CounterOp`), and the
+   * usage a load read before it may count units that went back.
+   */
+  seed(key: string, value: number, ttlMs?: number, lockToken?: string): Promise<boolean>
   /** Read a counter (after giving back its expired holds); undefined when it is missing or expired. */
   get(key: string): Promise<CounterSnapshot | undefined>
   /** Overwrite a counter's value. A live counter keeps its lifetime; a new one gets `ttlMs`. */
