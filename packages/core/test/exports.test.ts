@@ -45,6 +45,7 @@ describe('public entry points', () => {
         'counterKey',
         'hashTagGroup',
         'idempotencyKey',
+        'lockKey',
         'toStoreError',
         'wrapStore',
       ].sort(),
