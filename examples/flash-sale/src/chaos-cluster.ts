@@ -12,14 +12,17 @@
  * holds, 1 otherwise, 2 on a usage error, 130 when interrupted.
  */
 import { randomBytes } from 'node:crypto'
-import { setMaxListeners } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { parseArgs } from 'node:util'
 import { type FailoverTiming, type ReplicatedCluster, startReplicatedCluster } from '@andromeda/test-utils'
-import { Agent, request } from 'undici'
+import type { ServiceState } from './chaos/faults.js'
+import { type LoadResult, runLoad } from './chaos/load.js'
+import { loadFailures, printLoadSummary, usersOf } from './chaos/load-report.js'
+import { LOAD_FLAGS, type LoadSettings, loadSettings } from './chaos/load-settings.js'
+import { storeReady } from './chaos/store-ready.js'
+import { integerFlag, interruptSignal, readFlags, settingsOrExitCode } from './cli.js'
 import { type RunningServer, startServer } from './server.js'
 import { redact } from './store.js'
-import { bump, percentile, random, table, tally, total } from './tools.js'
+import { bump, random, table, tally } from './tools.js'
 
 export const CLUSTER_HELP = `Usage: pnpm chaos --cluster [options]
 
@@ -43,70 +46,18 @@ const REPLICAS = { count: 1, timeoutMs: 500 }
 type Kind = 'kill' | 'force' | 'manual'
 const KINDS: Kind[] = ['kill', 'force', 'manual']
 
-interface Settings {
-  durationMs: number
-  requests: number
-  seed: number
-  vouchers: number
-  limit: number
-  users: number
-  concurrency: number
-  unclaimRatio: number
-  timeoutMs: number
+interface Settings extends LoadSettings {
   lagMs: number
   replicas: boolean
-  databaseUrl: string
 }
 
-class UsageError extends Error {}
-
 function settingsFrom(argv: string[]): Settings | undefined {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: 'boolean' },
-      duration: { type: 'string' },
-      requests: { type: 'string' },
-      seed: { type: 'string' },
-      vouchers: { type: 'string' },
-      limit: { type: 'string' },
-      users: { type: 'string' },
-      concurrency: { type: 'string' },
-      'unclaim-ratio': { type: 'string' },
-      'timeout-ms': { type: 'string' },
-      'lag-ms': { type: 'string' },
-      'no-replicas': { type: 'boolean' },
-      'database-url': { type: 'string' },
-      help: { type: 'boolean' },
-    },
-    strict: true,
-  })
-  if (values.help) return undefined
-  const quick = values.quick === true
-  const count = (name: keyof typeof values, fallback: number, min: number) => {
-    const raw = values[name]
-    if (raw === undefined) return fallback
-    const n = Number(raw)
-    if (!Number.isSafeInteger(n) || n < min)
-      throw new UsageError(`--${name} must be an integer >= ${min}, got "${String(raw)}"`)
-    return n
-  }
-  const ratio = Number(values['unclaim-ratio'] ?? 0.2)
-  if (!(ratio >= 0 && ratio <= 1))
-    throw new UsageError(`--unclaim-ratio must be between 0 and 1, got "${values['unclaim-ratio']}"`)
+  const values = readFlags(argv, { ...LOAD_FLAGS, 'lag-ms': { type: 'string' }, 'no-replicas': { type: 'boolean' } })
+  if (!values) return undefined
   return {
-    durationMs: count('duration', quick ? 20 : 60, 5) * 1000,
-    requests: count('requests', quick ? 800 : 6000, 1),
-    seed: count('seed', randomBytes(4).readUInt32BE() % 1_000_000, 0),
-    vouchers: count('vouchers', quick ? 2 : 3, 1),
-    limit: count('limit', quick ? 40 : 100, 1),
-    users: count('users', quick ? 600 : 1500, 1),
-    concurrency: count('concurrency', quick ? 32 : 48, 1),
-    unclaimRatio: ratio,
-    timeoutMs: count('timeout-ms', 10_000, 100),
-    lagMs: count('lag-ms', 50, 0),
+    ...loadSettings(values, { quick: 800, full: 6000 }),
+    lagMs: integerFlag(values, 'lag-ms', 50, 0),
     replicas: values['no-replicas'] !== true,
-    databaseUrl: values['database-url'] ?? (process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'),
   }
 }
 
@@ -147,128 +98,6 @@ async function injectFailovers(
   return failovers
 }
 
-interface LoadResult {
-  sent: number
-  claims: number
-  unclaims: number
-  /** Per voucher: 201 claims minus 200 unclaims, as the clients saw them. */
-  granted: Map<string, number>
-  refused: Map<string, number>
-  /** 503s with a problem body carrying `code`, by code. */
-  typed: Map<string, number>
-  /** Anything else: a 500, a 503 without a code, a reset connection. */
-  untyped: Map<string, number>
-  hung: number
-  latenciesMs: number[]
-  durationMs: number
-}
-
-/** Claims and unclaims over HTTP, paced over the duration, `concurrency` in flight. */
-async function runLoad(
-  url: string,
-  codes: string[],
-  s: Settings,
-  next: () => number,
-  signal: AbortSignal,
-): Promise<LoadResult> {
-  const result: LoadResult = {
-    sent: 0,
-    claims: 0,
-    unclaims: 0,
-    granted: new Map(codes.map((code) => [code, 0])),
-    refused: new Map(),
-    typed: new Map(),
-    untyped: new Map(),
-    hung: 0,
-    latenciesMs: [],
-    durationMs: 0,
-  }
-  const held: string[] = []
-  setMaxListeners(s.concurrency * 4 + 20, signal)
-  const agent = new Agent({ connections: s.concurrency, headersTimeout: s.timeoutMs, bodyTimeout: s.timeoutMs })
-  const started = performance.now()
-  const stopAt = started + s.durationMs
-  const intervalMs = s.durationMs / s.requests
-  let scheduled = 0
-
-  const send = async (path: '/claim' | '/unclaim', voucher: string, user: string) => {
-    const bound = AbortSignal.timeout(s.timeoutMs)
-    const t0 = performance.now()
-    try {
-      const response = await request(`${url}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ voucher, user }),
-        dispatcher: agent,
-        signal: AbortSignal.any([signal, bound]),
-      })
-      const text = await response.body.text()
-      result.latenciesMs.push(performance.now() - t0)
-      let body: { reason?: unknown; code?: unknown } = {}
-      try {
-        body = JSON.parse(text)
-      } catch {}
-      if (response.statusCode >= 500) {
-        if (response.statusCode === 503 && typeof body.code === 'string') bump(result.typed, body.code)
-        else bump(result.untyped, `HTTP ${response.statusCode}`)
-      }
-      return { status: response.statusCode, body }
-    } catch (error) {
-      if (bound.aborted) {
-        result.hung++
-        result.latenciesMs.push(performance.now() - t0)
-      } else if (!signal.aborted) bump(result.untyped, (error as { code?: string }).code ?? (error as Error).name)
-      return undefined
-    }
-  }
-
-  const worker = async () => {
-    while (!signal.aborted && scheduled < s.requests) {
-      const slotAt = started + scheduled++ * intervalMs
-      if (slotAt >= stopAt) break
-      const delay = slotAt - performance.now()
-      if (delay > 0) await sleep(delay)
-      if (signal.aborted) break
-      result.sent++
-      if (held.length > 0 && next() < s.unclaimRatio) {
-        const [pair] = held.splice(Math.floor(next() * held.length), 1)
-        const [user, voucher] = pair!.split(' ') as [string, string]
-        result.unclaims++
-        const answer = await send('/unclaim', voucher, user)
-        if (answer?.status === 200) bump(result.granted, voucher, -1)
-        else if (answer) held.push(pair!) // still held (a 503 changed nothing)
-      } else {
-        const voucher = codes[Math.floor(next() * codes.length)]!
-        const user = `user-${Math.floor(next() * s.users) + 1}`
-        result.claims++
-        const answer = await send('/claim', voucher, user)
-        if (answer?.status === 201) {
-          bump(result.granted, voucher)
-          held.push(`${user} ${voucher}`)
-        } else if (answer?.status === 409) bump(result.refused, String(answer.body.reason ?? 'conflict'))
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: s.concurrency }, worker))
-  result.durationMs = performance.now() - started
-  await agent.close().catch(() => {})
-  return result
-}
-
-/** Wait until the store answers again after the last failover (bounded). */
-async function storeReady(running: RunningServer, code: string): Promise<void> {
-  const deadline = Date.now() + 15_000
-  for (;;) {
-    try {
-      await running.sale.vouchers.get(code)
-      return
-    } catch (error) {
-      if (Date.now() > deadline) throw new Error(`the store did not recover within 15 s: ${(error as Error).message}`)
-      await sleep(100)
-    }
-  }
-}
-
 /** Per voucher: granted vs rows vs limit vs synced vs live counter vs reloaded; print the report. */
 async function check(
   running: RunningServer,
@@ -289,7 +118,8 @@ async function check(
   let low = 0
   let leftCounted = 0
   for (const voucher of await running.db.vouchers()) {
-    const granted = load.granted.get(voucher.code) ?? 0
+    // Claims the clients hold at the end: 201s less the unclaims they were answered 200 for.
+    const granted = usersOf(load.held, voucher.code).size
     const claimRows = await running.db.countClaims(voucher.code)
     const counter = live.get(voucher.code) ?? 0
     const reloaded = (await running.sale.vouchers.get(voucher.code)).usage
@@ -347,20 +177,7 @@ async function check(
   console.log(
     table(['voucher', 'limit', 'granted', 'claim rows', 'synced usage', 'counter', 'reloaded', 'check'], rows),
   )
-  const sorted = [...load.latenciesMs].sort((a, b) => a - b)
-  const ms = (v: number) => `${v.toFixed(0)} ms`
-  console.log('')
-  console.log(
-    `requests       ${load.sent} in ${(load.durationMs / 1000).toFixed(1)} s (${load.claims} claims, ${load.unclaims} unclaims)`,
-  )
-  console.log(`granted        ${total(load.granted)} held at the end`)
-  console.log(`refused        ${tally(load.refused)}`)
-  console.log(`typed errors   ${tally(load.typed)}`)
-  console.log(`untyped errors ${tally(load.untyped)}`)
-  console.log(`hung           ${load.hung}`)
-  console.log(
-    `latency        p50 ${ms(percentile(sorted, 50))}  p99 ${ms(percentile(sorted, 99))}  max ${ms(sorted.at(-1) ?? Number.NaN)}`,
-  )
+  printLoadSummary(load, false)
   console.log(`units lost     ${lost} (claim rows missing from the live counters, beyond failed commits)`)
   console.log(
     `counters low   ${low} (claims whose commit failed: their holds lapsed; the database's guard covers them)`,
@@ -368,33 +185,14 @@ async function check(
   console.log(`left counted   ${leftCounted} (units counted by requests that failed, until a reload)`)
   console.log(`service errors ${tally(serviceErrors)}`)
 
-  if (load.hung > 0) failures.push(`${load.hung} request(s) hung past the bound`)
-  if (total(load.untyped) > 0) failures.push(`${total(load.untyped)} untyped error(s): ${tally(load.untyped)}`)
-  if (total(load.granted) === 0) failures.push('no claim was granted: the load did not reach the service')
-  return failures
+  return [...failures, ...loadFailures(load)]
 }
 
 /** The cluster mode of `pnpm chaos`; `argv` without `--cluster`. Resolves the exit code. */
 export async function clusterChaos(argv: string[]): Promise<number> {
-  let s: Settings | undefined
-  try {
-    s = settingsFrom(argv)
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${CLUSTER_HELP}`)
-    return 2
-  }
-  if (!s) {
-    console.log(CLUSTER_HELP)
-    return 0
-  }
-  const interrupt = new AbortController()
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupt.signal.aborted) return
-    console.error(`\n${signal}: stopping the load and the failovers, then cleaning up...`)
-    interrupt.abort(new Error(signal))
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+  const s = settingsOrExitCode(CLUSTER_HELP, () => settingsFrom(argv))
+  if (typeof s === 'number') return s
+  const interrupted = interruptSignal('stopping the load and the failovers, then cleaning up...')
 
   const runId = randomBytes(4).toString('hex')
   const codes = Array.from({ length: s.vouchers }, (_, i) => `CHAOS-${i + 1}`)
@@ -444,21 +242,23 @@ export async function clusterChaos(argv: string[]): Promise<number> {
       failoverRandom,
       startedAt,
       gap,
-      AbortSignal.any([stopFailovers.signal, interrupt.signal]),
+      AbortSignal.any([stopFailovers.signal, interrupted]),
     )
     const progress = setInterval(() => {
       process.stderr.write(` ${((performance.now() - startedAt) / 1000).toFixed(0)} s / ${s.durationMs / 1000} s\n`)
     }, 5000)
     let load: LoadResult
     try {
-      load = await runLoad(running.url, codes, s, loadRandom, interrupt.signal)
+      // No service kill here: the service stays up (the load's `state` never goes down).
+      const state: ServiceState = { life: 0, down: false, inFlight: 0 }
+      load = await runLoad({ ...s, url: running.url, codes }, state, loadRandom, interrupted)
     } finally {
       clearInterval(progress)
       stopFailovers.abort()
     }
     const failovers = await done
-    if (!interrupt.signal.aborted) {
-      await storeReady(running, codes[0]!)
+    if (!interrupted.aborted) {
+      await storeReady(running.sale.vouchers, codes[0]!)
       await running.closeHttp()
       await running.sale.sync.stop()
       failures.push(...(await check(running, load, failovers, s, serviceErrors, failedCommits)))
@@ -469,7 +269,7 @@ export async function clusterChaos(argv: string[]): Promise<number> {
     })
     await cluster.stop()
   }
-  if (interrupt.signal.aborted) {
+  if (interrupted.aborted) {
     console.error('interrupted: load and failovers stopped, tables dropped, redis-servers stopped.')
     return 130
   }

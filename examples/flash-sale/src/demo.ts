@@ -6,9 +6,17 @@
  */
 import { randomBytes } from 'node:crypto'
 import { setMaxListeners } from 'node:events'
-import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
 import { Agent, request } from 'undici'
+import {
+  integerFlag,
+  interruptSignal,
+  readFlags,
+  runCommand,
+  settingsOrExitCode,
+  stringFlag,
+  UsageError,
+} from './cli.js'
 import { type RunningServer, startServer } from './server.js'
 import { redact } from './store.js'
 import { bump, percentile, random, table, tally, total } from './tools.js'
@@ -43,56 +51,42 @@ interface Settings {
   timeoutMs: number
 }
 
-class UsageError extends Error {}
-
 function settingsFrom(argv: string[]): Settings | undefined {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      claims: { type: 'string' },
-      users: { type: 'string' },
-      vouchers: { type: 'string' },
-      limit: { type: 'string' },
-      concurrency: { type: 'string' },
-      store: { type: 'string' },
-      db: { type: 'string' },
-      'redis-url': { type: 'string' },
-      'database-url': { type: 'string' },
-      seed: { type: 'string' },
-      timeout: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-    strict: true,
+  const values = readFlags(argv, {
+    claims: { type: 'string' },
+    users: { type: 'string' },
+    vouchers: { type: 'string' },
+    limit: { type: 'string' },
+    concurrency: { type: 'string' },
+    store: { type: 'string' },
+    db: { type: 'string' },
+    'redis-url': { type: 'string' },
+    'database-url': { type: 'string' },
+    seed: { type: 'string' },
+    timeout: { type: 'string' },
   })
-  if (values.help) return undefined
-  const count = (name: keyof typeof values, fallback: number, min: number) => {
-    const raw = values[name]
-    if (raw === undefined) return fallback
-    const n = Number(raw)
-    if (!Number.isSafeInteger(n) || n < min)
-      throw new UsageError(`--${name} must be an integer >= ${min}, got "${String(raw)}"`)
-    return n
-  }
+  if (!values) return undefined
   const env = (name: string) => process.env[name] || undefined
-  const store = values.store ?? (env('REDIS_URL') ? 'redis' : 'memory')
-  const db = values.db ?? (env('DATABASE_URL') ? 'postgres' : 'pglite')
+  const store = stringFlag(values, 'store') ?? (env('REDIS_URL') ? 'redis' : 'memory')
+  const db = stringFlag(values, 'db') ?? (env('DATABASE_URL') ? 'postgres' : 'pglite')
   if (store !== 'memory' && store !== 'redis') throw new UsageError(`--store must be memory or redis, got "${store}"`)
   if (db !== 'pglite' && db !== 'postgres') throw new UsageError(`--db must be pglite or postgres, got "${db}"`)
   return {
-    claims: count('claims', 5000, 1),
-    users: count('users', 2000, 1),
-    vouchers: count('vouchers', 3, 1),
-    limit: count('limit', 100, 0),
-    concurrency: count('concurrency', 200, 1),
+    claims: integerFlag(values, 'claims', 5000, 1),
+    users: integerFlag(values, 'users', 2000, 1),
+    vouchers: integerFlag(values, 'vouchers', 3, 1),
+    limit: integerFlag(values, 'limit', 100, 0),
+    concurrency: integerFlag(values, 'concurrency', 200, 1),
     store,
     db,
-    redisUrl: store === 'redis' ? (values['redis-url'] ?? env('REDIS_URL') ?? 'redis://127.0.0.1:6379') : undefined,
+    redisUrl:
+      store === 'redis' ? (stringFlag(values, 'redis-url') ?? env('REDIS_URL') ?? 'redis://127.0.0.1:6379') : undefined,
     databaseUrl:
       db === 'postgres'
-        ? (values['database-url'] ?? env('DATABASE_URL') ?? 'postgres://postgres@127.0.0.1:5432/postgres')
+        ? (stringFlag(values, 'database-url') ?? env('DATABASE_URL') ?? 'postgres://postgres@127.0.0.1:5432/postgres')
         : undefined,
-    seed: count('seed', 1, 0),
-    timeoutMs: count('timeout', 120, 1) * 1000,
+    seed: integerFlag(values, 'seed', 1, 0),
+    timeoutMs: integerFlag(values, 'timeout', 120, 1) * 1000,
   }
 }
 
@@ -250,34 +244,10 @@ async function report(running: RunningServer, load: LoadResult, s: Settings): Pr
 }
 
 async function main(): Promise<number> {
-  let s: Settings | undefined
-  try {
-    s = settingsFrom(process.argv.slice(2).filter((arg) => arg !== '--'))
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${HELP}`)
-    return 2
-  }
-  if (!s) {
-    console.log(HELP)
-    return 0
-  }
-
+  const s = settingsOrExitCode(HELP, () => settingsFrom(process.argv.slice(2)))
+  if (typeof s === 'number') return s
   // Ctrl-C (or SIGTERM): stop the load, then shut down in order below. A second one exits at once.
-  const interrupt = new AbortController()
-  let interruptedAt = 0
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupt.signal.aborted) {
-      // A wrapper may relay the same Ctrl-C a moment later; only a deliberate second one forces.
-      if (Date.now() - interruptedAt < 500) return
-      console.error('\nforced exit')
-      process.exit(130)
-    }
-    interruptedAt = Date.now()
-    console.error(`\n${signal}: stopping the load, the server and the sync (final flush)...`)
-    interrupt.abort(new Error(signal))
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+  const interrupted = interruptSignal('stopping the load, the server and the sync (final flush)...', true)
 
   const runId = randomBytes(4).toString('hex')
   const codes = Array.from({ length: s.vouchers }, (_, i) => `FLASH-${i + 1}`)
@@ -306,21 +276,21 @@ async function main(): Promise<number> {
   })
   let failures: string[] = []
   try {
-    if (!interrupt.signal.aborted) {
+    if (!interrupted.aborted) {
       console.log(`service on ${running.url}\n`)
       const deadline = AbortSignal.timeout(s.timeoutMs)
-      const load = await fireClaims(running.url, codes, s, AbortSignal.any([interrupt.signal, deadline]))
-      if (deadline.aborted && !interrupt.signal.aborted) failures.push(`load timed out after ${s.timeoutMs / 1000} s`)
+      const load = await fireClaims(running.url, codes, s, AbortSignal.any([interrupted, deadline]))
+      if (deadline.aborted && !interrupted.aborted) failures.push(`load timed out after ${s.timeoutMs / 1000} s`)
       await running.closeHttp()
       // The final flush: the `usage` column now holds each counter's last value.
       await running.sale.sync.stop()
-      if (!interrupt.signal.aborted) failures = [...failures, ...(await report(running, load, s))]
+      if (!interrupted.aborted) failures = [...failures, ...(await report(running, load, s))]
       if (serviceErrors > 0) failures.push(`${serviceErrors} failure(s) reported by the service`)
     }
   } finally {
     await running.stop({ dropTables: s.db === 'postgres', deleteKeys: s.store === 'redis' })
   }
-  if (interrupt.signal.aborted) {
+  if (interrupted.aborted) {
     console.error('interrupted: load stopped, server closed, usage synced (final flush), connections closed.')
     return 130
   }
@@ -332,10 +302,4 @@ async function main(): Promise<number> {
   return 0
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: Error) => {
-    console.error(`demo failed: ${error.message}`)
-    process.exit(1)
-  },
-)
+runCommand('demo', main)

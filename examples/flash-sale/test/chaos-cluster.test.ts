@@ -1,59 +1,7 @@
-import { spawn, spawnSync } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { openDatabase } from '../src/db.js'
+import { chaosMissing, runChaos } from './chaos-run.js'
 
-const root = fileURLToPath(new URL('..', import.meta.url))
-const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
-
-/** `pnpm chaos --cluster` starts redis-servers of its own (a Cluster) and needs PostgreSQL; CI must have both. */
-async function prerequisites(): Promise<string | undefined> {
-  for (const binary of ['redis-server', 'redis-cli']) {
-    const found = spawnSync(binary, ['--version'], { encoding: 'utf8' })
-    if (found.error || found.status !== 0)
-      return `no ${binary} on PATH (${found.error?.message ?? found.stderr.trim()})`
-  }
-  try {
-    const db = await openDatabase({ url: DATABASE_URL, poolSize: 1 })
-    try {
-      await db.voucherCodes().catch((error: { code?: string }) => {
-        if (error.code !== '42P01') throw error // no table yet is fine: the server answered
-      })
-    } finally {
-      await db.close()
-    }
-  } catch (error) {
-    return `PostgreSQL at ${DATABASE_URL} does not answer: ${(error as Error).message}`
-  }
-  return undefined
-}
-
-const missing = await prerequisites()
-if (missing && process.env.CI === 'true') throw new Error(`pnpm chaos --cluster cannot run under CI: ${missing}`)
-if (missing) console.warn(`pnpm chaos --cluster test skipped (set CI=true to require it): ${missing}`)
-
-function runChaos(args: string[]) {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@andromeda/source', '--import', 'tsx', 'src/chaos.ts', ...args],
-    {
-      cwd: root,
-      env: { ...process.env, DATABASE_URL },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk) => {
-    stdout += chunk
-  })
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk
-  })
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const missing = await chaosMissing('pnpm chaos --cluster', ['redis-server', 'redis-cli'])
 
 describe('pnpm chaos --cluster', () => {
   it.skipIf(missing !== undefined)(

@@ -1,0 +1,102 @@
+/**
+ * What the flash-sale commands (`pnpm demo`, `pnpm chaos`, `pnpm chaos --cluster`) share: strict
+ * flags (node:util parseArgs), their checks, the exit codes (0 ok, 1 a check failed, 2 a usage
+ * error, 130 interrupted) and Ctrl-C.
+ */
+import { type ParseArgsConfig, parseArgs } from 'node:util'
+
+/** A flag that is unknown or has a bad value: the command prints it with its help and exits 2. */
+export class UsageError extends Error {}
+
+export type FlagOptions = NonNullable<ParseArgsConfig['options']>
+export type FlagValues = { [name: string]: string | boolean | undefined }
+
+/** The flags in `argv` (pnpm's `--` dropped; `--help` added); undefined when `--help` is given. */
+export function readFlags(argv: string[], options: FlagOptions): FlagValues | undefined {
+  let values: FlagValues
+  try {
+    values = parseArgs({
+      args: argv.filter((arg) => arg !== '--'),
+      options: { ...options, help: { type: 'boolean' } },
+      strict: true,
+    }).values as FlagValues
+  } catch (error) {
+    throw new UsageError((error as Error).message)
+  }
+  return values.help === true ? undefined : values
+}
+
+/** An integer flag: `fallback` when absent; a `UsageError` unless a safe integer >= `min`. */
+export function integerFlag(values: FlagValues, name: string, fallback: number, min: number): number {
+  const raw = values[name]
+  if (raw === undefined) return fallback
+  const n = Number(raw)
+  if (typeof raw !== 'string' || !Number.isSafeInteger(n) || n < min)
+    throw new UsageError(`--${name} must be an integer >= ${min}, got "${String(raw)}"`)
+  return n
+}
+
+/** A share between 0 and 1: `fallback` when absent; a `UsageError` otherwise. */
+export function ratioFlag(values: FlagValues, name: string, fallback: number): number {
+  const raw = values[name]
+  const n = raw === undefined ? fallback : Number(raw)
+  if (!(n >= 0 && n <= 1)) throw new UsageError(`--${name} must be between 0 and 1, got "${String(raw)}"`)
+  return n
+}
+
+/** A string flag, when given. */
+export function stringFlag(values: FlagValues, name: string): string | undefined {
+  const raw = values[name]
+  return typeof raw === 'string' ? raw : undefined
+}
+
+/**
+ * The command's settings from `argv`, or the code to exit with: 0 after printing the help for
+ * `--help`, 2 after printing a usage error and the help.
+ */
+export function settingsOrExitCode<S>(help: string, read: () => S | undefined): S | number {
+  try {
+    const settings = read()
+    if (settings !== undefined) return settings
+    console.log(help)
+    return 0
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error
+    console.error(`${error.message}\n\n${help}`)
+    return 2
+  }
+}
+
+/**
+ * Aborted by the first SIGINT or SIGTERM (after printing `${signal}: ${stopping}`), so the
+ * command stops its work and cleans up. With `forceOnSecond`, a deliberate second one (more
+ * than 500 ms later: a wrapper may relay the same Ctrl-C) exits 130 at once.
+ */
+export function interruptSignal(stopping: string, forceOnSecond = false): AbortSignal {
+  const interrupt = new AbortController()
+  let interruptedAt = 0
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupt.signal.aborted) {
+      if (!forceOnSecond || Date.now() - interruptedAt < 500) return
+      console.error('\nforced exit')
+      process.exit(130)
+    }
+    interruptedAt = Date.now()
+    console.error(`\n${signal}: ${stopping}`)
+    interrupt.abort(new Error(signal))
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  return interrupt.signal
+}
+
+/** Run a command's `main` and exit with its code; an unexpected error is printed and exits 1. */
+export function runCommand(name: string, main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    (error: Error) => {
+      console.error(`${name} failed: ${error.message}`)
+      process.exit(1)
+    },
+  )
+}
