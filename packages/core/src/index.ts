@@ -15,6 +15,7 @@ export {
   type TransactAllOptions,
   transactAll,
 } from './consume-all.js'
+export { createQuota } from './create-quota.js'
 export {
   AndromedaError,
   type AndromedaErrorCode,
@@ -30,7 +31,6 @@ export {
 } from './errors.js'
 // To read a counter straight from a store (tests, migrations, dashboards).
 export { type CounterWindow, counterKey } from './keys.js'
-export { createQuota } from './quota.js'
 export type {
   QuotaCompensateEvent,
   QuotaErrorEvent,

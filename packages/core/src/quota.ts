@@ -4,7 +4,6 @@ import { QuotaExceededError } from './errors.js'
 import { typedStoreError } from './guarded-store.js'
 import { giveBack, holdIdOf, keepHold } from './holds.js'
 import type { ConstantOptions, Plan } from './plan.js'
-import type { QuotaOptions } from './quota-options.js'
 import { emptyReservation, HeldReservation } from './reservation.js'
 import { grantedResult } from './result.js'
 import type { ApplyOptions, ApplyResult, CounterOp } from './store/contract.js'
@@ -289,38 +288,4 @@ export class QuotaEngine<D = unknown> extends EngineBase<D> implements Quota<D> 
     if (degraded) return degraded
     throw error
   }
-}
-
-/**
- * Create a quota: a named limit over usage counters in a `CounterStore`.
- *
- * Constant options are validated now (throws `InvalidArgumentError` naming the option);
- * function-valued options are validated on each call, before the store is touched.
- *
- * Guarantees, on any store whose `capabilities.atomic` covers the callers: usage never passes
- * the limit and never drops below zero; a refused call changes nothing; a counter's TTL is set
- * when it is created and never re-armed; a hold not settled within `holdMs` comes back by itself.
- *
- * @param options - see `QuotaOptions`: `name`, `store`, `limit` (number, null or function),
- *   `loadUsage`, `ttlMs`, `period`, `lock`, `limitCacheTtlMs`, `onStoreError`, `cost`,
- *   `idempotencyTtlMs`, `holdMs`, `retry`, `clock`, `hooks`.
- * @throws InvalidArgumentError when an option is out of contract.
- *
- * @example
- * ```ts
- * import { createQuota } from '@andromeda/core'
- * import { createMemoryStore } from '@andromeda/memory'
- *
- * const vouchers = createQuota({
- *   name: 'voucher',
- *   store: createMemoryStore(),
- *   limit: async (code) => db.voucherLimit(code),
- *   loadUsage: async (code) => db.voucherUsage(code),
- * })
- * const result = await vouchers.consume('SUMMER24')
- * if (!result.allowed) throw new Error('sold out')
- * ```
- */
-export function createQuota<D = unknown>(options: QuotaOptions<D>): Quota<D> {
-  return new QuotaEngine(options)
 }

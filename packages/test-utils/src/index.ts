@@ -90,10 +90,6 @@ export async function deletePrefix(client: ScanningClient, prefix: string): Prom
 export { command as adminCommand, info as adminInfo, type Reply, ReplyError } from './admin.js'
 export { type LagProxy, startLagProxy } from './lag-proxy.js'
 export { freePort, hasRedisServerBinary, type OwnRedis, startRedis, waitFor } from './own-redis.js'
-export {
-  type FailoverTiming,
-  type ReplicatedCluster,
-  ReplicatedNode,
-  startReplicatedCluster,
-} from './replicated-cluster.js'
+export { type ReplicatedCluster, startReplicatedCluster } from './replicated-cluster.js'
+export { type FailoverTiming, ReplicatedNode } from './replicated-node.js'
 export { type SentinelGroup, startSentinelGroup } from './sentinel-group.js'

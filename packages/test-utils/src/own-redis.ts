@@ -113,6 +113,23 @@ async function pidOn(port: number): Promise<number | undefined> {
   }
 }
 
+/** The flags of a throwaway server: loopback only, no persistence, in the foreground, files in `dir`. */
+function serverArgs(port: number, dir: string): string[] {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']
+  return [...args, '--daemonize', 'no', '--dir', dir]
+}
+
+/** Spawn `redis-server` (told to `spawned` at once) and wait until the server answering on `port` is that process. */
+async function spawnRedis(port: number, args: string[], spawned: (proc: ChildProcess) => void): Promise<void> {
+  const proc = spawn('redis-server', args, { stdio: 'ignore' })
+  spawned(proc)
+  const gone = () => proc.exitCode !== null || proc.signalCode !== null
+  await waitFor(async () => {
+    if (gone()) throw new Error(`redis-server on port ${port} exited (code ${proc.exitCode}) before it answered`)
+    return (await canConnect(port)) && (await pidOn(port)) === proc.pid
+  }, `redis-server (pid ${proc.pid}) on port ${port}`)
+}
+
 /**
  * Start `redis-server` and wait until it answers: ours, not another process's server on the
  * same port (a port picked free can be taken before the server binds it). On a port of its
@@ -123,32 +140,9 @@ export async function startRedis(extraArgs: string[] = [], port?: number, dir?: 
   let ownPort = port ?? (await freePort())
   let child: ChildProcess | undefined
   const launch = async (moreArgs: string[]) => {
-    const proc = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(ownPort),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--daemonize',
-        'no',
-        '--dir',
-        workDir,
-        ...extraArgs,
-        ...moreArgs,
-      ],
-      { stdio: 'ignore' },
-    )
-    child = proc
-    const gone = () => proc.exitCode !== null || proc.signalCode !== null
-    await waitFor(async () => {
-      if (gone()) throw new Error(`redis-server on port ${ownPort} exited (code ${proc.exitCode}) before it answered`)
-      return (await canConnect(ownPort)) && (await pidOn(ownPort)) === proc.pid
-    }, `redis-server (pid ${proc.pid}) on port ${ownPort}`)
+    await spawnRedis(ownPort, [...serverArgs(ownPort, workDir), ...extraArgs, ...moreArgs], (proc) => {
+      child = proc
+    })
   }
   // A restart keeps the port (clients of the test know it); only the first start may move.
   const start = (moreArgs: string[] = []) => launch(moreArgs)

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { command } from './admin.js'
 import { redisAnswers } from './index.js'
 import { freePort, waitFor } from './own-redis.js'
-import { type FailoverTiming, type ReplicatedNode, startNodes, stopNode } from './replicated-cluster.js'
+import { type FailoverTiming, type ReplicatedNode, startNodes, stopNode } from './replicated-node.js'
 
 /** A primary, a replica and three Sentinels on loopback ports; see `startSentinelGroup`. */
 export interface SentinelGroup {
