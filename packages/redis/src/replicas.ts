@@ -234,8 +234,9 @@ export function chainsFor<T extends object>(
 /**
  * Methods whose script calls need no WAIT. A read changes nothing. A seed that a failover
  * loses leaves the counter missing, and the engine loads it again from the system of record
- * (a write after it on the same connection waits for it anyway). The loader lock only spares
- * the database a stampede: correctness never depends on it.
+ * (a write after it on the same connection waits for it anyway); a refused seed changes
+ * nothing. A loader lock that a failover loses makes its load's seed refused (the load reads
+ * again), and a release it loses leaves the lock to expire: neither counts a unit wrongly.
  */
 const UNWAITED = new Set(['get', 'seed', 'acquireLock', 'releaseLock'])
 
@@ -251,6 +252,12 @@ export function needsWait(methods: Iterable<string>): boolean {
  * (a consume's record, a settled hold), which the replicas may not have yet when the retry comes
  * because that earlier call's confirmation failed; reporting it unconfirmed would let a failover
  * take back what the caller was told is kept.
+ *
+ * A refused call whose give-back met a missing counter reports none either, though it deleted
+ * that counter's loader lock: its answer does not wait (the WAIT behind its script call still
+ * carries the delete to the replicas). A failover that loses the delete lets a load in progress
+ * seed usage that may still count the given-back units: the counter counts too many until it is
+ * reloaded or reset, as with a give-back a failover loses: an undersell, never an oversell.
  */
 export function changedSomething(method: string, value: unknown): boolean {
   if (method === 'get') return false

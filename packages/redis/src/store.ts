@@ -72,10 +72,11 @@ export class RedisStore implements RedisCounterStore {
     }
   }
 
-  seed(key: string, value: number, ttlMs?: number): Promise<boolean> {
+  seed(key: string, value: number, ttlMs?: number, lockToken?: string): Promise<boolean> {
     return this.runOwn(SCRIPTS.seed, key, parseFlag, () => [
       String(checkInteger('value', value, 0)),
       optionalInteger('ttlMs', ttlMs, 1),
+      lockToken === undefined ? '' : checkKey('lockToken', lockToken),
     ])
   }
 

@@ -16,6 +16,8 @@ interface Case {
   ifMissing: 'c' | 'r'
   record: 'none' | 'new' | 'present'
   clear: boolean
+  /** A load of the counter holds its loader lock (a give-back to the missing counter deletes it). */
+  loading: boolean
 }
 
 function randomCase(random: () => number): Case {
@@ -30,6 +32,7 @@ function randomCase(random: () => number): Case {
     ifMissing: pick(['c', 'r'] as const),
     record: pick(['none', 'new', 'present'] as const),
     clear: random() < 0.3,
+    loading: random() < 0.5,
   }
 }
 
@@ -66,7 +69,12 @@ describe.runIf(available)('the batch script and the apply script agree on a call
       const c = randomCase(random)
       const keysOf = (side: string) => {
         const group = `${prefix}${side}:${i}:{g}`
-        return { counter: `${group}:usage`, record: `${group}:idem`, clear: `${group}:old` }
+        return {
+          counter: `${group}:usage`,
+          record: `${group}:idem`,
+          clear: `${group}:old`,
+          lock: `${group}:usage:lock`,
+        }
       }
       const sides = { batch: keysOf('batch'), apply: keysOf('apply') }
       for (const keys of Object.values(sides)) {
@@ -76,6 +84,7 @@ describe.runIf(available)('the batch script and the apply script agree on a call
         }
         if (c.record === 'present') await client.set(keys.record, '1000|7,', 'PX', 60_000)
         await client.set(keys.clear, 'x')
+        if (c.loading) await client.set(keys.lock, 'load', 'PX', 60_000)
       }
       const keyList = (keys: { counter: string; record: string; clear: string }) => [
         keys.counter,
@@ -126,7 +135,7 @@ describe.runIf(available)('the batch script and the apply script agree on a call
       const ttl = (reply: string[]) => (reply[0] === 'replay' ? 0 : Number(reply.at(-1) || 0))
       expect(answer(asApplyReply(batchReply)), what).toEqual(answer(applyReply))
       expect(Math.abs(ttl(asApplyReply(batchReply)) - ttl(applyReply)), what).toBeLessThan(1000)
-      for (const part of ['counter', 'record', 'clear'] as const) {
+      for (const part of ['counter', 'record', 'clear', 'lock'] as const) {
         const [mine, theirs] = await Promise.all([client.get(sides.batch[part]), client.get(sides.apply[part])])
         // A record holds its write time and a lifetime measured from each side's setup.
         const stable = (raw: string | null) => raw?.replace(/^\d+\|/, '').replace(/,\d+$/, ',ttl')

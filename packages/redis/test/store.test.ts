@@ -193,6 +193,37 @@ describe.runIf(available).each(kinds)('RedisStore on %s', (kind) => {
     expect(await store.acquireLock(lock, 'b', 10_000)).toBe(true)
   })
 
+  it('a give-back to a missing counter revokes its loader lock even after an op refused before it (the apply script)', async () => {
+    const full = key()
+    const missing = `${full}:other`
+    await store.apply([{ key: full, delta: 1, max: 1, ifMissing: 'create' }])
+    expect(await store.acquireLock(`${missing}:lock`, 'load', 10_000)).toBe(true)
+    // The refusal at index 0 ends the checks; the give-back after it revokes all the same.
+    const answer = await store.apply([
+      { key: full, delta: 1, max: 1, ifMissing: 'create' },
+      { key: missing, delta: -1, min: 0, ifMissing: 'report' },
+    ])
+    expect(answer).toMatchObject({ ok: false, index: 0, reason: 'limit' })
+    expect(await store.seed(missing, 3, undefined, 'load')).toBe(false)
+    expect(await admin.exists(`${prefix}${missing}:lock`)).toBe(0)
+  })
+
+  it('calls of one tick: a refund revokes the loader lock only where it meets the counter missing (the batch script)', async () => {
+    const [first, second] = [key(), key()]
+    for (const k of [first, second]) expect(await store.acquireLock(`${k}:lock`, 'load', 10_000)).toBe(true)
+    const consume = (k: string) => store.apply([{ key: k, delta: 1, max: 5, ifMissing: 'create' }])
+    const refund = (k: string) => store.apply([{ key: k, delta: -1, min: 0, ifMissing: 'report' }])
+    // Refund first: it meets the missing counter. Refund after the consume that creates it: it does not.
+    const answers = await Promise.all([refund(first), consume(first), consume(second), refund(second)])
+    expect(answers.map((answer) => answer.ok)).toEqual([false, true, true, true])
+    expect(await admin.get(`${prefix}${first}:lock`)).toBeNull()
+    expect(await admin.get(`${prefix}${second}:lock`)).toBe('load')
+  })
+
+  it('seed() with a lock token refuses an empty token before anything is sent', async () => {
+    await expect(store.seed(key(), 1, undefined, '')).rejects.toSatisfy(InvalidArgumentError.isInstance)
+  })
+
   it('a prefix with a brace is refused', () => {
     expect(() => createRedisStore({ client: test.client, prefix: 'a{b' })).toThrow(/prefix/)
     expect(() => createRedisStore({ client: test.client, prefix: 'a}' })).toThrow(/prefix/)

@@ -18,6 +18,10 @@ import { PRELUDE } from './prelude.js'
  * The record holds '<server time when written (ms)>|v1,ttl1,...': a replay reports each
  * lifetime less the time since, so it names the reset time the recorded call did. Expired
  * holds of a counter are given back before an op on it is refused for the bound (see `holds.ts`).
+ * An op that gives units back (delta < 0, or 's') to a counter missing when the call runs
+ * deletes the counter's loader lock `<key>:lock` (derived from its key, like the holds' keys,
+ * so in its slot), whatever the answer but a replay: a load in progress may have read usage
+ * that still counts those units, and its seed with its token is then refused (see `seed.ts`).
  */
 export const APPLY_LUA = `${PRELUDE}${HOLDS}
 local n = tonumber(ARGV[2])        -- ops in this call
@@ -79,6 +83,14 @@ local function reclaim(key, s)
     local stored = integer_of(redis.call('GET', key) or '0') or 0
     redis.call('SET', key, string.format('%d', math.max(stored - units, 0)), 'KEEPTTL')
   end
+end
+
+-- A give-back that meets a missing counter revokes a load of it in progress (see above). It
+-- comes before the checks so that it holds whatever they answer (a refused op anywhere in the
+-- call, 'missing', or an error after it: a revoked load only reads the system of record again).
+for i = 1, n do
+  local op = ops[i]
+  if (op.delta < 0 or op.kind == 's') and not current(op.key).exists then redis.call('DEL', op.key .. ':lock') end
 end
 
 local function refuse(index, reason)

@@ -30,7 +30,11 @@ import { PRELUDE } from './prelude.js'
  *   'e', message, ''        this call failed; nothing of it was applied
  * A record holds '<server time when written (ms)>|value,pttl', as the apply script writes it.
  * Expired holds of a counter are given back before one of its calls is refused for the bound,
- * and before a read (see `holds.ts`).
+ * and before a read (see `holds.ts`). A call that gives units back (delta < 0, or 's') and
+ * meets its counter missing (after the calls before it) deletes the counter's loader lock
+ * `<counter>:lock`, derived from its key like the holds' keys, whatever it answers but a replay
+ * or an error: a load in progress may have read usage that still counts those units, and its
+ * seed with its token is then refused (see `seed.ts`).
  */
 export const BATCH_LUA = `${PRELUDE}${HOLDS}
 local calls = tonumber(ARGV[2])
@@ -132,6 +136,11 @@ for c = 1, calls do
   local record = false
   if record_key then record = redis.pcall('GET', record_key) end
   local s = counter(key)
+  -- A give-back that meets the missing counter revokes a load of it in progress (see above),
+  -- whether it is then refused, reported missing or granted.
+  if not record and not s.err and not s.exists and shape ~= 'g' and (settling or delta < 0) then
+    redis.call('DEL', key .. ':lock')
+  end
   if type(record) == 'table' then
     emit('e', tostring(record.err), '')
   elseif record then

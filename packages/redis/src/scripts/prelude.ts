@@ -14,6 +14,8 @@
  *   Lua nil (a nil would cut the array short).
  * - All reads and checks of a call happen before its first write, so an error or a refusal
  *   leaves nothing half-applied (Redis does not roll back a script that fails after writing).
+ *   The only writes made before or during the checks stand whatever the call answers: expired
+ *   holds given back (`holds.ts`) and a loader lock a give-back revokes (`apply.ts`, `batch.ts`).
  */
 export const PRELUDE = `
 local now = nil
