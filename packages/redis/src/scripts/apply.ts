@@ -90,7 +90,7 @@ end
 -- call, 'missing', or an error after it: a revoked load only reads the system of record again).
 for i = 1, n do
   local op = ops[i]
-  if (op.delta < 0 or op.kind == 's') and not current(op.key).exists then redis.call('DEL', op.key .. ':lock') end
+  if (op.delta < 0 or op.kind == 's') and not current(op.key).exists then revoke_load(op.key) end
 end
 
 local function refuse(index, reason)

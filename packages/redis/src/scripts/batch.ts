@@ -139,7 +139,7 @@ for c = 1, calls do
   -- A give-back that meets the missing counter revokes a load of it in progress (see above),
   -- whether it is then refused, reported missing or granted.
   if not record and not s.err and not s.exists and shape ~= 'g' and (settling or delta < 0) then
-    redis.call('DEL', key .. ':lock')
+    revoke_load(key)
   end
   if type(record) == 'table' then
     emit('e', tostring(record.err), '')

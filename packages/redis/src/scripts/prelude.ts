@@ -46,6 +46,13 @@ local function write_counter(key, s)
     redis.call('SET', key, value)
   end
 end
+-- A give-back met the missing counter: delete its loader lock, so a load that read before it
+-- cannot seed. Only a lock that is there is deleted: a call with nothing to revoke writes
+-- nothing (and so still answers on a server that refuses writes).
+local function revoke_load(counter)
+  local lock = counter .. ':lock'
+  if redis.call('EXISTS', lock) == 1 then redis.call('DEL', lock) end
+end
 -- A counter's value as a number, or nil when it does not hold an integer within 2^53.
 local function integer_of(raw)
   local v = tonumber(raw)
