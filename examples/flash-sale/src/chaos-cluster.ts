@@ -17,9 +17,9 @@ import { type FailoverTiming, type ReplicatedCluster, startReplicatedCluster } f
 import type { ServiceState } from './chaos/faults.js'
 import { type LoadResult, runLoad } from './chaos/load.js'
 import { loadFailures, printLoadSummary, usersOf } from './chaos/load-report.js'
-import { LOAD_FLAGS, type LoadSettings, loadSettings } from './chaos/load-settings.js'
+import { LOAD_FLAGS, type LoadSettings, loadFlagsHelp, loadSettings } from './chaos/load-settings.js'
 import { storeReady } from './chaos/store-ready.js'
-import { integerFlag, interruptSignal, readFlags, settingsOrExitCode } from './cli.js'
+import { endOfRun, integerFlag, interruptSignal, readFlags, settingsOrExitCode } from './cli.js'
 import { type RunningServer, startServer } from './server.js'
 import { redact } from './store.js'
 import { bump, random, table, tally } from './tools.js'
@@ -27,18 +27,8 @@ import { bump, random, table, tally } from './tools.js'
 export const CLUSTER_HELP = `Usage: pnpm chaos --cluster [options]
 
   --quick            CI size: 20 s, 800 requests, 2 vouchers of 40
-  --duration S       seconds of load and failovers (default 60)
-  --requests N       most requests to send, paced over the duration (default 6000)
-  --seed N           seed of the failover schedule and of the claims (default: random, printed)
-  --vouchers N       vouchers on sale (default 3)
-  --limit N          units per voucher (default 100)
-  --users N          distinct users (default 1500)
-  --concurrency N    requests in flight (default 48)
-  --unclaim-ratio P  share of requests that unclaim a held voucher, 0..1 (default 0.2)
-  --timeout-ms N     client-side bound of one request (default 10000)
-  --lag-ms N         delay of the replication stream (default 50)
+${loadFlagsHelp('failovers', 6000)}  --lag-ms N         delay of the replication stream (default 50)
   --no-replicas      run the store without the replicas option (failovers may then lose units)
-  --database-url URL default: DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test
   --help
 `
 
@@ -144,16 +134,8 @@ async function check(
         `${voucher.code}: ${p} (limit ${voucher.limit}, granted ${granted}, rows ${claimRows}, synced ${voucher.usage}, counter ${counter}, reloaded ${reloaded})`,
       )
     }
-    rows.push([
-      voucher.code,
-      String(voucher.limit),
-      String(granted),
-      String(claimRows),
-      String(voucher.usage),
-      String(counter),
-      String(reloaded),
-      problems.join(',') || 'ok',
-    ])
+    const cells = [voucher.limit, granted, claimRows, voucher.usage, counter, reloaded].map(String)
+    rows.push([voucher.code, ...cells, problems.join(',') || 'ok'])
   }
 
   console.log('\nfailovers')
@@ -269,16 +251,11 @@ export async function clusterChaos(argv: string[]): Promise<number> {
     })
     await cluster.stop()
   }
-  if (interrupted.aborted) {
-    console.error('interrupted: load and failovers stopped, tables dropped, redis-servers stopped.')
-    return 130
-  }
-  if (failures.length > 0) {
-    console.log(`\nFAILED (seed ${s.seed}):\n  ${failures.join('\n  ')}`)
-    return 1
-  }
-  console.log(
-    `\nok (seed ${s.seed}): no voucher oversold, no request hung, every error typed; granted, claim rows and reloaded counters agree${s.replicas ? '; no failover lost a unit' : ''}.`,
-  )
-  return 0
+  return endOfRun({
+    interrupted: interrupted.aborted,
+    stopped: 'load and failovers stopped, tables dropped, redis-servers stopped.',
+    failures,
+    held: `no voucher oversold, no request hung, every error typed; granted, claim rows and reloaded counters agree${s.replicas ? '; no failover lost a unit' : ''}.`,
+    seed: s.seed,
+  })
 }

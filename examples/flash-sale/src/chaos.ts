@@ -18,11 +18,11 @@ import { createFlashSale } from './app.js'
 import { checkChaosRun, type Observer } from './chaos/check.js'
 import { injectFaults, type ServiceState } from './chaos/faults.js'
 import { type LoadResult, runLoad } from './chaos/load.js'
-import { LOAD_FLAGS, type LoadSettings, loadSettings } from './chaos/load-settings.js'
+import { LOAD_FLAGS, type LoadSettings, loadFlagsHelp, loadSettings } from './chaos/load-settings.js'
 import { OwnedRedis } from './chaos/redis-server.js'
 import { ServiceProcess } from './chaos/service.js'
 import { storeReady } from './chaos/store-ready.js'
-import { integerFlag, interruptSignal, readFlags, runCommand, settingsOrExitCode, stringFlag } from './cli.js'
+import { endOfRun, integerFlag, interruptSignal, readFlags, runCommand, settingsOrExitCode, stringFlag } from './cli.js'
 import { openDatabase } from './db.js'
 import { openStore, redact } from './store.js'
 import { random } from './tools.js'
@@ -31,19 +31,9 @@ const HELP = `Usage: pnpm chaos [options]
 
   --quick            CI size: 20 s, 2,500 requests, 2 vouchers of 40
   --cluster          on a Redis Cluster with replicas, failing primaries over (--cluster --help)
-  --duration S       seconds of load and faults (default 60)
-  --requests N       most requests to send, paced over the duration (default 8000)
-  --seed N           seed of the fault schedule and of the claims (default: random, printed)
-  --vouchers N       vouchers on sale (default 3)
-  --limit N          units per voucher (default 100)
-  --users N          distinct users (default 1500)
-  --concurrency N    requests in flight (default 48)
-  --unclaim-ratio P  share of requests that unclaim a held voucher, 0..1 (default 0.2)
-  --hold-ms N        how long a claim's units are held before they come back by themselves (default 2500)
-  --timeout-ms N     client-side bound of one request (default 10000)
+${loadFlagsHelp('faults', 8000)}  --hold-ms N        how long a claim's units are held before they come back by themselves (default 2500)
   --no-batch         the Redis store sends each call on its own (batch: false) instead of one
                      script call per tick
-  --database-url URL default: DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test
   --redis-server P   the redis-server binary (default: redis-server on PATH)
   --help
 `
@@ -184,18 +174,13 @@ async function main(): Promise<number> {
     }
     await redis.dispose()
   }
-  if (interrupted.aborted) {
-    console.error('interrupted: load and faults stopped, service stopped, tables dropped, redis-server stopped.')
-    return 130
-  }
-  if (failures.length > 0) {
-    console.log(`\nFAILED (seed ${s.seed}):\n  ${failures.join('\n  ')}`)
-    return 1
-  }
-  console.log(
-    `\nok (seed ${s.seed}): no voucher oversold, no unit leaked, no hold left, no request hung, every error typed; granted claims and reloaded counters agree with the claim rows.`,
-  )
-  return 0
+  return endOfRun({
+    interrupted: interrupted.aborted,
+    stopped: 'load and faults stopped, service stopped, tables dropped, redis-server stopped.',
+    failures,
+    held: 'no voucher oversold, no unit leaked, no hold left, no request hung, every error typed; granted claims and reloaded counters agree with the claim rows.',
+    seed: s.seed,
+  })
 }
 
 runCommand('chaos', main)

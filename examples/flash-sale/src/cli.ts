@@ -100,3 +100,27 @@ export function runCommand(name: string, main: () => Promise<number>): void {
     },
   )
 }
+
+/**
+ * The end of a run, printed, and its exit code: 130 when `interrupted` (saying what was
+ * stopped), 1 with the failures, 0 with what held. `seed` names the run to repeat it.
+ */
+export function endOfRun(o: {
+  interrupted: boolean
+  stopped: string
+  failures: string[]
+  held: string
+  seed?: number
+}): number {
+  const run = o.seed === undefined ? '' : ` (seed ${o.seed})`
+  if (o.interrupted) {
+    console.error(`interrupted: ${o.stopped}`)
+    return 130
+  }
+  if (o.failures.length > 0) {
+    console.log(`\nFAILED${run}:\n  ${o.failures.join('\n  ')}`)
+    return 1
+  }
+  console.log(`\nok${run}: ${o.held}`)
+  return 0
+}

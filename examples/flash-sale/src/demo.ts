@@ -9,6 +9,7 @@ import { setMaxListeners } from 'node:events'
 import cliProgress from 'cli-progress'
 import { Agent, request } from 'undici'
 import {
+  endOfRun,
   integerFlag,
   interruptSignal,
   readFlags,
@@ -213,15 +214,8 @@ async function report(running: RunningServer, load: LoadResult, s: Settings): Pr
         `${voucher.code}: ${p} (limit ${voucher.limit}, granted ${granted}, rows ${claimRows}, synced ${voucher.usage}, counter ${counter})`,
       )
     }
-    rows.push([
-      voucher.code,
-      String(voucher.limit),
-      String(granted),
-      String(claimRows),
-      String(voucher.usage),
-      String(counter),
-      problems.length ? problems.join(',') : 'ok',
-    ])
+    const cells = [voucher.limit, granted, claimRows, voucher.usage, counter].map(String)
+    rows.push([voucher.code, ...cells, problems.join(',') || 'ok'])
   }
   const sorted = [...load.latenciesMs].sort((a, b) => a - b)
   const ms = (v: number) => `${v.toFixed(1)} ms`
@@ -290,16 +284,12 @@ async function main(): Promise<number> {
   } finally {
     await running.stop({ dropTables: s.db === 'postgres', deleteKeys: s.store === 'redis' })
   }
-  if (interrupted.aborted) {
-    console.error('interrupted: load stopped, server closed, usage synced (final flush), connections closed.')
-    return 130
-  }
-  if (failures.length > 0) {
-    console.log(`\nFAILED:\n  ${failures.join('\n  ')}`)
-    return 1
-  }
-  console.log('\nok: no voucher oversold; granted, claim rows, synced usage and counters agree.')
-  return 0
+  return endOfRun({
+    interrupted: interrupted.aborted,
+    stopped: 'load stopped, server closed, usage synced (final flush), connections closed.',
+    failures,
+    held: 'no voucher oversold; granted, claim rows, synced usage and counters agree.',
+  })
 }
 
 runCommand('demo', main)

@@ -35,52 +35,27 @@ export async function openStore(options: StoreOptions = {}): Promise<StoreHandle
     const store = createMemoryStore({ max: 1_000_000 })
     return { kind: 'memory', store, deleteOwnKeys: async () => 0, close: async () => store.close?.() }
   }
-  const prefix = options.prefix ?? 'andromeda-demo:'
-  // Fail fast at start-up when Redis is not there, instead of queueing commands forever.
   const client = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: 2 })
   client.on('error', () => {}) // reconnects are ioredis's business; calls fail with StoreError meanwhile
-  try {
-    await client.connect()
-  } catch (error) {
-    client.disconnect()
-    throw new Error(`cannot connect to Redis at ${redact(options.url)}: ${(error as Error).message}`)
-  }
-  const store = createRedisStore({
-    client,
-    prefix,
-    ...(options.replicas ? { replicas: options.replicas } : {}),
-    ...(options.batch === false ? { batch: false } : {}),
-  })
-  return {
-    kind: 'redis',
-    store,
-    async deleteOwnKeys() {
-      let deleted = 0
-      // SCAN, never KEYS: only our prefix, without blocking the server.
-      for await (const keys of client.scanStream({ match: `${prefix}*`, count: 1000 })) {
-        if ((keys as string[]).length > 0) deleted += await client.unlink(...(keys as string[]))
-      }
-      return deleted
-    },
-    async close() {
-      await store.close?.()
-      await client.quit().catch(() => client.disconnect())
-    },
-  }
+  return openRedisHandle(client, `Redis at ${redact(options.url)}`, options)
 }
 
 /** The Redis store on a Cluster (ioredis `Cluster`). */
-async function openClusterStore(nodes: { host: string; port: number }[], options: StoreOptions): Promise<StoreHandle> {
-  const prefix = options.prefix ?? 'andromeda-demo:'
+function openClusterStore(nodes: { host: string; port: number }[], options: StoreOptions): Promise<StoreHandle> {
   const client = new Cluster(nodes, { lazyConnect: true })
   client.on('error', () => {}) // failovers are the cluster's business; calls fail with StoreError meanwhile
+  const where = `the Redis Cluster at ${nodes.map((n) => `${n.host}:${n.port}`).join(', ')}`
+  return openRedisHandle(client, where, options)
+}
+
+/** Connect (failing fast at start-up when Redis is not there, instead of queueing commands forever), then the store on it. */
+async function openRedisHandle(client: Redis | Cluster, where: string, options: StoreOptions): Promise<StoreHandle> {
+  const prefix = options.prefix ?? 'andromeda-demo:'
   try {
     await client.connect()
   } catch (error) {
     client.disconnect()
-    throw new Error(
-      `cannot connect to the Redis Cluster at ${nodes.map((n) => `${n.host}:${n.port}`).join(', ')}: ${(error as Error).message}`,
-    )
+    throw new Error(`cannot connect to ${where}: ${(error as Error).message}`)
   }
   const store = createRedisStore({
     client,
@@ -93,12 +68,14 @@ async function openClusterStore(nodes: { host: string; port: number }[], options
     store,
     async deleteOwnKeys() {
       let deleted = 0
-      // SCAN every node (after a failover the client's idea of who is primary may lag; a
-      // replica lists its primary's keys), delete through the cluster, which routes each key
-      // to its slot's primary.
-      for (const node of client.nodes('all')) {
+      // SCAN, never KEYS: only our prefix, without blocking a server. On a Cluster, every node
+      // (after a failover the client's idea of who is primary may lag; a replica lists its
+      // primary's keys); each key is deleted through the client, which routes it to its slot.
+      const nodes = client instanceof Cluster ? client.nodes('all') : [client]
+      for (const node of nodes) {
         for await (const keys of node.scanStream({ match: `${prefix}*`, count: 1000 })) {
-          for (const key of keys as string[]) deleted += await client.unlink(key)
+          const unlinked = await Promise.all((keys as string[]).map((key) => client.unlink(key)))
+          deleted += unlinked.reduce((a, b) => a + b, 0)
         }
       }
       return deleted

@@ -16,6 +16,21 @@ export const LOAD_FLAGS = {
   'database-url': { type: 'string' },
 } satisfies FlagOptions
 
+/** The help lines of `LOAD_FLAGS` (but `--quick`), for a command that injects `what` and sends `requests` by default. */
+export function loadFlagsHelp(what: string, requests: number): string {
+  return `  --duration S       seconds of load and ${what} (default 60)
+  --requests N       most requests to send, paced over the duration (default ${requests})
+  --seed N           seed of the ${what} schedule and of the claims (default: random, printed)
+  --vouchers N       vouchers on sale (default 3)
+  --limit N          units per voucher (default 100)
+  --users N          distinct users (default 1500)
+  --concurrency N    requests in flight (default 48)
+  --unclaim-ratio P  share of requests that unclaim a held voucher, 0..1 (default 0.2)
+  --timeout-ms N     client-side bound of one request (default 10000)
+  --database-url URL default: DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test
+`
+}
+
 /** What `LOAD_FLAGS` set. */
 export interface LoadSettings {
   durationMs: number
