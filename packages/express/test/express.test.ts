@@ -1,11 +1,11 @@
 import { createQuota } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
-import { windowStartClock } from '@andromeda/middleware-cases'
+import { hourlyQuota, recordOutcomes } from '@andromeda/middleware-cases'
 import express, { type ErrorRequestHandler } from 'express'
 import express4 from 'express4'
 import request from 'supertest'
 import { describe, expect, it, vi } from 'vitest'
-import { defaultRefundWhen, expressQuota, type SettleOutcome } from '../src/index.js'
+import { expressQuota } from '../src/index.js'
 
 // What only Express has: `next(err)`, an error thrown after the response was sent, error
 // handlers of four arguments, per-route middleware. Everything else is in the shared table
@@ -14,27 +14,15 @@ import { defaultRefundWhen, expressQuota, type SettleOutcome } from '../src/inde
 type ExpressFactory = typeof express
 
 function setup(make: ExpressFactory) {
-  const compensations: number[] = []
-  const outcomes: SettleOutcome[] = []
   const errors: unknown[] = []
-  const quota = createQuota({
-    name: 'api',
-    store: createMemoryStore(),
-    limit: 3,
-    period: 'hour',
-    // Held at the window's start: an hour boundary crossed mid-test must not reset the counter.
-    clock: windowStartClock('hour'),
-    hooks: { onCompensate: (event) => void compensations.push(event.cost) },
-  })
+  const { quota, compensations } = hourlyQuota(createMemoryStore())
+  const { outcomes, refundWhen, settled } = recordOutcomes()
   const app = make()
   app.use(
     expressQuota({
       quota,
       id: () => 'u',
-      refundWhen: (outcome) => {
-        outcomes.push(outcome)
-        return defaultRefundWhen(outcome)
-      },
+      refundWhen,
     }),
   )
   app.get('/forwards', (_req, _res, next) => {
@@ -51,14 +39,7 @@ function setup(make: ExpressFactory) {
     res.status(500).json({ error: String(error.message) })
   }
   app.use(onError)
-  return { app, quota, compensations, outcomes, errors }
-}
-
-/** Wait until the middleware settled `count` responses (Express settles when they finish). */
-async function settled(outcomes: SettleOutcome[], count: number) {
-  await vi.waitFor(() => expect(outcomes.length).toBeGreaterThanOrEqual(count))
-  // Let any duplicate 'finish' / 'close' settlement show itself before counting.
-  await new Promise((resolve) => setImmediate(resolve))
+  return { app, quota, compensations, outcomes, errors, settled }
 }
 
 describe.each([
@@ -66,20 +47,20 @@ describe.each([
   ['Express 4', express4 as ExpressFactory],
 ])('expressQuota on %s', (_name, make) => {
   it('refunds a handler that forwards an error with next(err), once', async () => {
-    const { app, quota, compensations, outcomes } = setup(make)
+    const { app, quota, compensations, outcomes, settled } = setup(make)
     await request(app).get('/forwards').expect(500)
-    await settled(outcomes, 1)
+    await settled(1)
     await vi.waitFor(() => expect(compensations).toEqual([1]))
     expect(outcomes).toHaveLength(1)
     expect((await quota.get('u')).usage).toBe(0)
   })
 
   it('a handler that sends and then throws yields one response and no ERR_HTTP_HEADERS_SENT', async () => {
-    const { app, errors, outcomes } = setup(make)
+    const { app, errors, outcomes, settled } = setup(make)
     const res = await request(app).get('/sends-then-throws')
     expect(res.status).toBe(200)
     expect(res.body).toEqual({ ok: true })
-    await settled(outcomes, 1)
+    await settled(1)
     expect(outcomes).toHaveLength(1)
     expect(errors.map((e) => (e as Error).message)).toEqual(['late'])
     expect(errors.some((e) => (e as { code?: string }).code === 'ERR_HTTP_HEADERS_SENT')).toBe(false)

@@ -1,6 +1,5 @@
 import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
-import type { GateSpec, MiddlewareHarness } from '@andromeda/middleware-cases'
+import { type GateSpec, type MiddlewareHarness, servedApp } from '@andromeda/middleware-cases'
 import type express from 'express'
 import type { Request } from 'express'
 import { expressQuota } from '../src/index.js'
@@ -50,13 +49,7 @@ export function expressHarness(name: string, make: typeof express): MiddlewareHa
       })
       const server = app.listen(0, '127.0.0.1')
       await once(server, 'listening')
-      return {
-        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        async close() {
-          server.closeAllConnections()
-          await new Promise((resolve) => server.close(resolve))
-        },
-      }
+      return servedApp(server)
     },
   }
 }

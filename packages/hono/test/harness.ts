@@ -1,7 +1,6 @@
 import { once } from 'node:events'
 import type { Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import type { GateSpec, MiddlewareHarness } from '@andromeda/middleware-cases'
+import { type GateSpec, type MiddlewareHarness, servedApp } from '@andromeda/middleware-cases'
 import { serve } from '@hono/node-server'
 import { type Context, Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -45,13 +44,7 @@ export function honoHarness(name: string): MiddlewareHarness<Context> {
       app.all('*', (c) => c.text('ok'))
       const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server
       if (!server.listening) await once(server, 'listening')
-      return {
-        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        async close() {
-          server.closeAllConnections()
-          await new Promise((resolve) => server.close(resolve))
-        },
-      }
+      return servedApp(server)
     },
   }
 }

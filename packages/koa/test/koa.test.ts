@@ -1,12 +1,11 @@
 import type { Server } from 'node:http'
-import { createQuota } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
-import { windowStartClock } from '@andromeda/middleware-cases'
+import { hourlyQuota, recordOutcomes } from '@andromeda/middleware-cases'
 import Koa from 'koa'
 import Koa2 from 'koa2'
 import request from 'supertest'
 import { afterEach, describe, expect, it } from 'vitest'
-import { defaultRefundWhen, koaQuota, type SettleOutcome } from '../src/index.js'
+import { koaQuota } from '../src/index.js'
 
 // What only Koa has: it settles before the response is written, a handler may write `ctx.res`
 // itself, and an unmatched route is a 404 of Koa's own. Everything else is in the shared table
@@ -20,18 +19,9 @@ afterEach(() => {
 })
 
 function setup(KoaApp: KoaClass) {
-  const compensations: number[] = []
-  const outcomes: SettleOutcome[] = []
   const appErrors: unknown[] = []
-  const quota = createQuota({
-    name: 'api',
-    store: createMemoryStore(),
-    limit: 3,
-    period: 'hour',
-    // Held at the window's start: an hour boundary crossed mid-test must not reset the counter.
-    clock: windowStartClock('hour'),
-    hooks: { onCompensate: (event) => void compensations.push(event.cost) },
-  })
+  const { quota, compensations } = hourlyQuota(createMemoryStore())
+  const { outcomes, refundWhen } = recordOutcomes()
   const app = new KoaApp()
   app.silent = true
   app.on('error', (error) => appErrors.push(error))
@@ -39,10 +29,7 @@ function setup(KoaApp: KoaClass) {
     koaQuota({
       quota,
       id: () => 'u',
-      refundWhen: (outcome) => {
-        outcomes.push(outcome)
-        return defaultRefundWhen(outcome)
-      },
+      refundWhen,
     }),
   )
   app.use((ctx) => {

@@ -62,3 +62,15 @@ export interface MiddlewareHarness<Req> {
   /** Serve the standard app behind `gates` on 127.0.0.1, on a free port. */
   serve(gates: GateSpec<Req>[]): Promise<ServedApp>
 }
+
+/** A listening node HTTP server as a `ServedApp`: its loopback URL, and a close that drops kept-alive connections. */
+export function servedApp(server: import('node:http').Server): ServedApp {
+  const { port } = server.address() as import('node:net').AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    },
+  }
+}

@@ -12,9 +12,16 @@ import { MIDDLEWARE_CASES } from './cases.js'
 import type { MiddlewareHarness, ServedApp } from './harness.js'
 import type { StoreProvider } from './stores.js'
 
-export { windowStartClock } from './cases/helpers.js'
+export { hourlyQuota, recordOutcomes, windowStartClock } from './cases/helpers.js'
 export { type CaseContext, MIDDLEWARE_CASES, type MiddlewareCase } from './cases.js'
-export type { GateSpec, MiddlewareHarness, RefusalView, RequestView, ServedApp } from './harness.js'
+export {
+  type GateSpec,
+  type MiddlewareHarness,
+  type RefusalView,
+  type RequestView,
+  type ServedApp,
+  servedApp,
+} from './harness.js'
 export { type Answer, call } from './http.js'
 export { memoryStores, redisStores, type StoreProvider } from './stores.js'
 
