@@ -12,6 +12,7 @@ const settle = (key: string): CounterOp => ({ key, delta: 0, ifMissing: 'report'
 export function lockTests(options: ConformanceOptions): void {
   const test = storeTest(options)
 
+  // Only it(...) cases (two made in a loop), one per behaviour: a long block that reads as a list.
   describe(`CounterStore contract: ${options.name}`, () => {
     test('a lock is released only by the token that holds it', async (store) => {
       const key = randomKey('lock')

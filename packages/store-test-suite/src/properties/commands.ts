@@ -60,6 +60,7 @@ export function setupArbitrary(clocked: boolean): fc.Arbitrary<Setup> {
   })
 }
 
+/** The commands a sequence draws from, by weight. One table on purpose (long, but read as a list, one row per command). */
 export function commandArbitrary(clocked: boolean): fc.Arbitrary<Cmd> {
   const q = fc.integer({ min: 0, max: QUOTA_COUNT - 1 })
   const id = fc.integer({ min: 0, max: PROPERTY_IDS.length - 1 })
