@@ -167,8 +167,9 @@ export function createFlashSale(options: FlashSaleOptions): FlashSale {
     // The units go back while the claim's row is locked, then the row goes, in one transaction:
     // should this process die in between, the row stays and the counters are low (the guard in
     // `insertClaim` keeps the limit), never high. A load meanwhile waits for the row to go (see
-    // `countClaims`), and a refund on a missing counter changes nothing, so a counter never
-    // loses this unit twice. The key, this claim's own, lets the engine resend a refund whose
+    // `countClaims`); a refund on a missing counter changes nothing, so a counter never loses
+    // this unit twice, and revokes a load under way, which counts again: one that counted
+    // before this row was locked never seeds the unit back. The key, this claim's own, lets the engine resend a refund whose
     // reply was lost, and a retried unclaim replays the refunds that went through.
     const found = await db.deleteClaim(voucher, user, (claimedAt) => {
       const idempotencyKey = `unclaim ${claimedAt}`
