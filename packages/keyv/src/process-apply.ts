@@ -2,6 +2,7 @@ import type { ApplyOptions, ApplyResult, CounterOp } from '@andromeda/core'
 import type { PlannedWrite } from './backend.js'
 import { type CounterEntry, type CounterState, PlanCall, type ReadEntry } from './process-call.js'
 import { settledKeyOf } from './process-holds.js'
+import { revokeLoads } from './process-loads.js'
 import { grantWrites } from './process-writes.js'
 
 export type { ReadEntry } from './process-call.js'
@@ -21,6 +22,8 @@ type Refusal = 'limit' | 'floor' | 'missing' | 'hold'
  * nothing of the call, except giving back expired holds, which are gone whatever it decides.
  * Expired holds of a counter are given back when the call reads its holds anyway: for an op
  * that holds or settles, and before an op on it is refused for the bound (then checked again).
+ * A give-back that meets a missing counter revokes its loader lock, also when the call is refused
+ * (see `process-loads.ts`).
  */
 export async function planApply(
   read: ReadEntry,
@@ -39,12 +42,14 @@ export async function planApply(
     const ttlMs = record.ttlMs.map((t) => (t === null ? undefined : t - elapsed))
     return { result: { ok: true, values: [...record.values], ttlMs, replayed: true }, writes: [] }
   }
-  const call = new PlanCall(read, ops, clock(), clock, distinct, loaded as (CounterEntry | undefined)[])
+  const counters = loaded as (CounterEntry | undefined)[]
+  const revoked = await revokeLoads(read, ops, distinct, counters)
+  const call = new PlanCall(read, ops, clock(), clock, distinct, counters)
   const checked = await checkOps(call)
-  if (typeof checked !== 'number') return checked
+  if (typeof checked !== 'number') return { result: checked.result, writes: [...revoked, ...checked.writes] }
   const values = ops.map((op) => call.state(op.key).value)
   const ttlMs = ops.map((op) => call.ttlOf(call.state(op.key).expiresAt))
-  const writes = await grantWrites(call, opts, values, ttlMs)
+  const writes = [...revoked, ...(await grantWrites(call, opts, values, ttlMs))]
   // Every op settled a hold that was settled before: nothing changed, the earlier answer stands.
   if (checked === ops.length) return { result: { ok: true, values, ttlMs, replayed: true }, writes }
   return { result: { ok: true, values, ttlMs }, writes }

@@ -1,9 +1,11 @@
 import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot } from '@andromeda/core'
+import { lockKey } from '@andromeda/core/store'
 import type { AdapterLike } from './backend.js'
 import type { KeyvCounterStore } from './counter-store.js'
 import { planApply } from './process-apply.js'
 import { ProcessEntries } from './process-entries.js'
 import { counterEntry, holdsKeyOf, reclaimExpired } from './process-holds.js'
+import { loadLockKeys } from './process-loads.js'
 
 /** Settings of the process-atomic path, resolved by `createKeyvStore`. */
 export interface ProcessStoreSettings {
@@ -60,7 +62,8 @@ async function applyWithSweep(
   opts: ApplyOptions,
 ): Promise<ApplyResult> {
   opts.signal?.throwIfAborted()
-  const keys = ops.map((op) => op.key)
+  // A give-back may revoke its counter's loader lock: hold it as `acquireLock` and `seed` do.
+  const keys = [...ops.map((op) => op.key), ...loadLockKeys(ops)]
   if (opts.idempotencyKey !== undefined) keys.push(opts.idempotencyKey)
   if (opts.clearIdempotencyKey !== undefined) keys.push(opts.clearIdempotencyKey)
   const due = entries.expiries.due(entries.clock(), SWEEP_PER_CALL)
@@ -84,9 +87,13 @@ async function applyWithSweep(
 function counterMethods(entries: ProcessEntries): Pick<KeyvCounterStore, 'seed' | 'get' | 'set' | 'delete'> {
   const { clock } = entries
   return {
-    async seed(key, value, ttlMs) {
-      return entries.critical([key], async (io) => {
+    async seed(key, value, ttlMs, lockToken) {
+      // With a token, only under the load's own lock: a give-back that met the missing counter
+      // deleted it, and the usage this load read may count the units that went back.
+      const lock = lockKey(key)
+      return entries.critical(lockToken === undefined ? [key] : [key, lock], async (io) => {
         if (await entries.read(io, key, 'counter')) return false
+        if (lockToken !== undefined && (await entries.read(io, lock, 'lock'))?.token !== lockToken) return false
         await entries.write(io, key, counterEntry(value, ttlMs === undefined ? undefined : clock() + ttlMs, false))
         return true
       })

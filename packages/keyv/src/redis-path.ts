@@ -127,7 +127,7 @@ export function createKeyvRedisPath(adapter: KeyvRedisLike, commandTimeoutMs: nu
       canApplyTogether: (keys) => current.store.capabilities.canApplyTogether(keys),
     },
     apply: async (ops, options) => (await connected()).apply(ops, options),
-    seed: async (key, value, ttlMs) => (await connected()).seed(key, value, ttlMs),
+    seed: async (key, value, ttlMs, lockToken) => (await connected()).seed(key, value, ttlMs, lockToken),
     get: async (key) => (await connected()).get(key),
     set: async (key, value, ttlMs) => (await connected()).set(key, value, ttlMs),
     delete: async (key) => (await connected()).delete(key),

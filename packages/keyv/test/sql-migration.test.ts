@@ -1,7 +1,12 @@
-import { createQuota } from '@andromeda/core'
+import { counterKey, createQuota } from '@andromeda/core'
 import Keyv from 'keyv'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createKeyvStore, keyvSqlMigration } from '../src/index.js'
+import { createStorageKeys } from '../src/sql/keys.js'
+import { mysqlNames } from '../src/sql/mysql/names.js'
+import { mysqlTables } from '../src/sql/mysql/tables.js'
+import { postgresNames } from '../src/sql/postgres/names.js'
+import { postgresTables } from '../src/sql/postgres/tables.js'
 import { requireService } from './helpers.js'
 import { answers, connectAdmin, type Dialect, SERVICE, sqlFixture } from './sql-fixture.js'
 
@@ -71,6 +76,50 @@ describe.each(['postgres', 'mysql'] as const)('moving to the SQL path on %s', (d
       expect(resetAt).toBeGreaterThan(Date.now() + 3_500_000)
       expect(await moved.consume('SUMMER', 7)).toMatchObject({ allowed: true, usage: 10 })
       await after.close?.()
+    },
+  )
+})
+
+describe.each(['postgres', 'mysql'] as const)('upgrading the SQL path on %s', (dialect) => {
+  const fixture = sqlFixture(dialect)
+  afterAll(() => fixture.drop())
+
+  it.runIf(available[dialect])(
+    "a database an earlier version migrated (its table and counters, not this version's routines) gets them on first use",
+    async () => {
+      // The tables as every version makes them, with a counter, and the routine v1's migration
+      // made last (its presence is what a store takes for "migrated"). Routines are versioned by
+      // name: a store of this version must not take v1's for its own.
+      const postgres = postgresNames('public', fixture.table)
+      const mysql = mysqlNames(fixture.table)
+      const v1Unlock = (dialect === 'postgres' ? postgres.releaseLock : mysql.releaseLock).replace(/_v\d+/, '_v1')
+      const key = createStorageKeys('andromeda:')(counterKey('voucher', 'SUMMER'), 'key')
+      const admin = await connectAdmin(dialect)
+      try {
+        if (dialect === 'postgres') {
+          for (const statement of postgresTables('public', fixture.table, postgres)) await admin.query(statement)
+          await admin.query(`INSERT INTO ${postgres.table} (storage_key, value) VALUES ($1, 3)`, [key])
+          await admin.query(
+            `CREATE FUNCTION ${v1Unlock}(p_key bytea, p_token bytea, p_deadline bigint) RETURNS boolean LANGUAGE sql AS 'SELECT false'`,
+          )
+        } else {
+          for (const statement of mysqlTables(fixture.table, mysql)) await admin.query(statement)
+          await admin.query(`INSERT INTO ${mysql.table} (storage_key, value) VALUES (?, 3)`, [key])
+          await admin.query(
+            `CREATE PROCEDURE ${v1Unlock}(IN p_key VARBINARY(1024), IN p_token BLOB, IN p_deadline BIGINT) SELECT 0 AS reply`,
+          )
+        }
+
+        const store = fixture.store()
+        const quota = createQuota({ name: 'voucher', store, limit: 10 })
+        expect(await quota.consume('SUMMER', 2)).toMatchObject({ allowed: true, usage: 5 })
+        // This version's seed: with a lock token, only under that lock.
+        expect(await store.seed(counterKey('voucher', 'NEW'), 1, undefined, 'no-such-lock')).toBe(false)
+        expect(await store.seed(counterKey('voucher', 'NEW'), 1)).toBe(true)
+      } finally {
+        await admin.query(`DROP ${dialect === 'postgres' ? 'FUNCTION' : 'PROCEDURE'} IF EXISTS ${v1Unlock}`)
+        await admin.close()
+      }
     },
   )
 })

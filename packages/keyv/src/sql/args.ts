@@ -1,5 +1,6 @@
 import type { ApplyOptions, CounterOp } from '@andromeda/core'
 import { InvalidArgumentError } from '@andromeda/core'
+import { lockKey } from '@andromeda/core/store'
 import type { ApplyArgs, WriteRoutine } from './driver.js'
 
 /** What an idempotency record is kept for when the engine names no lifetime: one day. */
@@ -26,10 +27,11 @@ function holdId(argument: string, id: unknown): Buffer {
   return Buffer.from(id, 'utf8')
 }
 
-function tokenBytes(token: unknown): Buffer {
+function tokenBytes(token: unknown, argument = 'token'): Buffer {
   if (typeof token !== 'string' || token.length === 0)
-    throw new InvalidArgumentError('token', 'must be a non-empty string')
-  if (!token.isWellFormed()) throw new InvalidArgumentError('token', 'must be well-formed unicode (no lone surrogates)')
+    throw new InvalidArgumentError(argument, 'must be a non-empty string')
+  if (!token.isWellFormed())
+    throw new InvalidArgumentError(argument, 'must be well-formed unicode (no lone surrogates)')
   return Buffer.from(token, 'utf8')
 }
 
@@ -53,6 +55,8 @@ export function applyArgs(
     holdMs: [],
     settleIds: [],
     keep: [],
+    loadLocks: [],
+    loadLockOrder: [],
     lockOrder: [],
     idempotencyKey: null,
     idempotencyTtlMs: null,
@@ -63,8 +67,11 @@ export function applyArgs(
     const delta = pushCounterArgs(args, op, i, storageKey)
     if (delta !== 0) writes = true
     pushHoldArgs(args, op, i, delta)
+    // A give-back that meets its counter missing revokes the counter's loader lock (see `CounterOp`).
+    args.loadLocks.push(delta < 0 || op.settle !== undefined ? storageKey(lockKey(op.key), `ops[${i}].key`) : null)
   }
   pushRecordArgs(args, options, storageKey)
+  args.loadLockOrder = distinctInOrder(args.loadLocks.filter((key) => key !== null))
   args.lockOrder = lockOrder(args)
   return { args, writes }
 }
@@ -118,30 +125,49 @@ function pushRecordArgs(args: ApplyArgs, options: ApplyOptions, storageKey: Stor
     args.clearKey = storageKey(options.clearIdempotencyKey, 'clearIdempotencyKey')
 }
 
-/** Every key the call touches, distinct: one lock order for every caller, byte order, as the database compares the keys. */
+/** Every key the call touches but the loader locks, distinct: one lock order for every caller (see `distinctInOrder`). */
 function lockOrder(args: ApplyArgs): Buffer[] {
-  const all = [
+  return distinctInOrder([
     ...args.keys,
     ...(args.idempotencyKey ? [args.idempotencyKey] : []),
     ...(args.clearKey ? [args.clearKey] : []),
-  ]
-  const distinct = new Map(all.map((key) => [key.toString('hex'), key]))
+  ])
+}
+
+/** Keys distinct, in byte order, as the database compares them: callers that lock in this order never deadlock. */
+function distinctInOrder(keys: readonly Buffer[]): Buffer[] {
+  const distinct = new Map(keys.map((key) => [key.toString('hex'), key]))
   return [...distinct.values()].sort(Buffer.compare)
 }
 
-/** The arguments of seed or set, checked. */
-export function valueRoutine(
-  name: 'seed' | 'set',
+/** The arguments of set, checked. */
+export function setRoutine(storageKey: StorageKey, key: string, value: unknown, ttlMs: unknown): WriteRoutine {
+  return {
+    name: 'set',
+    key: storageKey(key, 'key'),
+    value: checkInteger('value', value, 0),
+    ttlMs: optionalInteger('ttlMs', ttlMs, 1),
+  }
+}
+
+/** The arguments of seed, checked: with a lock token, the counter's loader lock it must hold. */
+export function seedRoutine(
   storageKey: StorageKey,
   key: string,
   value: unknown,
   ttlMs: unknown,
+  lockToken: unknown,
 ): WriteRoutine {
+  const load =
+    lockToken === undefined
+      ? null
+      : { lock: storageKey(lockKey(key), 'key'), token: tokenBytes(lockToken, 'lockToken') }
   return {
-    name,
+    name: 'seed',
     key: storageKey(key, 'key'),
     value: checkInteger('value', value, 0),
     ttlMs: optionalInteger('ttlMs', ttlMs, 1),
+    load,
   }
 }
 

@@ -14,7 +14,14 @@ export interface ApplyArgs {
   /** The hold an op settles (keeping `keep` of its units), or null. */
   settleIds: (Buffer | null)[]
   keep: (number | null)[]
-  /** Every key the call touches (ops, record, record to clear), distinct, in byte order. */
+  /**
+   * The loader lock of an op's counter when the op gives units back (a refund, a settle), or
+   * null: met missing, the counter has its load revoked (see `CounterOp` in @andromeda/core).
+   */
+  loadLocks: (Buffer | null)[]
+  /** Those loader locks, distinct, in byte order: the call locks them before anything else. */
+  loadLockOrder: Buffer[]
+  /** Every other key the call touches (ops, record, record to clear), distinct, in byte order. */
   lockOrder: Buffer[]
   idempotencyKey: Buffer | null
   idempotencyTtlMs: number | null
@@ -23,7 +30,8 @@ export interface ApplyArgs {
 
 /** The routines that write: one call each, one transaction in the database. */
 export type WriteRoutine =
-  | { name: 'seed'; key: Buffer; value: number; ttlMs: number | null }
+  /** `load`: seed only while `token` holds the counter's loader lock `lock` (null: no condition). */
+  | { name: 'seed'; key: Buffer; value: number; ttlMs: number | null; load: { lock: Buffer; token: Buffer } | null }
   | { name: 'set'; key: Buffer; value: number; ttlMs: number | null }
   | { name: 'delete'; key: Buffer }
   | { name: 'acquireLock'; key: Buffer; token: Buffer; ttlMs: number }

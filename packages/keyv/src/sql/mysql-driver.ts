@@ -92,6 +92,8 @@ function applyValues(args: ApplyArgs, deadline: number): unknown[] {
     list(args.holdMs),
     args.settleIds.map((id) => (id === null ? '' : id.toString('hex'))).join(','),
     list(args.keep),
+    args.loadLocks.map((key) => (key === null ? '' : key.toString('hex'))).join(','),
+    hex(args.loadLockOrder),
     hex(args.lockOrder),
     args.lockOrder.map((key) => (creatable.has(key.toString('hex')) ? '1' : '0')).join(','),
     args.idempotencyKey,
@@ -110,7 +112,7 @@ async function apply(
   return String(
     await call(
       pool,
-      `CALL ${names.apply}(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `CALL ${names.apply}(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       applyValues(args, deadline),
       control,
     ),
@@ -121,11 +123,19 @@ async function apply(
 function writeCall(names: MysqlNames, routine: WriteRoutine, deadline: number): { sql: string; values: unknown[] } {
   switch (routine.name) {
     case 'seed':
-    case 'set':
       return {
-        sql: `CALL ${routine.name === 'seed' ? names.seed : names.set}(?, ?, ?, ?)`,
-        values: [routine.key, routine.value, routine.ttlMs, deadline],
+        sql: `CALL ${names.seed}(?, ?, ?, ?, ?, ?)`,
+        values: [
+          routine.key,
+          routine.value,
+          routine.ttlMs,
+          routine.load?.lock ?? null,
+          routine.load?.token ?? null,
+          deadline,
+        ],
       }
+    case 'set':
+      return { sql: `CALL ${names.set}(?, ?, ?, ?)`, values: [routine.key, routine.value, routine.ttlMs, deadline] }
     case 'delete':
       return { sql: `CALL ${names.delete}(?, ?)`, values: [routine.key, deadline] }
     case 'acquireLock':

@@ -96,12 +96,13 @@ async function apply(
     args.holdMs,
     args.settleIds,
     args.keep,
+    args.loadLocks,
     args.idempotencyKey,
     args.idempotencyTtlMs,
     args.clearKey,
     deadline,
   ]
-  const text = `SELECT ${names.apply}($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[], $6::bytea[], $7::bigint[], $8::bytea[], $9::bigint[], $10::bytea, $11::bigint, $12::bytea, $13::bigint) AS reply`
+  const text = `SELECT ${names.apply}($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[], $6::bytea[], $7::bigint[], $8::bytea[], $9::bigint[], $10::bytea[], $11::bytea, $12::bigint, $13::bytea, $14::bigint) AS reply`
   const [row] = await query(pool, text, values, control)
   return String(row?.reply)
 }
@@ -114,10 +115,21 @@ function writeStatement(
 ): { text: string; values: unknown[] } {
   switch (routine.name) {
     case 'seed':
+      return {
+        values: [
+          routine.key,
+          routine.value,
+          routine.ttlMs,
+          routine.load?.lock ?? null,
+          routine.load?.token ?? null,
+          deadline,
+        ],
+        text: `SELECT ${names.seed}($1::bytea, $2::bigint, $3::bigint, $4::bytea, $5::bytea, $6::bigint) AS done`,
+      }
     case 'set':
       return {
         values: [routine.key, routine.value, routine.ttlMs, deadline],
-        text: `SELECT ${routine.name === 'seed' ? names.seed : names.set}($1::bytea, $2::bigint, $3::bigint, $4::bigint) AS done`,
+        text: `SELECT ${names.set}($1::bytea, $2::bigint, $3::bigint, $4::bigint) AS done`,
       }
     case 'delete':
       return { values: [routine.key, deadline], text: `SELECT ${names.delete}($1::bytea, $2::bigint) AS done` }

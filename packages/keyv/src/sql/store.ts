@@ -1,6 +1,6 @@
 import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot } from '@andromeda/core'
 import type { KeyvCounterStore } from '../counter-store.js'
-import { acquireLockRoutine, applyArgs, releaseLockRoutine, type StorageKey, valueRoutine } from './args.js'
+import { acquireLockRoutine, applyArgs, releaseLockRoutine, type StorageKey, seedRoutine, setRoutine } from './args.js'
 import { type Calls, commitAllowanceMs, run } from './calls.js'
 import type { SqlDriver, WriteRoutine } from './driver.js'
 import { createStorageKeys } from './keys.js'
@@ -45,11 +45,11 @@ export function createSqlStore(settings: SqlStoreSettings): KeyvCounterStore {
   return {
     capabilities: { shared: true, atomic: 'global', canApplyTogether: () => true },
     apply: (ops, options = {}) => rejectThrown(() => apply(context, ops, options)),
-    seed: (key, value, ttlMs) =>
-      rejectThrown(() => write(context, valueRoutine('seed', storageKey, key, value, ttlMs), (done) => done)),
+    seed: (key, value, ttlMs, lockToken) =>
+      rejectThrown(() => write(context, seedRoutine(storageKey, key, value, ttlMs, lockToken), (done) => done)),
     get: (key) => rejectThrown(() => get(context, key)),
     set: (key, value, ttlMs) =>
-      rejectThrown(() => write(context, valueRoutine('set', storageKey, key, value, ttlMs), () => undefined)),
+      rejectThrown(() => write(context, setRoutine(storageKey, key, value, ttlMs), () => undefined)),
     delete: (key) =>
       rejectThrown(() => write(context, { name: 'delete', key: storageKey(key, 'key') }, () => undefined)),
     acquireLock: (key, token, ttlMs) =>

@@ -19,11 +19,13 @@ import {
  * Parameters (lists as comma-separated text, one element per op): `p_keys` (hex), `p_deltas`,
  * `p_bounds` (the max of an op with delta > 0, the min of one with delta < 0, '' for none),
  * `p_ttls`, `p_report` ('1' report a missing counter / '0' create it), `p_holds` (hex hold id or
- * ''), `p_hold_ms`, `p_settles` (hex hold id or ''), `p_keep`; `p_lock` is every key (ops,
- * record, record to clear), hex, sorted, distinct, and `p_create` says for each ('1') whether
- * the call may create its row. `p_idem VARBINARY` / `p_idem_ttl BIGINT` the idempotency record to
- * write (NULL: none), `p_clear VARBINARY` a record to delete, `p_deadline BIGINT` the caller's
- * deadline in the database clock.
+ * ''), `p_hold_ms`, `p_settles` (hex hold id or ''), `p_keep`, `p_load_locks` (hex of the
+ * loader lock of the counter of an op that gives units back, or '': deleted when the op meets
+ * the counter missing, whatever the reply); `p_load_order` is those loader locks, hex, sorted,
+ * distinct; `p_lock` is every other key (ops, record, record to clear), hex, sorted, distinct,
+ * and `p_create` says for each ('1') whether the call may create its row. `p_idem VARBINARY` /
+ * `p_idem_ttl BIGINT` the idempotency record to write (NULL: none), `p_clear VARBINARY` a record
+ * to delete, `p_deadline BIGINT` the caller's deadline in the database clock.
  *
  * Reply: one row, one column `reply`, the text the PostgreSQL apply function returns
  * (`ok,...` | `same,...` | `replay,...` | `refused,...`, see postgres/apply.ts).
@@ -34,7 +36,7 @@ export function mysqlApply(n: MysqlNames): string {
   return `CREATE PROCEDURE IF NOT EXISTS ${n.apply}(
   IN p_keys LONGTEXT, IN p_deltas LONGTEXT, IN p_bounds LONGTEXT, IN p_ttls LONGTEXT, IN p_report LONGTEXT,
   IN p_holds LONGTEXT, IN p_hold_ms LONGTEXT, IN p_settles LONGTEXT, IN p_keep LONGTEXT,
-  IN p_lock LONGTEXT, IN p_create LONGTEXT, IN p_idem VARBINARY(1024), IN p_idem_ttl BIGINT, IN p_clear VARBINARY(1024), IN p_deadline BIGINT)
+  IN p_load_locks LONGTEXT, IN p_load_order LONGTEXT, IN p_lock LONGTEXT, IN p_create LONGTEXT, IN p_idem VARBINARY(1024), IN p_idem_ttl BIGINT, IN p_clear VARBINARY(1024), IN p_deadline BIGINT)
 proc: BEGIN${COMMON_DECLARATIONS}
   DECLARE n INT DEFAULT 0;
   DECLARE i INT DEFAULT 0;
@@ -55,7 +57,9 @@ proc: BEGIN${COMMON_DECLARATIONS}
   DECLARE held BIGINT;
   DECLARE was_settled INT;
   DECLARE replays INT DEFAULT 0;
-  DECLARE stale INT;${DECLARE_HANDLER}
+  DECLARE stale INT;
+  DECLARE held_loads LONGTEXT DEFAULT ',';
+  DECLARE revocations INT DEFAULT 0;${DECLARE_HANDLER}
   SET n = CHAR_LENGTH(p_keys) - CHAR_LENGTH(REPLACE(p_keys, ',', '')) + 1;${START}
 
   -- One op on a live counter, no idempotency record (a plain consume or refund): the check and
@@ -87,6 +91,20 @@ proc: BEGIN${COMMON_DECLARATIONS}
     END IF;
   END IF;
 
+  -- The loader locks this call may revoke, before any counter (as seed locks them): locked until
+  -- the commit, also when the ops are undone, so no load's seed lands between finding a
+  -- counter missing and revoking its load. A lock taken after this is a load that started
+  -- after this call: it is left alone (and never waited for).
+  SET i = 1;
+  WHILE p_load_order <> '' AND i <= CHAR_LENGTH(p_load_order) - CHAR_LENGTH(REPLACE(p_load_order, ',', '')) + 1 DO
+    SET h = ${item('p_load_order', 'i')};
+    ${lockIfPresent(t, 'UNHEX(h)')}
+    IF present > 0 THEN SET held_loads = CONCAT(held_loads, h, ','); END IF;
+    SET i = i + 1;
+  END WHILE;
+  -- A refusal that revokes loads undoes the call back to here: the placeholders go, the loader
+  -- locks stay locked.
+  SAVEPOINT loads_locked;
   SET i = 1;
   WHILE i <= CHAR_LENGTH(p_lock) - CHAR_LENGTH(REPLACE(p_lock, ',', '')) + 1 DO
     IF ${item('p_create', 'i')} = '1' THEN
@@ -123,6 +141,10 @@ proc: BEGIN${COMMON_DECLARATIONS}
     SET k = UNHEX(h);${readRow(t, 'k', true)}
     SET as_found = CONCAT(as_found, ',', IFNULL(cur_value, ''), ',', IF(cur_value IS NULL, '', IFNULL(cur_expires - now_ms, '')));
     IF cur_value IS NULL THEN SET absent_keys = CONCAT(absent_keys, h, ','); END IF;
+    -- A give-back that finds its counter missing revokes the counter's load.
+    IF cur_value IS NULL AND LOCATE(CONCAT(',', ${item('p_load_locks', 'i')}, ','), held_loads) > 0 THEN
+      SET revocations = revocations + 1;
+    END IF;
     SET i = i + 1;
   END WHILE;
 
@@ -185,9 +207,16 @@ proc: BEGIN${COMMON_DECLARATIONS}
   END WHILE;
   IF refused IS NULL AND missing_at >= 0 THEN SET refused = CONCAT('refused,', missing_at, ',missing'); END IF;
 
-  IF refused IS NOT NULL THEN
+  IF refused IS NOT NULL AND revocations = 0 THEN
     -- Undo everything (placeholders too).
     ROLLBACK;
+    SELECT CONCAT(refused, as_found) AS reply;
+    LEAVE proc;
+  END IF;
+
+  IF refused IS NOT NULL THEN
+    -- Undo everything but the loader locks, and revoke the loads: whatever the reply.
+    ROLLBACK TO SAVEPOINT loads_locked;${revokeHeldLoads(t)}${COMMIT}
     SELECT CONCAT(refused, as_found) AS reply;
     LEAVE proc;
   END IF;
@@ -206,7 +235,7 @@ proc: BEGIN${COMMON_DECLARATIONS}
   IF p_idem IS NOT NULL THEN
     -- The record keeps its write time, so a replay can report each lifetime as it is then.
     UPDATE ${t} SET value = NULL, data = CONCAT(now_ms, SUBSTRING(reply, 3)), expires_at = now_ms + p_idem_ttl WHERE storage_key = p_idem;
-  END IF;
+  END IF;${revokeHeldLoads(t)}
   SET i = 1;
   WHILE i <= CHAR_LENGTH(p_lock) - CHAR_LENGTH(REPLACE(p_lock, ',', '')) + 1 DO
     DELETE FROM ${t} WHERE storage_key = UNHEX(${item('p_lock', 'i')})
@@ -216,3 +245,19 @@ proc: BEGIN${COMMON_DECLARATIONS}
   SELECT reply;
 END`
 }
+
+/**
+ * Deletes the loader locks the call holds (`held_loads`) of the counters its give-backs found
+ * missing (`absent_keys`).
+ */
+const revokeHeldLoads = (table: string) => `
+  IF revocations > 0 THEN
+    SET i = 1;
+    WHILE i <= n DO
+      SET h = ${item('p_load_locks', 'i')};
+      IF LOCATE(CONCAT(',', h, ','), held_loads) > 0 AND LOCATE(CONCAT(',', ${item('p_keys', 'i')}, ','), absent_keys) > 0 THEN
+        DELETE FROM ${table} WHERE storage_key = UNHEX(h) AND value IS NULL;
+      END IF;
+      SET i = i + 1;
+    END WHILE;
+  END IF;`

@@ -1,5 +1,8 @@
-/** Version of the procedures; part of their names, so an upgrade adds new ones beside. */
-const VERSION = 'v1'
+/**
+ * Version of the procedures; part of their names, so an upgrade adds new ones beside. v2: apply
+ * revokes the loads of counters its give-backs meet missing, and seed takes the load's lock.
+ */
+const VERSION = 'v2'
 
 /** The quoted names of the table and procedures of one store. */
 export interface MysqlNames {

@@ -2,15 +2,28 @@ import type { MysqlNames } from './names.js'
 import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, lockRow, NOW, readRow, reclaim, START } from './parts.js'
 
 /**
- * seed: create the counter only if no live row holds the key.
+ * seed: create the counter only if no live row holds the key, and, with `p_token`, only while
+ * `p_token` holds the counter's loader lock `p_lock`: a give-back that met the missing counter
+ * deleted that lock (see apply.ts), and the usage the load read may count what went back.
  *
- * Parameters: `p_key VARBINARY`, `p_value BIGINT`, `p_ttl BIGINT` (NULL: no expiry), `p_deadline BIGINT`.
- * Reply: one row, `reply` 1 when it was set, 0 when a live row holds the key.
+ * Parameters: `p_key VARBINARY`, `p_value BIGINT`, `p_ttl BIGINT` (NULL: no expiry), `p_lock
+ * VARBINARY`, `p_token BLOB` (both NULL: no lock to hold), `p_deadline BIGINT`.
+ * Reply: one row, `reply` 1 when it was set, 0 when a live row holds the key or the lock is not
+ * the token's.
  */
 export function mysqlSeed(n: MysqlNames): string {
   const t = n.table
-  return `CREATE PROCEDURE IF NOT EXISTS ${n.seed}(IN p_key VARBINARY(1024), IN p_value BIGINT, IN p_ttl BIGINT, IN p_deadline BIGINT)
+  return `CREATE PROCEDURE IF NOT EXISTS ${n.seed}(
+  IN p_key VARBINARY(1024), IN p_value BIGINT, IN p_ttl BIGINT, IN p_lock VARBINARY(1024), IN p_token BLOB, IN p_deadline BIGINT)
 proc: BEGIN${COMMON_DECLARATIONS}${DECLARE_HANDLER}${START}
+  IF p_token IS NOT NULL THEN
+    -- The lock before the counter, in the order apply takes them.${readRow(t, 'p_lock', true)}
+    IF cur_value IS NOT NULL OR cur_data IS NULL OR cur_data <> p_token THEN
+      ROLLBACK;
+      SELECT 0 AS reply;
+      LEAVE proc;
+    END IF;
+  END IF;
   ${lockRow(t, 'p_key')}
   SET now_ms = ${NOW};${readRow(t, 'p_key')}
   IF cur_value IS NOT NULL OR cur_data IS NOT NULL THEN

@@ -6,10 +6,12 @@ import { FINISH, giveBackExpiredHolds, NOW, reclaim, START, UNDO_SQLSTATE } from
  *
  * Parameters: `p_keys bytea[]`, `p_deltas bigint[]`, `p_bounds bigint[]`, `p_ttls bigint[]`,
  * `p_report boolean[]`, `p_hold_ids bytea[]`, `p_hold_ms bigint[]`, `p_settle_ids bytea[]`,
- * `p_keep bigint[]` are parallel arrays, one element per op: `p_bounds` holds the max of an op
- * with delta > 0 and the min of one with delta < 0 (NULL: none); `p_report` is true when a
- * missing counter is reported rather than created; `p_hold_ids` / `p_hold_ms` the op's hold,
- * `p_settle_ids` / `p_keep` the hold it settles (NULL: none). `p_idem bytea` / `p_idem_ttl
+ * `p_keep bigint[]`, `p_load_locks bytea[]` are parallel arrays, one element per op: `p_bounds`
+ * holds the max of an op with delta > 0 and the min of one with delta < 0 (NULL: none);
+ * `p_report` is true when a missing counter is reported rather than created; `p_hold_ids` /
+ * `p_hold_ms` the op's hold, `p_settle_ids` / `p_keep` the hold it settles (NULL: none);
+ * `p_load_locks` the loader lock of the counter of an op that gives units back (NULL: none),
+ * deleted when the op meets the counter missing, whatever the reply. `p_idem bytea` / `p_idem_ttl
  * bigint` the idempotency record to write (NULL: none), `p_clear bytea` a record to delete,
  * `p_deadline bigint` the caller's deadline in the database clock.
  *
@@ -24,7 +26,7 @@ export function postgresApply(n: PostgresNames): string {
   const t = n.table
   return `CREATE OR REPLACE FUNCTION ${n.apply}(
   p_keys bytea[], p_deltas bigint[], p_bounds bigint[], p_ttls bigint[], p_report boolean[],
-  p_hold_ids bytea[], p_hold_ms bigint[], p_settle_ids bytea[], p_keep bigint[],
+  p_hold_ids bytea[], p_hold_ms bigint[], p_settle_ids bytea[], p_keep bigint[], p_load_locks bytea[],
   p_idem bytea, p_idem_ttl bigint, p_clear bytea, p_deadline bigint
 ) RETURNS text LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -45,6 +47,8 @@ DECLARE
   held bigint;
   was_settled boolean;
   replays int := 0;
+  held_loads bytea[];
+  revoked bytea[] := '{}';
 BEGIN${START}
   -- One op on a live counter, no idempotency record (a plain consume or refund): the check and
   -- the add are one UPDATE, which waits for the row and re-checks the newest version. Anything
@@ -75,6 +79,11 @@ BEGIN${START}
       END IF;
     END IF;
   END IF;
+  -- The loader locks this call may revoke, locked before any counter (as seed locks them) and
+  -- here, outside the part a refusal undoes: they stay locked until the commit, so no load's
+  -- seed lands between finding a counter missing and revoking its load. A lock taken after this
+  -- is a load that started after this call: it is left alone (and never waited for).
+  held_loads := ARRAY(SELECT storage_key FROM ${t} WHERE storage_key = ANY (p_load_locks) ORDER BY storage_key FOR UPDATE);
   touched := ARRAY(SELECT DISTINCT k FROM unnest(p_keys || ARRAY[p_idem, p_clear]) AS k WHERE k IS NOT NULL ORDER BY k);
   BEGIN
     -- Lock every key in byte order. A row deleted between the two statements (a reclaim, a
@@ -102,12 +111,15 @@ BEGIN${START}
     END LOOP;
 
     -- The counters as they stand, for a refusal: what it reports must be what it decided on.
+    -- A give-back that finds its counter missing revokes the counter's load (kept in a variable:
+    -- a refusal undoes the rows, not the variables).
     FOR i IN 1..n LOOP
       SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_keys[i];
       IF cur_value IS NOT NULL AND (cur_expires IS NULL OR cur_expires > now_ms) THEN
         as_found := as_found || ',' || cur_value || ',' || coalesce((cur_expires - now_ms)::text, '');
       ELSE
         as_found := as_found || ',,';
+        IF p_load_locks[i] = ANY (held_loads) THEN revoked := revoked || p_load_locks[i]; END IF;
       END IF;
     END LOOP;
 
@@ -198,6 +210,10 @@ BEGIN${START}
     -- Everything since the inner BEGIN is undone (placeholders and locks too); reply is set.
     NULL;
   END;
+  IF cardinality(revoked) > 0 THEN
+    -- The loads revoked, whatever the reply.
+    DELETE FROM ${t} WHERE storage_key = ANY (revoked) AND value IS NULL;${FINISH}
+  END IF;
   RETURN reply;
 END
 $fn$`

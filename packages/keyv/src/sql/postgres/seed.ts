@@ -2,19 +2,28 @@ import type { PostgresNames } from './names.js'
 import { FINISH, live, NOW, reclaim, START } from './parts.js'
 
 /**
- * seed: create the counter only if no live row holds the key.
+ * seed: create the counter only if no live row holds the key, and, with `p_token`, only while
+ * `p_token` holds the counter's loader lock `p_lock`: a give-back that met the missing counter
+ * deleted that lock (see apply.ts), and the usage the load read may count what went back.
  *
- * Parameters: `p_key bytea`, `p_value bigint`, `p_ttl bigint` (NULL: no expiry), `p_deadline bigint`.
+ * Parameters: `p_key bytea`, `p_value bigint`, `p_ttl bigint` (NULL: no expiry), `p_lock bytea`,
+ * `p_token bytea` (both NULL: no lock to hold), `p_deadline bigint`.
  * Reply (boolean): true when it was set.
  */
 export function postgresSeed(n: PostgresNames): string {
   const t = n.table
-  return `CREATE OR REPLACE FUNCTION ${n.seed}(p_key bytea, p_value bigint, p_ttl bigint, p_deadline bigint)
-RETURNS boolean LANGUAGE plpgsql AS $fn$
+  return `CREATE OR REPLACE FUNCTION ${n.seed}(
+  p_key bytea, p_value bigint, p_ttl bigint, p_lock bytea, p_token bytea, p_deadline bigint
+) RETURNS boolean LANGUAGE plpgsql AS $fn$
 DECLARE
   now_ms bigint;
   done boolean;
 BEGIN${START}
+  IF p_token IS NOT NULL THEN
+    -- The lock before the counter, in the order apply takes them; shared, as seeds do not conflict.
+    PERFORM 1 FROM ${t} AS cur WHERE storage_key = p_lock AND value IS NULL AND data = p_token AND ${live('cur')} FOR SHARE;
+    IF NOT FOUND THEN RETURN false; END IF;
+  END IF;
   INSERT INTO ${t} AS cur (storage_key, value, expires_at) VALUES (p_key, p_value, ${NOW} + p_ttl)
     ON CONFLICT (storage_key) DO UPDATE SET value = excluded.value, data = NULL, expires_at = excluded.expires_at
     WHERE NOT ${live('cur')}
