@@ -180,13 +180,13 @@ class Call {
  * could not make the call fit.
  */
 function checkOps(call: Call): ApplyResult | number {
+  revokeLoads(call)
   const unknown = new Set<string>()
   let missing = -1
   let replayedSettles = 0
   for (const [i, op] of call.ops.entries()) {
     if (unknown.has(op.key)) continue
     const state = call.stateOf(op.key)
-    if (!state.exists && (op.delta < 0 || op.settle !== undefined)) call.entries.revokeLoad(op.key)
     if (!state.exists && op.ifMissing === 'report') {
       if (missing < 0) missing = i
       unknown.add(op.key)
@@ -197,6 +197,16 @@ function checkOps(call: Call): ApplyResult | number {
     else if (outcome !== undefined) return call.refuse(i, outcome)
   }
   return missing >= 0 ? call.refuse(missing, 'missing') : replayedSettles
+}
+
+/**
+ * A give-back that meets its counter missing revokes a load of it under way (see `CounterOp`),
+ * whatever the call answers: so before any op is checked, on the counters as the call found them.
+ */
+function revokeLoads(call: Call): void {
+  for (const op of call.ops) {
+    if ((op.delta < 0 || op.settle !== undefined) && !call.stateOf(op.key).exists) call.entries.revokeLoad(op.key)
+  }
 }
 
 /** A settle on the scratch copy: the kept units stay, the rest come back. */

@@ -12,7 +12,7 @@ const settle = (key: string): CounterOp => ({ key, delta: 0, ifMissing: 'report'
 export function lockTests(options: ConformanceOptions): void {
   const test = storeTest(options)
 
-  // Only it(...) cases (two made in a loop), one per behaviour: a long block that reads as a list.
+  // Only it(...) cases (four made in loops), one per behaviour: a long block that reads as a list.
   describe(`CounterStore contract: ${options.name}`, () => {
     test('a lock is released only by the token that holds it', async (store) => {
       const key = randomKey('lock')
@@ -61,14 +61,17 @@ export function lockTests(options: ConformanceOptions): void {
       })
     }
 
-    test("a give-back revokes the missing counter's lock even when another op of the call is refused", async (store) => {
-      const [missing, full] = keyGroup(2) as [string, string]
-      expect(await store.apply([{ key: full, delta: 1, max: 1, ifMissing: 'create' }])).toMatchObject({ ok: true })
-      expect(await store.acquireLock(lockKey(missing), 'load', 10_000)).toBe(true)
-      const answer = await store.apply([refund(missing), { key: full, delta: 1, max: 1, ifMissing: 'create' }])
-      expect(answer).toMatchObject({ ok: false, index: 1, reason: 'limit' })
-      expect(await store.seed(missing, 3, undefined, 'load')).toBe(false)
-    })
+    for (const refusedFirst of [false, true]) {
+      test(`a give-back revokes the missing counter's lock even when an op ${refusedFirst ? 'before' : 'after'} it is refused`, async (store) => {
+        const [missing, full] = keyGroup(2) as [string, string]
+        const overLimit: CounterOp = { key: full, delta: 1, max: 1, ifMissing: 'create' }
+        expect(await store.apply([overLimit])).toMatchObject({ ok: true })
+        expect(await store.acquireLock(lockKey(missing), 'load', 10_000)).toBe(true)
+        const ops = refusedFirst ? [overLimit, refund(missing)] : [refund(missing), overLimit]
+        expect(await store.apply(ops)).toMatchObject({ ok: false, index: refusedFirst ? 0 : 1, reason: 'limit' })
+        expect(await store.seed(missing, 3, undefined, 'load')).toBe(false)
+      })
+    }
 
     test('a refund on a live counter, or a consume that meets a missing one, leaves the loader lock alone', async (store) => {
       const [live, missing] = keyGroup(2) as [string, string]
