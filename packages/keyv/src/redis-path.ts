@@ -70,6 +70,24 @@ export function keyvRedisPrefix(store: KeyvRedisLike): string {
   return store.namespace ? `${store.namespace}${store.keyPrefixSeparator ?? '::'}` : ''
 }
 
+/** The adapter's client, opened by `getClient()` within `ms`; else a retryable `StoreError` (nothing was sent). */
+async function openClient(adapter: KeyvRedisLike, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([
+      adapter.getClient(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`not connected within ${ms} ms`)), ms)
+      }),
+    ])
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error)
+    throw new StoreError(`keyv redis client could not connect: ${reason}`, { retryable: true, cause: error })
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 /**
  * The globally atomic path: counters go through the adapter's own node-redis client with the
  * Lua scripts of `@andromeda/redis`, as raw integer keys under the Keyv namespace.
@@ -89,35 +107,16 @@ export function createKeyvRedisPath(adapter: KeyvRedisLike, commandTimeoutMs: nu
     if (closed) throw new StoreError('keyv store is closed', { retryable: false })
     const client = adapter.client as { isOpen?: boolean }
     if (client === current.client && client.isOpen === true) return current.store
-    let timer: NodeJS.Timeout | undefined
-    try {
-      const opened = await Promise.race([
-        adapter.getClient(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`not connected within ${commandTimeoutMs} ms`)), commandTimeoutMs)
-        }),
-      ])
-      if (opened !== current.client) {
-        // The adapter's client was replaced: follow it.
-        void current.store.close?.()
-        current = {
-          client: opened,
-          store: createRedisStore({ client: opened as RedisClientLike, prefix, commandTimeoutMs }),
-        }
+    const opened = await openClient(adapter, commandTimeoutMs)
+    if (opened !== current.client) {
+      // The adapter's client was replaced: follow it.
+      void current.store.close?.()
+      current = {
+        client: opened,
+        store: createRedisStore({ client: opened as RedisClientLike, prefix, commandTimeoutMs }),
       }
-      return current.store
-    } catch (error) {
-      // Nothing was sent: the caller may retry.
-      throw new StoreError(
-        `keyv redis client could not connect: ${error instanceof Error ? error.message : String(error)}`,
-        {
-          retryable: true,
-          cause: error,
-        },
-      )
-    } finally {
-      clearTimeout(timer)
     }
+    return current.store
   }
 
   return {

@@ -127,6 +127,26 @@ function isInProcess(adapter: object): boolean {
  * ```
  */
 export function createKeyvStore(options: KeyvStoreOptions): KeyvCounterStore {
+  const { keyv, adapter, commandTimeoutMs, lockWaitTimeoutMs } = checkStoreOptions(options)
+  if (isKeyvRedis(adapter)) return createKeyvRedisPath(adapter, commandTimeoutMs)
+  if (isKeyvValkey(adapter)) return createKeyvValkeyPath(adapter, keyv.namespace, commandTimeoutMs)
+
+  const namespace = keyv.namespace
+  const prefix = namespace && keyv.useKeyPrefix !== false ? `${namespace}:` : ''
+  const dialect = sqlDialectOf(adapter)
+  if (dialect) {
+    return createKeyvSqlPath(adapter as KeyvSqlLike, dialect, {
+      prefix,
+      commandTimeoutMs,
+      table: options.table,
+      createTable: options.createTable,
+    })
+  }
+  return createKeyvProcessPath(keyv, adapter as AdapterLike, prefix, options, { commandTimeoutMs, lockWaitTimeoutMs })
+}
+
+/** The options every path shares, checked: the Keyv instance, its adapter and the two timeouts. */
+function checkStoreOptions(options: KeyvStoreOptions) {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
   checkOptionKeys('', options, [
     'keyv',
@@ -153,21 +173,17 @@ export function createKeyvStore(options: KeyvStoreOptions): KeyvCounterStore {
     throw new InvalidArgumentError('shared', 'must be a boolean')
   if (options.clock !== undefined && typeof options.clock !== 'function')
     throw new InvalidArgumentError('clock', 'must be a function')
+  return { keyv, adapter, commandTimeoutMs, lockWaitTimeoutMs }
+}
 
-  if (isKeyvRedis(adapter)) return createKeyvRedisPath(adapter, commandTimeoutMs)
-  if (isKeyvValkey(adapter)) return createKeyvValkeyPath(adapter, keyv.namespace, commandTimeoutMs)
-
-  const namespace = keyv.namespace
-  const prefix = namespace && keyv.useKeyPrefix !== false ? `${namespace}:` : ''
-  const dialect = sqlDialectOf(adapter)
-  if (dialect) {
-    return createKeyvSqlPath(adapter as KeyvSqlLike, dialect, {
-      prefix,
-      commandTimeoutMs,
-      table: options.table,
-      createTable: options.createTable,
-    })
-  }
+/** The process-atomic path, for any other adapter: keys mapped to `maxKeyLength`, Keyv's errors failing the calls in flight. */
+function createKeyvProcessPath(
+  keyv: KeyvLike,
+  adapter: AdapterLike,
+  prefix: string,
+  options: KeyvStoreOptions,
+  timeouts: { commandTimeoutMs: number; lockWaitTimeoutMs: number },
+): KeyvCounterStore {
   const maxKeyLength = options.maxKeyLength ?? DEFAULT_MAX_KEY_LENGTH
   if (
     maxKeyLength !== Number.POSITIVE_INFINITY &&
@@ -187,13 +203,12 @@ export function createKeyvStore(options: KeyvStoreOptions): KeyvCounterStore {
   keyv.on?.('error', onError)
 
   return createProcessStore({
-    adapter: adapter as AdapterLike,
+    adapter,
     storageKey: createKeyMapper(prefix, maxKeyLength),
     shared: options.shared ?? !isInProcess(adapter),
     clock: options.clock ?? Date.now,
     injectedClock: options.clock !== undefined,
-    commandTimeoutMs,
-    lockWaitTimeoutMs,
+    ...timeouts,
     watch: (fail) => {
       inFlight.add(fail)
       return () => inFlight.delete(fail)
