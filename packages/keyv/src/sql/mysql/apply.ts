@@ -29,8 +29,6 @@ import {
  *
  * Reply: one row, one column `reply`, the text the PostgreSQL apply function returns
  * (`ok,...` | `same,...` | `replay,...` | `refused,...`, see postgres/apply.ts).
- *
- * Long on purpose: one routine's text, which reads top to bottom in the order the database runs it.
  */
 export function mysqlApply(n: MysqlNames): string {
   // One SQL statement (CREATE PROCEDURE): the procedure body reads top to bottom as it runs.

@@ -20,8 +20,6 @@ import { FINISH, giveBackExpiredHolds, NOW, reclaim, START, UNDO_SQLSTATE } from
  *   same,v1,ttl1,...          every op settled a hold settled before: nothing changed
  *   replay,now,recordedAt,v1,ttl1,...   a live idempotency record; nothing changed
  *   refused,index,reason,v1,ttl1,...    nothing changed; current values ('' = missing)
- *
- * Long on purpose: one routine's text, which reads top to bottom in the order the database runs it.
  */
 export function postgresApply(n: PostgresNames): string {
   // One SQL statement (CREATE FUNCTION): the PL/pgSQL body reads top to bottom as it runs.
