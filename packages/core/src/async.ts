@@ -1,7 +1,11 @@
 /** Reject with the signal's reason as soon as it aborts; otherwise settle like `promise`. */
 export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise
-  signal.throwIfAborted()
+  if (signal.aborted) {
+    // This caller stops waiting; the work goes on, and its failure must not go unhandled.
+    promise.catch(() => {})
+    return Promise.reject(signal.reason)
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason)
     signal.addEventListener('abort', onAbort, { once: true })

@@ -39,6 +39,9 @@ export class Loader {
     let shared = this.inFlight.get(request.key)
     if (!shared) {
       shared = this.loadOnce(request).finally(() => this.inFlight.delete(request.key))
+      // Each caller gets the outcome through its own wait; when every caller has given up (its
+      // signal aborted), a failed load must still not be an unhandled rejection.
+      shared.catch(() => {})
       this.inFlight.set(request.key, shared)
     }
     return abortable(shared, signal)
@@ -46,46 +49,62 @@ export class Loader {
 
   private async loadOnce(request: LoadRequest): Promise<void> {
     const lock = lockKey(request.key)
+    let waits = 0
     let revoked = 0
-    for (let attempt = 0; attempt <= this.lock.retries; attempt++) {
+    for (;;) {
       const token = randomUUID()
       if (await this.store.acquireLock(lock, token, this.lock.ttlMs)) {
         try {
-          // Another process may have seeded it between our miss and our lock.
-          if (await this.store.get(request.key)) return
-          const startedAt = performance.now()
-          // A load that outlives its lock is no longer exclusive, and one that never answers
-          // would hold every caller of this counter: bound it by the lock's lifetime.
-          const usage = await withDeadline(
-            request.readUsage(),
-            this.lock.ttlMs,
-            () =>
-              new LoadError(`loadUsage did not answer within lock.ttlMs (${this.lock.ttlMs} ms) for ${request.key}`, {
-                option: 'loadUsage',
-              }),
-          )
-          if (await this.store.seed(request.key, usage, request.ttlMs, token)) {
-            request.onLoaded?.(usage, performance.now() - startedAt)
-            return
-          }
-          // Not seeded: another load's counter is in (done), or a give-back revoked this lock
-          // and the usage read may be stale: read again, without waiting.
-          if (await this.store.get(request.key)) return
-          revoked++
-          continue
+          if (await this.loadUnder(request, token)) return
         } finally {
           await this.store.releaseLock(lock, token).catch(() => {})
         }
+        // A give-back revoked this load: the usage it read may still count those units. Read
+        // again at once, a bounded number of times (a stream of refunds landing on the missing
+        // counter faster than loadUsage answers would revoke every load).
+        if (++revoked > this.lock.retries) {
+          throw new LoadError(
+            `counter ${request.key} could not be loaded: ${revoked} loads in a row were revoked by refunds that met the missing counter while loadUsage ran`,
+            { option: 'loadUsage' },
+          )
+        }
+        continue
       }
+      // Another process holds the lock: wait for its counter, up to retries x retryDelayMs.
       if (await this.store.get(request.key)) return
-      if (attempt < this.lock.retries) await sleep(this.lock.retryDelayMs)
+      if (waits >= this.lock.retries) break
+      waits++
+      await sleep(this.lock.retryDelayMs)
     }
-    const because =
-      revoked > 0 ? `, and ${revoked} of its loads were revoked by refunds that met the missing counter` : ''
     throw new LockTimeoutError(
-      `counter ${request.key} was being loaded by another process for longer than ${this.lock.retries} x ${this.lock.retryDelayMs} ms${because}`,
+      `counter ${request.key} was being loaded by another process for longer than ${this.lock.retries} x ${this.lock.retryDelayMs} ms`,
       { key: request.key, waitedMs: this.lock.retries * this.lock.retryDelayMs },
     )
+  }
+
+  /**
+   * One load under the lock `token` holds: true when the counter is in (seeded by this load, or
+   * by another one meanwhile); false when a give-back revoked the lock before the seed.
+   */
+  private async loadUnder(request: LoadRequest, token: string): Promise<boolean> {
+    // Another process may have seeded it between our miss and our lock.
+    if (await this.store.get(request.key)) return true
+    const startedAt = performance.now()
+    // A load that outlives its lock is no longer exclusive, and one that never answers
+    // would hold every caller of this counter: bound it by the lock's lifetime.
+    const usage = await withDeadline(
+      request.readUsage(),
+      this.lock.ttlMs,
+      () =>
+        new LoadError(`loadUsage did not answer within lock.ttlMs (${this.lock.ttlMs} ms) for ${request.key}`, {
+          option: 'loadUsage',
+        }),
+    )
+    if (await this.store.seed(request.key, usage, request.ttlMs, token)) {
+      request.onLoaded?.(usage, performance.now() - startedAt)
+      return true
+    }
+    return (await this.store.get(request.key)) !== undefined
   }
 }
 

@@ -1,6 +1,6 @@
 import { callHook } from './async.js'
 import { EngineBase, NO_APPLY_OPTIONS } from './engine-base.js'
-import { QuotaExceededError } from './errors.js'
+import { LoadError, QuotaExceededError } from './errors.js'
 import { typedStoreError } from './guarded-store.js'
 import { giveBack, holdIdOf, keepHold } from './holds.js'
 import type { ConstantOptions, Plan } from './plan.js'
@@ -120,8 +120,12 @@ export class QuotaEngine<D = unknown> extends EngineBase<D> implements Quota<D> 
     if (plan.limit === null) return { usage: 0, limit: Infinity, remaining: Infinity, unlimited: true }
     const limit = plan.limit
     return this.withErrorHook(plan, 'get', async () => {
+      // A counter that should be loaded is never read as 0: loaded, then read again, a few
+      // rounds at most when it vanishes again right away (a reset, a TTL shorter than the load).
       let snapshot = await this.guarded.get(plan.key)
-      if (!snapshot && this.config.loadUsage) {
+      for (let round = 1; !snapshot && this.config.loadUsage; round++) {
+        if (round > 3)
+          throw new LoadError(`counter of quota "${this.name}" went missing again right after being loaded`)
         await this.load(plan, options.signal)
         snapshot = await this.guarded.get(plan.key)
       }

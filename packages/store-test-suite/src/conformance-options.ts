@@ -11,7 +11,7 @@ export interface ConformanceConcerns {
   ttl?: boolean
   /** Idempotency records at the store (`idempotencyTests`). */
   idempotency?: boolean
-  /** `acquireLock` / `releaseLock` (`lockTests`). */
+  /** `acquireLock` / `releaseLock` (`lockTests`), and the engine's loads that run under them (`loadTests`). */
   locks?: boolean
   /** Holds and settles (`holdTests`). */
   holds?: boolean

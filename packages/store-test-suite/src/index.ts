@@ -4,6 +4,7 @@ import type { ConformanceOptions } from './conformance-options.js'
 import { engineTests } from './engine.js'
 import { holdTests } from './holds.js'
 import { idempotencyTests } from './idempotency.js'
+import { loadTests } from './loads.js'
 import { lockTests } from './locks.js'
 import { timeTests } from './time.js'
 import { transactionTests } from './transactions.js'
@@ -19,7 +20,17 @@ export {
 } from './properties.js'
 export { keyGroup, randomKey, randomName } from './random.js'
 export { sagaOnly } from './store-views.js'
-export { applyTests, engineTests, holdTests, idempotencyTests, lockTests, timeTests, transactionTests, ttlTests }
+export {
+  applyTests,
+  engineTests,
+  holdTests,
+  idempotencyTests,
+  loadTests,
+  lockTests,
+  timeTests,
+  transactionTests,
+  ttlTests,
+}
 
 /**
  * Run the CounterStore conformance suite: every contract method (limit, floor, missing,
@@ -46,7 +57,10 @@ export function runStoreConformance<S extends CounterStore>(options: Conformance
   const all = options as ConformanceOptions
   if (run.apply !== false) applyTests(all)
   if (run.ttl !== false) ttlTests(all)
-  if (run.locks !== false) lockTests(all)
+  if (run.locks !== false) {
+    lockTests(all)
+    loadTests(all)
+  }
   if (run.idempotency !== false) idempotencyTests(all)
   if (run.holds !== false) holdTests(all)
   if (run.engine !== false) engineTests(all)
