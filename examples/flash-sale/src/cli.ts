@@ -30,8 +30,9 @@ export function readFlags(argv: string[], options: FlagOptions): FlagValues | un
 export function integerFlag(values: FlagValues, name: string, fallback: number, min: number): number {
   const raw = values[name]
   if (raw === undefined) return fallback
-  const n = Number(raw)
-  if (typeof raw !== 'string' || !Number.isSafeInteger(n) || n < min)
+  // Decimal digits only: Number() would read '' as 0 and take 0x10, 1e3 or 0b11.
+  const n = typeof raw === 'string' && /^-?\d+$/.test(raw) ? Number(raw) : Number.NaN
+  if (!Number.isSafeInteger(n) || n < min)
     throw new UsageError(`--${name} must be an integer >= ${min}, got "${String(raw)}"`)
   return n
 }
@@ -39,7 +40,8 @@ export function integerFlag(values: FlagValues, name: string, fallback: number, 
 /** A share between 0 and 1: `fallback` when absent; a `UsageError` otherwise. */
 export function ratioFlag(values: FlagValues, name: string, fallback: number): number {
   const raw = values[name]
-  const n = raw === undefined ? fallback : Number(raw)
+  const decimal = typeof raw === 'string' && /^\d*\.?\d+$/.test(raw)
+  const n = raw === undefined ? fallback : decimal ? Number(raw) : Number.NaN
   if (!(n >= 0 && n <= 1)) throw new UsageError(`--${name} must be between 0 and 1, got "${String(raw)}"`)
   return n
 }

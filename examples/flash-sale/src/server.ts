@@ -53,8 +53,7 @@ export async function startServer(config: ServerConfig = {}): Promise<RunningSer
   const db = await openDatabase({ url: config.databaseUrl, tablePrefix: config.tablePrefix })
   let store: StoreHandle | undefined
   try {
-    await db.migrate()
-    if (config.vouchers?.length) await db.upsertVouchers(config.vouchers)
+    // The store first: one that cannot connect leaves no tables behind.
     store = await openStore({
       url: config.redisUrl,
       cluster: config.redisCluster,
@@ -62,6 +61,8 @@ export async function startServer(config: ServerConfig = {}): Promise<RunningSer
       prefix: config.keyPrefix,
       batch: config.batch,
     })
+    await db.migrate()
+    if (config.vouchers?.length) await db.upsertVouchers(config.vouchers)
   } catch (error) {
     await store?.close().catch(() => {})
     await db.close().catch(() => {})
