@@ -88,9 +88,11 @@ async function checkSettle(
   state: CounterState,
 ): Promise<Refusal | 'replayed' | undefined> {
   const { id, keep } = settle
-  const holds = await call.holdsOf(op.key, state)
+  // Read lazily, as for a new hold: the counter's other expired holds stay counted until they
+  // matter (a refusal, a read), as on every store; only this hold's own state counts here.
+  const holds = await call.holdsOf(op.key, state, true)
   const hold = holds.live.get(id)
-  if (hold !== undefined) {
+  if (hold !== undefined && hold.expiresAt > call.now) {
     state.value = Math.max(state.value - (hold.cost - Math.min(keep, hold.cost)), 0)
     holds.live.delete(id)
     holds.changed = true
@@ -100,6 +102,8 @@ async function checkSettle(
   }
   if (state.settled.some((settled) => settled.id === id) || (await call.read(settledKeyOf(op.key, id), 'settled')))
     return 'replayed'
+  // The hold is gone or lapsed: refused, and the expired holds come back now (whatever the call decides).
+  await call.holdsOf(op.key, state)
   return 'hold'
 }
 

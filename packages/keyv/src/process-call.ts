@@ -74,9 +74,9 @@ export class PlanCall {
   }
 
   /**
-   * The counter's holds for this call. Expired ones are given back (as the contract says: only
-   * where it matters) for a settle, and before a refusal for the bound; a new hold reads them
-   * `lazy`, keeping expired ones counted, as every other store does.
+   * The counter's holds for this call. Expired ones are given back only where it matters (as the
+   * contract says): before a refusal for the bound, or of a settle whose hold is gone; a new hold
+   * and a settle read them `lazy`, keeping expired ones counted, as every other store does.
    */
   async holdsOf(key: string, state: CounterState, lazy = false): Promise<CallHolds> {
     if (state.holds && !(state.holds.lazy && !lazy)) return state.holds

@@ -90,6 +90,18 @@ describe('keyv process-atomic path: holds', () => {
     expect(entry('k:holds').holds).toEqual([['fresh', 2, now() + 1_000, 1_000]])
   })
 
+  it('settling a live hold keeps the other expired ones counted (as every store does); settling a lapsed one gives them back', async () => {
+    const { store, advance } = setup()
+    await store.apply([reserve('k', 2, 'old', 1_000)])
+    advance(500)
+    await store.apply([reserve('k', 3, 'live', 60_000)])
+    advance(1_000)
+    // 'old' lapsed: still counted until it matters.
+    expect(await store.apply([settle('k', 'live', 3)])).toMatchObject({ ok: true, values: [5] })
+    expect(await store.apply([settle('k', 'old', 2)])).toMatchObject({ ok: false, reason: 'hold', values: [3] })
+    expect(await store.get('k')).toMatchObject({ value: 3 })
+  })
+
   it('a new hold that would be refused gives the expired ones back first, then fits', async () => {
     const { store, advance } = setup()
     await store.apply([reserve('k', 4, 'abandoned', 1_000)])
