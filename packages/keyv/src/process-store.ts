@@ -1,5 +1,6 @@
 import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot } from '@andromeda/core'
 import { lockKey } from '@andromeda/core/store'
+import { checkApply, checkInteger, checkKey, checkToken } from './args.js'
 import type { AdapterLike } from './backend.js'
 import type { KeyvCounterStore } from './counter-store.js'
 import { planApply } from './process-apply.js'
@@ -33,6 +34,7 @@ const SWEEP_PER_CALL = 8
  * async mutex (several keys taken together, see `KeyedMutex`), so calls in this process never
  * interleave on a key. Other processes sharing the backend are not serialised. A counter's holds
  * and settled marks (see `process-holds.ts`) are only touched under the counter's own key.
+ * Every method checks its arguments first (see `args.ts`), so a bad one changes nothing.
  */
 export function createProcessStore(settings: ProcessStoreSettings): KeyvCounterStore {
   const entries = new ProcessEntries(settings)
@@ -61,6 +63,7 @@ async function applyWithSweep(
   ops: readonly CounterOp[],
   opts: ApplyOptions,
 ): Promise<ApplyResult> {
+  checkApply(ops, opts)
   opts.signal?.throwIfAborted()
   // A give-back may revoke its counter's loader lock: hold it as `acquireLock` and `seed` do.
   const keys = [...ops.map((op) => op.key), ...loadLockKeys(ops)]
@@ -88,6 +91,10 @@ function counterMethods(entries: ProcessEntries): Pick<KeyvCounterStore, 'seed' 
   const { clock } = entries
   return {
     async seed(key, value, ttlMs, lockToken) {
+      checkKey('key', key)
+      checkInteger('value', value, 0)
+      if (ttlMs !== undefined) checkInteger('ttlMs', ttlMs, 1)
+      if (lockToken !== undefined) checkToken('lockToken', lockToken)
       // With a token, only under the load's own lock: a give-back that met the missing counter
       // deleted it, and the usage this load read may count the units that went back.
       const lock = lockKey(key)
@@ -100,6 +107,7 @@ function counterMethods(entries: ProcessEntries): Pick<KeyvCounterStore, 'seed' 
     },
 
     async get(key): Promise<CounterSnapshot | undefined> {
+      checkKey('key', key)
       // Under the lock too, so a read never sees a value that a failed apply is about to put back.
       return entries.critical([key], async (io) => {
         const entry = await entries.read(io, key, 'counter')
@@ -117,6 +125,9 @@ function counterMethods(entries: ProcessEntries): Pick<KeyvCounterStore, 'seed' 
     },
 
     async set(key, value, ttlMs) {
+      checkKey('key', key)
+      checkInteger('value', value, 0)
+      if (ttlMs !== undefined) checkInteger('ttlMs', ttlMs, 1)
       await entries.critical([key], async (io) => {
         const entry = await entries.read(io, key, 'counter')
         // A live counter keeps its lifetime and its holds.
@@ -126,6 +137,7 @@ function counterMethods(entries: ProcessEntries): Pick<KeyvCounterStore, 'seed' 
     },
 
     async delete(key) {
+      checkKey('key', key)
       await entries.critical([key], async (io) => {
         // The holds first: a failure in between leaves the counter with its units (a later
         // call can delete it again), never a holds entry nobody would read or reclaim.
@@ -140,6 +152,9 @@ function counterMethods(entries: ProcessEntries): Pick<KeyvCounterStore, 'seed' 
 function lockMethods(entries: ProcessEntries): Pick<KeyvCounterStore, 'acquireLock' | 'releaseLock'> {
   return {
     async acquireLock(key, token, ttlMs) {
+      checkKey('key', key)
+      checkToken('token', token)
+      checkInteger('ttlMs', ttlMs, 1)
       return entries.critical([key], async (io) => {
         const lock = await entries.read(io, key, 'lock')
         if (lock) return lock.token === token
@@ -149,6 +164,8 @@ function lockMethods(entries: ProcessEntries): Pick<KeyvCounterStore, 'acquireLo
     },
 
     async releaseLock(key, token) {
+      checkKey('key', key)
+      checkToken('token', token)
       return entries.critical([key], async (io) => {
         const lock = await entries.read(io, key, 'lock')
         if (!lock || lock.token !== token) return false

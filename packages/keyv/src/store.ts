@@ -112,7 +112,8 @@ function isInProcess(adapter: object): boolean {
  *   disconnects your Keyv.
  * @throws InvalidArgumentError when `keyv` is not a Keyv instance, an option is out of range, or
  *   `table` (or the @keyv/postgres schema) is not a plain identifier.
- *   Methods reject with `StoreError` (`retryable: true` only when nothing was written).
+ *   Methods reject with `StoreError` (`retryable: true` only when nothing was written), and with
+ *   `InvalidArgumentError` for a bad argument, before anything is read or written.
  *
  * @example
  * ```ts

@@ -1,6 +1,8 @@
-import { consumeAll, counterKey, createQuota } from '@andromeda/core'
+import { consumeAll, counterKey, createQuota, InvalidArgumentError } from '@andromeda/core'
+import { lockKey } from '@andromeda/core/store'
 import Keyv from 'keyv'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { MAX_TOKEN_LENGTH } from '../src/args.js'
 import { createKeyvStore } from '../src/index.js'
 import { KeyedMutex } from '../src/mutex.js'
 import { randomNamespace } from './helpers.js'
@@ -26,6 +28,25 @@ afterEach(() => {
 })
 
 describe('keyv process-atomic path (Map backend)', () => {
+  it(`takes the lock tokens the SQL path takes: up to ${MAX_TOKEN_LENGTH} characters, so a store can move between them`, async () => {
+    const store = createKeyvStore({ keyv: new Keyv() })
+    const tooLong = 'z'.repeat(MAX_TOKEN_LENGTH + 1)
+    for (const [argument, call] of [
+      ['token', () => store.acquireLock(lockKey('k'), tooLong, 10_000)],
+      ['lockToken', () => store.seed('k', 3, undefined, tooLong)],
+      ['token', () => store.releaseLock(lockKey('k'), tooLong)],
+    ] as const) {
+      await expect(call()).rejects.toSatisfy(
+        (error: unknown) => InvalidArgumentError.isInstance(error) && error.argument === argument,
+      )
+    }
+    expect(await store.get('k')).toBeUndefined()
+    const longest = 'y'.repeat(MAX_TOKEN_LENGTH)
+    expect(await store.acquireLock(lockKey('k'), longest, 10_000)).toBe(true)
+    expect(await store.seed('k', 3, undefined, longest)).toBe(true)
+    expect(await store.releaseLock(lockKey('k'), longest)).toBe(true)
+  })
+
   it('200 parallel consumes on limit 50 in one process grant exactly 50 (the per-key mutex)', async () => {
     const store = createKeyvStore({ keyv: new Keyv() })
     const quota = createQuota({ name: 'flash', store, limit: 50 })

@@ -1,6 +1,8 @@
 import { counterKey, createQuota, InvalidArgumentError } from '@andromeda/core'
+import { lockKey } from '@andromeda/core/store'
 import Keyv from 'keyv'
 import { afterAll, describe, expect, it } from 'vitest'
+import { MAX_TOKEN_LENGTH } from '../src/args.js'
 import { createKeyvStore, keyvSqlMigration } from '../src/index.js'
 import { requireService } from './helpers.js'
 import { answers, connectAdmin, type Dialect, SERVICE, sqlFixture } from './sql-fixture.js'
@@ -45,6 +47,16 @@ const HOSTILE_IDS = [
   `${'x'.repeat(300)}a`,
   `${'x'.repeat(300)}b`,
 ]
+
+/** The `argument` of the InvalidArgumentError a call rejects with, else what happened. */
+async function rejected(call: () => Promise<unknown>): Promise<string> {
+  try {
+    await call()
+  } catch (error) {
+    return InvalidArgumentError.isInstance(error) ? error.argument : `not an InvalidArgumentError: ${String(error)}`
+  }
+  return 'no error'
+}
 
 describe.each(['postgres', 'mysql'] as const)('ids on %s', (dialect) => {
   const fixture = sqlFixture(dialect)
@@ -94,6 +106,26 @@ describe.each(['postgres', 'mysql'] as const)('ids on %s', (dialect) => {
       expect((await store.get(counterKey('long', id)))?.value).toBe(2)
     }
   })
+
+  it.runIf(available[dialect])(
+    `lock tokens of up to ${MAX_TOKEN_LENGTH} characters fit (49 kB of UTF-8 too); a longer one is an InvalidArgumentError naming it, and nothing is written`,
+    async () => {
+      const store = fixture.store()
+      const key = `{t${Math.random().toString(36).slice(2)}}:usage`
+      // 3 bytes a character: the most UTF-8 a token of this length can take, under MySQL's BLOB of 65,535 bytes.
+      const longest = '€'.repeat(MAX_TOKEN_LENGTH)
+      const tooLong = 'z'.repeat(MAX_TOKEN_LENGTH + 1)
+      expect(await rejected(() => store.acquireLock(lockKey(key), tooLong, 10_000))).toBe('token')
+      expect(await rejected(() => store.seed(key, 3, undefined, tooLong))).toBe('lockToken')
+      expect(await rejected(() => store.releaseLock(lockKey(key), tooLong))).toBe('token')
+      expect(await store.get(key)).toBeUndefined()
+      expect(await store.acquireLock(lockKey(key), longest, 10_000)).toBe(true)
+      expect(await store.seed(key, 3, undefined, longest)).toBe(true)
+      expect(await store.get(key)).toMatchObject({ value: 3 })
+      expect(await store.releaseLock(lockKey(key), longest)).toBe(true)
+      await store.close?.()
+    },
+  )
 
   it.runIf(available[dialect])('table names are checked as identifiers before anything reaches the database', () => {
     const keyv = new Keyv({ store: fixture.adapter(), namespace: 'andromeda' })

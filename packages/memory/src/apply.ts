@@ -1,4 +1,5 @@
 import type { ApplyOptions, ApplyResult, CounterOp } from '@andromeda/core'
+import { checkApply } from './args.js'
 import { Counter, type Entries, HeldCounter } from './entries.js'
 
 const DEFAULT_RECORD_TTL_MS = 86_400_000
@@ -7,12 +8,17 @@ const DEFAULT_RECORD_TTL_MS = 86_400_000
  * `apply` on the memory store: one synchronous block, so atomic within the process. The
  * rules are the contract's (see `CounterOp` in @andromeda/core): check every op first, write
  * only when all fit; a refusal writes nothing of the call.
+ *
+ * The general path checks its ops and options first (an `InvalidArgumentError` naming the
+ * field); a single plain op goes to `applyOne` unchecked, so a consume costs no checks the
+ * engine already made.
  */
 export function apply(entries: Entries, ops: readonly CounterOp[], options: ApplyOptions): ApplyResult {
   if (ops.length === 1 && options.idempotencyKey === undefined && options.clearIdempotencyKey === undefined) {
     const op = ops[0]!
     if (op.hold === undefined && op.settle === undefined) return applyOne(entries, op)
   }
+  checkApply(ops, options)
   return applyMany(entries, ops, options)
 }
 

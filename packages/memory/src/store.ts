@@ -2,6 +2,7 @@ import type { ApplyOptions, CounterSnapshot } from '@andromeda/core'
 import { checkOptionKeys, InvalidArgumentError, StoreError } from '@andromeda/core'
 import { lockKey } from '@andromeda/core/store'
 import { apply } from './apply.js'
+import { checkInteger, checkKey, optionalInteger } from './args.js'
 import type { MemoryCounterStore } from './counter-store.js'
 import { Entries, type MemoryEvictionEvent } from './entries.js'
 
@@ -39,6 +40,11 @@ const NO_OPTIONS: ApplyOptions = Object.freeze({})
  * processes. Expiry is checked on read against `clock` (no timers, so no 2^31 ms overflow: a
  * 30-day TTL is exact), and so are holds: an expired hold's units come back when its counter
  * next refuses or is read. Evicting a live counter calls `onEvict` (or warns once).
+ *
+ * Bad arguments reject with an `InvalidArgumentError` naming them before anything changes, by
+ * the rules of the Redis and SQL stores (values safe integers >= 0, `ttlMs` >= 1, keys and
+ * tokens non-empty strings). `apply` checks its ops except a single op without hold, settle or
+ * idempotency options: the engine's consume and refund, which the engine checked already.
  *
  * @example
  * ```ts
@@ -125,6 +131,10 @@ function counterMethods(
 ): Pick<MemoryCounterStore, 'seed' | 'get' | 'set' | 'delete'> {
   return {
     async seed(key, value, ttlMs, lockToken) {
+      checkKey('key', key)
+      checkInteger('value', value, 0)
+      optionalInteger('ttlMs', ttlMs, 1)
+      if (lockToken !== undefined) checkKey('lockToken', lockToken)
       checkOpen()
       if (entries.value(key) !== undefined) return false
       if (lockToken !== undefined && entries.lockHolder(lockKey(key)) !== lockToken) return false
@@ -133,6 +143,7 @@ function counterMethods(
     },
 
     async get(key): Promise<CounterSnapshot | undefined> {
+      checkKey('key', key)
       checkOpen()
       let value = entries.value(key)
       if (value === undefined) return undefined
@@ -147,6 +158,9 @@ function counterMethods(
     },
 
     async set(key, value, ttlMs) {
+      checkKey('key', key)
+      checkInteger('value', value, 0)
+      optionalInteger('ttlMs', ttlMs, 1)
       checkOpen()
       // A live counter keeps its TTL; a missing one is created with ttlMs.
       if (entries.value(key) !== undefined) entries.update(key, value)
@@ -154,6 +168,7 @@ function counterMethods(
     },
 
     async delete(key) {
+      checkKey('key', key)
       checkOpen()
       // Holds live in the counter's entry: they go with it.
       entries.delete(key)
@@ -165,6 +180,9 @@ function counterMethods(
 function lockMethods(entries: Entries, checkOpen: () => void): Pick<MemoryCounterStore, 'acquireLock' | 'releaseLock'> {
   return {
     async acquireLock(key, token, ttlMs) {
+      checkKey('key', key)
+      checkKey('token', token)
+      checkInteger('ttlMs', ttlMs, 1)
       checkOpen()
       const holder = entries.lockHolder(key)
       if (holder !== undefined) return holder === token
@@ -173,6 +191,8 @@ function lockMethods(entries: Entries, checkOpen: () => void): Pick<MemoryCounte
     },
 
     async releaseLock(key, token) {
+      checkKey('key', key)
+      checkKey('token', token)
       checkOpen()
       if (entries.lockHolder(key) !== token) return false
       entries.delete(key)

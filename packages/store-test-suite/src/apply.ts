@@ -1,4 +1,6 @@
+import type { CounterOp } from '@andromeda/core'
 import { describe, expect } from 'vitest'
+import { BAD_KEYS, BAD_TTLS, BAD_VALUES, type BadCall, expectEachRejected, show } from './bad-input.js'
 import type { ConformanceOptions } from './conformance-options.js'
 import { keyGroup, randomKey } from './random.js'
 import { sleep, storeTest } from './store-test.js'
@@ -12,7 +14,48 @@ const consume = (key: string, delta: number, max: number, ttlMs?: number) => ({
 })
 const refund = (key: string, delta: number) => ({ key, delta: -delta, min: 0, ifMissing: 'report' as const })
 
-/** `apply()` and the plain counter methods: bounds, missing counters, all or nothing, order, seed/set/delete, concurrency, large values, key isolation. */
+/** `op` with `field` replaced by `value` (a bad one), as a caller outside the engine might send it. */
+const withField = (op: CounterOp, field: string, value: unknown): CounterOp => ({ ...op, [field]: value }) as CounterOp
+
+/**
+ * Ops with one bad field, each with the field the error must name. `holds`: include the fields
+ * of holds and settles (a store run without the holds concern may not take them).
+ */
+function badOps(key: string, holds: boolean): [field: string, op: CounterOp][] {
+  const add: CounterOp = { key, delta: 1, max: 10, ifMissing: 'create' }
+  const giveBack: CounterOp = { key, delta: -1, min: 0, ifMissing: 'report' }
+  const hold = (fields: object): CounterOp => ({ ...add, hold: { id: 'h1', holdMs: 60_000, ...fields } })
+  const settle = (fields: object): CounterOp => ({
+    key,
+    delta: 0,
+    ifMissing: 'report',
+    settle: { id: 'h1', keep: 0, ...fields },
+  })
+  const cases: [string, CounterOp][] = [
+    ...BAD_KEYS.map((v): [string, CounterOp] => ['key', withField(add, 'key', v)]),
+    ...[...BAD_VALUES.filter((v) => v !== -1), -(2 ** 60)].map((v): [string, CounterOp] => [
+      'delta',
+      withField(add, 'delta', v),
+    ]),
+    ...BAD_VALUES.filter((v) => v !== undefined).map((v): [string, CounterOp] => ['max', withField(add, 'max', v)]),
+    ...[1.5, Number.NaN, '0', null].map((v): [string, CounterOp] => ['min', withField(giveBack, 'min', v)]),
+    ...BAD_TTLS.map((v): [string, CounterOp] => ['ttlMs', withField(add, 'ttlMs', v)]),
+    ...['maybe', undefined, null].map((v): [string, CounterOp] => ['ifMissing', withField(add, 'ifMissing', v)]),
+  ]
+  if (!holds) return cases
+  return [
+    ...cases,
+    ...['', 42, undefined].map((v): [string, CounterOp] => ['hold.id', hold({ id: v })]),
+    ...[0, 1.5, undefined].map((v): [string, CounterOp] => ['hold.holdMs', hold({ holdMs: v })]),
+    ['delta', { ...hold({}), delta: -1 }],
+    ...['', 42].map((v): [string, CounterOp] => ['settle.id', settle({ id: v })]),
+    ...[-1, 1.5, undefined].map((v): [string, CounterOp] => ['settle.keep', settle({ keep: v })]),
+    ['delta', { ...settle({}), delta: 1 }],
+    ['', { ...hold({}), settle: { id: 'h1', keep: 0 } }],
+  ]
+}
+
+/** `apply()` and the plain counter methods: bounds, missing counters, all or nothing, order, seed/set/delete, concurrency, large values, key isolation, bad arguments. */
 export function applyTests(options: ConformanceOptions): void {
   const test = storeTest(options)
 
@@ -153,6 +196,60 @@ export function applyTests(options: ConformanceOptions): void {
       expect(await store.apply([consume(key, 1, max)])).toMatchObject({ ok: true, values: [max] })
       expect(await store.apply([consume(key, 1, max)])).toMatchObject({ ok: false, reason: 'limit', values: [max] })
       expect(await store.get(key)).toEqual({ value: max })
+    })
+
+    test('seed() rejects a bad key, value or ttlMs with an InvalidArgumentError naming it, and creates nothing', async (store) => {
+      const key = randomKey()
+      await expectEachRejected([
+        ...BAD_KEYS.map((v): BadCall => ['key', `seed(${show(v)}, 1)`, () => store.seed(v as string, 1)]),
+        ...BAD_VALUES.map((v): BadCall => ['value', `seed(key, ${show(v)})`, () => store.seed(key, v as number)]),
+        ...BAD_TTLS.map((v): BadCall => ['ttlMs', `seed(key, 1, ${show(v)})`, () => store.seed(key, 1, v as number)]),
+      ])
+      expect(await store.get(key)).toBeUndefined()
+    })
+
+    test('set() rejects a bad key, value or ttlMs with an InvalidArgumentError naming it, and changes nothing', async (store) => {
+      const [live, missing] = keyGroup(2) as [string, string]
+      await store.set(live, 3)
+      await expectEachRejected([
+        ...BAD_KEYS.map((v): BadCall => ['key', `set(${show(v)}, 1)`, () => store.set(v as string, 1)]),
+        ...BAD_VALUES.flatMap((v): BadCall[] => [
+          ['value', `set(live, ${show(v)})`, () => store.set(live, v as number)],
+          ['value', `set(missing, ${show(v)})`, () => store.set(missing, v as number)],
+        ]),
+        ...BAD_TTLS.map(
+          (v): BadCall => ['ttlMs', `set(missing, 1, ${show(v)})`, () => store.set(missing, 1, v as number)],
+        ),
+      ])
+      expect(await store.get(live)).toEqual({ value: 3 })
+      expect(await store.get(missing)).toBeUndefined()
+    })
+
+    test('get() and delete() reject a bad key with an InvalidArgumentError naming it', async (store) => {
+      const key = randomKey()
+      await store.set(key, 3)
+      await expectEachRejected(
+        BAD_KEYS.flatMap((v): BadCall[] => [
+          ['key', `get(${show(v)})`, () => store.get(v as string)],
+          ['key', `delete(${show(v)})`, () => store.delete(v as string)],
+        ]),
+      )
+      expect(await store.get(key)).toEqual({ value: 3 })
+    })
+
+    test('apply() rejects a bad field of any op with an InvalidArgumentError naming it (ops[i].field), and changes nothing', async (store) => {
+      const [counter, other] = keyGroup(2) as [string, string]
+      await store.set(counter, 3)
+      // The good op comes first: a store that checked ops only as it applied them would have changed it.
+      await expectEachRejected(
+        badOps(other, options.concerns?.holds !== false).map(([field, op]): BadCall => {
+          const argument = field === '' ? 'ops[1]' : `ops[1].${field}`
+          const shown = `apply([consume, ${JSON.stringify(op, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v))}])`
+          return [argument, shown, () => store.apply([consume(counter, 1, 10), op])]
+        }),
+      )
+      expect(await store.get(counter)).toEqual({ value: 3 })
+      expect(await store.get(other)).toBeUndefined()
     })
 
     test('keys that differ only in odd characters never share a counter', async (store) => {

@@ -1,4 +1,5 @@
 import { describe, expect } from 'vitest'
+import { type BadCall, expectEachRejected, show } from './bad-input.js'
 import type { ConformanceOptions } from './conformance-options.js'
 import { keyGroup } from './random.js'
 import { storeTest } from './store-test.js'
@@ -12,7 +13,7 @@ const consume = (key: string, delta: number, max: number, ttlMs?: number) => ({
 })
 const refund = (key: string, delta: number) => ({ key, delta: -delta, min: 0, ifMissing: 'report' as const })
 
-/** Idempotency records at the store: replayed once granted, none for a refusal, cleared in the same step. */
+/** Idempotency records at the store: replayed once granted, none for a refusal, cleared in the same step; bad options. */
 export function idempotencyTests(options: ConformanceOptions): void {
   const test = storeTest(options)
 
@@ -40,6 +41,37 @@ export function idempotencyTests(options: ConformanceOptions): void {
         ok: true,
         values: [5],
       })
+    })
+
+    test('apply() rejects a bad idempotencyKey, idempotencyTtlMs or clearIdempotencyKey with an InvalidArgumentError naming it, and changes nothing', async (store) => {
+      const [key, record] = keyGroup(2) as [string, string]
+      await store.apply([consume(key, 3, 10)])
+      const call = (options: object) => () => store.apply([consume(key, 1, 10)], options)
+      await expectEachRejected([
+        ...['', 42, null, {}].map(
+          (v): BadCall => [
+            'idempotencyKey',
+            `idempotencyKey ${show(v)}`,
+            call({ idempotencyKey: v, idempotencyTtlMs: 60_000 }),
+          ],
+        ),
+        // null is left out: the Redis and SQL stores read a null lifetime as the default (`?? default`).
+        ...[0, -1, 1.5, Number.NaN, '60000'].map(
+          (v): BadCall => [
+            'idempotencyTtlMs',
+            `idempotencyTtlMs ${show(v)}`,
+            call({ idempotencyKey: record, idempotencyTtlMs: v }),
+          ],
+        ),
+        ...['', 42, null, {}].map(
+          (v): BadCall => ['clearIdempotencyKey', `clearIdempotencyKey ${show(v)}`, call({ clearIdempotencyKey: v })],
+        ),
+      ])
+      expect(await store.get(key)).toMatchObject({ value: 3 })
+      // No record was written under the good key: the call is counted, not replayed.
+      const counted = await store.apply([consume(key, 1, 10)], { idempotencyKey: record, idempotencyTtlMs: 60_000 })
+      expect(counted).toMatchObject({ ok: true, values: [4] })
+      expect(counted.ok && counted.replayed).toBeFalsy()
     })
 
     test('clearIdempotencyKey deletes the record in the same step', async (store) => {

@@ -1,6 +1,7 @@
 import type { CounterOp } from '@andromeda/core'
 import { lockKey } from '@andromeda/core/store'
 import { describe, expect } from 'vitest'
+import { BAD_KEYS, BAD_TOKENS, BAD_TTLS, type BadCall, expectEachRejected, show } from './bad-input.js'
 import type { ConformanceOptions } from './conformance-options.js'
 import { keyGroup, randomKey } from './random.js'
 import { sleep, storeTest } from './store-test.js'
@@ -8,7 +9,7 @@ import { sleep, storeTest } from './store-test.js'
 const refund = (key: string): CounterOp => ({ key, delta: -1, min: 0, ifMissing: 'report' })
 const settle = (key: string): CounterOp => ({ key, delta: 0, ifMissing: 'report', settle: { id: 'h1', keep: 0 } })
 
-/** `acquireLock` / `releaseLock`: ownership by token, and expiry; a seed under a loader lock, and give-backs that revoke it. */
+/** `acquireLock` / `releaseLock`: ownership by token, and expiry; a seed under a loader lock, and give-backs that revoke it; bad arguments. */
 export function lockTests(options: ConformanceOptions): void {
   const test = storeTest(options)
 
@@ -42,6 +43,67 @@ export function lockTests(options: ConformanceOptions): void {
       expect(await store.get(key)).toMatchObject({ value: 3 })
       expect(await store.seed(key, 9, undefined, 'a')).toBe(false)
       expect(await store.get(key)).toMatchObject({ value: 3 })
+    })
+
+    test('acquireLock() rejects a bad key, token or ttlMs with an InvalidArgumentError naming it, and takes no lock', async (store) => {
+      const key = randomKey('lock')
+      await expectEachRejected([
+        ...BAD_KEYS.map(
+          (v): BadCall => [
+            'key',
+            `acquireLock(${show(v)}, 'a', 10000)`,
+            () => store.acquireLock(v as string, 'a', 10_000),
+          ],
+        ),
+        ...BAD_TOKENS.map(
+          (v): BadCall => [
+            'token',
+            `acquireLock(key, ${show(v)}, 10000)`,
+            () => store.acquireLock(key, v as string, 10_000),
+          ],
+        ),
+        ...[...BAD_TTLS, undefined].map(
+          (v): BadCall => [
+            'ttlMs',
+            `acquireLock(key, 'a', ${show(v)})`,
+            () => store.acquireLock(key, 'a', v as number),
+          ],
+        ),
+      ])
+      // Free: another token takes it.
+      expect(await store.acquireLock(key, 'b', 10_000)).toBe(true)
+    })
+
+    test('releaseLock() rejects a bad key or token with an InvalidArgumentError naming it, and keeps the lock', async (store) => {
+      const key = randomKey('lock')
+      expect(await store.acquireLock(key, 'a', 10_000)).toBe(true)
+      await expectEachRejected([
+        ...BAD_KEYS.map(
+          (v): BadCall => ['key', `releaseLock(${show(v)}, 'a')`, () => store.releaseLock(v as string, 'a')],
+        ),
+        ...BAD_TOKENS.map(
+          (v): BadCall => ['token', `releaseLock(key, ${show(v)})`, () => store.releaseLock(key, v as string)],
+        ),
+      ])
+      expect(await store.acquireLock(key, 'b', 10_000)).toBe(false)
+      expect(await store.releaseLock(key, 'a')).toBe(true)
+    })
+
+    test('seed() rejects a bad lock token (an empty string too) with an InvalidArgumentError naming lockToken, and seeds nothing', async (store) => {
+      const key = randomKey()
+      expect(await store.acquireLock(lockKey(key), 'load', 10_000)).toBe(true)
+      await expectEachRejected(
+        BAD_TOKENS.filter((v) => v !== undefined).map(
+          (v): BadCall => [
+            'lockToken',
+            `seed(key, 3, undefined, ${show(v)})`,
+            () => store.seed(key, 3, undefined, v as string),
+          ],
+        ),
+      )
+      expect(await store.get(key)).toBeUndefined()
+      // The load still holds its lock, and seeds with its own token.
+      expect(await store.seed(key, 3, undefined, 'load')).toBe(true)
     })
 
     for (const [giveBack, op] of [

@@ -1,6 +1,7 @@
 import type { ApplyOptions, CounterOp } from '@andromeda/core'
 import { InvalidArgumentError } from '@andromeda/core'
 import { lockKey } from '@andromeda/core/store'
+import { checkInteger, checkToken } from '../args.js'
 import type { ApplyArgs, WriteRoutine } from './driver.js'
 
 /** What an idempotency record is kept for when the engine names no lifetime: one day. */
@@ -8,13 +9,6 @@ const DEFAULT_IDEMPOTENCY_TTL_MS = 86_400_000
 
 /** Maps an engine key to the bytes of the `storage_key` column (see keys.ts); `argument` names it in errors. */
 export type StorageKey = (key: string, argument: string) => Buffer
-
-export function checkInteger(name: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidArgumentError(name, `must be an integer in [${min}, 2^53 - 1], got ${String(value)}`)
-  }
-  return value
-}
 
 export const optionalInteger = (name: string, value: unknown, min: number): number | null =>
   value === undefined ? null : checkInteger(name, value, min)
@@ -27,12 +21,12 @@ function holdId(argument: string, id: unknown): Buffer {
   return Buffer.from(id, 'utf8')
 }
 
+/** A lock token's bytes: its length is checked here, so MySQL never refuses a token too long for its column. */
 function tokenBytes(token: unknown, argument = 'token'): Buffer {
-  if (typeof token !== 'string' || token.length === 0)
-    throw new InvalidArgumentError(argument, 'must be a non-empty string')
-  if (!token.isWellFormed())
+  checkToken(argument, token)
+  if (!(token as string).isWellFormed())
     throw new InvalidArgumentError(argument, 'must be well-formed unicode (no lone surrogates)')
-  return Buffer.from(token, 'utf8')
+  return Buffer.from(token as string, 'utf8')
 }
 
 /**
@@ -158,17 +152,15 @@ export function seedRoutine(
   ttlMs: unknown,
   lockToken: unknown,
 ): WriteRoutine {
+  // Checked in the order the method names them, as on the other stores: key first.
+  const counter = storageKey(key, 'key')
+  const checkedValue = checkInteger('value', value, 0)
+  const checkedTtl = optionalInteger('ttlMs', ttlMs, 1)
   const load =
     lockToken === undefined
       ? null
       : { lock: storageKey(lockKey(key), 'key'), token: tokenBytes(lockToken, 'lockToken') }
-  return {
-    name: 'seed',
-    key: storageKey(key, 'key'),
-    value: checkInteger('value', value, 0),
-    ttlMs: optionalInteger('ttlMs', ttlMs, 1),
-    load,
-  }
+  return { name: 'seed', key: counter, value: checkedValue, ttlMs: checkedTtl, load }
 }
 
 /** The arguments of acquireLock, checked. */
