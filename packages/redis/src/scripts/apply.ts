@@ -22,6 +22,10 @@ import { PRELUDE } from './prelude.js'
  * deletes the counter's loader lock `<key>:lock` (derived from its key, like the holds' keys,
  * so in its slot), whatever the answer but a replay: a load in progress may have read usage
  * that still counts those units, and its seed with its token is then refused (see `seed.ts`).
+ * A counter an op creates starts without holds: any left by an earlier counter of its key (one
+ * evicted or deleted without them) count for nothing in this call's checks (a settle of one is
+ * refused 'hold', none is given back before a refusal for the bound), and they are deleted when
+ * the call writes the counter (see `holds.ts`).
  */
 export const APPLY_LUA = `${PRELUDE}${HOLDS}
 local n = tonumber(ARGV[2])        -- ops in this call
@@ -74,11 +78,13 @@ local function current(key)
   return s
 end
 
--- Give back the counter's expired holds now (they are gone whatever this call decides).
+-- Give back the counter's expired holds now (they are gone whatever this call decides). Those
+-- of a counter this call creates were made on an earlier counter of the key: this one never
+-- counted their units, so they are taken out without giving anything back.
 local function reclaim(key, s)
   s.reclaimed = true
   local units = take_expired_holds(key)
-  if units > 0 and s.exists then
+  if units > 0 and s.exists and not s.created then
     s.v = math.max(s.v - units, 0)
     local stored = integer_of(redis.call('GET', key) or '0') or 0
     redis.call('SET', key, string.format('%d', math.max(stored - units, 0)), 'KEEPTTL')
@@ -123,7 +129,8 @@ for i = 1, n do
   elseif op.kind == 's' then
     local id = op.hold_id
     local units, hold_ms = nil, nil
-    if s.exists then units, hold_ms = live_hold(key, id) end
+    -- A counter created earlier in this call has no holds yet (what is there is stale, see above).
+    if s.exists and not s.created then units, hold_ms = live_hold(key, id) end
     if units then
       local give = units - math.min(tonumber(op.hold_value), units)
       s.v = math.max(s.v - give, 0)
@@ -162,6 +169,7 @@ for i = 1, n do
   local s = state[key]
   if s.dirty then
     s.dirty = false
+    if s.created then drop_holds(key) end
     write_counter(key, s)
     for _, settled in ipairs(s.settles) do settle_hold(key, settled.id, settled.hold_ms) end
     local pttl = ''

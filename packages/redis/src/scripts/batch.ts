@@ -34,7 +34,10 @@ import { PRELUDE } from './prelude.js'
  * meets its counter missing (after the calls before it) deletes the counter's loader lock
  * `<counter>:lock`, derived from its key like the holds' keys, whatever it answers but a replay
  * or an error: a load in progress may have read usage that still counts those units, and its
- * seed with its token is then refused (see `seed.ts`).
+ * seed with its token is then refused (see `seed.ts`). A call that creates its counter first
+ * deletes the holds an earlier counter of the key left (one evicted or deleted without them),
+ * so neither it nor the calls after it settle or give back a hold the new counter never
+ * counted (see `holds.ts`).
  */
 export const BATCH_LUA = `${PRELUDE}${HOLDS}
 local calls = tonumber(ARGV[2])
@@ -195,6 +198,7 @@ for c = 1, calls do
           s.exists = true
           s.created = true
           s.ttl = ttl
+          drop_holds(key)
         end
         s.v = nxt
         touch(key, s)

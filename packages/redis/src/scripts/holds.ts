@@ -1,17 +1,36 @@
 /**
- * Lua for holds (reservations), shared by the batch and apply scripts. A counter's holds live
- * in its hash-tag group, next to it: `<counter>:holds`, a sorted set of hold ids scored by
- * expiry (server ms); `<counter>:held`, a hash of each hold's units and length
- * (`<units>|<holdMs>`); and, once a hold is settled, `<counter>:settled:<id>`, kept for the
- * hold's length so settling it again answers the same. The script derives these names from
- * the counter's key rather than taking them in KEYS: they share its hash tag, hence its slot
+ * Lua for holds (reservations), shared by the batch and apply scripts (the seed, set and delete
+ * scripts use only `drop_holds`). A counter's holds live in its hash-tag group, next to it:
+ * `<counter>:holds`, a sorted set of hold ids scored by expiry (server ms); `<counter>:held`, a
+ * hash of each hold's units and length (`<units>|<holdMs>`); and, once a hold is settled,
+ * `<counter>:settled:<id>`, kept for the hold's length so settling it again answers the same.
+ * The script derives these names from the counter's key rather than taking them in KEYS: they
+ * share its hash tag, hence its slot
  * (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags), and a
  * consume that fits never touches them, so declaring them would cost every call for nothing.
- * They expire with the counter.
+ *
+ * They live and die with the counter (the contract's "a hold lives ... with its lifetime"):
+ * - Each hold added gives `:holds` and `:held` the counter's remaining lifetime (none when it
+ *   has none), so they expire at the same instant as the counter: its TTL is set on creation
+ *   and never re-armed (`KEEPTTL` everywhere else).
+ * - The counter can still go missing without them (eviction under maxmemory, a DEL of the
+ *   counter key alone). Every script that creates the counter (apply, batch, seed, set) deletes
+ *   them with `drop_holds` in the same script call, before any hold of the new counter is added
+ *   or settled: an old hold's settle or expiry would otherwise give its units back to the new
+ *   counter, which never counted them, and the quota would grant more than its limit. Only
+ *   creation pays for this, never the hot path.
+ * - A `:settled:<id>` marker is not deleted (its name needs the id) and may outlive the counter
+ *   for at most its hold's length: settling that old hold then answers "settled before" and
+ *   changes nothing, as it would have on the old counter.
  *
  * Needs the prelude's `now_ms`.
  */
 export const HOLDS = `
+-- Delete the counter's holds: on delete, and before a script creates the counter (see above).
+local function drop_holds(key)
+  redis.call('DEL', key .. ':holds', key .. ':held')
+end
+
 -- Units of the counter's expired holds, taken out of the holds (the caller gives them back).
 local function take_expired_holds(key)
   local holds = key .. ':holds'

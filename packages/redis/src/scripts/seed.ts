@@ -1,7 +1,11 @@
+import { HOLDS } from './holds.js'
 import { PRELUDE } from './prelude.js'
 
 /**
  * seed: create the counter only if it is absent (SET NX), for a load from the system of record.
+ * A counter it creates starts without holds: those left by an earlier counter of the key (one
+ * evicted or deleted without them) are deleted in the same call, as every script that creates
+ * a counter does (see `holds.ts`); the loaded usage never counted them.
  * With a lock token, only while the counter's loader lock `<counter>:lock` holds exactly that
  * token: a give-back that met the missing counter deleted the lock (see `apply.ts`, `batch.ts`),
  * and the usage this load read may still count the units it gave back. The lock's name is
@@ -11,7 +15,7 @@ import { PRELUDE } from './prelude.js'
  *   lock token ('' = none: seed whoever holds the lock).
  * Reply: {'ok', '1' set | '0' already present, or the lock is not the token's} | {'expired'}.
  */
-export const SEED_LUA = `${PRELUDE}
+export const SEED_LUA = `${PRELUDE}${HOLDS}
 local counter = KEYS[1]
 local value = ARGV[2]
 local ttl = ARGV[3]
@@ -23,6 +27,9 @@ if ttl ~= '' then
 else
   set = redis.call('SET', counter, value, 'NX')
 end
-if set then return {'ok', '1'} end
+if set then
+  drop_holds(counter)
+  return {'ok', '1'}
+end
 return {'ok', '0'}
 `
