@@ -1,6 +1,6 @@
 import type { ApplyOptions, ApplyResult, CounterOp, CounterSnapshot } from '@andromeda/core'
-import { lockKey } from '@andromeda/core/store'
-import { checkApply, checkInteger, checkKey, checkToken } from './args.js'
+import { checkApplyArgs, checkInteger, checkKey, lockKey } from '@andromeda/core/store'
+import { checkToken } from './args.js'
 import type { AdapterLike } from './backend.js'
 import type { KeyvCounterStore } from './counter-store.js'
 import { planApply } from './process-apply.js'
@@ -63,7 +63,7 @@ async function applyWithSweep(
   ops: readonly CounterOp[],
   opts: ApplyOptions,
 ): Promise<ApplyResult> {
-  checkApply(ops, opts)
+  checkApplyArgs(ops, opts)
   opts.signal?.throwIfAborted()
   // A give-back may revoke its counter's loader lock: hold it as `acquireLock` and `seed` do.
   const keys = [...ops.map((op) => op.key), ...loadLockKeys(ops)]

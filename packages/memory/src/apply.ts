@@ -1,5 +1,5 @@
 import type { ApplyOptions, ApplyResult, CounterOp } from '@andromeda/core'
-import { checkApply } from './args.js'
+import { checkApplyArgs } from '@andromeda/core/store'
 import { Counter, type Entries, HeldCounter } from './entries.js'
 
 const DEFAULT_RECORD_TTL_MS = 86_400_000
@@ -18,7 +18,7 @@ export function apply(entries: Entries, ops: readonly CounterOp[], options: Appl
     const op = ops[0]!
     if (op.hold === undefined && op.settle === undefined) return applyOne(entries, op)
   }
-  checkApply(ops, options)
+  checkApplyArgs(ops, options)
   return applyMany(entries, ops, options)
 }
 

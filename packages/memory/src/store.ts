@@ -1,8 +1,7 @@
 import type { ApplyOptions, CounterSnapshot } from '@andromeda/core'
 import { checkOptionKeys, InvalidArgumentError, StoreError } from '@andromeda/core'
-import { lockKey } from '@andromeda/core/store'
+import { checkInteger, checkKey, lockKey, optionalInteger } from '@andromeda/core/store'
 import { apply } from './apply.js'
-import { checkInteger, checkKey, optionalInteger } from './args.js'
 import type { MemoryCounterStore } from './counter-store.js'
 import { Entries, type MemoryEvictionEvent } from './entries.js'
 

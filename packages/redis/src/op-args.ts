@@ -1,5 +1,6 @@
 import type { ApplyOptions, CounterOp } from '@andromeda/core'
 import { InvalidArgumentError } from '@andromeda/core'
+import { checkInteger, checkKey } from '@andromeda/core/store'
 
 /** What an idempotency record is kept for when the engine names no lifetime: one day. */
 const DEFAULT_RECORD_TTL_MS = 86_400_000
@@ -12,20 +13,9 @@ export interface CallArgs {
   idempotent: boolean
 }
 
-export function checkInteger(name: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new InvalidArgumentError(name, `must be an integer in [${min}, 2^53 - 1], got ${String(value)}`)
-  }
-  return value
-}
-
+/** `checkInteger` for an optional argument, as a script slot ('' = none). */
 export const optionalInteger = (name: string, value: number | undefined, min: number): string =>
   value === undefined ? '' : String(checkInteger(name, value, min))
-
-export function checkKey(name: string, key: unknown): string {
-  if (typeof key !== 'string' || key.length === 0) throw new InvalidArgumentError(name, 'must be a non-empty string')
-  return key
-}
 
 /** `checkInteger` for a field of `ops[i]`, as a string; the argument's name is built only on failure. */
 function opInteger(

@@ -1,6 +1,7 @@
 /**
  * For store authors: the `CounterStore` contract an adapter implements, the helpers adapters
- * share (`wrapStore`, `toStoreError`, `checkOptionKeys`, `checkTimerMs`), the errors a store
+ * share (`wrapStore`, `toStoreError`, `checkOptionKeys`, `checkTimerMs`, and the argument checks
+ * `checkApplyArgs`, `checkInteger`, `checkKey`, `optionalInteger`), the errors a store
  * throws, and the key layout the engine hands a store (`counterKey`, `hashTagGroup`,
  * `idempotencyKey`, `lockKey`): every key of one (quota, id) starts with its hash tag, so a Cluster store
  * can apply them together. Run `@andromeda/store-test-suite` against an adapter to check it.
@@ -11,6 +12,7 @@
 export { AndromedaError, InvalidArgumentError, StoreError, toStoreError } from '../errors.js'
 export { type CounterWindow, counterKey, hashTagGroup, idempotencyKey, lockKey } from '../keys.js'
 export { checkOptionKeys, checkTimerMs, MAX_TIMER_MS } from '../validate.js'
+export { checkApplyArgs, checkInteger, checkKey, optionalInteger } from './args.js'
 export type {
   ApplyOptions,
   ApplyResult,

@@ -1,7 +1,7 @@
 import type { ApplyOptions, CounterOp } from '@andromeda/core'
 import { InvalidArgumentError } from '@andromeda/core'
-import { lockKey } from '@andromeda/core/store'
-import { checkInteger, checkToken } from '../args.js'
+import { checkInteger, lockKey } from '@andromeda/core/store'
+import { checkToken } from '../args.js'
 import type { ApplyArgs, WriteRoutine } from './driver.js'
 
 /** What an idempotency record is kept for when the engine names no lifetime: one day. */
