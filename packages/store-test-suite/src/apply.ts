@@ -2,17 +2,9 @@ import type { CounterOp } from '@andromeda/core'
 import { describe, expect } from 'vitest'
 import { BAD_KEYS, BAD_TTLS, BAD_VALUES, type BadCall, expectEachRejected, show } from './bad-input.js'
 import type { ConformanceOptions } from './conformance-options.js'
+import { consume, refund } from './ops.js'
 import { keyGroup, randomKey } from './random.js'
 import { sleep, storeTest } from './store-test.js'
-
-const consume = (key: string, delta: number, max: number, ttlMs?: number) => ({
-  key,
-  delta,
-  max,
-  ifMissing: 'create' as const,
-  ...(ttlMs === undefined ? {} : { ttlMs }),
-})
-const refund = (key: string, delta: number) => ({ key, delta: -delta, min: 0, ifMissing: 'report' as const })
 
 /** `op` with `field` replaced by `value` (a bad one), as a caller outside the engine might send it. */
 const withField = (op: CounterOp, field: string, value: unknown): CounterOp => ({ ...op, [field]: value }) as CounterOp

@@ -1,17 +1,9 @@
 import { describe, expect } from 'vitest'
 import { type BadCall, expectEachRejected, show } from './bad-input.js'
 import type { ConformanceOptions } from './conformance-options.js'
+import { consume, refund } from './ops.js'
 import { keyGroup } from './random.js'
 import { storeTest } from './store-test.js'
-
-const consume = (key: string, delta: number, max: number, ttlMs?: number) => ({
-  key,
-  delta,
-  max,
-  ifMissing: 'create' as const,
-  ...(ttlMs === undefined ? {} : { ttlMs }),
-})
-const refund = (key: string, delta: number) => ({ key, delta: -delta, min: 0, ifMissing: 'report' as const })
 
 /** Idempotency records at the store: replayed once granted, none for a refusal, cleared in the same step; bad options. */
 export function idempotencyTests(options: ConformanceOptions): void {

@@ -3,10 +3,10 @@ import { lockKey } from '@andromeda/core/store'
 import { describe, expect } from 'vitest'
 import { BAD_KEYS, BAD_TOKENS, BAD_TTLS, type BadCall, expectEachRejected, show } from './bad-input.js'
 import type { ConformanceOptions } from './conformance-options.js'
+import { refund } from './ops.js'
 import { keyGroup, randomKey } from './random.js'
 import { sleep, storeTest } from './store-test.js'
 
-const refund = (key: string): CounterOp => ({ key, delta: -1, min: 0, ifMissing: 'report' })
 const settle = (key: string): CounterOp => ({ key, delta: 0, ifMissing: 'report', settle: { id: 'h1', keep: 0 } })
 
 /** `acquireLock` / `releaseLock`: ownership by token, and expiry; a seed under a loader lock, and give-backs that revoke it; bad arguments. */
@@ -107,7 +107,7 @@ export function lockTests(options: ConformanceOptions): void {
     })
 
     for (const [giveBack, op] of [
-      ['a refund', refund],
+      ['a refund', (key: string) => refund(key, 1)],
       ['a settle', settle],
     ] as const) {
       test(`${giveBack} that meets the missing counter revokes its loader lock: the load's seed is refused`, async (store) => {
@@ -129,7 +129,7 @@ export function lockTests(options: ConformanceOptions): void {
         const overLimit: CounterOp = { key: full, delta: 1, max: 1, ifMissing: 'create' }
         expect(await store.apply([overLimit])).toMatchObject({ ok: true })
         expect(await store.acquireLock(lockKey(missing), 'load', 10_000)).toBe(true)
-        const ops = refusedFirst ? [overLimit, refund(missing)] : [refund(missing), overLimit]
+        const ops = refusedFirst ? [overLimit, refund(missing, 1)] : [refund(missing, 1), overLimit]
         expect(await store.apply(ops)).toMatchObject({ ok: false, index: refusedFirst ? 0 : 1, reason: 'limit' })
         expect(await store.seed(missing, 3, undefined, 'load')).toBe(false)
       })
@@ -139,7 +139,7 @@ export function lockTests(options: ConformanceOptions): void {
       const [live, missing] = keyGroup(2) as [string, string]
       await store.apply([{ key: live, delta: 2, max: 5, ifMissing: 'create' }])
       expect(await store.acquireLock(lockKey(live), 'load', 10_000)).toBe(true)
-      expect(await store.apply([refund(live)])).toMatchObject({ ok: true, values: [1] })
+      expect(await store.apply([refund(live, 1)])).toMatchObject({ ok: true, values: [1] })
       expect(await store.acquireLock(lockKey(live), 'other', 10_000)).toBe(false)
       expect(await store.acquireLock(lockKey(missing), 'load', 10_000)).toBe(true)
       expect(await store.apply([{ key: missing, delta: 1, max: 5, ifMissing: 'report' }])).toMatchObject({

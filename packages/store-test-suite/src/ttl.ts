@@ -1,16 +1,8 @@
 import { describe, expect } from 'vitest'
 import type { ConformanceOptions } from './conformance-options.js'
+import { consume, refund } from './ops.js'
 import { randomKey } from './random.js'
 import { sleep, storeTest } from './store-test.js'
-
-const consume = (key: string, delta: number, max: number, ttlMs?: number) => ({
-  key,
-  delta,
-  max,
-  ifMissing: 'create' as const,
-  ...(ttlMs === undefined ? {} : { ttlMs }),
-})
-const refund = (key: string, delta: number) => ({ key, delta: -delta, min: 0, ifMissing: 'report' as const })
 
 /** Counter lifetimes: a TTL set on create and never re-armed, kept by a refusal, and a counter gone once it lapses. */
 export function ttlTests(options: ConformanceOptions): void {
