@@ -133,5 +133,15 @@ export function holdTests(options: ConformanceOptions): void {
       await store.apply([consume(key, 1)])
       expect(await store.apply([settle(key, 'h', 2)])).toMatchObject({ ok: false, reason: 'hold', values: [1] })
     })
+
+    test('a lapsed hold of a counter that lapsed gives nothing back to the counter created after it', async (store) => {
+      const key = randomKey()
+      await store.apply([{ ...reserve(key, 4, 'old', 50), ttlMs: 40 }])
+      await sleep(100)
+      expect(await store.apply([consume(key, 6)])).toMatchObject({ ok: true, values: [6] })
+      // Refused for the bound: expired holds are given back first; the old counter's are not this one's.
+      expect(await store.apply([consume(key, 5)])).toMatchObject({ ok: false, reason: 'limit', values: [6] })
+      expect(await store.get(key)).toMatchObject({ value: 6 })
+    })
   })
 }
