@@ -119,11 +119,12 @@ async function check(
     // The sync writes the counter. A counter may end above the rows: units of requests that
     // failed (a grant the replicas did not confirm, a give-back that failed) stay counted
     // until a reload. Below only by the claims whose commit failed (the service reported each:
-    // its holds lapsed, its row stayed); any further below, a failover lost units, and only the
+    // its holds lapsed, its row stayed) and the unclaims that failed (a refund may have gone
+    // through while the row stayed); any further below, a failover lost units, and only the
     // database's guard kept them from selling twice.
     if (voucher.usage !== counter) problems.push('SYNCED≠COUNTER')
     if (reloaded !== claimRows) problems.push('RELOADED≠ROWS')
-    const uncommitted = failedCommits.get(voucher.code) ?? 0
+    const uncommitted = (failedCommits.get(voucher.code) ?? 0) + (load.failedUnclaims.get(voucher.code) ?? 0)
     const voucherLost = Math.max(0, claimRows - uncommitted - counter)
     lost += voucherLost
     low += Math.min(uncommitted, Math.max(0, claimRows - counter))
@@ -162,7 +163,7 @@ async function check(
   printLoadSummary(load, false)
   console.log(`units lost     ${lost} (claim rows missing from the live counters, beyond failed commits)`)
   console.log(
-    `counters low   ${low} (claims whose commit failed: their holds lapsed; the database's guard covers them)`,
+    `counters low   ${low} (claims whose commit failed, unclaims that failed after a refund: the database's guard covers them)`,
   )
   console.log(`left counted   ${leftCounted} (units counted by requests that failed, until a reload)`)
   console.log(`service errors ${tally(serviceErrors)}`)

@@ -31,6 +31,11 @@ export interface LoadResult {
   refused: Map<string, number>
   /** Typed failures (503 with a problem body carrying `code`), by code. */
   typed: Map<string, number>
+  /**
+   * Unclaims that failed (an error answer, or none), by voucher: one of their refunds may have
+   * gone through while the claim row stayed, so the voucher's counter may be that much below it.
+   */
+  failedUnclaims: Map<string, number>
   /** Requests a service kill cut, or that met no service: `cut`, `connection refused`. */
   lost: Map<string, number>
   /** Anything else: a 500, a 503 without a code, a reset connection while the service was up. */
@@ -62,6 +67,7 @@ export async function runLoad(
     inDoubt: new Set(),
     refused: new Map(),
     typed: new Map(),
+    failedUnclaims: new Map(),
     lost: new Map(),
     untyped: new Map(),
     hung: 0,
@@ -133,6 +139,7 @@ export async function runLoad(
         const [user, voucher] = pair!.split(' ') as [string, string]
         result.unclaims++
         const answer = await one('/unclaim', voucher, user)
+        if (!answer || ('status' in answer && answer.status !== 200)) bump(result.failedUnclaims, voucher)
         if (!answer) continue
         if ('lost' in answer) {
           if (answer.lost === 'cut') result.inDoubt.add(pair!)
