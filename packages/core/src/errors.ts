@@ -22,6 +22,11 @@ function hasMarker(value: unknown, code?: AndromedaErrorCode): value is Andromed
   return marked && (code === undefined || (value as AndromedaError).code === code)
 }
 
+/** The `isInstance` guard of the error class whose instances carry `code`. */
+function markedWith<T extends AndromedaError>(code: AndromedaErrorCode): (value: unknown) => value is T {
+  return (value): value is T => hasMarker(value, code)
+}
+
 /**
  * Base class of every error andromeda throws.
  *
@@ -47,10 +52,11 @@ export class AndromedaError extends Error {
     Object.defineProperty(this, MARKER, { value: true })
   }
 
-  /** True for any andromeda error, from this or any other installed copy of core. */
-  static isInstance(value: unknown): value is AndromedaError {
-    return hasMarker(value)
-  }
+  /**
+   * True for any andromeda error, from this or any other installed copy of core. Each subclass's
+   * guard narrows to its own class; all are plain functions, safe to pass as callbacks.
+   */
+  static isInstance: (value: unknown) => value is AndromedaError = (value) => hasMarker(value)
 }
 
 /**
@@ -69,9 +75,7 @@ export class QuotaExceededError extends AndromedaError {
     this.result = result
   }
 
-  static override isInstance(value: unknown): value is QuotaExceededError {
-    return hasMarker(value, 'ERR_QUOTA_EXCEEDED')
-  }
+  static override isInstance: (value: unknown) => value is QuotaExceededError = markedWith('ERR_QUOTA_EXCEEDED')
 }
 
 /**
@@ -90,9 +94,7 @@ export class InvalidArgumentError extends AndromedaError {
     this.detail = detail
   }
 
-  static override isInstance(value: unknown): value is InvalidArgumentError {
-    return hasMarker(value, 'ERR_INVALID_ARGUMENT')
-  }
+  static override isInstance: (value: unknown) => value is InvalidArgumentError = markedWith('ERR_INVALID_ARGUMENT')
 }
 
 /**
@@ -109,9 +111,7 @@ export class StoreError extends AndromedaError {
     this.retryable = options.retryable
   }
 
-  static override isInstance(value: unknown): value is StoreError {
-    return hasMarker(value, 'ERR_STORE')
-  }
+  static override isInstance: (value: unknown) => value is StoreError = markedWith('ERR_STORE')
 }
 
 /**
@@ -128,9 +128,7 @@ export class LoadError extends AndromedaError {
     this.option = options?.option
   }
 
-  static override isInstance(value: unknown): value is LoadError {
-    return hasMarker(value, 'ERR_LOAD')
-  }
+  static override isInstance: (value: unknown) => value is LoadError = markedWith('ERR_LOAD')
 }
 
 /** Another process held the loader lock for longer than `lock.retries x lock.retryDelayMs`. */
@@ -146,9 +144,7 @@ export class LockTimeoutError extends AndromedaError {
     this.waitedMs = options?.waitedMs
   }
 
-  static override isInstance(value: unknown): value is LockTimeoutError {
-    return hasMarker(value, 'ERR_LOCK_TIMEOUT')
-  }
+  static override isInstance: (value: unknown) => value is LockTimeoutError = markedWith('ERR_LOCK_TIMEOUT')
 }
 
 /**
@@ -175,9 +171,7 @@ export class CompensationError extends AndromedaError {
     this.pending = options.pending
   }
 
-  static override isInstance(value: unknown): value is CompensationError {
-    return hasMarker(value, 'ERR_COMPENSATION')
-  }
+  static override isInstance: (value: unknown) => value is CompensationError = markedWith('ERR_COMPENSATION')
 }
 
 /**
@@ -202,9 +196,7 @@ export class HoldExpiredError extends AndromedaError {
     this.lapse = lapse
   }
 
-  static override isInstance(value: unknown): value is HoldExpiredError {
-    return hasMarker(value, 'ERR_HOLD_EXPIRED')
-  }
+  static override isInstance: (value: unknown) => value is HoldExpiredError = markedWith('ERR_HOLD_EXPIRED')
 }
 
 /**

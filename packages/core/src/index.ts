@@ -40,14 +40,7 @@ export type {
   QuotaOptions,
 } from './quota-options.js'
 export { countsUnits } from './result.js'
-export type {
-  ApplyOptions,
-  ApplyResult,
-  CounterOp,
-  CounterSnapshot,
-  CounterStore,
-  StoreCapabilities,
-} from './store/contract.js'
+export type * from './store/contract.js'
 // The store contract and the helpers adapters use, also in `@andromeda/core/store`: kept here
 // because adapters written against 0.1 import them from the root.
 export { type StoreMethod, type StoreWrapping, wrapStore } from './store/wrap.js'

@@ -62,4 +62,10 @@ describe('errors', () => {
     expect(QuotaExceededError.isInstance(foreign)).toBe(false)
     expect(AndromedaError.isInstance(new Error('plain'))).toBe(false)
   })
+  it('isInstance guards work detached, as callbacks', () => {
+    const errors: unknown[] = [new StoreError('down', { retryable: true }), new InvalidArgumentError('cost', 'bad'), 7]
+    expect(errors.filter(StoreError.isInstance)).toEqual([errors[0]])
+    expect(errors.filter(InvalidArgumentError.isInstance)).toEqual([errors[1]])
+    expect(errors.filter(AndromedaError.isInstance)).toHaveLength(2)
+  })
 })

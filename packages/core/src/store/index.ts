@@ -13,12 +13,5 @@ export { AndromedaError, InvalidArgumentError, StoreError, toStoreError } from '
 export { type CounterWindow, counterKey, hashTagGroup, idempotencyKey, lockKey } from '../keys.js'
 export { checkOptionKeys, checkTimerMs, MAX_TIMER_MS } from '../validate.js'
 export { checkApplyArgs, checkInteger, checkKey, optionalInteger } from './args.js'
-export type {
-  ApplyOptions,
-  ApplyResult,
-  CounterOp,
-  CounterSnapshot,
-  CounterStore,
-  StoreCapabilities,
-} from './contract.js'
+export type * from './contract.js'
 export { type StoreMethod, type StoreWrapping, wrapStore } from './wrap.js'
