@@ -143,12 +143,8 @@ for i = 1, n do
       return refuse(i - 1, 'hold')
     end
   else
-    local nxt = s.v + delta
-    if delta > 0 and s.exists and not s.reclaimed and ((bound ~= '' and nxt > tonumber(bound)) or nxt > MAX) then
-      reclaim(key, s)
-      nxt = s.v + delta
-    end
-    if delta > 0 and ((bound ~= '' and nxt > tonumber(bound)) or nxt > MAX) then return refuse(i - 1, 'limit') end
+    local nxt = next_value(key, s, delta, bound, reclaim)
+    if delta > 0 and over_bound(nxt, bound) then return refuse(i - 1, 'limit') end
     if delta < 0 and bound ~= '' and nxt < tonumber(bound) then return refuse(i - 1, 'floor') end
     if delta ~= 0 then
       if not s.exists then

@@ -181,12 +181,8 @@ for c = 1, calls do
       emit('x', value, pttl)
     end
   else
-    local nxt = s.v + delta
-    if delta > 0 and s.exists and not s.reclaimed and ((bound ~= '' and nxt > tonumber(bound)) or nxt > MAX) then
-      reclaim(key, s)
-      nxt = s.v + delta
-    end
-    if delta > 0 and ((bound ~= '' and nxt > tonumber(bound)) or nxt > MAX) then
+    local nxt = next_value(key, s, delta, bound, reclaim)
+    if delta > 0 and over_bound(nxt, bound) then
       local value, pttl = current(key, s)
       emit('l', value, pttl)
     elseif delta < 0 and bound ~= '' and nxt < tonumber(bound) then

@@ -23,7 +23,7 @@
  *   for at most its hold's length: settling that old hold then answers "settled before" and
  *   changes nothing, as it would have on the old counter.
  *
- * Needs the prelude's `now_ms`.
+ * Needs the prelude's `now_ms` and `MAX`.
  */
 export const HOLDS = `
 -- Delete the counter's holds: on delete, and before a script creates the counter (see above).
@@ -82,5 +82,21 @@ end
 
 local function was_settled(key, id)
   return redis.call('EXISTS', key .. ':settled:' .. id) == 1
+end
+-- Whether a counter value passes its upper bound: the op's limit ('' = none), or 2^53 - 1.
+local function over_bound(value, bound)
+  return (bound ~= '' and value > tonumber(bound)) or value > MAX
+end
+-- The value a delta brings counter state s to. When a positive delta would pass the bound of a
+-- counter that exists, its expired holds are given back first (the script's own reclaim, once
+-- per call) and the value is computed again: a refusal for units that expired holds still count
+-- would be wrong.
+local function next_value(key, s, delta, bound, reclaim)
+  local value = s.v + delta
+  if delta > 0 and s.exists and not s.reclaimed and over_bound(value, bound) then
+    reclaim(key, s)
+    value = s.v + delta
+  end
+  return value
 end
 `
