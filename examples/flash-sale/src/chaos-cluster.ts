@@ -11,7 +11,6 @@
  * `--no-replicas` the loss is reported instead). Exit 0 when every check
  * holds, 1 otherwise, 2 on a usage error, 130 when interrupted.
  */
-import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type FailoverTiming, type ReplicatedCluster, startReplicatedCluster } from '@andromeda/test-utils'
 import type { ServiceState } from './chaos/faults.js'
@@ -19,7 +18,7 @@ import { type LoadResult, runLoad } from './chaos/load.js'
 import { loadFailures, printLoadSummary, usersOf } from './chaos/load-report.js'
 import { LOAD_FLAGS, type LoadSettings, loadFlagsHelp, loadSettings } from './chaos/load-settings.js'
 import { storeReady } from './chaos/store-ready.js'
-import { endOfRun, integerFlag, interruptSignal, readFlags, settingsOrExitCode } from './cli.js'
+import { endOfRun, flagOptions, integerFlag, readFlags, startRun } from './cli.js'
 import { type RunningServer, startServer } from './server.js'
 import { redact } from './store.js'
 import { bump, random, table, tally } from './tools.js'
@@ -42,7 +41,7 @@ interface Settings extends LoadSettings {
 }
 
 function settingsFrom(argv: string[]): Settings | undefined {
-  const values = readFlags(argv, { ...LOAD_FLAGS, 'lag-ms': { type: 'string' }, 'no-replicas': { type: 'boolean' } })
+  const values = readFlags(argv, { ...LOAD_FLAGS, ...flagOptions(['lag-ms'], ['no-replicas']) })
   if (!values) return undefined
   return {
     ...loadSettings(values, { quick: 800, full: 6000 }),
@@ -173,11 +172,13 @@ async function check(
 
 /** The cluster mode of `pnpm chaos`; `argv` without `--cluster`. Resolves the exit code. */
 export async function clusterChaos(argv: string[]): Promise<number> {
-  const s = settingsOrExitCode(CLUSTER_HELP, () => settingsFrom(argv))
-  if (typeof s === 'number') return s
-  const interrupted = interruptSignal('stopping the load and the failovers, then cleaning up...')
-
-  const runId = randomBytes(4).toString('hex')
+  const run = startRun(
+    CLUSTER_HELP,
+    () => settingsFrom(argv),
+    'stopping the load and the failovers, then cleaning up...',
+  )
+  if (typeof run === 'number') return run
+  const { settings: s, interrupted, runId } = run
   const codes = Array.from({ length: s.vouchers }, (_, i) => `CHAOS-${i + 1}`)
   const failures: string[] = []
   const cluster = await startReplicatedCluster({ lagMs: s.lagMs })
@@ -197,10 +198,12 @@ export async function clusterChaos(argv: string[]): Promise<number> {
     const failedCommits = new Map<string, number>()
     running = await startServer({
       databaseUrl: s.databaseUrl,
-      redisCluster: cluster.seeds,
-      ...(s.replicas ? { replicas: REPLICAS } : {}),
+      store: {
+        cluster: cluster.seeds,
+        prefix: `andromeda-chaos:${runId}:`,
+        ...(s.replicas ? { replicas: REPLICAS } : {}),
+      },
       tablePrefix: `andromeda_chaos_${runId}_`,
-      keyPrefix: `andromeda-chaos:${runId}:`,
       vouchers: codes.map((code) => ({ code, limit: s.limit })),
       attemptsPerMinute: null,
       onError: (error, where) => {

@@ -10,7 +10,6 @@
  * claim rows. Exits 0 when every check holds, 1 otherwise, 130 when interrupted. Bounded in
  * time (`--duration`) and in count (`--requests`); loopback only.
  */
-import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort } from '@andromeda/test-utils'
 import { Redis } from 'ioredis'
@@ -22,7 +21,7 @@ import { LOAD_FLAGS, type LoadSettings, loadFlagsHelp, loadSettings } from './ch
 import { OwnedRedis } from './chaos/redis-server.js'
 import { ServiceProcess } from './chaos/service.js'
 import { storeReady } from './chaos/store-ready.js'
-import { endOfRun, integerFlag, interruptSignal, readFlags, runCommand, settingsOrExitCode, stringFlag } from './cli.js'
+import { endOfRun, flagOptions, integerFlag, readFlags, runCommand, startRun, stringFlag } from './cli.js'
 import { openDatabase } from './db.js'
 import { openStore, redact } from './store.js'
 import { random } from './tools.js'
@@ -46,12 +45,7 @@ interface Settings extends LoadSettings {
 }
 
 function settingsFrom(argv: string[]): Settings | undefined {
-  const values = readFlags(argv, {
-    ...LOAD_FLAGS,
-    'hold-ms': { type: 'string' },
-    'redis-server': { type: 'string' },
-    'no-batch': { type: 'boolean' },
-  })
+  const values = readFlags(argv, { ...LOAD_FLAGS, ...flagOptions(['hold-ms', 'redis-server'], ['no-batch']) })
   if (!values) return undefined
   return {
     ...loadSettings(values, { quick: 2500, full: 8000 }),
@@ -66,11 +60,13 @@ async function main(): Promise<number> {
     return (await import('./chaos-cluster.js')).clusterChaos(
       process.argv.slice(2).filter((a) => a !== '--' && a !== '--cluster'),
     )
-  const s = settingsOrExitCode(HELP, () => settingsFrom(process.argv.slice(2)))
-  if (typeof s === 'number') return s
-  const interrupted = interruptSignal('stopping the load and the faults, then cleaning up...')
-
-  const runId = randomBytes(4).toString('hex')
+  const run = startRun(
+    HELP,
+    () => settingsFrom(process.argv.slice(2)),
+    'stopping the load and the faults, then cleaning up...',
+  )
+  if (typeof run === 'number') return run
+  const { settings: s, interrupted, runId } = run
   const codes = Array.from({ length: s.vouchers }, (_, i) => `CHAOS-${i + 1}`)
   const tablePrefix = `andromeda_chaos_${runId}_`
   const keyPrefix = `andromeda-chaos:${runId}:`
@@ -109,13 +105,11 @@ async function main(): Promise<number> {
     service = new ServiceProcess({
       port: await freePort(),
       databaseUrl: s.databaseUrl,
-      redisUrl: redis.url,
+      store: { url: redis.url, prefix: keyPrefix, batch: s.batch },
       tablePrefix,
-      keyPrefix,
       vouchers: codes.map((code) => ({ code, limit: s!.limit })),
       holdMs: s.holdMs,
       attemptsPerMinute: null,
-      batch: s.batch,
     })
     await service.start()
     console.log(`service on ${service.url} (a child process)\n`)

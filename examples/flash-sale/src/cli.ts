@@ -3,6 +3,7 @@
  * flags (node:util parseArgs), their checks, the exit codes (0 ok, 1 a check failed, 2 a usage
  * error, 130 interrupted) and Ctrl-C.
  */
+import { randomBytes } from 'node:crypto'
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 
 /** A flag that is unknown or has a bad value: the command prints it with its help and exits 2. */
@@ -10,6 +11,14 @@ export class UsageError extends Error {}
 
 export type FlagOptions = NonNullable<ParseArgsConfig['options']>
 export type FlagValues = { [name: string]: string | boolean | undefined }
+
+/** The parseArgs options of flags that take a value (`strings`) and flags that are on or off (`booleans`). */
+export function flagOptions(strings: readonly string[], booleans: readonly string[] = []): FlagOptions {
+  const options: FlagOptions = {}
+  for (const name of strings) options[name] = { type: 'string' }
+  for (const name of booleans) options[name] = { type: 'boolean' }
+  return options
+}
 
 /** The flags in `argv` (pnpm's `--` dropped; `--help` added); undefined when `--help` is given. */
 export function readFlags(argv: string[], options: FlagOptions): FlagValues | undefined {
@@ -56,7 +65,7 @@ export function stringFlag(values: FlagValues, name: string): string | undefined
  * The command's settings from `argv`, or the code to exit with: 0 after printing the help for
  * `--help`, 2 after printing a usage error and the help.
  */
-export function settingsOrExitCode<S>(help: string, read: () => S | undefined): S | number {
+function settingsOrExitCode<S>(help: string, read: () => S | undefined): S | number {
   try {
     const settings = read()
     if (settings !== undefined) return settings
@@ -69,12 +78,34 @@ export function settingsOrExitCode<S>(help: string, read: () => S | undefined): 
   }
 }
 
+/** A command run under way: its settings, its Ctrl-C signal and a fresh id for its keys and tables. */
+export interface CommandRun<S> {
+  settings: S
+  interrupted: AbortSignal
+  runId: string
+}
+
+/**
+ * The start every command makes: its settings from its flags (or the exit code, see
+ * `settingsOrExitCode`), then Ctrl-C handling (see `interruptSignal`) and a run id.
+ */
+export function startRun<S>(
+  help: string,
+  read: () => S | undefined,
+  stopping: string,
+  forceOnSecond = false,
+): CommandRun<S> | number {
+  const settings = settingsOrExitCode(help, read)
+  if (typeof settings === 'number') return settings
+  return { settings, interrupted: interruptSignal(stopping, forceOnSecond), runId: randomBytes(4).toString('hex') }
+}
+
 /**
  * Aborted by the first SIGINT or SIGTERM (after printing `${signal}: ${stopping}`), so the
  * command stops its work and cleans up. With `forceOnSecond`, a deliberate second one (more
  * than 500 ms later: a wrapper may relay the same Ctrl-C) exits 130 at once.
  */
-export function interruptSignal(stopping: string, forceOnSecond = false): AbortSignal {
+function interruptSignal(stopping: string, forceOnSecond = false): AbortSignal {
   const interrupt = new AbortController()
   let interruptedAt = 0
   const onSignal = (signal: NodeJS.Signals) => {

@@ -4,20 +4,10 @@
  * clients were granted, the claim rows, the synced usage and the counters all agree and that
  * nothing was oversold. Exits 1 on any mismatch, 130 when interrupted.
  */
-import { randomBytes } from 'node:crypto'
 import { setMaxListeners } from 'node:events'
 import cliProgress from 'cli-progress'
 import { Agent, request } from 'undici'
-import {
-  endOfRun,
-  integerFlag,
-  interruptSignal,
-  readFlags,
-  runCommand,
-  settingsOrExitCode,
-  stringFlag,
-  UsageError,
-} from './cli.js'
+import { endOfRun, flagOptions, integerFlag, readFlags, runCommand, startRun, stringFlag, UsageError } from './cli.js'
 import { type RunningServer, startServer } from './server.js'
 import { redact } from './store.js'
 import { bump, percentile, random, table, tally, total } from './tools.js'
@@ -53,19 +43,22 @@ interface Settings {
 }
 
 function settingsFrom(argv: string[]): Settings | undefined {
-  const values = readFlags(argv, {
-    claims: { type: 'string' },
-    users: { type: 'string' },
-    vouchers: { type: 'string' },
-    limit: { type: 'string' },
-    concurrency: { type: 'string' },
-    store: { type: 'string' },
-    db: { type: 'string' },
-    'redis-url': { type: 'string' },
-    'database-url': { type: 'string' },
-    seed: { type: 'string' },
-    timeout: { type: 'string' },
-  })
+  const values = readFlags(
+    argv,
+    flagOptions([
+      'claims',
+      'users',
+      'vouchers',
+      'limit',
+      'concurrency',
+      'store',
+      'db',
+      'redis-url',
+      'database-url',
+      'seed',
+      'timeout',
+    ]),
+  )
   if (!values) return undefined
   const env = (name: string) => process.env[name] || undefined
   const store = stringFlag(values, 'store') ?? (env('REDIS_URL') ? 'redis' : 'memory')
@@ -238,12 +231,15 @@ async function report(running: RunningServer, load: LoadResult, s: Settings): Pr
 }
 
 async function main(): Promise<number> {
-  const s = settingsOrExitCode(HELP, () => settingsFrom(process.argv.slice(2)))
-  if (typeof s === 'number') return s
   // Ctrl-C (or SIGTERM): stop the load, then shut down in order below. A second one exits at once.
-  const interrupted = interruptSignal('stopping the load, the server and the sync (final flush)...', true)
-
-  const runId = randomBytes(4).toString('hex')
+  const run = startRun(
+    HELP,
+    () => settingsFrom(process.argv.slice(2)),
+    'stopping the load, the server and the sync (final flush)...',
+    true,
+  )
+  if (typeof run === 'number') return run
+  const { settings: s, interrupted, runId } = run
   const codes = Array.from({ length: s.vouchers }, (_, i) => `FLASH-${i + 1}`)
   const where = [
     s.db === 'postgres' ? `PostgreSQL ${redact(s.databaseUrl!)}` : 'PGlite (embedded)',
@@ -257,10 +253,9 @@ async function main(): Promise<number> {
   let serviceErrors = 0
   const running = await startServer({
     databaseUrl: s.databaseUrl,
-    redisUrl: s.redisUrl,
     // This run's own tables and keys, removed at the end.
+    store: { url: s.redisUrl, prefix: `andromeda-demo:${runId}:` },
     tablePrefix: `andromeda_demo_${runId}_`,
-    keyPrefix: `andromeda-demo:${runId}:`,
     vouchers: codes.map((code) => ({ code, limit: s.limit })),
     // Every user makes a few attempts; the limiter is not what this demo measures.
     attemptsPerMinute: null,

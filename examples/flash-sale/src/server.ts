@@ -3,27 +3,19 @@ import type { AddressInfo } from 'node:net'
 import { pathToFileURL } from 'node:url'
 import { createFlashSale, type FlashSale, type FlashSaleOptions } from './app.js'
 import { type Database, openDatabase } from './db.js'
-import { openStore, type StoreHandle } from './store.js'
+import { openStore, type StoreHandle, type StoreOptions } from './store.js'
 
 export interface ServerConfig {
   /** PostgreSQL URL; omitted: embedded PGlite in memory. */
   databaseUrl?: string
-  /** Redis URL; omitted: the memory store. */
-  redisUrl?: string
-  /** A Redis Cluster instead of `redisUrl`: the nodes to start from. */
-  redisCluster?: { host: string; port: number }[]
-  /** Redis only: the store's `replicas` option (grants reported once replicas have them). */
-  replicas?: { count: number; timeoutMs: number }
-  /** Redis only: `false` sends every store call on its own (the store's `batch` option). Default on. */
-  batch?: boolean
+  /** The counter store: Redis by URL or cluster nodes; omitted: the memory store. */
+  store?: StoreOptions
   /** Default 0: a free port. */
   port?: number
   /** Default 127.0.0.1. */
   host?: string
   /** Prefix of the table names. Default `andromeda_demo_`. */
   tablePrefix?: string
-  /** Prefix of the Redis keys. Default `andromeda-demo:`. */
-  keyPrefix?: string
   /** Vouchers to create (or whose limit to set) at start. */
   vouchers?: { code: string; limit: number }[]
   syncIntervalMs?: number
@@ -54,13 +46,7 @@ export async function startServer(config: ServerConfig = {}): Promise<RunningSer
   let store: StoreHandle | undefined
   try {
     // The store first: one that cannot connect leaves no tables behind.
-    store = await openStore({
-      url: config.redisUrl,
-      cluster: config.redisCluster,
-      replicas: config.replicas,
-      prefix: config.keyPrefix,
-      batch: config.batch,
-    })
+    store = await openStore(config.store)
     await db.migrate()
     if (config.vouchers?.length) await db.upsertVouchers(config.vouchers)
   } catch (error) {
@@ -130,7 +116,7 @@ async function main(): Promise<void> {
   const running = await startServer({
     port: Number(process.env.PORT ?? 3000),
     databaseUrl: process.env.DATABASE_URL || undefined,
-    redisUrl: process.env.REDIS_URL || undefined,
+    store: { url: process.env.REDIS_URL || undefined },
     vouchers,
   })
   console.log(`flash-sale listening on ${running.url} (${running.db.kind}, ${running.store.kind} store)`)

@@ -46,7 +46,7 @@ describe.runIf(services.ok)('start-up', () => {
   it('a store that cannot connect leaves no tables behind', async () => {
     const tablePrefix = `andromeda_test_${randomBytes(4).toString('hex')}_`
     await expect(
-      startServer({ databaseUrl: DATABASE_URL, redisUrl: 'redis://127.0.0.1:1', tablePrefix }),
+      startServer({ databaseUrl: DATABASE_URL, store: { url: 'redis://127.0.0.1:1' }, tablePrefix }),
     ).rejects.toThrow(/cannot connect to Redis/)
     const client = new pg.Client({ connectionString: DATABASE_URL })
     await client.connect()

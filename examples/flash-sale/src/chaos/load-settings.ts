@@ -1,20 +1,22 @@
 import { randomBytes } from 'node:crypto'
-import { type FlagOptions, type FlagValues, integerFlag, ratioFlag, stringFlag } from '../cli.js'
+import { type FlagOptions, type FlagValues, flagOptions, integerFlag, ratioFlag, stringFlag } from '../cli.js'
 
 /** The flags both chaos commands take: the load's size and shape, its seed, the database. */
-export const LOAD_FLAGS = {
-  quick: { type: 'boolean' },
-  duration: { type: 'string' },
-  requests: { type: 'string' },
-  seed: { type: 'string' },
-  vouchers: { type: 'string' },
-  limit: { type: 'string' },
-  users: { type: 'string' },
-  concurrency: { type: 'string' },
-  'unclaim-ratio': { type: 'string' },
-  'timeout-ms': { type: 'string' },
-  'database-url': { type: 'string' },
-} satisfies FlagOptions
+export const LOAD_FLAGS: FlagOptions = flagOptions(
+  [
+    'duration',
+    'requests',
+    'seed',
+    'vouchers',
+    'limit',
+    'users',
+    'concurrency',
+    'unclaim-ratio',
+    'timeout-ms',
+    'database-url',
+  ],
+  ['quick'],
+)
 
 /** The help lines of `LOAD_FLAGS` (but `--quick`), for a command that injects `what` and sends `requests` by default. */
 export function loadFlagsHelp(what: string, requests: number): string {
