@@ -90,10 +90,3 @@ export class NotSentError extends Error {
 
 /** Milliseconds left before `dueAt`, at least 1. */
 export const remainingMs = (control: CallControl) => Math.max(Math.ceil(control.dueAt - performance.now()), 1)
-
-/** The get routine's reply: 'value,ttl' ('' ttl: none), or '' when the counter is missing. */
-export function parseGetReply(reply: string): RawSnapshot | undefined {
-  if (reply === '') return undefined
-  const [value = '', ttl = ''] = reply.split(',')
-  return { value, ttlMs: ttl === '' ? null : ttl }
-}

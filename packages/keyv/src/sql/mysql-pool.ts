@@ -1,5 +1,6 @@
 import type { Pool, PoolConnection, PoolOptions } from 'mysql2'
 import { type CallControl, NotSentError } from './driver.js'
+import { closeLazyPool, type LazyPool, lazyPool, openPool } from './lazy-pool.js'
 import type { MysqlErrorLike } from './mysql-errors.js'
 
 /** Options of @keyv/mysql (and of Keyv) that are not mysql2's. */
@@ -27,16 +28,9 @@ export interface MysqlPoolSettings {
 }
 
 /** The store's own mysql2 pool, opened on first use; see `createMysqlDriver`. */
-export interface MysqlPool {
-  readonly settings: MysqlPoolSettings
-  pool: Pool | undefined
-  opening: Promise<Pool> | undefined
-  closed: boolean
-}
+export type MysqlPool = LazyPool<MysqlPoolSettings, Pool>
 
-export function mysqlPool(settings: MysqlPoolSettings): MysqlPool {
-  return { settings, pool: undefined, opening: undefined, closed: false }
-}
+export const mysqlPool = (settings: MysqlPoolSettings): MysqlPool => lazyPool(settings)
 
 /** The connection URI the way @keyv/mysql reads it (`mysql://user:password@host:port/database`). */
 function parseUri(uri: string): PoolOptions {
@@ -63,28 +57,25 @@ function poolConfig(settings: MysqlPoolSettings): PoolOptions {
 }
 
 function open(p: MysqlPool): Promise<Pool> {
-  if (p.pool) return Promise.resolve(p.pool)
-  p.opening ??= (async () => {
+  return openPool(p, async (settings) => {
     const mysql = (await import('mysql2')) as unknown as {
       default?: { createPool: (o: PoolOptions) => Pool }
       createPool?: (o: PoolOptions) => Pool
     }
     const createPool = mysql.default?.createPool ?? mysql.createPool!
-    const config = poolConfig(p.settings)
-    if (p.closed) throw new NotSentError('the store is closed')
-    const created = createPool(config)
-    created.on('connection', (connection) => {
-      connection.on('error', () => {})
-      // Queued before any query of ours. InnoDB counts lock waits in whole seconds.
-      const lockWaitSeconds = Math.min(Math.max(Math.ceil(p.settings.commandTimeoutMs / 1000), 1), 1_073_741_824)
-      connection.query(`SET SESSION innodb_lock_wait_timeout = ${lockWaitSeconds}`, () => {})
-    })
-    p.pool = created
-    return created
-  })().finally(() => {
-    p.opening = undefined
+    const config = poolConfig(settings)
+    // InnoDB counts lock waits in whole seconds.
+    const lockWaitSeconds = Math.min(Math.max(Math.ceil(settings.commandTimeoutMs / 1000), 1), 1_073_741_824)
+    return () => {
+      const created = createPool(config)
+      created.on('connection', (connection) => {
+        connection.on('error', () => {})
+        // Queued before any query of ours.
+        connection.query(`SET SESSION innodb_lock_wait_timeout = ${lockWaitSeconds}`, () => {})
+      })
+      return created
+    }
   })
-  return p.opening
 }
 
 /** A connection, or NotSentError when the caller gave up first (a late one goes straight back). */
@@ -157,10 +148,5 @@ export async function call(p: MysqlPool, sql: string, values: unknown[], control
   return Buffer.isBuffer(value) ? value.toString('utf8') : value
 }
 
-export async function closePool(p: MysqlPool): Promise<void> {
-  p.closed = true
-  await p.opening?.catch(() => {})
-  const pool = p.pool
-  p.pool = undefined
-  if (pool) await new Promise<void>((resolve) => pool.end(() => resolve()))
-}
+export const closePool = (p: MysqlPool): Promise<void> =>
+  closeLazyPool(p, (pool) => new Promise<void>((resolve) => pool.end(() => resolve())))

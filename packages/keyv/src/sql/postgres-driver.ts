@@ -1,14 +1,9 @@
-import {
-  type ApplyArgs,
-  type CallControl,
-  parseGetReply,
-  type RawSnapshot,
-  type SqlDriver,
-  type WriteRoutine,
-} from './driver.js'
+import { dialectDriver, type RoutineName } from './dialect.js'
+import type { ApplyArgs, CallControl, SqlDriver } from './driver.js'
+import type { SqlNames } from './names.js'
 import { postgresGet } from './postgres/get.js'
 import { postgresMigration } from './postgres/migration.js'
-import { type PostgresNames, postgresNames } from './postgres/names.js'
+import { postgresNames } from './postgres/names.js'
 import { POSTGRES_NOW } from './postgres/parts.js'
 import { classifyPostgresError } from './postgres-errors.js'
 import { closePool, type PostgresPool, postgresPool, query, transaction } from './postgres-pool.js'
@@ -23,13 +18,19 @@ export interface PostgresDriverSettings {
   lockTimeoutMs: number
 }
 
-/** What every call of one driver uses. */
-interface Context {
-  readonly pool: PostgresPool
-  readonly settings: PostgresDriverSettings
-  readonly names: PostgresNames
-  /** The read-only get (see `postgresGet`). */
-  readonly getText: string
+/**
+ * Each function's parameter types, in order (see the functions in postgres/): a call casts every
+ * value, as pg sends them untyped.
+ */
+const PARAMETERS: Record<RoutineName, readonly string[]> = {
+  // biome-ignore format: one line, as in the function's declaration
+  apply: ['bytea[]', 'bigint[]', 'bigint[]', 'bigint[]', 'boolean[]', 'bytea[]', 'bigint[]', 'bytea[]', 'bigint[]', 'bytea[]', 'bytea', 'bigint', 'bytea', 'bigint'],
+  get: ['bytea', 'bigint'],
+  seed: ['bytea', 'bigint', 'bigint', 'bytea', 'bytea', 'bigint'],
+  set: ['bytea', 'bigint', 'bigint', 'bigint'],
+  delete: ['bytea', 'bigint'],
+  acquireLock: ['bytea', 'bytea', 'bigint', 'bigint'],
+  releaseLock: ['bytea', 'bytea', 'bigint'],
 }
 
 /**
@@ -45,48 +46,43 @@ interface Context {
 export function createPostgresDriver(settings: PostgresDriverSettings): SqlDriver {
   const { adapterOptions, commandTimeoutMs, lockTimeoutMs } = settings
   const names = postgresNames(settings.schema, settings.table)
-  const context: Context = {
-    pool: postgresPool({ adapterOptions, commandTimeoutMs, lockTimeoutMs }),
-    settings,
-    names,
+  const pool = postgresPool({ adapterOptions, commandTimeoutMs, lockTimeoutMs })
+  const calls = {} as Record<RoutineName, string>
+  for (const [routine, types] of Object.entries(PARAMETERS) as [RoutineName, readonly string[]][])
+    calls[routine] = `SELECT ${names[routine]}(${types.map((type, i) => `$${i + 1}::${type}`).join(', ')}) AS reply`
+  return dialectDriver({
+    name: 'postgres',
+    nowText: POSTGRES_NOW,
     getText: postgresGet(names),
-  }
-  return {
-    dialect: 'postgres',
-    migrate: (control) => migrate(context, control),
-    now: (control) => now(context, control),
-    apply: (args, deadline, control) => apply(context, args, deadline, control),
-    write: (routine, deadline, control) => write(context, routine, deadline, control),
-    get: (key, deadline, control) => get(context, key, deadline, control),
+    rows: (text, values, control) => query(pool, text, values, control),
+    call: async (routine, values, control) => (await query(pool, calls[routine], values, control))[0]?.reply,
+    applyValues,
+    migrate: (control) => migrate(pool, settings, names, control),
     classify: classifyPostgresError,
-    close: () => closePool(context.pool),
-  }
+    close: () => closePool(pool),
+  })
 }
 
-async function migrate({ pool, settings, names }: Context, control: CallControl): Promise<void> {
-  const done = `SELECT to_regprocedure('${names.releaseLock}(bytea, bytea, bigint)') IS NOT NULL AS ready`
+async function migrate(
+  pool: PostgresPool,
+  { schema, table }: PostgresDriverSettings,
+  names: SqlNames,
+  control: CallControl,
+): Promise<void> {
+  const done = `SELECT to_regprocedure('${names.releaseLock}(${PARAMETERS.releaseLock.join(', ')})') IS NOT NULL AS ready`
   const [row] = await query(pool, done, [], control)
   if (row?.ready === true) return
   // One transaction under one advisory lock: processes starting together neither see a
   // half-made schema nor collide on CREATE OR REPLACE ("tuple concurrently updated").
   await transaction(pool, control, async (client) => {
     await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`andromeda:${names.table}`])
-    for (const statement of postgresMigration(settings.schema, settings.table)) await client.query(statement)
+    for (const statement of postgresMigration(schema, table)) await client.query(statement)
   })
 }
 
-async function now({ pool }: Context, control: CallControl): Promise<number> {
-  const [row] = await query(pool, POSTGRES_NOW, [], control)
-  return Number(row?.now_ms)
-}
-
-async function apply(
-  { pool, names }: Context,
-  args: ApplyArgs,
-  deadline: number,
-  control: CallControl,
-): Promise<string> {
-  const values = [
+/** The apply function's arguments: the op lists as arrays (see postgres/apply.ts). */
+function applyValues(args: ApplyArgs, deadline: number): unknown[] {
+  return [
     args.keys,
     args.deltas,
     args.bounds,
@@ -102,73 +98,4 @@ async function apply(
     args.clearKey,
     deadline,
   ]
-  const text = `SELECT ${names.apply}($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[], $6::bytea[], $7::bigint[], $8::bytea[], $9::bigint[], $10::bytea[], $11::bytea, $12::bigint, $13::bytea, $14::bigint) AS reply`
-  const [row] = await query(pool, text, values, control)
-  return String(row?.reply)
-}
-
-/** The statement that calls a write routine's function, and its values. */
-function writeStatement(
-  names: PostgresNames,
-  routine: WriteRoutine,
-  deadline: number,
-): { text: string; values: unknown[] } {
-  switch (routine.name) {
-    case 'seed':
-      return {
-        values: [
-          routine.key,
-          routine.value,
-          routine.ttlMs,
-          routine.load?.lock ?? null,
-          routine.load?.token ?? null,
-          deadline,
-        ],
-        text: `SELECT ${names.seed}($1::bytea, $2::bigint, $3::bigint, $4::bytea, $5::bytea, $6::bigint) AS done`,
-      }
-    case 'set':
-      return {
-        values: [routine.key, routine.value, routine.ttlMs, deadline],
-        text: `SELECT ${names.set}($1::bytea, $2::bigint, $3::bigint, $4::bigint) AS done`,
-      }
-    case 'delete':
-      return { values: [routine.key, deadline], text: `SELECT ${names.delete}($1::bytea, $2::bigint) AS done` }
-    case 'acquireLock':
-      return {
-        values: [routine.key, routine.token, routine.ttlMs, deadline],
-        text: `SELECT ${names.acquireLock}($1::bytea, $2::bytea, $3::bigint, $4::bigint) AS done`,
-      }
-    case 'releaseLock':
-      return {
-        values: [routine.key, routine.token, deadline],
-        text: `SELECT ${names.releaseLock}($1::bytea, $2::bytea, $3::bigint) AS done`,
-      }
-  }
-}
-
-async function write(
-  { pool, names }: Context,
-  routine: WriteRoutine,
-  deadline: number,
-  control: CallControl,
-): Promise<boolean> {
-  const { text, values } = writeStatement(names, routine, deadline)
-  const [row] = await query(pool, text, values, control)
-  return row?.done === true
-}
-
-async function get(
-  { pool, names, getText }: Context,
-  key: Buffer,
-  deadline: number,
-  control: CallControl,
-): Promise<RawSnapshot | undefined> {
-  const [row] = await query(pool, getText, [key], control)
-  if (!row) return undefined
-  if (row.stale === true) {
-    // Expired holds: their units come back (a write, under the row lock) before the read.
-    const [fresh] = await query(pool, `SELECT ${names.get}($1::bytea, $2::bigint) AS reply`, [key, deadline], control)
-    return parseGetReply(String(fresh?.reply ?? ''))
-  }
-  return { value: String(row.value), ttlMs: row.ttl_ms === null ? null : String(row.ttl_ms) }
 }

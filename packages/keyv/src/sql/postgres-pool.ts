@@ -1,5 +1,6 @@
 import type { Pool, PoolClient, PoolConfig, QueryConfig } from 'pg'
 import { type CallControl, NotSentError, remainingMs } from './driver.js'
+import { closeLazyPool, type LazyPool, lazyPool, openPool } from './lazy-pool.js'
 import { breaksConnection } from './postgres-errors.js'
 
 /** Options of @keyv/postgres that are its own, not pg's. */
@@ -15,16 +16,9 @@ export interface PostgresPoolSettings {
 }
 
 /** The store's own pg `Pool`, opened on first use; see `createPostgresDriver`. */
-export interface PostgresPool {
-  readonly settings: PostgresPoolSettings
-  pool: Pool | undefined
-  opening: Promise<Pool> | undefined
-  closed: boolean
-}
+export type PostgresPool = LazyPool<PostgresPoolSettings, Pool>
 
-export function postgresPool(settings: PostgresPoolSettings): PostgresPool {
-  return { settings, pool: undefined, opening: undefined, closed: false }
-}
+export const postgresPool = (settings: PostgresPoolSettings): PostgresPool => lazyPool(settings)
 
 /** pg's options: the adapter's, less its own, with the connection wait bounded by the store's timeout. */
 function poolConfig(settings: PostgresPoolSettings): PoolConfig {
@@ -42,32 +36,28 @@ function poolConfig(settings: PostgresPoolSettings): PoolConfig {
 }
 
 function open(p: PostgresPool): Promise<Pool> {
-  if (p.pool) return Promise.resolve(p.pool)
-  p.opening ??= (async () => {
+  return openPool(p, async (settings) => {
     const pg = (await import('pg')) as unknown as { default?: { Pool: typeof Pool }; Pool?: typeof Pool }
     const PoolClass = pg.default?.Pool ?? pg.Pool!
-    const config = poolConfig(p.settings)
-    if (p.closed) throw new NotSentError('the store is closed')
-    const created = new PoolClass(config)
-    // An idle client whose backend ends emits `error` on the pool; without a listener Node
-    // would throw it. pg-pool has already dropped that client.
-    created.on('error', () => {})
-    // Queued before any query of ours on a new connection. A lock wait ends by the time the
-    // store gives up on a call sent at once (the database's deadline for it): the call is
-    // then rolled back, and the store can say so.
-    created.on('connect', (client) => {
-      client
-        .query(
-          `SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED; SET lock_timeout = ${p.settings.lockTimeoutMs}; SET statement_timeout = ${p.settings.commandTimeoutMs}`,
-        )
-        .catch(() => {})
-    })
-    p.pool = created
-    return created
-  })().finally(() => {
-    p.opening = undefined
+    const config = poolConfig(settings)
+    return () => {
+      const created = new PoolClass(config)
+      // An idle client whose backend ends emits `error` on the pool; without a listener Node
+      // would throw it. pg-pool has already dropped that client.
+      created.on('error', () => {})
+      // Queued before any query of ours on a new connection. A lock wait ends by the time the
+      // store gives up on a call sent at once (the database's deadline for it): the call is
+      // then rolled back, and the store can say so.
+      created.on('connect', (client) => {
+        client
+          .query(
+            `SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED; SET lock_timeout = ${settings.lockTimeoutMs}; SET statement_timeout = ${settings.commandTimeoutMs}`,
+          )
+          .catch(() => {})
+      })
+      return created
+    }
   })
-  return p.opening
 }
 
 /** A client, or NotSentError when the caller gave up first (a late client goes straight back). */
@@ -154,10 +144,4 @@ export async function transaction(
   }
 }
 
-export async function closePool(p: PostgresPool): Promise<void> {
-  p.closed = true
-  await p.opening?.catch(() => {})
-  const pool = p.pool
-  p.pool = undefined
-  await pool?.end()
-}
+export const closePool = (p: PostgresPool): Promise<void> => closeLazyPool(p, (pool) => pool.end())

@@ -1,4 +1,4 @@
-import type { MysqlNames } from './names.js'
+import type { SqlNames } from '../names.js'
 import {
   COMMIT,
   COMMON_DECLARATIONS,
@@ -30,7 +30,7 @@ import {
  * Reply: one row, one column `reply`, the text the PostgreSQL apply function returns
  * (`ok,...` | `same,...` | `replay,...` | `refused,...`, see postgres/apply.ts).
  */
-export function mysqlApply(n: MysqlNames): string {
+export function mysqlApply(n: SqlNames): string {
   // One SQL statement (CREATE PROCEDURE): the procedure body reads top to bottom as it runs.
   const t = n.table
   return `CREATE PROCEDURE IF NOT EXISTS ${n.apply}(

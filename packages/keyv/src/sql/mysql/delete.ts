@@ -1,4 +1,4 @@
-import type { MysqlNames } from './names.js'
+import type { SqlNames } from '../names.js'
 import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, START } from './parts.js'
 
 /**
@@ -7,7 +7,7 @@ import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, START } from './parts.js'
  * Parameters: `p_key VARBINARY`, `p_deadline BIGINT`.
  * Reply: one row, `reply` 1.
  */
-export function mysqlDelete(n: MysqlNames): string {
+export function mysqlDelete(n: SqlNames): string {
   const t = n.table
   return `CREATE PROCEDURE IF NOT EXISTS ${n.delete}(IN p_key VARBINARY(1024), IN p_deadline BIGINT)
 proc: BEGIN${COMMON_DECLARATIONS}${DECLARE_HANDLER}${START}

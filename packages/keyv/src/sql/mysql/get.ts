@@ -1,4 +1,4 @@
-import type { MysqlNames } from './names.js'
+import type { SqlNames } from '../names.js'
 import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, giveBackExpiredHolds, NOW, readRow, START } from './parts.js'
 
 /**
@@ -8,7 +8,7 @@ import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, giveBackExpiredHolds, NOW
  * Parameters: `p_key VARBINARY`, `p_deadline BIGINT`.
  * Reply: one row, `reply` 'value,ttl' ('' ttl: none), or '' when the counter is missing.
  */
-export function mysqlGetProcedure(n: MysqlNames): string {
+export function mysqlGetProcedure(n: SqlNames): string {
   const t = n.table
   return `CREATE PROCEDURE IF NOT EXISTS ${n.get}(IN p_key VARBINARY(1024), IN p_deadline BIGINT)
 proc: BEGIN${COMMON_DECLARATIONS}${DECLARE_HANDLER}${START}
@@ -23,7 +23,7 @@ END`
  * missing; `stale` when it has expired holds, whose units the get procedure gives back first.
  * Parameter: ?, the key's bytes.
  */
-export function mysqlGet(n: MysqlNames): string {
+export function mysqlGet(n: SqlNames): string {
   return `SELECT CAST(value AS CHAR) AS value, CAST(expires_at - clock.now_ms AS CHAR) AS ttl_ms,
   EXISTS (SELECT 1 FROM ${n.holds} WHERE counter_key = storage_key AND expires_at <= clock.now_ms AND settled = 0) AS stale
 FROM ${n.table}, (SELECT ${NOW} AS now_ms) AS clock

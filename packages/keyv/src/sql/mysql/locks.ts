@@ -1,4 +1,4 @@
-import type { MysqlNames } from './names.js'
+import type { SqlNames } from '../names.js'
 import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, lockRow, NOW, readRow, reclaim, START } from './parts.js'
 
 /**
@@ -8,7 +8,7 @@ import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, lockRow, NOW, readRow, re
  * Parameters: `p_key VARBINARY`, `p_token BLOB`, `p_ttl BIGINT`, `p_deadline BIGINT`.
  * Reply: one row, `reply` 1 when `p_token` holds the lock, else 0.
  */
-export function mysqlAcquireLock(n: MysqlNames): string {
+export function mysqlAcquireLock(n: SqlNames): string {
   const t = n.table
   return `CREATE PROCEDURE IF NOT EXISTS ${n.acquireLock}(IN p_key VARBINARY(1024), IN p_token BLOB, IN p_ttl BIGINT, IN p_deadline BIGINT)
 proc: BEGIN${COMMON_DECLARATIONS}${DECLARE_HANDLER}${START}
@@ -30,7 +30,7 @@ END`
  * Parameters: `p_key VARBINARY`, `p_token BLOB`, `p_deadline BIGINT`.
  * Reply: one row, `reply` the number of locks released (1 or 0).
  */
-export function mysqlReleaseLock(n: MysqlNames): string {
+export function mysqlReleaseLock(n: SqlNames): string {
   const t = n.table
   return `CREATE PROCEDURE IF NOT EXISTS ${n.releaseLock}(IN p_key VARBINARY(1024), IN p_token BLOB, IN p_deadline BIGINT)
 proc: BEGIN${COMMON_DECLARATIONS}

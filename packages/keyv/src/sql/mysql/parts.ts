@@ -1,4 +1,4 @@
-import type { MysqlNames } from './names.js'
+import type { SqlNames } from '../names.js'
 
 /** Start of the message of the error raised when a call's deadline has passed in the database. */
 export const DEADLINE_MESSAGE = 'andromeda: deadline passed'
@@ -42,7 +42,7 @@ export const lockIfPresent = (table: string, key: string) =>
   `SELECT COUNT(*) INTO present FROM ${table} WHERE storage_key = ${key} FOR UPDATE;`
 
 /** Deletes up to two expired rows and their holds; SKIP LOCKED never waits, so it cannot deadlock. */
-export const reclaim = (n: MysqlNames) => `
+export const reclaim = (n: SqlNames) => `
   SET gone = NULL;
   SELECT storage_key INTO gone FROM ${n.table} WHERE expires_at <= now_ms ORDER BY expires_at LIMIT 1 FOR UPDATE SKIP LOCKED;
   IF gone IS NOT NULL THEN
@@ -60,7 +60,7 @@ export const reclaim = (n: MysqlNames) => `
  * Gives the units of a counter's expired holds back (and drops its expired settled marks), on
  * the row the caller holds locked.
  */
-export const giveBackExpiredHolds = (n: MysqlNames, key: string) => `
+export const giveBackExpiredHolds = (n: SqlNames, key: string) => `
   SET units = 0;
   SELECT IFNULL(SUM(IF(settled = 0, cost, 0)), 0) INTO units FROM ${n.holds} WHERE counter_key = ${key} AND expires_at <= now_ms FOR UPDATE;
   DELETE FROM ${n.holds} WHERE counter_key = ${key} AND expires_at <= now_ms;

@@ -1,4 +1,4 @@
-import type { MysqlNames } from './names.js'
+import type { SqlNames } from '../names.js'
 import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, lockRow, NOW, readRow, reclaim, START } from './parts.js'
 
 /**
@@ -11,7 +11,7 @@ import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, lockRow, NOW, readRow, re
  * Reply: one row, `reply` 1 when it was set, 0 when a live row holds the key or the lock is not
  * the token's.
  */
-export function mysqlSeed(n: MysqlNames): string {
+export function mysqlSeed(n: SqlNames): string {
   const t = n.table
   return `CREATE PROCEDURE IF NOT EXISTS ${n.seed}(
   IN p_key VARBINARY(1024), IN p_value BIGINT, IN p_ttl BIGINT, IN p_lock VARBINARY(1024), IN p_token BLOB, IN p_deadline BIGINT)

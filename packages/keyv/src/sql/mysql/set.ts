@@ -1,4 +1,4 @@
-import type { MysqlNames } from './names.js'
+import type { SqlNames } from '../names.js'
 import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, lockRow, NOW, readRow, reclaim, START } from './parts.js'
 
 /**
@@ -7,7 +7,7 @@ import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, lockRow, NOW, readRow, re
  * Parameters: `p_key VARBINARY`, `p_value BIGINT`, `p_ttl BIGINT` (NULL: no expiry), `p_deadline BIGINT`.
  * Reply: one row, `reply` 1.
  */
-export function mysqlSet(n: MysqlNames): string {
+export function mysqlSet(n: SqlNames): string {
   const t = n.table
   return `CREATE PROCEDURE IF NOT EXISTS ${n.set}(IN p_key VARBINARY(1024), IN p_value BIGINT, IN p_ttl BIGINT, IN p_deadline BIGINT)
 proc: BEGIN${COMMON_DECLARATIONS}${DECLARE_HANDLER}${START}

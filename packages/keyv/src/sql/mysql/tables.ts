@@ -1,4 +1,5 @@
-import { type MysqlNames, quote } from './names.js'
+import type { SqlNames } from '../names.js'
+import { quote } from './names.js'
 
 /**
  * The counters table with its expiry index, and the holds table.
@@ -8,7 +9,7 @@ import { type MysqlNames, quote } from './names.js'
  * holds: a hold's units are part of its counter's value until it is settled (then a settled mark
  * stays for `hold_ms`, so settling again replays) or expires (then they are given back).
  */
-export function mysqlTables(table: string, n: MysqlNames): string[] {
+export function mysqlTables(table: string, n: SqlNames): string[] {
   const t = n.table
   return [
     `CREATE TABLE IF NOT EXISTS ${t} (

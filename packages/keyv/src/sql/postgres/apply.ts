@@ -1,4 +1,4 @@
-import type { PostgresNames } from './names.js'
+import type { SqlNames } from '../names.js'
 import { FINISH, giveBackExpiredHolds, NOW, reclaim, START, UNDO_SQLSTATE } from './parts.js'
 
 /**
@@ -21,7 +21,7 @@ import { FINISH, giveBackExpiredHolds, NOW, reclaim, START, UNDO_SQLSTATE } from
  *   replay,now,recordedAt,v1,ttl1,...   a live idempotency record; nothing changed
  *   refused,index,reason,v1,ttl1,...    nothing changed; current values ('' = missing)
  */
-export function postgresApply(n: PostgresNames): string {
+export function postgresApply(n: SqlNames): string {
   // One SQL statement (CREATE FUNCTION): the PL/pgSQL body reads top to bottom as it runs.
   const t = n.table
   return `CREATE OR REPLACE FUNCTION ${n.apply}(

@@ -1,4 +1,4 @@
-import type { PostgresNames } from './names.js'
+import type { SqlNames } from '../names.js'
 import { FINISH, START } from './parts.js'
 
 /**
@@ -7,7 +7,7 @@ import { FINISH, START } from './parts.js'
  * Parameters: `p_key bytea`, `p_deadline bigint`.
  * Reply (boolean): always true.
  */
-export function postgresDelete(n: PostgresNames): string {
+export function postgresDelete(n: SqlNames): string {
   const t = n.table
   return `CREATE OR REPLACE FUNCTION ${n.delete}(p_key bytea, p_deadline bigint)
 RETURNS boolean LANGUAGE plpgsql AS $fn$

@@ -1,4 +1,4 @@
-import type { PostgresNames } from './names.js'
+import type { SqlNames } from '../names.js'
 import { FINISH, giveBackExpiredHolds, NOW, START } from './parts.js'
 
 /**
@@ -8,7 +8,7 @@ import { FINISH, giveBackExpiredHolds, NOW, START } from './parts.js'
  * Parameters: `p_key bytea`, `p_deadline bigint`.
  * Reply (text): 'value,ttl' ('' ttl: none), or '' when the counter is missing.
  */
-export function postgresGetFunction(n: PostgresNames): string {
+export function postgresGetFunction(n: SqlNames): string {
   const t = n.table
   return `CREATE OR REPLACE FUNCTION ${n.get}(p_key bytea, p_deadline bigint)
 RETURNS text LANGUAGE plpgsql AS $fn$
@@ -32,7 +32,7 @@ $fn$`
  * missing; `stale` when it has expired holds, whose units the get function gives back first.
  * Parameter: $1, the key's bytes.
  */
-export function postgresGet(n: PostgresNames): string {
+export function postgresGet(n: SqlNames): string {
   return `SELECT value::text AS value, (expires_at - now_ms)::text AS ttl_ms,
   EXISTS (SELECT 1 FROM ${n.holds} WHERE counter_key = $1 AND expires_at <= now_ms AND NOT settled) AS stale
 FROM ${n.table}, (SELECT ${NOW} AS now_ms) AS clock

@@ -1,4 +1,4 @@
-import type { PostgresNames } from './names.js'
+import type { SqlNames } from '../names.js'
 import { FINISH, live, NOW, reclaim, START } from './parts.js'
 
 /**
@@ -8,7 +8,7 @@ import { FINISH, live, NOW, reclaim, START } from './parts.js'
  * Parameters: `p_key bytea`, `p_token bytea`, `p_ttl bigint`, `p_deadline bigint`.
  * Reply (boolean): true when `p_token` holds the lock.
  */
-export function postgresAcquireLock(n: PostgresNames): string {
+export function postgresAcquireLock(n: SqlNames): string {
   const t = n.table
   return `CREATE OR REPLACE FUNCTION ${n.acquireLock}(p_key bytea, p_token bytea, p_ttl bigint, p_deadline bigint)
 RETURNS boolean LANGUAGE plpgsql AS $fn$
@@ -34,7 +34,7 @@ $fn$`
  * Parameters: `p_key bytea`, `p_token bytea`, `p_deadline bigint`.
  * Reply (boolean): true when it was released.
  */
-export function postgresReleaseLock(n: PostgresNames): string {
+export function postgresReleaseLock(n: SqlNames): string {
   const t = n.table
   return `CREATE OR REPLACE FUNCTION ${n.releaseLock}(p_key bytea, p_token bytea, p_deadline bigint)
 RETURNS boolean LANGUAGE plpgsql AS $fn$

@@ -1,4 +1,4 @@
-import type { PostgresNames } from './names.js'
+import type { SqlNames } from '../names.js'
 
 /** SQLSTATE raised when a call's deadline has passed in the database. */
 export const DEADLINE_SQLSTATE = 'QA001'
@@ -29,7 +29,7 @@ export const live = (alias: string) =>
   `((${alias}.value IS NOT NULL OR ${alias}.data IS NOT NULL) AND (${alias}.expires_at IS NULL OR ${alias}.expires_at > ${NOW}))`
 
 /** Deletes up to two expired rows (and their holds); never waits for a lock, so it cannot deadlock. */
-export const reclaim = (n: PostgresNames) => `
+export const reclaim = (n: SqlNames) => `
   WITH gone AS (
     DELETE FROM ${n.table} WHERE storage_key IN (
       SELECT storage_key FROM ${n.table} WHERE expires_at <= now_ms ORDER BY expires_at LIMIT 2 FOR UPDATE SKIP LOCKED
@@ -40,7 +40,7 @@ export const reclaim = (n: PostgresNames) => `
  * Gives the units of a counter's expired holds back (and drops its expired settled marks), on
  * the row the caller holds locked. Needs a `units bigint` variable.
  */
-export const giveBackExpiredHolds = (n: PostgresNames, key: string) => `
+export const giveBackExpiredHolds = (n: SqlNames, key: string) => `
   WITH gone AS (DELETE FROM ${n.holds} WHERE counter_key = ${key} AND expires_at <= now_ms RETURNING cost, settled)
     SELECT coalesce(sum(cost) FILTER (WHERE NOT settled), 0) INTO units FROM gone;
   IF units > 0 THEN

@@ -1,4 +1,4 @@
-import type { PostgresNames } from './names.js'
+import type { SqlNames } from '../names.js'
 import { FINISH, live, NOW, reclaim, START } from './parts.js'
 
 /**
@@ -10,7 +10,7 @@ import { FINISH, live, NOW, reclaim, START } from './parts.js'
  * `p_token bytea` (both NULL: no lock to hold), `p_deadline bigint`.
  * Reply (boolean): true when it was set.
  */
-export function postgresSeed(n: PostgresNames): string {
+export function postgresSeed(n: SqlNames): string {
   const t = n.table
   return `CREATE OR REPLACE FUNCTION ${n.seed}(
   p_key bytea, p_value bigint, p_ttl bigint, p_lock bytea, p_token bytea, p_deadline bigint

@@ -1,4 +1,4 @@
-import type { PostgresNames } from './names.js'
+import type { SqlNames } from '../names.js'
 import { FINISH, reclaim, START } from './parts.js'
 
 /**
@@ -7,7 +7,7 @@ import { FINISH, reclaim, START } from './parts.js'
  * Parameters: `p_key bytea`, `p_value bigint`, `p_ttl bigint` (NULL: no expiry), `p_deadline bigint`.
  * Reply (boolean): always true.
  */
-export function postgresSet(n: PostgresNames): string {
+export function postgresSet(n: SqlNames): string {
   const t = n.table
   return `CREATE OR REPLACE FUNCTION ${n.set}(p_key bytea, p_value bigint, p_ttl bigint, p_deadline bigint)
 RETURNS boolean LANGUAGE plpgsql AS $fn$

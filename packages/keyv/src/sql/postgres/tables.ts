@@ -1,4 +1,5 @@
-import { type PostgresNames, quote } from './names.js'
+import type { SqlNames } from '../names.js'
+import { quote } from './names.js'
 
 /**
  * The schema, the counters table and its expiry index, and the holds table.
@@ -8,7 +9,7 @@ import { type PostgresNames, quote } from './names.js'
  * holds: a hold's units are part of its counter's value until it is settled (then a settled mark
  * stays for `hold_ms`, so settling again replays) or expires (then they are given back).
  */
-export function postgresTables(schema: string, table: string, n: PostgresNames): string[] {
+export function postgresTables(schema: string, table: string, n: SqlNames): string[] {
   return [
     `CREATE SCHEMA IF NOT EXISTS ${quote(schema)}`,
     `CREATE TABLE IF NOT EXISTS ${n.table} (
