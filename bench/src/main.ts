@@ -5,7 +5,7 @@ import { benchFootprint, redisBytesPerCounter } from './footprint.js'
 import { type ScenarioResult, toMarkdown } from './harness.js'
 import { benchHttp, httpMarkdown } from './http.js'
 import { benchMemory } from './memory.js'
-import { benchPostgres, POSTGRES_FLOOR, postgresAnswers, redisAnswers } from './postgres.js'
+import { benchPostgres, POSTGRES_FLOOR, postgresReachable, redisReachable } from './postgres.js'
 import { benchRedis, commandsPerConsume, FLOOR, leftoverKeys, RUN_TOKEN } from './redis.js'
 import { benchReplicas } from './replicas.js'
 
@@ -77,14 +77,14 @@ if (wanted('redis')) {
 }
 
 if (wanted('postgres')) {
-  if (await postgresAnswers())
+  if (await postgresReachable())
     report(
       'Postgres path',
       await benchPostgres({
         rounds: quick ? 3 : 5,
         total: quick ? 2_000 : 10_000,
         quick,
-        withRedis: await redisAnswers(),
+        withRedis: await redisReachable(),
       }),
       POSTGRES_FLOOR,
     )

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { createQuota } from '@andromeda/core'
 import { createKeyvStore } from '@andromeda/keyv'
+import { postgresAnswers, redisAnswers } from '@andromeda/test-utils'
 import KeyvPostgres from '@keyv/postgres'
 import KeyvRedis from '@keyv/redis'
 import Keyv from 'keyv'
@@ -14,18 +15,7 @@ const HUGE = 1_000_000_000_000
 export const POSTGRES_FLOOR = 'floor: one UPDATE … RETURNING per consume (same pool settings)'
 
 /** True when PostgreSQL answers at POSTGRES_URL. */
-export async function postgresAnswers(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 1000 })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-    return true
-  } catch {
-    return false
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
+export const postgresReachable = (): Promise<boolean> => postgresAnswers(POSTGRES_URL)
 
 /** Delete what the Redis contender wrote (its own namespace only; never a whole-server flush). */
 async function deleteNamespace(adapter: KeyvRedis<unknown>, namespace: string): Promise<void> {
@@ -141,15 +131,7 @@ export async function benchPostgres(options: {
 }
 
 /** True when Redis answers at REDIS_URL (the Redis contender runs only then). */
-export async function redisAnswers(): Promise<boolean> {
-  const adapter = new KeyvRedis(REDIS_URL, { connectionTimeout: 1000 })
-  adapter.on('error', () => {})
-  try {
-    await adapter.getClient()
-    return true
-  } catch {
-    return false
-  } finally {
-    await adapter.disconnect().catch(() => {})
-  }
+export function redisReachable(): Promise<boolean> {
+  const { hostname, port } = new URL(REDIS_URL)
+  return redisAnswers(Number(port || 6379), hostname)
 }

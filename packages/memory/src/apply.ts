@@ -23,8 +23,8 @@ export function apply(entries: Entries, ops: readonly CounterOp[], options: Appl
 }
 
 /**
- * One plain op, no record: a consume or a refund, the hot path. One function on purpose: each
- * branch answers with its own result object, with no call or allocation it could do without.
+ * One plain op, no record: a consume or a refund, the hot path. One function on purpose: a
+ * grant answers with its own result object, with no call or allocation it could do without.
  */
 function applyOne(entries: Entries, op: CounterOp): ApplyResult {
   const key = op.key
@@ -36,22 +36,10 @@ function applyOne(entries: Entries, op: CounterOp): ApplyResult {
     if (delta > 0 && ((op.max !== undefined && next > op.max) || !Number.isSafeInteger(next))) {
       // Expired holds may make room: the general path gives them back and checks again.
       if (entry instanceof HeldCounter && entry.holds.size > 0) return applyMany(entries, [op], {})
-      return {
-        ok: false,
-        index: 0,
-        reason: 'limit',
-        values: [entry.value],
-        ttlMs: [entry.hasTtl ? entries.liveTtlOf(key) : undefined],
-      }
+      return refusedOne('limit', entry.value, entry.hasTtl ? entries.liveTtlOf(key) : undefined)
     }
     if (delta < 0 && op.min !== undefined && next < op.min) {
-      return {
-        ok: false,
-        index: 0,
-        reason: 'floor',
-        values: [entry.value],
-        ttlMs: [entry.hasTtl ? entries.liveTtlOf(key) : undefined],
-      }
+      return refusedOne('floor', entry.value, entry.hasTtl ? entries.liveTtlOf(key) : undefined)
     }
     entry.value = next
     return { ok: true, values: [next], ttlMs: [entry.hasTtl ? entries.liveTtlOf(key) : undefined] }
@@ -63,22 +51,10 @@ function applyOne(entries: Entries, op: CounterOp): ApplyResult {
   const next = (current ?? 0) + delta
   if (delta > 0 && ((op.max !== undefined && next > op.max) || !Number.isSafeInteger(next))) {
     if (current !== undefined && entries.hasHolds(key)) return applyMany(entries, [op], {})
-    return {
-      ok: false,
-      index: 0,
-      reason: 'limit',
-      values: [current],
-      ttlMs: [current === undefined ? undefined : entries.liveTtlOf(key)],
-    }
+    return refusedOne('limit', current, current === undefined ? undefined : entries.liveTtlOf(key))
   }
   if (delta < 0 && op.min !== undefined && next < op.min) {
-    return {
-      ok: false,
-      index: 0,
-      reason: 'floor',
-      values: [current],
-      ttlMs: [current === undefined ? undefined : entries.liveTtlOf(key)],
-    }
+    return refusedOne('floor', current, current === undefined ? undefined : entries.liveTtlOf(key))
   }
   if (current === undefined) {
     if (delta === 0) return { ok: true, values: [0], ttlMs: [undefined] }
@@ -88,6 +64,11 @@ function applyOne(entries: Entries, op: CounterOp): ApplyResult {
   }
   if (delta !== 0) entries.update(key, next)
   return { ok: true, values: [next], ttlMs: [entries.liveTtlOf(key)] }
+}
+
+/** The refusal of a one-op call: the counter's value and lifetime as they stand (undefined: missing, none). */
+function refusedOne(reason: 'limit' | 'floor', value: number | undefined, ttlMs: number | undefined): ApplyResult {
+  return { ok: false, index: 0, reason, values: [value], ttlMs: [ttlMs] }
 }
 
 /** One counter as the ops of a call see it: its running value, and what the call will write. */

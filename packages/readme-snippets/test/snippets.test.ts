@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, hasRedisServerBinary, type OwnRedis, requireService, startRedis } from '@andromeda/test-utils'
+import {
+  freePort,
+  hasRedisServerBinary,
+  type OwnRedis,
+  postgresAnswers,
+  requireService,
+  startRedis,
+} from '@andromeda/test-utils'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { compileSnippets, outputOf } from '../src/compile.js'
@@ -47,20 +54,8 @@ const canRun = requireService(
   'redis-server on PATH (the README snippets run against one of their own)',
 )
 const POSTGRES = 'postgres://postgres@127.0.0.1:5432'
-const hasPostgres = requireService(await postgresAnswers(), `PostgreSQL at ${POSTGRES}`)
+const hasPostgres = requireService(await postgresAnswers(`${POSTGRES}/postgres`), `PostgreSQL at ${POSTGRES}`)
 const database = `andromeda_snippets_${randomBytes(4).toString('hex')}`
-
-async function postgresAnswers(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: `${POSTGRES}/postgres`, connectionTimeoutMillis: 2000 })
-  try {
-    await client.connect()
-    return true
-  } catch {
-    return false
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
 
 async function admin(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: `${POSTGRES}/postgres` })

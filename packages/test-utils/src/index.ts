@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Socket } from 'node:net'
 import { type CounterStore, StoreError, wrapStore } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
+import pg from 'pg'
 
 export const IN_CI = process.env.CI === 'true'
 
@@ -18,6 +19,24 @@ export function redisAnswers(port = 6379, host = '127.0.0.1'): Promise<boolean> 
     socket.connect(port, host, () => socket.write('PING\r\n'))
     socket.once('data', (data) => done(data.toString().startsWith('+PONG')))
   })
+}
+
+/** The PostgreSQL every machine of this project runs (trust auth, database `test`). */
+export const SHARED_POSTGRES_URL = 'postgresql://postgres@127.0.0.1:5432/test'
+
+/** True when PostgreSQL at `url` accepts a query within a second. */
+export async function postgresAnswers(url = SHARED_POSTGRES_URL): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    await client.query('SELECT 1')
+    return true
+  } catch {
+    return false
+  } finally {
+    await client.end().catch(() => {})
+  }
 }
 
 /**
