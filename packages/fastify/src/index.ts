@@ -1,10 +1,2 @@
-export {
-  defaultRefundWhen,
-  type HeaderOptions,
-  type ProblemDetails,
-  type QuotaRefusal,
-  type QuotaResolver,
-  type QuotaTarget,
-  type SettleOutcome,
-} from '@andromeda/core/http'
+export * from '@andromeda/core/http/adapter-exports'
 export { type FastifyQuotaOptions, fastifyQuota, type QuotaHook } from './plugin.js'
