@@ -1,5 +1,6 @@
 import type { ApplyResult, CounterSnapshot } from '@andromeda/core'
 import { StoreError } from '@andromeda/core'
+import { parseCounterValue, parseOptionalCounterValue, parseRefusal, parseTtlMs } from '@andromeda/core/store'
 
 /**
  * Turning script replies into contract results. Every reply is an array of strings (see
@@ -12,23 +13,12 @@ export class EntryError extends Error {
 }
 
 /** A counter value read from Redis; anything but a safe integer is a fault. */
-export function parseValue(raw: string): number {
-  const value = Number(raw)
-  if (!Number.isSafeInteger(value) || !/^-?\d+$/.test(raw)) {
-    throw new StoreError(`Redis holds a counter value that is not a safe integer: ${JSON.stringify(raw)}`, {
-      retryable: false,
-    })
-  }
-  return value
-}
+export const parseValue = (raw: string): number => parseCounterValue(raw, 'Redis')
 
 /** A value the script wrote itself with string.format('%d') (checked there). */
 const written = (raw: string): number => Number(raw)
 
-const parseTtl = (raw: string | undefined): number | undefined =>
-  raw === undefined || raw === '' ? undefined : Number(raw)
-const parseOptional = (raw: string | undefined): number | undefined =>
-  raw === undefined || raw === '' ? undefined : parseValue(raw)
+const parseOptional = (raw: string | undefined): number | undefined => parseOptionalCounterValue(raw, 'Redis')
 
 const REFUSED = { l: 'limit', f: 'floor', m: 'missing', x: 'hold' } as const
 
@@ -39,19 +29,19 @@ export function decodeApplyEntry(reply: string[], at: number): ApplyResult {
   const b = reply[at + 2]
   switch (code) {
     case 'o':
-      return { ok: true, values: [written(a)], ttlMs: [parseTtl(b)] }
+      return { ok: true, values: [written(a)], ttlMs: [parseTtlMs(b)] }
     case 'l':
     case 'f':
     case 'm':
     case 'x':
-      return { ok: false, index: 0, reason: REFUSED[code], values: [parseOptional(a)], ttlMs: [parseTtl(b)] }
+      return { ok: false, index: 0, reason: REFUSED[code], values: [parseOptional(a)], ttlMs: [parseTtlMs(b)] }
     case 'p':
       // A hold settled before: nothing changed now.
-      return { ok: true, values: [a === '' ? 0 : parseValue(a)], ttlMs: [parseTtl(b)], replayed: true }
+      return { ok: true, values: [a === '' ? 0 : parseValue(a)], ttlMs: [parseTtlMs(b)], replayed: true }
     case 'r': {
       // The record's lifetime was measured when it was written; the contract wants it now.
       const [value, ttl] = a.split(',')
-      const recorded = parseTtl(ttl)
+      const recorded = parseTtlMs(ttl)
       return {
         ok: true,
         values: [parseValue(value ?? '')],
@@ -79,7 +69,7 @@ export function decodeGetEntry(reply: string[], at: number): CounterSnapshot | u
     })
   if (raw === undefined || raw === '') return undefined
   const value = parseValue(raw)
-  const ttlMs = parseTtl(reply[at + 2])
+  const ttlMs = parseTtlMs(reply[at + 2])
   return ttlMs === undefined ? { value } : { value, ttlMs }
 }
 
@@ -91,7 +81,7 @@ export function parseApply(reply: string[], n: number): ApplyResult {
   if (status === 'ok' || status === 'settled') {
     for (let i = 0; i < n; i++) {
       values[i] = written(reply[1 + 2 * i] ?? '')
-      ttlMs[i] = parseTtl(reply[2 + 2 * i])
+      ttlMs[i] = parseTtlMs(reply[2 + 2 * i])
     }
     // 'settled': every op settled a hold settled before, so nothing changed now.
     return status === 'ok'
@@ -103,24 +93,12 @@ export function parseApply(reply: string[], n: number): ApplyResult {
     const elapsedMs = Number(reply[2] ?? 0)
     for (let i = 0; i < n; i++) {
       values[i] = parseValue(parts[2 * i] ?? '')
-      const ttl = parseTtl(parts[2 * i + 1])
+      const ttl = parseTtlMs(parts[2 * i + 1])
       ttlMs[i] = ttl === undefined ? undefined : ttl - elapsedMs
     }
     return { ok: true, values: values as number[], ttlMs, replayed: true }
   }
-  if (status === 'refused') {
-    for (let i = 0; i < n; i++) {
-      values[i] = parseOptional(reply[3 + 2 * i])
-      ttlMs[i] = parseTtl(reply[4 + 2 * i])
-    }
-    return {
-      ok: false,
-      index: Number(reply[1]),
-      reason: reply[2] as 'limit' | 'floor' | 'missing' | 'hold',
-      values,
-      ttlMs,
-    }
-  }
+  if (status === 'refused') return parseRefusal(reply, n, 'Redis')
   throw new StoreError(`unexpected reply to the apply script: ${JSON.stringify(reply)}`, { retryable: false })
 }
 

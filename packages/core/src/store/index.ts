@@ -1,7 +1,8 @@
 /**
  * For store authors: the `CounterStore` contract an adapter implements, the helpers adapters
- * share (`wrapStore`, `toStoreError`, `checkOptionKeys`, `checkTimerMs`, and the argument checks
- * `checkApplyArgs`, `checkInteger`, `checkKey`, `optionalInteger`), the errors a store
+ * share (`wrapStore`, `toStoreError`, `checkOptionKeys`, `checkTimerMs`, the argument checks
+ * `checkApplyArgs`, `checkInteger`, `checkKey`, `optionalInteger`, and the reply readers of
+ * server-side code `parseCounterValue`, `parseOptionalCounterValue`, `parseTtlMs`, `parseRefusal`), the errors a store
  * throws, and the key layout the engine hands a store (`counterKey`, `hashTagGroup`,
  * `idempotencyKey`, `lockKey`): every key of one (quota, id) starts with its hash tag, so a Cluster store
  * can apply them together. Run `@andromeda/store-test-suite` against an adapter to check it.
@@ -14,4 +15,5 @@ export { type CounterWindow, counterKey, hashTagGroup, idempotencyKey, lockKey }
 export { checkOptionKeys, checkTimerMs, MAX_TIMER_MS } from '../validate.js'
 export { checkApplyArgs, checkInteger, checkKey, optionalInteger } from './args.js'
 export type * from './contract.js'
+export { parseCounterValue, parseOptionalCounterValue, parseRefusal, parseTtlMs } from './replies.js'
 export { type StoreMethod, type StoreWrapping, wrapStore } from './wrap.js'
