@@ -1,5 +1,5 @@
 import type { SqlNames } from '../names.js'
-import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, giveBackExpiredHolds, NOW, readRow, START } from './parts.js'
+import { giveBackExpiredHolds, NOW, procedure, readRow } from './parts.js'
 
 /**
  * get, when the counter has expired holds: give their units back, then read. A counter without
@@ -9,13 +9,11 @@ import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, giveBackExpiredHolds, NOW
  * Reply: one row, `reply` 'value,ttl' ('' ttl: none), or '' when the counter is missing.
  */
 export function mysqlGetProcedure(n: SqlNames): string {
-  const t = n.table
-  return `CREATE PROCEDURE IF NOT EXISTS ${n.get}(IN p_key VARBINARY(1024), IN p_deadline BIGINT)
-proc: BEGIN${COMMON_DECLARATIONS}${DECLARE_HANDLER}${START}
-  SELECT COUNT(*) INTO units FROM ${t} WHERE storage_key = p_key FOR UPDATE;
-  SET now_ms = ${NOW};${giveBackExpiredHolds(n, 'p_key')}${readRow(t, 'p_key')}${COMMIT}
-  SELECT IF(cur_value IS NULL, '', CONCAT(cur_value, ',', IFNULL(cur_expires - now_ms, ''))) AS reply;
-END`
+  const body = `
+  SELECT COUNT(*) INTO units FROM ${n.table} WHERE storage_key = p_key FOR UPDATE;
+  SET now_ms = ${NOW};${giveBackExpiredHolds(n, 'p_key')}${readRow(n.table, 'p_key')}`
+  const reply = `IF(cur_value IS NULL, '', CONCAT(cur_value, ',', IFNULL(cur_expires - now_ms, '')))`
+  return procedure(`${n.get}(IN p_key VARBINARY(1024), IN p_deadline BIGINT)`, [], body, reply)
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { SqlNames } from '../names.js'
-import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, lockRow, NOW, readRow, reclaim, START } from './parts.js'
+import { lockAndRead, NOW, procedure, reclaim } from './parts.js'
 
 /**
  * acquire: take the lock unless a live row holds the key; 1 also when `p_token` already holds it
@@ -10,18 +10,15 @@ import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, lockRow, NOW, readRow, re
  */
 export function mysqlAcquireLock(n: SqlNames): string {
   const t = n.table
-  return `CREATE PROCEDURE IF NOT EXISTS ${n.acquireLock}(IN p_key VARBINARY(1024), IN p_token BLOB, IN p_ttl BIGINT, IN p_deadline BIGINT)
-proc: BEGIN${COMMON_DECLARATIONS}${DECLARE_HANDLER}${START}
-  ${lockRow(t, 'p_key')}
-  SET now_ms = ${NOW};${readRow(t, 'p_key')}
+  const body = `${lockAndRead(t, 'p_key')}
   IF cur_value IS NOT NULL OR cur_data IS NOT NULL THEN
     ROLLBACK;
     SELECT IF(cur_data = p_token, 1, 0) AS reply;
     LEAVE proc;
   END IF;
-  UPDATE ${t} SET value = NULL, data = p_token, expires_at = now_ms + p_ttl WHERE storage_key = p_key;${reclaim(n)}${COMMIT}
-  SELECT 1 AS reply;
-END`
+  UPDATE ${t} SET value = NULL, data = p_token, expires_at = now_ms + p_ttl WHERE storage_key = p_key;${reclaim(n)}`
+  const signature = `${n.acquireLock}(IN p_key VARBINARY(1024), IN p_token BLOB, IN p_ttl BIGINT, IN p_deadline BIGINT)`
+  return procedure(signature, [], body, '1')
 }
 
 /**
@@ -31,12 +28,9 @@ END`
  * Reply: one row, `reply` the number of locks released (1 or 0).
  */
 export function mysqlReleaseLock(n: SqlNames): string {
-  const t = n.table
-  return `CREATE PROCEDURE IF NOT EXISTS ${n.releaseLock}(IN p_key VARBINARY(1024), IN p_token BLOB, IN p_deadline BIGINT)
-proc: BEGIN${COMMON_DECLARATIONS}
-  DECLARE released INT;${DECLARE_HANDLER}${START}
-  DELETE FROM ${t} WHERE storage_key = p_key AND data = p_token AND (expires_at IS NULL OR expires_at > ${NOW});
-  SET released = ROW_COUNT();${COMMIT}
-  SELECT released AS reply;
-END`
+  const body = `
+  DELETE FROM ${n.table} WHERE storage_key = p_key AND data = p_token AND (expires_at IS NULL OR expires_at > ${NOW});
+  SET released = ROW_COUNT();`
+  const signature = `${n.releaseLock}(IN p_key VARBINARY(1024), IN p_token BLOB, IN p_deadline BIGINT)`
+  return procedure(signature, ['released INT'], body, 'released')
 }

@@ -85,3 +85,25 @@ export const COMMON_DECLARATIONS = `
   DECLARE cur_data BLOB;
   DECLARE cur_expires BIGINT;
   DECLARE units BIGINT;`
+
+/** Lock (or make a placeholder for) one key, then read its live row; the clock is read after the lock wait. */
+export const lockAndRead = (table: string, key: string) => `
+  ${lockRow(table, key)}
+  SET now_ms = ${NOW};${readRow(table, key)}`
+
+/**
+ * One write routine (all but apply, whose fast path commits early): `signature` is its name and
+ * parameters, `variables` its own beyond `COMMON_DECLARATIONS`. It checks the deadline and opens
+ * the transaction, runs `body`, checks the deadline again, commits and SELECTs `reply`; a body
+ * that gives up early rolls back and LEAVEs `proc` itself.
+ */
+export const procedure = (signature: string, variables: string[], body: string, reply: string) =>
+  `CREATE PROCEDURE IF NOT EXISTS ${signature}
+proc: BEGIN${COMMON_DECLARATIONS}${variables
+    .map(
+      (variable) => `
+  DECLARE ${variable};`,
+    )
+    .join('')}${DECLARE_HANDLER}${START}${body}${COMMIT}
+  SELECT ${reply} AS reply;
+END`

@@ -1,5 +1,5 @@
 import type { SqlNames } from '../names.js'
-import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, lockRow, NOW, readRow, reclaim, START } from './parts.js'
+import { lockAndRead, procedure, readRow, reclaim } from './parts.js'
 
 /**
  * seed: create the counter only if no live row holds the key, and, with `p_token`, only while
@@ -13,9 +13,7 @@ import { COMMIT, COMMON_DECLARATIONS, DECLARE_HANDLER, lockRow, NOW, readRow, re
  */
 export function mysqlSeed(n: SqlNames): string {
   const t = n.table
-  return `CREATE PROCEDURE IF NOT EXISTS ${n.seed}(
-  IN p_key VARBINARY(1024), IN p_value BIGINT, IN p_ttl BIGINT, IN p_lock VARBINARY(1024), IN p_token BLOB, IN p_deadline BIGINT)
-proc: BEGIN${COMMON_DECLARATIONS}${DECLARE_HANDLER}${START}
+  const body = `
   IF p_token IS NOT NULL THEN
     -- The lock before the counter, in the order apply takes them.${readRow(t, 'p_lock', true)}
     IF cur_value IS NOT NULL OR cur_data IS NULL OR cur_data <> p_token THEN
@@ -23,16 +21,15 @@ proc: BEGIN${COMMON_DECLARATIONS}${DECLARE_HANDLER}${START}
       SELECT 0 AS reply;
       LEAVE proc;
     END IF;
-  END IF;
-  ${lockRow(t, 'p_key')}
-  SET now_ms = ${NOW};${readRow(t, 'p_key')}
+  END IF;${lockAndRead(t, 'p_key')}
   IF cur_value IS NOT NULL OR cur_data IS NOT NULL THEN
     ROLLBACK;
     SELECT 0 AS reply;
     LEAVE proc;
   END IF;
   UPDATE ${t} SET value = p_value, data = NULL, expires_at = now_ms + p_ttl WHERE storage_key = p_key;
-  DELETE FROM ${n.holds} WHERE counter_key = p_key;${reclaim(n)}${COMMIT}
-  SELECT 1 AS reply;
-END`
+  DELETE FROM ${n.holds} WHERE counter_key = p_key;${reclaim(n)}`
+  const signature = `${n.seed}(
+  IN p_key VARBINARY(1024), IN p_value BIGINT, IN p_ttl BIGINT, IN p_lock VARBINARY(1024), IN p_token BLOB, IN p_deadline BIGINT)`
+  return procedure(signature, [], body, '1')
 }

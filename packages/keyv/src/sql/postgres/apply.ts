@@ -1,5 +1,5 @@
 import type { SqlNames } from '../names.js'
-import { FINISH, giveBackExpiredHolds, NOW, reclaim, START, UNDO_SQLSTATE } from './parts.js'
+import { FINISH, giveBackExpiredHolds, NOW, plpgsqlFunction, reclaim, UNDO_SQLSTATE } from './parts.js'
 
 /**
  * apply: the ops in order, all or nothing, with the idempotency record in the same step.
@@ -24,32 +24,32 @@ import { FINISH, giveBackExpiredHolds, NOW, reclaim, START, UNDO_SQLSTATE } from
 export function postgresApply(n: SqlNames): string {
   // One SQL statement (CREATE FUNCTION): the PL/pgSQL body reads top to bottom as it runs.
   const t = n.table
-  return `CREATE OR REPLACE FUNCTION ${n.apply}(
+  const signature = `${n.apply}(
   p_keys bytea[], p_deltas bigint[], p_bounds bigint[], p_ttls bigint[], p_report boolean[],
   p_hold_ids bytea[], p_hold_ms bigint[], p_settle_ids bytea[], p_keep bigint[], p_load_locks bytea[],
   p_idem bytea, p_idem_ttl bigint, p_clear bytea, p_deadline bigint
-) RETURNS text LANGUAGE plpgsql AS $fn$
-DECLARE
-  now_ms bigint;
-  n int := coalesce(array_length(p_keys, 1), 0);
-  touched bytea[];
-  reply text := '';
-  as_found text := '';
-  unknown bytea[] := '{}';
-  missing_at int := -1;
-  recorded bytea;
-  cur_value bigint;
-  cur_expires bigint;
-  is_live boolean;
-  nxt bigint;
-  units bigint;
-  reclaimed bytea[] := '{}';
-  held bigint;
-  was_settled boolean;
-  replays int := 0;
-  held_loads bytea[];
-  revoked bytea[] := '{}';
-BEGIN${START}
+) RETURNS text`
+  const variables = [
+    'n int := coalesce(array_length(p_keys, 1), 0)',
+    'touched bytea[]',
+    "reply text := ''",
+    "as_found text := ''",
+    "unknown bytea[] := '{}'",
+    'missing_at int := -1',
+    'recorded bytea',
+    'cur_value bigint',
+    'cur_expires bigint',
+    'is_live boolean',
+    'nxt bigint',
+    'units bigint',
+    "reclaimed bytea[] := '{}'",
+    'held bigint',
+    'was_settled boolean',
+    'replays int := 0',
+    'held_loads bytea[]',
+    "revoked bytea[] := '{}'",
+  ]
+  const body = `
   -- One op on a live counter, no idempotency record (a plain consume or refund): the check and
   -- the add are one UPDATE, which waits for the row and re-checks the newest version. Anything
   -- else (missing, expired, several ops) goes the general way below.
@@ -214,7 +214,6 @@ BEGIN${START}
     -- The loads revoked, whatever the reply.
     DELETE FROM ${t} WHERE storage_key = ANY (revoked) AND value IS NULL;${FINISH}
   END IF;
-  RETURN reply;
-END
-$fn$`
+  RETURN reply;`
+  return plpgsqlFunction(signature, variables, body)
 }

@@ -1,5 +1,5 @@
 import type { SqlNames } from '../names.js'
-import { FINISH, START } from './parts.js'
+import { FINISH, plpgsqlFunction } from './parts.js'
 
 /**
  * delete: remove the counter (or record, or lock) and its holds.
@@ -8,15 +8,9 @@ import { FINISH, START } from './parts.js'
  * Reply (boolean): always true.
  */
 export function postgresDelete(n: SqlNames): string {
-  const t = n.table
-  return `CREATE OR REPLACE FUNCTION ${n.delete}(p_key bytea, p_deadline bigint)
-RETURNS boolean LANGUAGE plpgsql AS $fn$
-DECLARE
-  now_ms bigint;
-BEGIN${START}
-  DELETE FROM ${t} WHERE storage_key = p_key;
+  const body = `
+  DELETE FROM ${n.table} WHERE storage_key = p_key;
   DELETE FROM ${n.holds} WHERE counter_key = p_key;${FINISH}
-  RETURN true;
-END
-$fn$`
+  RETURN true;`
+  return plpgsqlFunction(`${n.delete}(p_key bytea, p_deadline bigint)\nRETURNS boolean`, [], body)
 }

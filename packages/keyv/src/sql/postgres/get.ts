@@ -1,5 +1,5 @@
 import type { SqlNames } from '../names.js'
-import { FINISH, giveBackExpiredHolds, NOW, START } from './parts.js'
+import { FINISH, giveBackExpiredHolds, NOW, plpgsqlFunction } from './parts.js'
 
 /**
  * get, when the counter has expired holds: give their units back, then read. A counter without
@@ -10,21 +10,14 @@ import { FINISH, giveBackExpiredHolds, NOW, START } from './parts.js'
  */
 export function postgresGetFunction(n: SqlNames): string {
   const t = n.table
-  return `CREATE OR REPLACE FUNCTION ${n.get}(p_key bytea, p_deadline bigint)
-RETURNS text LANGUAGE plpgsql AS $fn$
-DECLARE
-  now_ms bigint;
-  units bigint;
-  cur_value bigint;
-  cur_expires bigint;
-BEGIN${START}
+  const body = `
   SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_key FOR UPDATE;
   now_ms := ${NOW};${giveBackExpiredHolds(n, 'p_key')}
   SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_key;${FINISH}
   IF cur_value IS NULL OR (cur_expires IS NOT NULL AND cur_expires <= now_ms) THEN RETURN ''; END IF;
-  RETURN cur_value || ',' || coalesce((cur_expires - now_ms)::text, '');
-END
-$fn$`
+  RETURN cur_value || ',' || coalesce((cur_expires - now_ms)::text, '');`
+  const variables = ['units bigint', 'cur_value bigint', 'cur_expires bigint']
+  return plpgsqlFunction(`${n.get}(p_key bytea, p_deadline bigint)\nRETURNS text`, variables, body)
 }
 
 /**

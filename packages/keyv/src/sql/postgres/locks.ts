@@ -1,5 +1,5 @@
 import type { SqlNames } from '../names.js'
-import { FINISH, live, NOW, reclaim, START } from './parts.js'
+import { FINISH, live, NOW, plpgsqlFunction, reclaim } from './parts.js'
 
 /**
  * acquire: take the lock unless a live row holds the key; true also when `p_token` already holds
@@ -10,12 +10,7 @@ import { FINISH, live, NOW, reclaim, START } from './parts.js'
  */
 export function postgresAcquireLock(n: SqlNames): string {
   const t = n.table
-  return `CREATE OR REPLACE FUNCTION ${n.acquireLock}(p_key bytea, p_token bytea, p_ttl bigint, p_deadline bigint)
-RETURNS boolean LANGUAGE plpgsql AS $fn$
-DECLARE
-  now_ms bigint;
-  done boolean;
-BEGIN${START}
+  const body = `
   INSERT INTO ${t} AS cur (storage_key, data, expires_at) VALUES (p_key, p_token, ${NOW} + p_ttl)
     ON CONFLICT (storage_key) DO UPDATE SET value = NULL, data = excluded.data, expires_at = excluded.expires_at
     WHERE NOT ${live('cur')}
@@ -23,9 +18,9 @@ BEGIN${START}
   IF done IS NULL THEN
     SELECT true INTO done FROM ${t} AS cur WHERE storage_key = p_key AND data = p_token AND ${live('cur')};
   END IF;${reclaim(n)}${FINISH}
-  RETURN coalesce(done, false);
-END
-$fn$`
+  RETURN coalesce(done, false);`
+  const signature = `${n.acquireLock}(p_key bytea, p_token bytea, p_ttl bigint, p_deadline bigint)\nRETURNS boolean`
+  return plpgsqlFunction(signature, ['done boolean'], body)
 }
 
 /**
@@ -35,15 +30,12 @@ $fn$`
  * Reply (boolean): true when it was released.
  */
 export function postgresReleaseLock(n: SqlNames): string {
-  const t = n.table
-  return `CREATE OR REPLACE FUNCTION ${n.releaseLock}(p_key bytea, p_token bytea, p_deadline bigint)
-RETURNS boolean LANGUAGE plpgsql AS $fn$
-DECLARE
-  now_ms bigint;
-  done boolean;
-BEGIN${START}
-  DELETE FROM ${t} AS cur WHERE storage_key = p_key AND data = p_token AND ${live('cur')} RETURNING true INTO done;${FINISH}
-  RETURN coalesce(done, false);
-END
-$fn$`
+  const body = `
+  DELETE FROM ${n.table} AS cur WHERE storage_key = p_key AND data = p_token AND ${live('cur')} RETURNING true INTO done;${FINISH}
+  RETURN coalesce(done, false);`
+  return plpgsqlFunction(
+    `${n.releaseLock}(p_key bytea, p_token bytea, p_deadline bigint)\nRETURNS boolean`,
+    ['done boolean'],
+    body,
+  )
 }

@@ -47,3 +47,15 @@ export const giveBackExpiredHolds = (n: SqlNames, key: string) => `
     UPDATE ${n.table} SET value = greatest(value - units, 0)
       WHERE storage_key = ${key} AND value IS NOT NULL AND (expires_at IS NULL OR expires_at > now_ms);
   END IF;`
+
+/**
+ * One function: `signature` is its name, parameters and RETURNS, `variables` its own beyond
+ * `now_ms`. It checks the deadline first, then runs `body`, which ends with its own `FINISH`
+ * check where the function's writes end.
+ */
+export const plpgsqlFunction = (signature: string, variables: string[], body: string) =>
+  `CREATE OR REPLACE FUNCTION ${signature} LANGUAGE plpgsql AS $fn$
+DECLARE
+${['now_ms bigint', ...variables].map((variable) => `  ${variable};\n`).join('')}BEGIN${START}${body}
+END
+$fn$`

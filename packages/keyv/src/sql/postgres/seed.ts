@@ -1,5 +1,5 @@
 import type { SqlNames } from '../names.js'
-import { FINISH, live, NOW, reclaim, START } from './parts.js'
+import { FINISH, live, NOW, plpgsqlFunction, reclaim } from './parts.js'
 
 /**
  * seed: create the counter only if no live row holds the key, and, with `p_token`, only while
@@ -12,13 +12,7 @@ import { FINISH, live, NOW, reclaim, START } from './parts.js'
  */
 export function postgresSeed(n: SqlNames): string {
   const t = n.table
-  return `CREATE OR REPLACE FUNCTION ${n.seed}(
-  p_key bytea, p_value bigint, p_ttl bigint, p_lock bytea, p_token bytea, p_deadline bigint
-) RETURNS boolean LANGUAGE plpgsql AS $fn$
-DECLARE
-  now_ms bigint;
-  done boolean;
-BEGIN${START}
+  const body = `
   IF p_token IS NOT NULL THEN
     -- The lock before the counter, in the order apply takes them; shared, as seeds do not conflict.
     PERFORM 1 FROM ${t} AS cur WHERE storage_key = p_lock AND value IS NULL AND data = p_token AND ${live('cur')} FOR SHARE;
@@ -31,7 +25,9 @@ BEGIN${START}
   IF done THEN
     DELETE FROM ${n.holds} WHERE counter_key = p_key;
   END IF;${reclaim(n)}${FINISH}
-  RETURN coalesce(done, false);
-END
-$fn$`
+  RETURN coalesce(done, false);`
+  const signature = `${n.seed}(
+  p_key bytea, p_value bigint, p_ttl bigint, p_lock bytea, p_token bytea, p_deadline bigint
+) RETURNS boolean`
+  return plpgsqlFunction(signature, ['done boolean'], body)
 }

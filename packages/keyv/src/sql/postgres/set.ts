@@ -1,5 +1,5 @@
 import type { SqlNames } from '../names.js'
-import { FINISH, reclaim, START } from './parts.js'
+import { FINISH, plpgsqlFunction, reclaim } from './parts.js'
 
 /**
  * set: overwrite the value; a live counter keeps its lifetime, a new one gets `p_ttl`.
@@ -9,13 +9,7 @@ import { FINISH, reclaim, START } from './parts.js'
  */
 export function postgresSet(n: SqlNames): string {
   const t = n.table
-  return `CREATE OR REPLACE FUNCTION ${n.set}(p_key bytea, p_value bigint, p_ttl bigint, p_deadline bigint)
-RETURNS boolean LANGUAGE plpgsql AS $fn$
-DECLARE
-  now_ms bigint;
-  cur_value bigint;
-  cur_expires bigint;
-BEGIN${START}
+  const body = `
   SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_key FOR UPDATE;
   IF cur_value IS NOT NULL AND (cur_expires IS NULL OR cur_expires > now_ms) THEN
     UPDATE ${t} SET value = p_value WHERE storage_key = p_key;
@@ -25,7 +19,7 @@ BEGIN${START}
     INSERT INTO ${t} (storage_key, value, expires_at) VALUES (p_key, p_value, now_ms + p_ttl)
       ON CONFLICT (storage_key) DO UPDATE SET value = excluded.value, data = NULL, expires_at = excluded.expires_at;
   END IF;${reclaim(n)}${FINISH}
-  RETURN true;
-END
-$fn$`
+  RETURN true;`
+  const signature = `${n.set}(p_key bytea, p_value bigint, p_ttl bigint, p_deadline bigint)\nRETURNS boolean`
+  return plpgsqlFunction(signature, ['cur_value bigint', 'cur_expires bigint'], body)
 }
