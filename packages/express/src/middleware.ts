@@ -1,10 +1,4 @@
-import {
-  createQuotaGate,
-  type HeaderAccess,
-  PROBLEM_CONTENT_TYPE,
-  type QuotaGateOptions,
-  type QuotaRefusal,
-} from '@andromeda/core/http'
+import { createQuotaGate, PROBLEM_CONTENT_TYPE, type QuotaGateOptions, type QuotaRefusal } from '@andromeda/core/http'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 
 /** Options of `expressQuota`: the shared gate options (see `QuotaGateOptions`) plus `onExceeded`. */
@@ -15,20 +9,6 @@ export interface ExpressQuotaOptions<Req extends Request = Request> extends Quot
    * If it throws, the error is forwarded to `next`.
    */
   onExceeded?: (req: Req, res: Response, refusal: QuotaRefusal) => void | Promise<void>
-}
-
-function headerAccess(res: Response): HeaderAccess {
-  return {
-    get(name) {
-      const value = res.getHeader(name)
-      if (value === undefined) return undefined
-      return Array.isArray(value) ? value.join(', ') : String(value)
-    },
-    set: (name, value) => {
-      res.setHeader(name, value)
-    },
-    sent: () => res.headersSent,
-  }
 }
 
 /**
@@ -79,16 +59,18 @@ export function expressQuota<Req extends Request = Request>(options: ExpressQuot
       next()
       return
     }
-    const access = headerAccess(res)
+    const access = gate.headerAccess(
+      (name) => res.getHeader(name),
+      (name, value) => res.setHeader(name, value),
+      () => res.headersSent,
+    )
     if (decision.action === 'refuse') {
       if (res.headersSent) return
       res.statusCode = decision.status
       decision.writeHeaders(access)
-      if (decision.status === 429 && onExceeded) {
-        const refusal: QuotaRefusal = { status: 429, problem: decision.problem, result: decision.result! }
-        if (decision.retryAfterSeconds !== undefined) refusal.retryAfterSeconds = decision.retryAfterSeconds
+      if (decision.refusal && onExceeded) {
         try {
-          await onExceeded(req, res, refusal)
+          await onExceeded(req, res, decision.refusal)
         } catch (error) {
           next(error)
           return

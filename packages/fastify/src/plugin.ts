@@ -2,7 +2,6 @@ import { checkOptionKeys, InvalidArgumentError, type QuotaResult } from '@androm
 import {
   createQuotaGate,
   type GateDecision,
-  type HeaderAccess,
   PROBLEM_CONTENT_TYPE,
   QUOTA_GATE_OPTION_KEYS,
   type QuotaGateOptions,
@@ -71,20 +70,6 @@ interface Pending {
 
 const pending = new WeakMap<FastifyRequest, Pending>()
 
-function headerAccess(reply: FastifyReply): HeaderAccess {
-  return {
-    get(name) {
-      const value = reply.getHeader(name)
-      if (value === undefined) return undefined
-      return Array.isArray(value) ? value.join(', ') : String(value)
-    },
-    set: (name, value) => {
-      reply.header(name, value)
-    },
-    sent: () => reply.sent || reply.raw.headersSent,
-  }
-}
-
 function settleAll(request: FastifyRequest, aborted: boolean): void {
   const entry = pending.get(request)
   if (!entry) return
@@ -107,14 +92,16 @@ function createHook(options: FastifyQuotaOptions): QuotaHook {
   return async function andromedaQuota(request, reply) {
     const decision = await gate.begin(request, request.headers)
     if (decision.action === 'skip') return
-    const access = headerAccess(reply)
+    const access = gate.headerAccess(
+      (name) => reply.getHeader(name),
+      (name, value) => reply.header(name, value),
+      () => reply.sent || reply.raw.headersSent,
+    )
     if (decision.action === 'refuse') {
       reply.code(decision.status)
       decision.writeHeaders(access)
-      if (decision.status === 429 && onExceeded) {
-        const refusal: QuotaRefusal = { status: 429, problem: decision.problem, result: decision.result! }
-        if (decision.retryAfterSeconds !== undefined) refusal.retryAfterSeconds = decision.retryAfterSeconds
-        await onExceeded(request, reply, refusal)
+      if (decision.refusal && onExceeded) {
+        await onExceeded(request, reply, decision.refusal)
         if (reply.sent) return reply
       }
       return reply.type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(decision.problem))

@@ -1,11 +1,5 @@
 import { InvalidArgumentError, type QuotaResult } from '@andromeda/core'
-import {
-  createQuotaGate,
-  type HeaderAccess,
-  PROBLEM_CONTENT_TYPE,
-  type QuotaGateOptions,
-  type QuotaRefusal,
-} from '@andromeda/core/http'
+import { createQuotaGate, PROBLEM_CONTENT_TYPE, type QuotaGateOptions, type QuotaRefusal } from '@andromeda/core/http'
 import type { Context, MiddlewareHandler } from 'hono'
 
 /**
@@ -22,21 +16,6 @@ export interface HonoQuotaOptions<C extends Context = Context> extends QuotaGate
    * problem+json body is sent.
    */
   onExceeded?: (c: C, refusal: QuotaRefusal) => Response | undefined | Promise<Response | undefined>
-}
-
-/**
- * Read the response as it stands through `c.res` (which also makes Hono keep these headers when
- * a handler or the error handler replaces the response), write through `c.header`.
- */
-function headerAccess(c: Context): HeaderAccess {
-  return {
-    get: (name) => c.res.headers.get(name) ?? undefined,
-    set: (name, value) => {
-      c.header(name, value)
-    },
-    // Hono hands the response to the server only after the whole chain returned.
-    sent: () => false,
-  }
 }
 
 /**
@@ -86,14 +65,19 @@ export function honoQuota<C extends Context = Context>(
       await next()
       return
     }
-    const access = headerAccess(c)
+    // Read the response as it stands through `c.res` (which also makes Hono keep these headers
+    // when a handler or the error handler replaces the response), write through `c.header`.
+    // Nothing is sent before the whole chain returned.
+    const access = gate.headerAccess(
+      (name) => c.res.headers.get(name),
+      (name, value) => c.header(name, value),
+      () => false,
+    )
     if (decision.action === 'refuse') {
       decision.writeHeaders(access)
-      if (decision.status === 429 && onExceeded) {
-        const refusal: QuotaRefusal = { status: 429, problem: decision.problem, result: decision.result! }
-        if (decision.retryAfterSeconds !== undefined) refusal.retryAfterSeconds = decision.retryAfterSeconds
+      if (decision.refusal && onExceeded) {
         c.status(429)
-        const answer: unknown = await onExceeded(c, refusal)
+        const answer: unknown = await onExceeded(c, decision.refusal)
         if (answer instanceof Response) return answer
         if (answer !== undefined && answer !== null) {
           throw new InvalidArgumentError(

@@ -1,10 +1,4 @@
-import {
-  createQuotaGate,
-  type HeaderAccess,
-  PROBLEM_CONTENT_TYPE,
-  type QuotaGateOptions,
-  type QuotaRefusal,
-} from '@andromeda/core/http'
+import { createQuotaGate, PROBLEM_CONTENT_TYPE, type QuotaGateOptions, type QuotaRefusal } from '@andromeda/core/http'
 import type { Context, Middleware } from 'koa'
 
 /** Options of `koaQuota`: the shared gate options (see `QuotaGateOptions`) over `ctx`, plus `onExceeded`. */
@@ -14,20 +8,6 @@ export interface KoaQuotaOptions<Ctx extends Context = Context> extends QuotaGat
    * `ctx.body` to answer yourself; leave it empty and the default problem+json body is used.
    */
   onExceeded?: (ctx: Ctx, refusal: QuotaRefusal) => void | Promise<void>
-}
-
-function headerAccess(ctx: Context): HeaderAccess {
-  return {
-    get(name) {
-      const value = ctx.response.get(name) as unknown
-      if (value === undefined || value === '') return undefined
-      return Array.isArray(value) ? value.join(', ') : String(value)
-    },
-    set: (name, value) => {
-      ctx.set(name, value)
-    },
-    sent: () => ctx.headerSent,
-  }
 }
 
 function statusOf(error: unknown): number {
@@ -99,14 +79,16 @@ export function koaQuota<Ctx extends Context = Context>(options: KoaQuotaOptions
       await next()
       return
     }
-    const access = headerAccess(ctx)
+    const access = gate.headerAccess(
+      (name) => ctx.response.get(name),
+      (name, value) => ctx.set(name, value),
+      () => ctx.headerSent,
+    )
     if (decision.action === 'refuse') {
       ctx.status = decision.status
       decision.writeHeaders(access)
-      if (decision.status === 429 && onExceeded) {
-        const refusal: QuotaRefusal = { status: 429, problem: decision.problem, result: decision.result! }
-        if (decision.retryAfterSeconds !== undefined) refusal.retryAfterSeconds = decision.retryAfterSeconds
-        await onExceeded(ctx, refusal)
+      if (decision.refusal && onExceeded) {
+        await onExceeded(ctx, decision.refusal)
         if (ctx.body !== undefined && ctx.body !== null) return
       }
       ctx.type = PROBLEM_CONTENT_TYPE

@@ -52,6 +52,8 @@ export type GateDecision =
       problem: ProblemDetails
       /** The refused result (absent for a 400, or a store that did not answer). */
       result?: QuotaResult
+      /** What `onExceeded` is told: present on a 429 only (over the limit), absent on a 400 or a 503. */
+      refusal?: QuotaRefusal
       /**
        * Seconds until the client may try again, sent as `Retry-After`: until the quota resets
        * (a 429, when the reset time is known) or `storeDownRetryAfterSeconds` (a 503).
@@ -79,18 +81,21 @@ export function overLimit<Req>(settings: GateSettings<Req>, charged: Charge, pol
   // A cost above the limit can never be granted: no point telling the client when to retry.
   const retryAfterSeconds = charged.cost > result.limit ? undefined : resetSeconds
   const info = rateLimitInfo(policy, result, charged.windowSeconds, resetSeconds)
+  const retryAfter = retryAfterSeconds === undefined ? {} : { retryAfterSeconds }
+  const problem = quotaExceededProblem({
+    policy,
+    limit: result.limit,
+    remaining: result.remaining,
+    cost: charged.cost,
+    ...retryAfter,
+  })
   return {
     action: 'refuse',
     status: 429,
     result,
-    problem: quotaExceededProblem({
-      policy,
-      limit: result.limit,
-      remaining: result.remaining,
-      cost: charged.cost,
-      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
-    }),
-    ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+    problem,
+    refusal: { status: 429, problem, result, ...retryAfter },
+    ...retryAfter,
     headerNames: retryAfterSeconds === undefined ? settings.headerNames : [...settings.headerNames, 'Retry-After'],
     writeHeaders(access) {
       if (access.sent()) return

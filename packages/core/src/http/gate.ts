@@ -2,6 +2,7 @@ import { StoreError } from '../errors.js'
 import { type Charge, chargeBounded } from './charge.js'
 import { badIdempotencyKey, degradedCharge, type GateDecision, grant, overLimit, storeDown } from './decisions.js'
 import { type GateSettings, type QuotaGateOptions, resolveGateOptions } from './gate-options.js'
+import { type HeaderAccess, headerAccessOf } from './headers.js'
 import { idempotencyKeyOf, resolveCost, resolveTarget, shouldSkip } from './request-input.js'
 
 export type { GateDecision } from './decisions.js'
@@ -17,6 +18,26 @@ export {
 /** Decides each request: `begin` consumes and returns what to answer. Adapters are thin wrappers. */
 export interface QuotaGate<Req> {
   begin(req: Req, requestHeaders: Readonly<Record<string, string | string[] | undefined>>): Promise<GateDecision>
+  /**
+   * The `HeaderAccess` a decision writes its headers through, over the framework's own
+   * functions for one response: `read` may answer what the framework holds (a number, a list;
+   * `undefined`, `null` or `''` for none), `get` gives it as text, a list joined with `, `.
+   *
+   * @example
+   * ```ts
+   * const access = gate.headerAccess(
+   *   (name) => res.getHeader(name),
+   *   (name, value) => res.setHeader(name, value),
+   *   () => res.headersSent,
+   * )
+   * decision.writeHeaders(access)
+   * ```
+   */
+  headerAccess(
+    read: (name: string) => unknown,
+    write: (name: string, value: string) => void,
+    sent: () => boolean,
+  ): HeaderAccess
 }
 
 /**
@@ -41,7 +62,7 @@ export function createQuotaGate<Req>(
   adapterKeys: readonly string[] = [],
 ): QuotaGate<Req> {
   const settings = resolveGateOptions(options, adapterKeys)
-  return { begin: (req, requestHeaders) => begin(settings, req, requestHeaders) }
+  return { begin: (req, requestHeaders) => begin(settings, req, requestHeaders), headerAccess: headerAccessOf }
 }
 
 /** One request: skip?, which quota and id, what it costs, its idempotency key, then charge and answer. */

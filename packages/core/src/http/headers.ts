@@ -14,6 +14,23 @@ export interface HeaderAccess {
   sent(): boolean
 }
 
+/** A `HeaderAccess` over a framework's own header functions (`QuotaGate.headerAccess`): values read as text. */
+export function headerAccessOf(
+  read: (name: string) => unknown,
+  write: (name: string, value: string) => void,
+  sent: () => boolean,
+): HeaderAccess {
+  return {
+    get(name) {
+      const value = read(name)
+      if (value === undefined || value === null || value === '') return undefined
+      return Array.isArray(value) ? value.join(', ') : String(value)
+    },
+    set: write,
+    sent,
+  }
+}
+
 /** Which header fields the middleware writes. */
 export interface HeaderOptions {
   /** `RateLimit` and `RateLimit-Policy` (the current draft). Default true. */
