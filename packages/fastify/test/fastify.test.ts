@@ -1,6 +1,6 @@
 import { createQuota } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
-import { windowStartClock } from '@andromeda/middleware-cases'
+import { hourlyQuota } from '@andromeda/middleware-cases'
 import { parseRateLimitItems as parseItems } from '@andromeda/test-utils'
 import Fastify, { type FastifyInstance } from 'fastify'
 import Fastify4 from 'fastify4'
@@ -22,19 +22,8 @@ function app(make: FastifyFactory): FastifyInstance {
   return instance
 }
 
-function hourly(limit = 3) {
-  const compensations: number[] = []
-  const quota = createQuota({
-    name: 'api',
-    store: createMemoryStore(),
-    limit,
-    period: 'hour',
-    // Held at the window's start: an hour boundary crossed mid-test must not reset the counter.
-    clock: windowStartClock('hour'),
-    hooks: { onCompensate: (event) => void compensations.push(event.cost) },
-  })
-  return { quota, compensations }
-}
+/** A 3-per-hour (or `limit`) memory quota on a clock held at the window's start, and what it gave back. */
+const hourly = (limit = 3) => hourlyQuota(createMemoryStore(), limit)
 
 describe.each([
   ['Fastify 5', Fastify],

@@ -1,6 +1,5 @@
-import { createQuota } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
-import { windowStartClock } from '@andromeda/middleware-cases'
+import { hourlyQuota } from '@andromeda/middleware-cases'
 import { parseRateLimitItems as parseItems } from '@andromeda/test-utils'
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
@@ -9,19 +8,8 @@ import { defaultRefundWhen, honoQuota, type QuotaVariables, type SettleOutcome }
 // What only Hono has: app.request() without a server, handlers that return a bare Response,
 // per-route middleware and sub-apps. Everything else is in the shared table (test/cases.test.ts).
 
-function hourly(limit = 3) {
-  const compensations: number[] = []
-  const quota = createQuota({
-    name: 'api',
-    store: createMemoryStore(),
-    limit,
-    period: 'hour',
-    // Held at the window's start: an hour boundary crossed mid-test must not reset the counter.
-    clock: windowStartClock('hour'),
-    hooks: { onCompensate: (event) => void compensations.push(event.cost) },
-  })
-  return { quota, compensations }
-}
+/** A 3-per-hour (or `limit`) memory quota on a clock held at the window's start, and what it gave back. */
+const hourly = (limit = 3) => hourlyQuota(createMemoryStore(), limit)
 
 describe('honoQuota', () => {
   it('works through app.request(): grants with headers, refunds a 500 once before the response is returned', async () => {

@@ -3,7 +3,7 @@ import { parseRateLimitItems as parseItems } from '@andromeda/test-utils'
 import { expect, vi } from 'vitest'
 import type { MiddlewareCase } from '../case.js'
 import { call } from '../http.js'
-import { byUser, hourlyQuota, PROBLEM_JSON, QUOTA_EXCEEDED, windowStartClock } from './helpers.js'
+import { byUser, hourlyQuota, PROBLEM_JSON, QUOTA_EXCEEDED, windowQuota } from './helpers.js'
 
 /** What a granted or refused request is told: the RateLimit fields (and the legacy ones), the 429 problem+json and its Retry-After, read off the quota's own clock. */
 export const HEADER_CASES: MiddlewareCase[] = [
@@ -50,13 +50,7 @@ export const HEADER_CASES: MiddlewareCase[] = [
   {
     name: 'lists two stacked quotas together, and a failed request keeps both and is refunded by both',
     async run({ store, serve }) {
-      const perUser = createQuota({
-        name: 'user',
-        store: store(),
-        limit: 5,
-        period: 'minute',
-        clock: windowStartClock('minute'),
-      })
+      const perUser = windowQuota(store(), { name: 'user', limit: 5, period: 'minute' })
       const global = createQuota({ name: 'global', store: store(), limit: 100 })
       const app = await serve([
         { quota: perUser, id: () => 'u' },
@@ -80,13 +74,7 @@ export const HEADER_CASES: MiddlewareCase[] = [
   {
     name: 'writes legacy X-RateLimit-* fields when asked, and none with headers: false',
     async run({ store, serve }) {
-      const quota = createQuota({
-        name: 'api',
-        store: store(),
-        limit: 3,
-        period: 'day',
-        clock: windowStartClock('day'),
-      })
+      const quota = windowQuota(store(), { limit: 3, period: 'day' })
       const legacyApp = await serve([{ quota, id: () => 'a', headers: { legacy: 'x-ratelimit' } }])
       const legacy = await call(`${legacyApp.url}/ok`)
       expect(legacy.headers.get('x-ratelimit-limit')).toBe('3')
@@ -103,13 +91,7 @@ export const HEADER_CASES: MiddlewareCase[] = [
   {
     name: 'lets onExceeded answer the 429 itself, with the headers already set',
     async run({ store, serve }) {
-      const quota = createQuota({
-        name: 'api',
-        store: store(),
-        limit: 1,
-        period: 'minute',
-        clock: windowStartClock('minute'),
-      })
+      const quota = windowQuota(store(), { limit: 1, period: 'minute' })
       const app = await serve([
         {
           quota,

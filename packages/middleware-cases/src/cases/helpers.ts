@@ -1,4 +1,4 @@
-import { type CounterStore, createQuota } from '@andromeda/core'
+import { type CounterStore, createQuota, type Quota, type QuotaHooks } from '@andromeda/core'
 import { defaultRefundWhen, type SettleOutcome } from '@andromeda/core/http'
 import { expect, vi } from 'vitest'
 import type { RequestView } from '../harness.js'
@@ -32,17 +32,20 @@ export function windowStartClock(period: keyof typeof PERIOD_MS): () => number {
   return () => startAt
 }
 
-/** A quota of 3 per hour that records what it gave back on its own. */
-export function hourlyQuota(store: CounterStore) {
+/** A quota of `limit` units a `period`, named `api` unless `name` says otherwise, on a clock held at the window's start. */
+export function windowQuota(
+  store: CounterStore,
+  options: { limit: number; period: keyof typeof PERIOD_MS; name?: string; hooks?: QuotaHooks },
+): Quota {
+  const { name = 'api', limit, period, hooks } = options
+  return createQuota({ name, store, limit, period, clock: windowStartClock(period), ...(hooks ? { hooks } : {}) })
+}
+
+/** A quota of `limit` (default 3) per hour that records what it gave back on its own. */
+export function hourlyQuota(store: CounterStore, limit = 3) {
   const compensations: number[] = []
-  const quota = createQuota({
-    name: 'api',
-    store,
-    limit: 3,
-    period: 'hour',
-    clock: windowStartClock('hour'),
-    hooks: { onCompensate: (event) => void compensations.push(event.cost) },
-  })
+  const onCompensate = (event: { cost: number }) => void compensations.push(event.cost)
+  const quota = windowQuota(store, { limit, period: 'hour', hooks: { onCompensate } })
   return { quota, compensations }
 }
 

@@ -1,18 +1,30 @@
 import { createQuota, InvalidArgumentError } from '@andromeda/core'
 import { parseRateLimitItems as parseItems } from '@andromeda/test-utils'
 import { expect, vi } from 'vitest'
-import type { MiddlewareCase } from '../case.js'
+import type { CaseContext, MiddlewareCase } from '../case.js'
 import { call } from '../http.js'
 import { byUser, hourlyQuota, recordOutcomes } from './helpers.js'
+
+/** An app behind one 3-per-hour quota counted per user, with a `refundWhen` that records each settlement. */
+async function hourlyApp<Req>({ req, store, serve }: CaseContext<Req>) {
+  const { quota, compensations } = hourlyQuota(store())
+  const { outcomes, refundWhen, settled } = recordOutcomes()
+  const app = await serve([{ quota, id: byUser(req), refundWhen }])
+  return { app, quota, compensations, outcomes, settled }
+}
+
+/** Handlers that answer a status themselves: whether their units come back, exactly once. */
+const ANSWERED = [
+  { name: 'refunds a handler that answers 500 exactly once', path: '/answers-500', status: 500, refunded: true },
+  { name: 'does not refund a 200', path: '/ok', status: 200, refunded: false },
+]
 
 /** When a request's units are given back: a failed handler once, a success or a client gone never, and `refundWhen` awaited and checked. */
 export const REFUND_CASES: MiddlewareCase[] = [
   {
     name: 'refunds a handler that throws exactly once, and its 500 keeps the RateLimit headers',
-    async run({ req, store, serve }) {
-      const { quota, compensations } = hourlyQuota(store())
-      const { outcomes, refundWhen, settled } = recordOutcomes()
-      const app = await serve([{ quota, id: byUser(req), refundWhen }])
+    async run(ctx) {
+      const { app, quota, compensations, outcomes, settled } = await hourlyApp(ctx)
       const res = await call(`${app.url}/throws`)
       expect(res.status).toBe(500)
       expect(res.headers.get('ratelimit-policy')).toBe('"api";q=3;w=3600')
@@ -24,42 +36,28 @@ export const REFUND_CASES: MiddlewareCase[] = [
       expect((await quota.get('anonymous')).usage).toBe(0)
     },
   },
-  {
-    name: 'refunds a handler that answers 500 exactly once',
-    async run({ req, store, serve }) {
-      const { quota, compensations } = hourlyQuota(store())
-      const { outcomes, refundWhen, settled } = recordOutcomes()
-      const app = await serve([{ quota, id: byUser(req), refundWhen }])
-      expect((await call(`${app.url}/answers-500`)).status).toBe(500)
-      await settled(1)
-      await vi.waitFor(() => expect(compensations).toEqual([1]))
-      expect(outcomes).toEqual([{ status: 500, aborted: false }])
-      expect((await quota.get('anonymous')).usage).toBe(0)
-    },
-  },
-  {
-    name: 'does not refund a 200',
-    async run({ req, store, serve }) {
-      const { quota, compensations } = hourlyQuota(store())
-      const { outcomes, refundWhen, settled } = recordOutcomes()
-      const app = await serve([{ quota, id: byUser(req), refundWhen }])
-      expect((await call(`${app.url}/ok`)).status).toBe(200)
-      await settled(1)
-      expect(outcomes).toEqual([{ status: 200, aborted: false }])
-      expect(compensations).toEqual([])
-      expect((await quota.get('anonymous')).usage).toBe(1)
-    },
-  },
+  ...ANSWERED.map(
+    ({ name, path, status, refunded }): MiddlewareCase => ({
+      name,
+      async run(ctx) {
+        const { app, quota, compensations, outcomes, settled } = await hourlyApp(ctx)
+        expect((await call(`${app.url}${path}`)).status).toBe(status)
+        await settled(1)
+        if (refunded) await vi.waitFor(() => expect(compensations).toEqual([1]))
+        else expect(compensations).toEqual([])
+        expect(outcomes).toEqual([{ status, aborted: false }])
+        expect((await quota.get('anonymous')).usage).toBe(refunded ? 0 : 1)
+      },
+    }),
+  ),
   {
     name: 'does not refund a request whose client went away while the handler succeeded',
-    async run({ store, serve }) {
-      const quota = createQuota({ name: 'api', store: store(), limit: 3 })
-      const { outcomes, refundWhen, settled } = recordOutcomes()
-      const app = await serve([{ quota, id: () => 'u', refundWhen }])
+    async run(ctx) {
+      const { app, quota, outcomes, settled } = await hourlyApp(ctx)
       await expect(call(`${app.url}/slow`, { signal: AbortSignal.timeout(50) })).rejects.toThrow()
       await settled(1)
       expect(outcomes).toEqual([{ status: 200, aborted: true }])
-      expect((await quota.get('u')).usage).toBe(1)
+      expect((await quota.get('anonymous')).usage).toBe(1)
     },
   },
   {
