@@ -1,21 +1,10 @@
 import type { ApplyResult, CounterSnapshot } from '@andromeda/core'
 import { StoreError } from '@andromeda/core'
+import { parseCounterValue, parseRefusal, parseTtlMs } from '@andromeda/core/store'
 import type { RawSnapshot } from './driver.js'
 
-function parseValue(raw: string | undefined): number {
-  const value = Number(raw)
-  if (raw === undefined || !/^-?\d+$/.test(raw) || !Number.isSafeInteger(value)) {
-    throw new StoreError(`the database holds a counter value that is not a safe integer: ${JSON.stringify(raw)}`, {
-      retryable: false,
-    })
-  }
-  return value
-}
-
-const parseTtl = (raw: string | undefined | null): number | undefined =>
-  raw === undefined || raw === null || raw === '' ? undefined : Number(raw)
-const parseOptional = (raw: string | undefined): number | undefined =>
-  raw === undefined || raw === '' ? undefined : parseValue(raw)
+const DATABASE = 'the database'
+const parseValue = (raw: string | undefined): number => parseCounterValue(raw, DATABASE)
 
 /**
  * The apply routine's reply (postgres/apply.ts):
@@ -33,33 +22,19 @@ export function parseApplyReply(reply: string, n: number): ApplyResult {
     const ttlMs: (number | undefined)[] = new Array(n)
     for (let i = 0; i < n; i++) {
       values[i] = parseValue(parts[offset + 2 * i])
-      const ttl = parseTtl(parts[offset + 2 * i + 1])
+      const ttl = parseTtlMs(parts[offset + 2 * i + 1])
       ttlMs[i] = ttl === undefined ? undefined : ttl - elapsedMs
     }
     // 'same': every op settled a hold settled before, so nothing changed (as a replay).
     return status === 'ok' ? { ok: true, values, ttlMs } : { ok: true, values, ttlMs, replayed: true }
   }
-  if (status === 'refused') {
-    const values: (number | undefined)[] = new Array(n)
-    const ttlMs: (number | undefined)[] = new Array(n)
-    for (let i = 0; i < n; i++) {
-      values[i] = parseOptional(parts[3 + 2 * i])
-      ttlMs[i] = parseTtl(parts[4 + 2 * i])
-    }
-    return {
-      ok: false,
-      index: Number(parts[1]),
-      reason: parts[2] as 'limit' | 'floor' | 'missing' | 'hold',
-      values,
-      ttlMs,
-    }
-  }
+  if (status === 'refused') return parseRefusal(parts, n, DATABASE)
   throw new StoreError(`unexpected reply from the apply routine: ${JSON.stringify(reply)}`, { retryable: false })
 }
 
 export function parseSnapshot(raw: RawSnapshot | undefined): CounterSnapshot | undefined {
   if (raw === undefined) return undefined
   const value = parseValue(raw.value)
-  const ttlMs = parseTtl(raw.ttlMs)
+  const ttlMs = parseTtlMs(raw.ttlMs)
   return ttlMs === undefined ? { value } : { value, ttlMs }
 }
