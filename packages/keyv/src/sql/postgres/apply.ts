@@ -2,6 +2,20 @@ import type { SqlNames } from '../names.js'
 import { FINISH, giveBackExpiredHolds, NOW, plpgsqlFunction, reclaim, UNDO_SQLSTATE } from './parts.js'
 
 /**
+ * PL/pgSQL, in a loop over the ops (`i`): append the counter of op i to the text `list` as
+ * `,value,ttl` (ttl '' = none), or, when it is missing or lapsed, append `missing` and run `onMissing`.
+ */
+function appendCounter(t: string, list: string, missing: string, onMissing = ''): string {
+  return `
+      SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_keys[i];
+      IF cur_value IS NOT NULL AND (cur_expires IS NULL OR cur_expires > now_ms) THEN
+        ${list} := ${list} || ',' || cur_value || ',' || coalesce((cur_expires - now_ms)::text, '');
+      ELSE
+        ${list} := ${list} || '${missing}';${onMissing}
+      END IF;`
+}
+
+/**
  * apply: the ops in order, all or nothing, with the idempotency record in the same step.
  *
  * Parameters: `p_keys bytea[]`, `p_deltas bigint[]`, `p_bounds bigint[]`, `p_ttls bigint[]`,
@@ -113,14 +127,7 @@ export function postgresApply(n: SqlNames): string {
     -- The counters as they stand, for a refusal: what it reports must be what it decided on.
     -- A give-back that finds its counter missing revokes the counter's load (kept in a variable:
     -- a refusal undoes the rows, not the variables).
-    FOR i IN 1..n LOOP
-      SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_keys[i];
-      IF cur_value IS NOT NULL AND (cur_expires IS NULL OR cur_expires > now_ms) THEN
-        as_found := as_found || ',' || cur_value || ',' || coalesce((cur_expires - now_ms)::text, '');
-      ELSE
-        as_found := as_found || ',,';
-        IF p_load_locks[i] = ANY (held_loads) THEN revoked := revoked || p_load_locks[i]; END IF;
-      END IF;
+    FOR i IN 1..n LOOP${appendCounter(t, 'as_found', ',,', '\n        IF p_load_locks[i] = ANY (held_loads) THEN revoked := revoked || p_load_locks[i]; END IF;')}
     END LOOP;
 
     -- A missing counter to report is reported only when no other op is refused (loading it
@@ -188,13 +195,7 @@ export function postgresApply(n: SqlNames): string {
     END IF;
 
     reply := 'ok';
-    FOR i IN 1..n LOOP
-      SELECT value, expires_at INTO cur_value, cur_expires FROM ${t} WHERE storage_key = p_keys[i];
-      IF cur_value IS NOT NULL AND (cur_expires IS NULL OR cur_expires > now_ms) THEN
-        reply := reply || ',' || cur_value || ',' || coalesce((cur_expires - now_ms)::text, '');
-      ELSE
-        reply := reply || ',0,';
-      END IF;
+    FOR i IN 1..n LOOP${appendCounter(t, 'reply', ',0,')}
     END LOOP;
     IF replays = n THEN reply := 'same' || substr(reply, 3); END IF;
     IF p_clear IS NOT NULL THEN
