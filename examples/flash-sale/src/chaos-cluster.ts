@@ -18,7 +18,7 @@ import { type LoadResult, runLoad } from './chaos/load.js'
 import { loadFailures, printLoadSummary, usersOf } from './chaos/load-report.js'
 import { LOAD_FLAGS, type LoadSettings, loadFlagsHelp, loadSettings } from './chaos/load-settings.js'
 import { storeReady } from './chaos/store-ready.js'
-import { endOfRun, flagOptions, integerFlag, readFlags, startRun } from './cli.js'
+import { cleanupFailed, endOfRun, flagOptions, integerFlag, readFlags, startRun } from './cli.js'
 import { type RunningServer, startServer } from './server.js'
 import { redact } from './store.js'
 import { bump, random, table, tally } from './tools.js'
@@ -250,9 +250,7 @@ export async function clusterChaos(argv: string[]): Promise<number> {
       failures.push(...(await check(running, load, failovers, s, serviceErrors, failedCommits)))
     }
   } finally {
-    await running?.stop({ dropTables: true, deleteKeys: true }).catch((error: Error) => {
-      failures.push(`cleanup failed: ${error.message}`)
-    })
+    await running?.stop({ dropTables: true, deleteKeys: true }).catch(cleanupFailed(failures))
     await cluster.stop()
   }
   return endOfRun({

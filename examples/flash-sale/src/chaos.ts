@@ -21,7 +21,16 @@ import { LOAD_FLAGS, type LoadSettings, loadFlagsHelp, loadSettings } from './ch
 import { OwnedRedis } from './chaos/redis-server.js'
 import { ServiceProcess } from './chaos/service.js'
 import { storeReady } from './chaos/store-ready.js'
-import { endOfRun, flagOptions, integerFlag, readFlags, runCommand, startRun, stringFlag } from './cli.js'
+import {
+  cleanupFailed,
+  endOfRun,
+  flagOptions,
+  integerFlag,
+  readFlags,
+  runCommand,
+  startRun,
+  stringFlag,
+} from './cli.js'
 import { openDatabase } from './db.js'
 import { openStore, redact } from './store.js'
 import { random } from './tools.js'
@@ -162,9 +171,7 @@ async function main(): Promise<number> {
         await db.dropTables()
         await db.close()
       }
-      await cleanup().catch((error: Error) => {
-        failures.push(`cleanup failed: ${error.message}`)
-      })
+      await cleanup().catch(cleanupFailed(failures))
     }
     await redis.dispose()
   }

@@ -134,6 +134,13 @@ export function runCommand(name: string, main: () => Promise<number>): void {
   )
 }
 
+/** A catch handler for a cleanup step at the end of a run: its error becomes one of the run's failures. */
+export function cleanupFailed(failures: string[]): (error: Error) => void {
+  return (error) => {
+    failures.push(`cleanup failed: ${error.message}`)
+  }
+}
+
 /**
  * The end of a run, printed, and its exit code: 130 when `interrupted` (saying what was
  * stopped), 1 with the failures, 0 with what held. `seed` names the run to repeat it.

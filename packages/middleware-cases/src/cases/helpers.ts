@@ -1,4 +1,4 @@
-import { type CounterStore, createQuota, type Quota, type QuotaHooks } from '@andromeda/core'
+import { type CounterStore, createQuota, type Quota, type QuotaHooks, type QuotaOptions } from '@andromeda/core'
 import { defaultRefundWhen, type SettleOutcome } from '@andromeda/core/http'
 import { expect, vi } from 'vitest'
 import type { RequestView } from '../harness.js'
@@ -39,6 +39,11 @@ export function windowQuota(
 ): Quota {
   const { name = 'api', limit, period, hooks } = options
   return createQuota({ name, store, limit, period, clock: windowStartClock(period), ...(hooks ? { hooks } : {}) })
+}
+
+/** A plain quota named `api` (no window) of `limit` units, default 3, with any other quota `options`. */
+export function apiQuota(store: CounterStore, limit = 3, options: Partial<QuotaOptions> = {}): Quota {
+  return createQuota({ name: 'api', store, limit, ...options })
 }
 
 /** A quota of `limit` (default 3) per hour that records what it gave back on its own. */

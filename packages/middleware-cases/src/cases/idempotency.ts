@@ -2,14 +2,14 @@ import { createQuota } from '@andromeda/core'
 import { expect, vi } from 'vitest'
 import type { MiddlewareCase } from '../case.js'
 import { call } from '../http.js'
-import { PROBLEM_JSON, recordOutcomes } from './helpers.js'
+import { apiQuota, PROBLEM_JSON, recordOutcomes } from './helpers.js'
 
 /** The Idempotency-Key header: a retry charged once (across a window boundary too), afresh after a refund, 400 for an unusable key. */
 export const IDEMPOTENCY_CASES: MiddlewareCase[] = [
   {
     name: 'charges the same Idempotency-Key once, and answers 400 for an unusable one',
     async run({ store, serve }) {
-      const quota = createQuota({ name: 'api', store: store(), limit: 3 })
+      const quota = apiQuota(store())
       const app = await serve([{ quota, id: () => 'u', idempotency: true }])
       const claim = (key: string) => call(`${app.url}/claim`, { method: 'POST', headers: { 'Idempotency-Key': key } })
       const first = await claim('"order-1"')
@@ -30,7 +30,7 @@ export const IDEMPOTENCY_CASES: MiddlewareCase[] = [
   {
     name: 'charges a retry afresh when the first attempt with that Idempotency-Key was refunded',
     async run({ store, serve }) {
-      const quota = createQuota({ name: 'api', store: store(), limit: 3 })
+      const quota = apiQuota(store())
       const { refundWhen, settled } = recordOutcomes()
       const app = await serve([{ quota, id: () => 'u', idempotency: true, refundWhen }])
       const failed = await call(`${app.url}/claim?fail=1`, { method: 'POST', headers: { 'Idempotency-Key': 'k' } })

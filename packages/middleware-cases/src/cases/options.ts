@@ -4,6 +4,7 @@ import { expect } from 'vitest'
 import type { CaseContext, MiddlewareCase } from '../case.js'
 import type { GateSpec } from '../harness.js'
 import { call } from '../http.js'
+import { apiQuota } from './helpers.js'
 
 /** Middleware options checked when the middleware is created (bad, misspelt, out of range), and long lifetimes that are accepted. */
 export const OPTION_CASES: MiddlewareCase[] = [
@@ -63,7 +64,7 @@ export const OPTION_CASES: MiddlewareCase[] = [
   {
     name: 'timeoutMs and holdMs of 30 days: a request is granted, not answered 503',
     async run({ store, serve }) {
-      const quota = createQuota({ name: 'api', store: store(), limit: 3 })
+      const quota = apiQuota(store())
       const app = await serve([{ quota, id: () => 'u', timeoutMs: 2 ** 31 - 1, holdMs: 30 * 86_400_000 }])
       expect((await call(`${app.url}/ok`)).status).toBe(200)
       expect((await quota.get('u')).usage).toBe(1)

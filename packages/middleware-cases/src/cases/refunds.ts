@@ -1,9 +1,9 @@
-import { createQuota, InvalidArgumentError } from '@andromeda/core'
+import { InvalidArgumentError } from '@andromeda/core'
 import { parseRateLimitItems as parseItems } from '@andromeda/test-utils'
 import { expect, vi } from 'vitest'
 import type { CaseContext, MiddlewareCase } from '../case.js'
 import { call } from '../http.js'
-import { byUser, hourlyQuota, recordOutcomes } from './helpers.js'
+import { apiQuota, byUser, hourlyQuota, recordOutcomes } from './helpers.js'
 
 /** An app behind one 3-per-hour quota counted per user, with a `refundWhen` that records each settlement. */
 async function hourlyApp<Req>({ req, store, serve }: CaseContext<Req>) {
@@ -63,7 +63,7 @@ export const REFUND_CASES: MiddlewareCase[] = [
   {
     name: 'an async refundWhen is awaited: limit 3, five successful requests answer 200, 200, 200, 429, 429',
     async run({ store, serve }) {
-      const quota = createQuota({ name: 'api', store: store(), limit: 3 })
+      const quota = apiQuota(store())
       const settledOutcomes: boolean[] = []
       const app = await serve([
         {
@@ -89,7 +89,7 @@ export const REFUND_CASES: MiddlewareCase[] = [
   {
     name: 'a refundWhen that answers a string is an InvalidArgumentError told to onError, and nothing is refunded',
     async run({ store, serve }) {
-      const quota = createQuota({ name: 'api', store: store(), limit: 3 })
+      const quota = apiQuota(store())
       const errors: unknown[] = []
       const app = await serve([
         { quota, id: () => 'u', refundWhen: (() => 'yes') as never, onError: (error) => void errors.push(error) },

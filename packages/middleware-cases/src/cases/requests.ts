@@ -3,7 +3,7 @@ import { parseRateLimitItems as parseItems } from '@andromeda/test-utils'
 import { expect } from 'vitest'
 import type { MiddlewareCase } from '../case.js'
 import { call } from '../http.js'
-import { byUser } from './helpers.js'
+import { apiQuota, byUser } from './helpers.js'
 
 /** Id functions that fail a request (a 500 from the framework's error handling) before anything is counted. */
 const FAILING_IDS: { name: string; id: () => unknown }[] = [
@@ -21,7 +21,7 @@ export const REQUEST_CASES: MiddlewareCase[] = [
   {
     name: 'honours cost from a function, skip and a custom id',
     async run({ req, store, serve }) {
-      const quota = createQuota({ name: 'api', store: store(), limit: 10 })
+      const quota = apiQuota(store(), 10)
       const app = await serve([
         {
           quota,
@@ -70,7 +70,7 @@ export const REQUEST_CASES: MiddlewareCase[] = [
   {
     name: 'an async skip is awaited; a skip that answers a string fails the request and counts nothing',
     async run({ store, serve }) {
-      const quota = createQuota({ name: 'api', store: store(), limit: 3 })
+      const quota = apiQuota(store())
       const counted = await serve([{ quota, id: () => 'u', skip: async () => false }])
       expect((await call(`${counted.url}/ok`)).status).toBe(200)
       expect((await quota.get('u')).usage).toBe(1)

@@ -4,7 +4,7 @@ import { downStore, hangingStore } from '@andromeda/test-utils'
 import { expect } from 'vitest'
 import type { MiddlewareCase } from '../case.js'
 import { call } from '../http.js'
-import { PROBLEM_JSON } from './helpers.js'
+import { apiQuota, PROBLEM_JSON } from './helpers.js'
 
 /** 503 cases that differ only in the store, the options, and the Retry-After (and time) the answer must show. */
 const SERVICE_UNAVAILABLE: {
@@ -72,7 +72,7 @@ export const STORE_FAULT_CASES: MiddlewareCase[] = [
       name,
       ownStore: true,
       async run({ serve }) {
-        const quota = createQuota({ name: 'api', store: store(), limit: 3, ...quotaOptions })
+        const quota = apiQuota(store(), 3, quotaOptions)
         const app = await serve([{ quota, id: () => 'u', ...gateOptions }])
         const started = Date.now()
         const res = await call(`${app.url}/ok`)
