@@ -123,15 +123,26 @@ function interruptSignal(stopping: string, forceOnSecond = false): AbortSignal {
   return interrupt.signal
 }
 
+/**
+ * Exit with `code` once stdout and stderr have written all they hold: `process.exit` alone cuts a
+ * report short when the output is a pipe (`pnpm demo | tee run.log`), whose writes are async.
+ */
+export function exitAfterOutput(code: number): void {
+  let pending = 2
+  const flushed = () => {
+    pending -= 1
+    if (pending === 0) process.exit(code)
+  }
+  process.stdout.write('', flushed)
+  process.stderr.write('', flushed)
+}
+
 /** Run a command's `main` and exit with its code; an unexpected error is printed and exits 1. */
 export function runCommand(name: string, main: () => Promise<number>): void {
-  main().then(
-    (code) => process.exit(code),
-    (error: Error) => {
-      console.error(`${name} failed: ${error.message}`)
-      process.exit(1)
-    },
-  )
+  main().then(exitAfterOutput, (error: Error) => {
+    console.error(`${name} failed: ${error.message}`)
+    exitAfterOutput(1)
+  })
 }
 
 /** A catch handler for a cleanup step at the end of a run: its error becomes one of the run's failures. */

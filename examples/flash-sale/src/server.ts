@@ -2,6 +2,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { pathToFileURL } from 'node:url'
 import { createFlashSale, type FlashSale, type FlashSaleOptions } from './app.js'
+import { exitAfterOutput } from './cli.js'
 import { type Database, openDatabase } from './db.js'
 import { openStore, type StoreHandle, type StoreOptions } from './store.js'
 
@@ -123,10 +124,10 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     console.log(`\n${signal}: stopping (final usage sync)...`)
     running.stop().then(
-      () => process.exit(0),
+      () => exitAfterOutput(0),
       (error: Error) => {
         console.error(`stop failed: ${error.message}`)
-        process.exit(1)
+        exitAfterOutput(1)
       },
     )
   }
@@ -137,6 +138,6 @@ async function main(): Promise<void> {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((error: Error) => {
     console.error(`flash-sale: ${error.message}`)
-    process.exit(1)
+    exitAfterOutput(1)
   })
 }

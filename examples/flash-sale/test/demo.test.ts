@@ -4,9 +4,17 @@ import { describe, expect, it } from 'vitest'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
-/** Run the demo as a user does (its own process); optionally send it a signal once the load has begun. */
-function runDemo(args: string[], interruptAfterMs?: number) {
-  const child = spawn(process.execPath, ['--conditions=@andromeda/source', '--import', 'tsx', 'src/demo.ts', ...args], {
+const DEMO = [process.execPath, '--conditions=@andromeda/source', '--import', 'tsx', 'src/demo.ts']
+
+/**
+ * Run the demo as a user does (its own process); optionally send it a signal once the load has
+ * begun. `slowReader`: its stdout goes through a pipe that is read only after a second
+ * (`demo | (sleep 1; cat)`), so the pipe is full when the demo ends; the exit code is the demo's.
+ */
+function runDemo(args: string[], interruptAfterMs?: number, slowReader = false) {
+  const pipeline = `"$@" | (sleep 1; cat); exit \${PIPESTATUS[0]}`
+  const [command, ...argv] = slowReader ? ['bash', '-c', pipeline, 'demo', ...DEMO, ...args] : [...DEMO, ...args]
+  const child = spawn(command!, argv, {
     cwd: root,
     env: { ...process.env, REDIS_URL: '', DATABASE_URL: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -49,6 +57,15 @@ describe('pnpm demo', () => {
     expect(run.stdout).toMatch(/FLASH-2\s+20\s+20\s+20\s+20\s+20\s+ok/)
     expect(run.stdout).toMatch(/latency\s+p50 .* p95 .* p99 /)
     expect(run.stdout).toContain('errors        0')
+  }, 120_000)
+
+  it('a report larger than a pipe buffer reaches a piped stdout whole, its verdict last', async () => {
+    // 2,000 table rows: far more than one pipe buffer, so an exit that does not wait for the
+    // slow reader cuts the report short.
+    const run = await runDemo(['--claims', '10', '--vouchers', '2000', '--limit', '1'], undefined, true)
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stdout).toMatch(/FLASH-2000\s/)
+    expect(run.stdout.trimEnd().split('\n').at(-1)).toMatch(/^ok: no voucher oversold/)
   }, 120_000)
 
   it('Ctrl-C during the load stops the server and the sync (final flush) and exits 130 without a stack trace', async () => {

@@ -68,6 +68,7 @@ describe('public entry points', () => {
         'QUOTA_GATE_OPTION_KEYS',
         'badIdempotencyKeyProblem',
         'createQuotaGate',
+        'errorStatus',
         'defaultRefundWhen',
         'quotaExceededProblem',
         'secondsUntil',

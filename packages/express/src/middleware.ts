@@ -1,4 +1,10 @@
-import { createQuotaGate, PROBLEM_CONTENT_TYPE, type QuotaGateOptions, type QuotaRefusal } from '@andromeda/core/http'
+import {
+  createQuotaGate,
+  errorStatus,
+  PROBLEM_CONTENT_TYPE,
+  type QuotaGateOptions,
+  type QuotaRefusal,
+} from '@andromeda/core/http'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 
 /** Options of `expressQuota`: the shared gate options (see `QuotaGateOptions`) plus `onExceeded`. */
@@ -6,7 +12,8 @@ export interface ExpressQuotaOptions<Req extends Request = Request> extends Quot
   /**
    * Called on a 429 after the status, `Retry-After` and RateLimit headers are set. Send your
    * own response from it, or return without sending and the default problem+json body is sent.
-   * If it throws, the error is forwarded to `next`.
+   * If it throws, the error is forwarded to `next` with the status set to its own `status` /
+   * `statusCode` (400 to 599) or 500, never the 429; the RateLimit headers stay.
    */
   onExceeded?: (req: Req, res: Response, refusal: QuotaRefusal) => void | Promise<void>
 }
@@ -72,6 +79,8 @@ export function expressQuota<Req extends Request = Request>(options: ExpressQuot
         try {
           await onExceeded(req, res, decision.refusal)
         } catch (error) {
+          // The 429 set above is not this answer: Express's error handler keeps a status >= 400.
+          if (!res.headersSent) res.statusCode = errorStatus(error)
           next(error)
           return
         }

@@ -1,6 +1,7 @@
 import { checkOptionKeys, InvalidArgumentError, type QuotaResult } from '@andromeda/core'
 import {
   createQuotaGate,
+  errorStatus,
   type GateDecision,
   PROBLEM_CONTENT_TYPE,
   QUOTA_GATE_OPTION_KEYS,
@@ -26,7 +27,8 @@ export interface FastifyQuotaOptions extends Omit<QuotaGateOptions<FastifyReques
   /**
    * Called on a 429 after the status, `Retry-After` and RateLimit headers are set. Send your
    * own answer from it (`reply.send(...)`), or return without sending and the default
-   * problem+json body is sent. If it throws, Fastify's error handling answers.
+   * problem+json body is sent. If it throws, Fastify's error handling answers with the
+   * error's own `status` / `statusCode` (400 to 599) or 500, never the 429.
    */
   onExceeded?: (request: FastifyRequest, reply: FastifyReply, refusal: QuotaRefusal) => void | Promise<void>
   /**
@@ -101,7 +103,13 @@ function createHook(options: FastifyQuotaOptions): QuotaHook {
       reply.code(decision.status)
       decision.writeHeaders(access)
       if (decision.refusal && onExceeded) {
-        await onExceeded(request, reply, decision.refusal)
+        try {
+          await onExceeded(request, reply, decision.refusal)
+        } catch (error) {
+          // The 429 set above is not this answer: Fastify's error handler keeps a status it finds set.
+          if (!reply.sent) reply.code(errorStatus(error))
+          throw error
+        }
         if (reply.sent) return reply
       }
       return reply.type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(decision.problem))

@@ -13,7 +13,8 @@ export interface HonoQuotaOptions<C extends Context = Context> extends QuotaGate
   /**
    * Called on a 429 after the status, `Retry-After` and RateLimit headers are set on `c`.
    * Return a `Response` (`c.json(...)`) to answer yourself; return nothing and the default
-   * problem+json body is sent.
+   * problem+json body is sent. If it throws, Hono's error handling answers (`app.onError`; by
+   * default a 500), never the 429.
    */
   onExceeded?: (c: C, refusal: QuotaRefusal) => Response | undefined | Promise<Response | undefined>
 }

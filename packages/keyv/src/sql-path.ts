@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '@andromeda/core'
+import { checkOptionKeys, InvalidArgumentError } from '@andromeda/core'
 import { minKeyLength } from './backend.js'
 import type { KeyvCounterStore } from './counter-store.js'
 import { commitAllowanceMs } from './sql/calls.js'
@@ -66,12 +66,15 @@ export interface KeyvSqlMigrationOptions {
 /**
  * The SQL that creates the table and routines of the SQL path: what `createKeyvStore` runs on
  * first use unless `createTable: false`. Run it from your migrations when the application's
- * database user may not create tables or routines. Every statement is idempotent.
+ * database user may not create tables or routines. Every statement is idempotent; run them from
+ * one place at a time (on PostgreSQL, concurrent `CREATE OR REPLACE FUNCTION`s of one function
+ * fail with `tuple concurrently updated`).
  *
  * @param options - `dialect` (required), `table`, `schema`.
  * @returns the statements, in order; run each as one query.
- * @throws InvalidArgumentError when `dialect` is unknown or `table` / `schema` is not a plain
- *   identifier (1 to 48 / 63 letters, digits or `_`, not starting with a digit).
+ * @throws InvalidArgumentError for an option it does not know, a `schema` with the `mysql`
+ *   dialect, an unknown `dialect`, or a `table` / `schema` that is not a plain identifier (1 to
+ *   48 / 63 letters, digits or `_`, not starting with a digit).
  *
  * @example
  * ```ts
@@ -89,7 +92,11 @@ export interface KeyvSqlMigrationOptions {
  */
 export function keyvSqlMigration(options: KeyvSqlMigrationOptions): string[] {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options', 'must be an object')
+  checkOptionKeys('', options, ['dialect', 'table', 'schema'])
   const table = checkTable(options.table ?? DEFAULT_SQL_TABLE)
+  if (options.dialect === 'mysql' && options.schema !== undefined) {
+    throw new InvalidArgumentError('schema', "is an option of the 'postgres' dialect only")
+  }
   if (options.dialect === 'postgres') return postgresMigration(checkSchema('schema', options.schema ?? 'public'), table)
   if (options.dialect === 'mysql') return mysqlMigration(table)
   throw new InvalidArgumentError('dialect', `must be 'postgres' or 'mysql', got ${String(options.dialect)}`)

@@ -172,4 +172,13 @@ describe('SQL path arguments', () => {
   it('keyvSqlMigration names an unknown dialect', () => {
     expect(() => keyvSqlMigration({ dialect: 'oracle' as never })).toThrow(/dialect/)
   })
+
+  it('keyvSqlMigration refuses an option it does not know, and a schema on MySQL, naming it', () => {
+    const misspelt = () => keyvSqlMigration({ dialect: 'postgres', tabel: 'orders_quota' } as never)
+    expect(misspelt).toThrow(InvalidArgumentError)
+    expect(misspelt).toThrow(/tabel: is not an option \(did you mean 'table'\?\)/)
+    const schemaOnMysql = () => keyvSqlMigration({ dialect: 'mysql', schema: 'x' })
+    expect(schemaOnMysql).toThrow(InvalidArgumentError)
+    expect(schemaOnMysql).toThrow(/^schema: /)
+  })
 })

@@ -1,4 +1,10 @@
-import { createQuotaGate, PROBLEM_CONTENT_TYPE, type QuotaGateOptions, type QuotaRefusal } from '@andromeda/core/http'
+import {
+  createQuotaGate,
+  errorStatus,
+  PROBLEM_CONTENT_TYPE,
+  type QuotaGateOptions,
+  type QuotaRefusal,
+} from '@andromeda/core/http'
 import type { Context, Middleware } from 'koa'
 
 /** Options of `koaQuota`: the shared gate options (see `QuotaGateOptions`) over `ctx`, plus `onExceeded`. */
@@ -6,14 +12,9 @@ export interface KoaQuotaOptions<Ctx extends Context = Context> extends QuotaGat
   /**
    * Called on a 429 after `ctx.status`, `Retry-After` and the RateLimit headers are set. Set
    * `ctx.body` to answer yourself; leave it empty and the default problem+json body is used.
+   * If it throws, the error goes to Koa with the RateLimit fields added to `err.headers`.
    */
   onExceeded?: (ctx: Ctx, refusal: QuotaRefusal) => void | Promise<void>
-}
-
-function statusOf(error: unknown): number {
-  const e = error as { status?: unknown; statusCode?: unknown } | null
-  const status = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : 500
-  return status >= 400 && status <= 599 ? status : 500
 }
 
 /**
@@ -88,7 +89,13 @@ export function koaQuota<Ctx extends Context = Context>(options: KoaQuotaOptions
       ctx.status = decision.status
       decision.writeHeaders(access)
       if (decision.refusal && onExceeded) {
-        await onExceeded(ctx, decision.refusal)
+        try {
+          await onExceeded(ctx, decision.refusal)
+        } catch (error) {
+          // Koa's error answer drops the headers set so far but for the error's own.
+          keepHeadersOnError(ctx, error, decision.headerNames)
+          throw error
+        }
         if (ctx.body !== undefined && ctx.body !== null) return
       }
       ctx.type = PROBLEM_CONTENT_TYPE
@@ -102,7 +109,7 @@ export function koaQuota<Ctx extends Context = Context>(options: KoaQuotaOptions
       await next()
     } catch (error) {
       keepHeadersOnError(ctx, error, decision.headerNames)
-      await decision.settle({ status: statusOf(error), error, aborted: aborted() })
+      await decision.settle({ status: errorStatus(error), error, aborted: aborted() })
       throw error
     }
     await decision.settle({ status: ctx.status, aborted: aborted() })

@@ -18,6 +18,7 @@ export const parseValue = (raw: string): number => parseCounterValue(raw, 'Redis
 /** A value the script wrote itself with string.format('%d') (checked there). */
 const written = (raw: string): number => Number(raw)
 
+const parseTtl = (raw: string | undefined): number | undefined => parseTtlMs(raw, 'Redis')
 const parseOptional = (raw: string | undefined): number | undefined => parseOptionalCounterValue(raw, 'Redis')
 
 const REFUSED = { l: 'limit', f: 'floor', m: 'missing', x: 'hold' } as const
@@ -29,19 +30,19 @@ export function decodeApplyEntry(reply: string[], at: number): ApplyResult {
   const b = reply[at + 2]
   switch (code) {
     case 'o':
-      return { ok: true, values: [written(a)], ttlMs: [parseTtlMs(b)] }
+      return { ok: true, values: [written(a)], ttlMs: [parseTtl(b)] }
     case 'l':
     case 'f':
     case 'm':
     case 'x':
-      return { ok: false, index: 0, reason: REFUSED[code], values: [parseOptional(a)], ttlMs: [parseTtlMs(b)] }
+      return { ok: false, index: 0, reason: REFUSED[code], values: [parseOptional(a)], ttlMs: [parseTtl(b)] }
     case 'p':
       // A hold settled before: nothing changed now.
-      return { ok: true, values: [a === '' ? 0 : parseValue(a)], ttlMs: [parseTtlMs(b)], replayed: true }
+      return { ok: true, values: [a === '' ? 0 : parseValue(a)], ttlMs: [parseTtl(b)], replayed: true }
     case 'r': {
       // The record's lifetime was measured when it was written; the contract wants it now.
       const [value, ttl] = a.split(',')
-      const recorded = parseTtlMs(ttl)
+      const recorded = parseTtl(ttl)
       return {
         ok: true,
         values: [parseValue(value ?? '')],
@@ -69,7 +70,7 @@ export function decodeGetEntry(reply: string[], at: number): CounterSnapshot | u
     })
   if (raw === undefined || raw === '') return undefined
   const value = parseValue(raw)
-  const ttlMs = parseTtlMs(reply[at + 2])
+  const ttlMs = parseTtl(reply[at + 2])
   return ttlMs === undefined ? { value } : { value, ttlMs }
 }
 
@@ -81,7 +82,7 @@ export function parseApply(reply: string[], n: number): ApplyResult {
   if (status === 'ok' || status === 'settled') {
     for (let i = 0; i < n; i++) {
       values[i] = written(reply[1 + 2 * i] ?? '')
-      ttlMs[i] = parseTtlMs(reply[2 + 2 * i])
+      ttlMs[i] = parseTtl(reply[2 + 2 * i])
     }
     // 'settled': every op settled a hold settled before, so nothing changed now.
     return status === 'ok'
@@ -93,7 +94,7 @@ export function parseApply(reply: string[], n: number): ApplyResult {
     const elapsedMs = Number(reply[2] ?? 0)
     for (let i = 0; i < n; i++) {
       values[i] = parseValue(parts[2 * i] ?? '')
-      const ttl = parseTtlMs(parts[2 * i + 1])
+      const ttl = parseTtl(parts[2 * i + 1])
       ttlMs[i] = ttl === undefined ? undefined : ttl - elapsedMs
     }
     return { ok: true, values: values as number[], ttlMs, replayed: true }

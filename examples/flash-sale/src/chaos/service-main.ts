@@ -5,6 +5,7 @@
  * serves, and `error <where>: <code>` for each failure the service reports. SIGTERM stops it
  * (requests in flight finish, final usage sync) and it exits 0.
  */
+import { exitAfterOutput } from '../cli.js'
 import { type ServerConfig, startServer } from '../server.js'
 
 /** What kind of failure the service reported, e.g. `refund: ERR_STORE`. */
@@ -24,10 +25,10 @@ const running = await startServer({
 process.stdout.write(`listening ${running.url}\n`)
 process.once('SIGTERM', () => {
   running.stop().then(
-    () => process.exit(0),
+    () => exitAfterOutput(0),
     (error: Error) => {
       console.error(`flash-sale service: stop failed: ${error.message}`)
-      process.exit(1)
+      exitAfterOutput(1)
     },
   )
 })

@@ -9,6 +9,7 @@
  */
 
 export * from './adapter-exports.js'
+export { errorStatus } from './error-status.js'
 export {
   createQuotaGate,
   type GateDecision,

@@ -5,6 +5,7 @@ import type { RawSnapshot } from './driver.js'
 
 const DATABASE = 'the database'
 const parseValue = (raw: string | undefined): number => parseCounterValue(raw, DATABASE)
+const parseTtl = (raw: string | undefined | null): number | undefined => parseTtlMs(raw, DATABASE)
 
 /**
  * The apply routine's reply (postgres/apply.ts):
@@ -22,7 +23,7 @@ export function parseApplyReply(reply: string, n: number): ApplyResult {
     const ttlMs: (number | undefined)[] = new Array(n)
     for (let i = 0; i < n; i++) {
       values[i] = parseValue(parts[offset + 2 * i])
-      const ttl = parseTtlMs(parts[offset + 2 * i + 1])
+      const ttl = parseTtl(parts[offset + 2 * i + 1])
       ttlMs[i] = ttl === undefined ? undefined : ttl - elapsedMs
     }
     // 'same': every op settled a hold settled before, so nothing changed (as a replay).
@@ -35,6 +36,6 @@ export function parseApplyReply(reply: string, n: number): ApplyResult {
 export function parseSnapshot(raw: RawSnapshot | undefined): CounterSnapshot | undefined {
   if (raw === undefined) return undefined
   const value = parseValue(raw.value)
-  const ttlMs = parseTtlMs(raw.ttlMs)
+  const ttlMs = parseTtl(raw.ttlMs)
   return ttlMs === undefined ? { value } : { value, ttlMs }
 }

@@ -116,6 +116,20 @@ export const HEADER_CASES: MiddlewareCase[] = [
     },
   },
   {
+    name: 'an onExceeded that throws is a server error: 500 (never the 429), the RateLimit headers kept',
+    async run({ store, serve }) {
+      const quota = windowQuota(store(), { limit: 1, period: 'minute' })
+      const refusalBody = () => {
+        throw new Error('the custom 429 body failed')
+      }
+      const app = await serve([{ quota, id: () => 'u', refusalBody }])
+      expect((await call(`${app.url}/ok`)).status).toBe(200)
+      const res = await call(`${app.url}/ok`)
+      expect(res.status).toBe(500)
+      expect(parseItems(res.headers.get('ratelimit') ?? undefined).api!.r).toBe(0)
+    },
+  },
+  {
     name: "Retry-After and the RateLimit reset come from the quota's clock, 2 minutes behind or ahead of real time",
     async run({ store, serve }) {
       for (const offsetMs of [-120_000, 120_000]) {
