@@ -57,7 +57,9 @@ export interface QuotaGateOptions<Req> {
   skip?: (req: Req) => boolean | Promise<boolean>
   /**
    * When a granted request gets its units back. Default `defaultRefundWhen`: the handler threw
-   * or forwarded an error, or the final status is >= 400. `false` never refunds.
+   * or forwarded an error, or the final status is >= 400. `false` never refunds. One that
+   * throws or answers a non-boolean keeps the units (the request's units are committed) and its
+   * error goes to `onError`.
    */
   refundWhen?: false | ((outcome: SettleOutcome, req: Req) => boolean | Promise<boolean>)
   /** Which RateLimit header fields to write: `true` (default, the draft's), `false`, or `HeaderOptions`. */
