@@ -244,7 +244,7 @@ export async function clusterChaos(argv: string[]): Promise<number> {
     }
     const failovers = await done
     if (!interrupted.aborted) {
-      await storeReady(running.sale.vouchers, codes[0]!)
+      await storeReady(running.sale.vouchers, codes)
       await running.closeHttp()
       await running.sale.sync.stop()
       failures.push(...(await check(running, load, failovers, s, serviceErrors, failedCommits)))

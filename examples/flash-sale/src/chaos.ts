@@ -155,7 +155,7 @@ async function main(): Promise<number> {
     if (!interrupted.aborted) {
       // The end: the last fault is over. Wait for the store, let every hold of the run lapse,
       // then stop the service (final sync flush) and check.
-      await storeReady(vouchers, codes[0]!)
+      await storeReady(vouchers, codes)
       await sleep(s.holdMs + 250)
       await service.stop()
       failures.push(...(await checkChaosRun(observer, load, faults, service.errors, s.holdMs)))

@@ -2,13 +2,14 @@ import type { CounterStore } from '@andromeda/core'
 import { createMemoryStore } from '@andromeda/memory'
 import { createRedisStore } from '@andromeda/redis'
 import { Cluster, Redis } from 'ioredis'
+import { retryWithin } from './tools.js'
 
 /** The counter store and what it takes to shut it down. */
 export interface StoreHandle {
   readonly kind: 'memory' | 'redis'
   readonly store: CounterStore
   /** Redis only: delete every key under this handle's prefix (the demo's own keys). */
-  deleteOwnKeys(): Promise<number>
+  deleteOwnKeys(): Promise<void>
   /** Wait for calls in flight, then disconnect. */
   close(): Promise<void>
 }
@@ -33,7 +34,7 @@ export async function openStore(options: StoreOptions = {}): Promise<StoreHandle
     // Roomy: every (user, voucher) pair has a per-user counter, and evicting a live counter
     // would forget usage.
     const store = createMemoryStore({ max: 1_000_000 })
-    return { kind: 'memory', store, deleteOwnKeys: async () => 0, close: async () => store.close?.() }
+    return { kind: 'memory', store, deleteOwnKeys: async () => {}, close: async () => store.close?.() }
   }
   const client = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: 2 })
   client.on('error', () => {}) // reconnects are ioredis's business; calls fail with StoreError meanwhile
@@ -66,20 +67,9 @@ async function openRedisHandle(client: Redis | Cluster, where: string, options: 
   return {
     kind: 'redis',
     store,
-    async deleteOwnKeys() {
-      let deleted = 0
-      // SCAN, never KEYS: only our prefix, without blocking a server. On a Cluster, every node
-      // (after a failover the client's idea of who is primary may lag; a replica lists its
-      // primary's keys); each key is deleted through the client, which routes it to its slot.
-      const nodes = client instanceof Cluster ? client.nodes('all') : [client]
-      for (const node of nodes) {
-        for await (const keys of node.scanStream({ match: `${prefix}*`, count: 1000 })) {
-          const unlinked = await Promise.all((keys as string[]).map((key) => client.unlink(key)))
-          deleted += unlinked.reduce((a, b) => a + b, 0)
-        }
-      }
-      return deleted
-    },
+    // A Cluster's client may still list a node whose connection a failover just closed: the
+    // scan is asked again (deleting is idempotent) until it answers, bounded.
+    deleteOwnKeys: () => retryWithin('could not delete the keys', 15_000, () => deleteKeys(client, prefix)),
     async close() {
       await store.close()
       await client.quit().catch(() => client.disconnect())
@@ -95,5 +85,20 @@ export function redact(url: string): string {
     return parsed.toString()
   } catch {
     return '(invalid URL)'
+  }
+}
+
+/**
+ * Delete every key under `prefix`: SCAN, never KEYS, so only our prefix and without blocking a
+ * server. On a Cluster, every node (after a failover the client's idea of who is primary may
+ * lag; a replica lists its primary's keys); each key is deleted through the client, which routes
+ * it to its slot.
+ */
+async function deleteKeys(client: Redis | Cluster, prefix: string): Promise<void> {
+  const nodes = client instanceof Cluster ? client.nodes('all') : [client]
+  for (const node of nodes) {
+    for await (const keys of node.scanStream({ match: `${prefix}*`, count: 1000 })) {
+      await Promise.all((keys as string[]).map((key) => client.unlink(key)))
+    }
   }
 }

@@ -1,4 +1,26 @@
-/** Small pieces the load generators (`pnpm demo`, `pnpm chaos`) share: a seeded PRNG, tallies, a text table. */
+/** Small pieces the load generators (`pnpm demo`, `pnpm chaos`) share: a seeded PRNG, tallies, a text table, a bounded retry. */
+import { setTimeout as sleep } from 'node:timers/promises'
+
+/**
+ * Call `attempt` until it resolves, pausing `pauseMs` after each failure. Past `withinMs` the
+ * last failure is thrown as `<failed> within N s: <its message>`.
+ */
+export async function retryWithin<T>(
+  failed: string,
+  withinMs: number,
+  attempt: () => Promise<T>,
+  pauseMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + withinMs
+  for (;;) {
+    try {
+      return await attempt()
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`${failed} within ${withinMs / 1000} s: ${(error as Error).message}`)
+      await sleep(pauseMs)
+    }
+  }
+}
 
 /** Small seeded PRNG (mulberry32), so a run can be repeated with `--seed`. Returns floats in [0, 1). */
 export function random(seed: number): () => number {

@@ -43,6 +43,7 @@ describe('public entry points', () => {
         'checkApplyArgs',
         'checkInteger',
         'checkKey',
+        'checkOrder',
         'checkOptionKeys',
         'checkTimerMs',
         'counterKey',

@@ -251,6 +251,33 @@ describe('createQuotaGate', () => {
     expect(access.headers.get('ratelimit-policy')).toBe('"api";q=2;w=86400')
   })
 
+  it('carries every refusal (400, 429, 503) as a problem+json body ready to send', async () => {
+    const down = mapStore()
+    down.apply = async () => {
+      throw new StoreError('connection refused', { retryable: true })
+    }
+    const full = createQuota({ name: 'api', store: mapStore(), limit: 1 })
+    await full.consume('u')
+    const refusals = [
+      await createQuotaGate<object>({ quota: full, id: () => 'u', idempotency: true }).begin(
+        {},
+        { 'idempotency-key': '' },
+      ),
+      await createQuotaGate<object>({ quota: full, id: () => 'u' }).begin({}, {}),
+      await createQuotaGate<object>({
+        quota: createQuota({ name: 'api', store: down, limit: 1 }),
+        id: () => 'u',
+      }).begin({}, {}),
+    ]
+    expect(refusals.map((d) => (d.action === 'refuse' ? d.status : d.action))).toEqual([400, 429, 503])
+    for (const decision of refusals) {
+      if (decision.action !== 'refuse') throw new Error('expected a refusal')
+      expect(decision.contentType).toBe('application/problem+json')
+      expect(JSON.parse(decision.body)).toEqual(decision.problem)
+      expect(decision.problem.status).toBe(decision.status)
+    }
+  })
+
   it('answers a store fault with a 503 that says when to come back (Retry-After, and in the body)', async () => {
     const down = mapStore()
     down.apply = async () => {

@@ -1,10 +1,4 @@
-import {
-  createQuotaGate,
-  errorStatus,
-  PROBLEM_CONTENT_TYPE,
-  type QuotaGateOptions,
-  type QuotaRefusal,
-} from '@andromeda/core/http'
+import { createQuotaGate, errorStatus, type QuotaGateOptions, type QuotaRefusal } from '@andromeda/core/http'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 
 /** Options of `expressQuota`: the shared gate options (see `QuotaGateOptions`) plus `onExceeded`. */
@@ -86,8 +80,8 @@ export function expressQuota<Req extends Request = Request>(options: ExpressQuot
         }
         if (res.headersSent || res.writableEnded) return
       }
-      res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE)
-      res.end(JSON.stringify(decision.problem))
+      res.setHeader('Content-Type', decision.contentType)
+      res.end(decision.body)
       return
     }
     decision.writeHeaders(access)

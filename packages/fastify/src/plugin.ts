@@ -3,7 +3,6 @@ import {
   createQuotaGate,
   errorStatus,
   type GateDecision,
-  PROBLEM_CONTENT_TYPE,
   QUOTA_GATE_OPTION_KEYS,
   type QuotaGateOptions,
   type QuotaRefusal,
@@ -112,7 +111,7 @@ function createHook(options: FastifyQuotaOptions): QuotaHook {
         }
         if (reply.sent) return reply
       }
-      return reply.type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(decision.problem))
+      return reply.type(decision.contentType).send(decision.body)
     }
     decision.writeHeaders(access)
     request.quota = decision.result

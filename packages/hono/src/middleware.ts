@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type QuotaResult } from '@andromeda/core'
-import { createQuotaGate, PROBLEM_CONTENT_TYPE, type QuotaGateOptions, type QuotaRefusal } from '@andromeda/core/http'
+import { createQuotaGate, type QuotaGateOptions, type QuotaRefusal } from '@andromeda/core/http'
 import type { Context, MiddlewareHandler } from 'hono'
 
 /**
@@ -87,7 +87,7 @@ export function honoQuota<C extends Context = Context>(
           )
         }
       }
-      return c.body(JSON.stringify(decision.problem), decision.status, { 'Content-Type': PROBLEM_CONTENT_TYPE })
+      return c.body(decision.body, decision.status, { 'Content-Type': decision.contentType })
     }
     decision.writeHeaders(access)
     context.set('quota', decision.result)

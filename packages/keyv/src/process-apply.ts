@@ -1,4 +1,5 @@
 import type { ApplyOptions, ApplyResult, CounterOp } from '@andromeda/core'
+import { checkOrder, type OpOutcome } from '@andromeda/core/store'
 import type { PlannedWrite } from './backend.js'
 import { type CounterEntry, type CounterState, PlanCall, type ReadEntry } from './process-call.js'
 import { settledKeyOf } from './process-holds.js'
@@ -55,29 +56,18 @@ export async function planApply(
   return { result: { ok: true, values, ttlMs }, writes }
 }
 
-/**
- * Check every op in order on the scratch copy: the refusal's plan, or how many ops only replayed
- * a settle. A counter to report missing is reported only when no other op is refused: loading it
- * could not make the call fit.
- */
+/** Check every op on the scratch copy, in the contract's order: the refusal's plan, or how many ops only replayed a settle. */
 async function checkOps(call: PlanCall): Promise<ApplyPlan | number> {
-  const unknown = new Set<string>()
-  let missing = -1
-  let replayedSettles = 0
-  for (const [index, op] of call.ops.entries()) {
-    if (unknown.has(op.key)) continue
-    const state = call.state(op.key)
-    if (!state.exists && op.ifMissing === 'report') {
-      if (missing < 0) missing = index
-      unknown.add(op.key)
-      continue
-    }
-    const outcome =
-      op.settle === undefined ? await checkDelta(call, op, state) : await checkSettle(call, op, op.settle, state)
-    if (outcome === 'replayed') replayedSettles++
-    else if (outcome !== undefined) return refuse(call, index, outcome)
-  }
-  return missing >= 0 ? refuse(call, missing, 'missing') : replayedSettles
+  const order = checkOrder<Refusal>(call.ops, (key) => call.state(key).exists)
+  let step = order.next()
+  while (!step.done) step = order.next(await checkOp(call, call.ops[step.value]!))
+  const verdict = step.value
+  return verdict.refused ? refuse(call, verdict.index, verdict.reason) : verdict.replayedSettles
+}
+
+function checkOp(call: PlanCall, op: CounterOp): Promise<OpOutcome<Refusal>> {
+  const state = call.state(op.key)
+  return op.settle === undefined ? checkDelta(call, op, state) : checkSettle(call, op, op.settle, state)
 }
 
 /** A settle: the kept units stay, the rest come back; a hold settled before (in this call or within its length) changes nothing. */

@@ -1,10 +1,4 @@
-import {
-  createQuotaGate,
-  errorStatus,
-  PROBLEM_CONTENT_TYPE,
-  type QuotaGateOptions,
-  type QuotaRefusal,
-} from '@andromeda/core/http'
+import { createQuotaGate, errorStatus, type QuotaGateOptions, type QuotaRefusal } from '@andromeda/core/http'
 import type { Context, Middleware } from 'koa'
 
 /** Options of `koaQuota`: the shared gate options (see `QuotaGateOptions`) over `ctx`, plus `onExceeded`. */
@@ -98,8 +92,8 @@ export function koaQuota<Ctx extends Context = Context>(options: KoaQuotaOptions
         }
         if (ctx.body !== undefined && ctx.body !== null) return
       }
-      ctx.type = PROBLEM_CONTENT_TYPE
-      ctx.body = JSON.stringify(decision.problem)
+      ctx.type = decision.contentType
+      ctx.body = decision.body
       return
     }
     decision.writeHeaders(access)

@@ -1,5 +1,5 @@
 import type { ApplyOptions, ApplyResult, CounterOp } from '@andromeda/core'
-import { checkApplyArgs } from '@andromeda/core/store'
+import { checkApplyArgs, checkOrder, type OpOutcome } from '@andromeda/core/store'
 import { Counter, type Entries, HeldCounter } from './entries.js'
 
 const DEFAULT_RECORD_TTL_MS = 86_400_000
@@ -161,29 +161,19 @@ class Call {
   }
 }
 
-/**
- * Check every op in order on the scratch copy: the refusal, or how many ops only replayed a
- * settle. A counter to report missing is reported only when no other op is refused: loading it
- * could not make the call fit.
- */
+/** Check every op on the scratch copy, in the contract's order: the refusal, or how many ops only replayed a settle. */
 function checkOps(call: Call): ApplyResult | number {
   revokeLoads(call)
-  const unknown = new Set<string>()
-  let missing = -1
-  let replayedSettles = 0
-  for (const [i, op] of call.ops.entries()) {
-    if (unknown.has(op.key)) continue
-    const state = call.stateOf(op.key)
-    if (!state.exists && op.ifMissing === 'report') {
-      if (missing < 0) missing = i
-      unknown.add(op.key)
-      continue
-    }
-    const outcome = op.settle === undefined ? checkDelta(call, op, state) : checkSettle(call, op, op.settle, state)
-    if (outcome === 'replayed') replayedSettles++
-    else if (outcome !== undefined) return call.refuse(i, outcome)
-  }
-  return missing >= 0 ? call.refuse(missing, 'missing') : replayedSettles
+  const order = checkOrder<Refusal>(call.ops, (key) => call.stateOf(key).exists)
+  let step = order.next()
+  while (!step.done) step = order.next(checkOp(call, call.ops[step.value]!))
+  const verdict = step.value
+  return verdict.refused ? call.refuse(verdict.index, verdict.reason) : verdict.replayedSettles
+}
+
+function checkOp(call: Call, op: CounterOp): OpOutcome<Refusal> {
+  const state = call.stateOf(op.key)
+  return op.settle === undefined ? checkDelta(call, op, state) : checkSettle(call, op, op.settle, state)
 }
 
 /**

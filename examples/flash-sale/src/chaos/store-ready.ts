@@ -1,16 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Quota } from '@andromeda/core'
+import { retryWithin } from '../tools.js'
 
-/** Wait until the store answers again after the last fault or failover (bounded: 15 s). */
-export async function storeReady(vouchers: Quota, code: string): Promise<void> {
-  const deadline = Date.now() + 15_000
-  for (;;) {
-    try {
-      await vouchers.get(code)
-      return
-    } catch (error) {
-      if (Date.now() > deadline) throw new Error(`the store did not recover within 15 s: ${(error as Error).message}`)
-      await sleep(100)
-    }
-  }
+/**
+ * Wait until the store answers for every voucher after the last fault or failover (bounded:
+ * 15 s). Each code's keys may sit on another node of a Cluster, so every code is asked.
+ */
+export async function storeReady(vouchers: Quota, codes: readonly string[]): Promise<void> {
+  await retryWithin('the store did not recover', 15_000, () => Promise.all(codes.map((code) => vouchers.get(code))))
 }

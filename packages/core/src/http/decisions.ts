@@ -8,6 +8,7 @@ import type { GateSettings, SettleOutcome } from './gate-options.js'
 import { type HeaderAccess, type RateLimitInfo, secondsUntil, writeRateLimitHeaders } from './headers.js'
 import {
   badIdempotencyKeyProblem,
+  PROBLEM_CONTENT_TYPE,
   type ProblemDetails,
   quotaExceededProblem,
   storeUnavailableProblem,
@@ -50,6 +51,10 @@ export type GateDecision =
       /** 429 over the limit, 503 store down, 400 unusable `Idempotency-Key`. */
       status: 400 | 429 | 503
       problem: ProblemDetails
+      /** `problem` as JSON: the body to send, with `contentType`, unless `onExceeded` answered itself. */
+      body: string
+      /** `application/problem+json` (RFC 9457 section 3). */
+      contentType: typeof PROBLEM_CONTENT_TYPE
       /** The refused result (absent for a 400, or a store that did not answer). */
       result?: QuotaResult
       /** What `onExceeded` is told: present on a 429 only (over the limit), absent on a 400 or a 503. */
@@ -63,12 +68,21 @@ export type GateDecision =
       headerNames: readonly string[]
     }
 
+/** A refusal's body: the problem, and the same as the JSON to send. */
+function problemAnswer(problem: ProblemDetails): {
+  problem: ProblemDetails
+  body: string
+  contentType: typeof PROBLEM_CONTENT_TYPE
+} {
+  return { problem, body: JSON.stringify(problem), contentType: PROBLEM_CONTENT_TYPE }
+}
+
 /** A 400: the request's idempotency key is unusable. */
 export function badIdempotencyKey(header: string): GateDecision {
   return {
     action: 'refuse',
     status: 400,
-    problem: badIdempotencyKeyProblem(header, MAX_IDEMPOTENCY_KEY_LENGTH),
+    ...problemAnswer(badIdempotencyKeyProblem(header, MAX_IDEMPOTENCY_KEY_LENGTH)),
     writeHeaders: () => {},
     headerNames: [],
   }
@@ -93,7 +107,7 @@ export function overLimit<Req>(settings: GateSettings<Req>, charged: Charge, pol
     action: 'refuse',
     status: 429,
     result,
-    problem,
+    ...problemAnswer(problem),
     refusal: { status: 429, problem, result, ...retryAfter },
     ...retryAfter,
     headerNames: retryAfterSeconds === undefined ? settings.headerNames : [...settings.headerNames, 'Retry-After'],
@@ -111,7 +125,7 @@ export function storeDown<Req>(settings: GateSettings<Req>, policy: string, resu
   return {
     action: 'refuse',
     status: 503,
-    problem: storeUnavailableProblem(policy, retryAfterSeconds),
+    ...problemAnswer(storeUnavailableProblem(policy, retryAfterSeconds)),
     ...(result ? { result } : {}),
     retryAfterSeconds,
     writeHeaders(access) {
