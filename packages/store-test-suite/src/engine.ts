@@ -1,6 +1,7 @@
 import { createQuota, InvalidArgumentError } from '@andromeda/core'
 import { describe, expect } from 'vitest'
 import type { ConformanceOptions } from './conformance-options.js'
+import { countedLoader } from './counted-loader.js'
 import { randomName } from './random.js'
 import { storeTest } from './store-test.js'
 
@@ -21,20 +22,14 @@ export function engineTests(options: ConformanceOptions): void {
     })
 
     test('with loadUsage returning 3, 50 concurrent consumes: exactly 2 allowed, loadUsage called once', async (store) => {
-      let loads = 0
-      const quota = createQuota({
-        name: randomName(),
-        store,
-        limit: 5,
-        loadUsage: async () => {
-          loads++
-          await new Promise((resolve) => setTimeout(resolve, 20))
-          return 3
-        },
+      const loader = countedLoader(async () => {
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        return 3
       })
+      const quota = createQuota({ name: randomName(), store, limit: 5, loadUsage: loader.loadUsage })
       const results = await Promise.all(Array.from({ length: 50 }, () => quota.consume('v1', 1)))
       expect(results.filter((r) => r.allowed)).toHaveLength(2)
-      expect(loads).toBe(1)
+      expect(loader.reads()).toBe(1)
       expect((await quota.get('v1')).usage).toBe(5)
     })
 
@@ -115,22 +110,14 @@ export function engineTests(options: ConformanceOptions): void {
     })
 
     test('a refund on a missing counter never loads it, even with loadUsage: it gives back nothing and says floor', async (store) => {
-      let loads = 0
-      const quota = createQuota({
-        name: randomName(),
-        store,
-        limit: 5,
-        loadUsage: () => {
-          loads++
-          return 4
-        },
-      })
+      const loader = countedLoader(() => 4)
+      const quota = createQuota({ name: randomName(), store, limit: 5, loadUsage: loader.loadUsage })
       // The units a refund undoes were already taken off in the system of record: a reload
       // would count them gone, and the refund would take them off a second time.
       expect(await quota.refund('v', 3)).toMatchObject({ status: 'refused', allowed: false, reason: 'floor', usage: 0 })
-      expect(loads).toBe(0)
+      expect(loader.reads()).toBe(0)
       expect(await quota.consume('v', 1)).toMatchObject({ allowed: true, usage: 5 })
-      expect(loads).toBe(1)
+      expect(loader.reads()).toBe(1)
     })
 
     test('the same idempotency key twice counts once; the second result says replayed', async (store) => {

@@ -2,6 +2,7 @@ import { createQuota, LoadError } from '@andromeda/core'
 import { type CounterStore, wrapStore } from '@andromeda/core/store'
 import { describe, expect } from 'vitest'
 import type { ConformanceOptions } from './conformance-options.js'
+import { countedLoader } from './counted-loader.js'
 import { randomName } from './random.js'
 import { sleep, storeTest } from './store-test.js'
 
@@ -58,38 +59,29 @@ export function loadTests(options: ConformanceOptions): void {
           })
         },
       })
-      let reads = 0
-      const quota = createQuota({
-        name: randomName(),
-        store: racing,
-        limit: 10,
-        loadUsage: () => {
-          reads++
-          return 5
-        },
-      })
+      const loader = countedLoader(() => 5)
+      const quota = createQuota({ name: randomName(), store: racing, limit: 10, loadUsage: loader.loadUsage })
       expect(await quota.get('v')).toMatchObject({ usage: 5, remaining: 5 })
-      expect(reads).toBe(2)
+      expect(loader.reads()).toBe(2)
     })
 
     test('refunds that revoke every load of a counter fail the load with a LoadError that says so, after lock.retries reads again', async (store) => {
-      let reads = 0
+      // A refund lands on the missing counter while each read runs: it revokes the load.
+      const loader = countedLoader(async () => {
+        expect(await quota.refund('v', 1)).toMatchObject({ allowed: false })
+        return 5
+      })
       const quota = createQuota({
         name: randomName(),
         store,
         limit: 10,
         lock: { retries: 2 },
-        loadUsage: async () => {
-          reads++
-          // A refund lands on the missing counter while each read runs: it revokes the load.
-          expect(await quota.refund('v', 1)).toMatchObject({ allowed: false })
-          return 5
-        },
+        loadUsage: loader.loadUsage,
       })
       const error = await quota.consume('v', 1).catch((e: unknown) => e)
       expect(LoadError.isInstance(error)).toBe(true)
       expect((error as Error).message).toMatch(/revoked by refunds/)
-      expect(reads).toBe(3)
+      expect(loader.reads()).toBe(3)
       expect((await store.get(`{${quota.name}:v}:usage`)) ?? undefined).toBeUndefined()
     })
   })

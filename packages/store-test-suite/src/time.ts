@@ -1,6 +1,7 @@
 import { createQuota, InvalidArgumentError, type Period } from '@andromeda/core'
 import { describe, expect } from 'vitest'
 import type { ConformanceOptions } from './conformance-options.js'
+import { countedLoader } from './counted-loader.js'
 import { randomName } from './random.js'
 import { sleep, storeTest } from './store-test.js'
 
@@ -71,16 +72,8 @@ export function timeTests(options: ConformanceOptions): void {
     })
 
     test('an idempotent retry after the counter was reset and reloaded replays, without a second charge', async (store) => {
-      let loads = 0
-      const quota = createQuota({
-        name: randomName('loaded'),
-        store,
-        limit: 5,
-        loadUsage: () => {
-          loads++
-          return 1
-        },
-      })
+      const loader = countedLoader(() => 1)
+      const quota = createQuota({ name: randomName('loaded'), store, limit: 5, loadUsage: loader.loadUsage })
       expect(await quota.consume('acct', 1, { idempotencyKey: 'req-1' })).toMatchObject({ status: 'granted', usage: 2 })
       await quota.reset('acct')
       expect(await quota.consume('acct', 1, { idempotencyKey: 'req-1' })).toMatchObject({
@@ -88,7 +81,7 @@ export function timeTests(options: ConformanceOptions): void {
         usage: 2,
       })
       expect((await quota.get('acct')).usage).toBe(1)
-      expect(loads).toBe(2)
+      expect(loader.reads()).toBe(2)
     })
 
     test('an idempotent consumeAll retried in the next window replays', async (store) => {
