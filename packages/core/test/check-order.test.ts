@@ -21,7 +21,7 @@ function drive(
   return { checked, verdict: step.value }
 }
 
-const op = (key: string, ifMissing?: 'report'): CounterOp => ({ key, delta: 1, ...(ifMissing ? { ifMissing } : {}) })
+const op = (key: string, ifMissing: CounterOp['ifMissing'] = 'create'): CounterOp => ({ key, delta: 1, ifMissing })
 
 describe('checkOrder', () => {
   it('checks every op in order and counts the settles that only replayed', () => {
