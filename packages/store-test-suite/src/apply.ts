@@ -47,7 +47,11 @@ function badOps(key: string, holds: boolean): [field: string, op: CounterOp][] {
   ]
 }
 
-/** `apply()` and the plain counter methods: bounds, missing counters, all or nothing, order, seed/set/delete, concurrency, large values, key isolation, bad arguments. */
+/**
+ * `apply()` and the plain counter methods: bounds, missing counters, all or nothing, order, seed/set/delete, concurrency, large values, key isolation, bad arguments.
+ *
+ * One `describe` of independent cases: its length is the number of cases, each short and read on its own.
+ */
 export function applyTests(options: ConformanceOptions): void {
   const test = storeTest(options)
 

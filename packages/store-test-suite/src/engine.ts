@@ -7,7 +7,11 @@ import { storeTest } from './store-test.js'
 
 const BAD_COUNTS: unknown[] = [0.5, -1, Number.NaN, Number.POSITIVE_INFINITY, '2', 2 ** 53]
 
-/** Single-quota engine scenarios that must hold on any store (the guarantees of DESIGN.md): limits, loads, refunds, idempotency, key isolation, bad input, hooks and options. */
+/**
+ * Single-quota engine scenarios that must hold on any store (the guarantees of DESIGN.md): limits, loads, refunds, idempotency, key isolation, bad input, hooks and options.
+ *
+ * One `describe` of independent cases: its length is the number of cases, each short and read on its own.
+ */
 export function engineTests(options: ConformanceOptions): void {
   const test = storeTest(options)
 

@@ -19,7 +19,11 @@ const settle = (key: string, id: string, keep: number): CounterOp => ({
 })
 const consume = (key: string, units: number, max = 10): CounterOp => ({ key, delta: units, max, ifMissing: 'create' })
 
-/** Store-level checks of holds (reservations), `CounterOp.hold` and `CounterOp.settle`. */
+/**
+ * Store-level checks of holds (reservations), `CounterOp.hold` and `CounterOp.settle`.
+ *
+ * One `describe` of independent cases: its length is the number of cases, each short and read on its own.
+ */
 export function holdTests(options: ConformanceOptions): void {
   const test = storeTest(options)
 

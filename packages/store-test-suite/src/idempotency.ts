@@ -5,7 +5,11 @@ import { consume, refund } from './ops.js'
 import { keyGroup } from './random.js'
 import { storeTest } from './store-test.js'
 
-/** Idempotency records at the store: replayed once granted, none for a refusal, cleared in the same step; bad options. */
+/**
+ * Idempotency records at the store: replayed once granted, none for a refusal, cleared in the same step; bad options.
+ *
+ * One `describe` of independent cases: its length is the number of cases, each short and read on its own.
+ */
 export function idempotencyTests(options: ConformanceOptions): void {
   const test = storeTest(options)
 

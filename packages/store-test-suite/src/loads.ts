@@ -10,6 +10,8 @@ import { sleep, storeTest } from './store-test.js'
  * The engine's loads on this store, where a load meets other callers: a caller that gives up,
  * a counter that vanishes right after its load, refunds that keep revoking it. Part of the
  * `locks` concern (loads run under the loader lock).
+ *
+ * One `describe` of independent cases: its length is the number of cases, each short and read on its own.
  */
 export function loadTests(options: ConformanceOptions): void {
   const test = storeTest(options)

@@ -9,7 +9,11 @@ import { sleep, storeTest } from './store-test.js'
 
 const settle = (key: string): CounterOp => ({ key, delta: 0, ifMissing: 'report', settle: { id: 'h1', keep: 0 } })
 
-/** `acquireLock` / `releaseLock`: ownership by token, and expiry; a seed under a loader lock, and give-backs that revoke it; bad arguments. */
+/**
+ * `acquireLock` / `releaseLock`: ownership by token, and expiry; a seed under a loader lock, and give-backs that revoke it; bad arguments.
+ *
+ * One `describe` of independent cases: its length is the number of cases, each short and read on its own.
+ */
 export function lockTests(options: ConformanceOptions): void {
   const test = storeTest(options)
 

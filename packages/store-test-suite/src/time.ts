@@ -22,6 +22,8 @@ async function errorOf(run: () => unknown): Promise<unknown> {
  *
  * The quotas run on a clock of their own (the stores here have no injected clock), so windows
  * move without waiting; a TTL that must lapse in the store lapses in real time (tens of ms).
+ *
+ * One `describe` of independent cases: its length is the number of cases, each short and read on its own.
  */
 export function timeTests(options: ConformanceOptions): void {
   const test = storeTest(options)

@@ -5,7 +5,11 @@ import { randomName } from './random.js'
 import { storeTest } from './store-test.js'
 import { failingFrom, sagaOnly } from './store-views.js'
 
-/** transact, consumeAll and transactAll on any store: all or nothing on the atomic and the saga path, give-backs after a failure or a store fault. */
+/**
+ * transact, consumeAll and transactAll on any store: all or nothing on the atomic and the saga path, give-backs after a failure or a store fault.
+ *
+ * One `describe` of independent cases: its length is the number of cases, each short and read on its own.
+ */
 export function transactionTests(options: ConformanceOptions): void {
   const test = storeTest(options)
 
