@@ -58,6 +58,8 @@ export function checkReplicas(value: unknown, commandTimeoutMs: number): Replica
   return { count, timeoutMs }
 }
 
+const REPLICAS_MARKER = Symbol.for('@andromeda/redis.replicas-not-reached')
+
 /**
  * The `cause` of the `StoreError` of a call whose write the primary applied but fewer than
  * `required` replicas acknowledged within `timeoutMs` (or the WAIT got no answer: then
@@ -69,7 +71,7 @@ export function checkReplicas(value: unknown, commandTimeoutMs: number): Replica
  * try {
  *   await vouchers.consume(code)
  * } catch (error) {
- *   if (StoreError.isInstance(error) && error.cause instanceof ReplicasNotReachedError) {
+ *   if (StoreError.isInstance(error) && ReplicasNotReachedError.isInstance(error.cause)) {
  *     // counted on the primary, not (yet) on error.cause.required replicas
  *   }
  *   throw error
@@ -78,6 +80,7 @@ export function checkReplicas(value: unknown, commandTimeoutMs: number): Replica
  */
 export class ReplicasNotReachedError extends Error {
   override name = 'ReplicasNotReachedError'
+  declare readonly [REPLICAS_MARKER]: true
 
   constructor(
     /** Replicas that acknowledged, as WAIT answered; undefined when WAIT itself failed. */
@@ -92,7 +95,15 @@ export class ReplicasNotReachedError extends Error {
         : `${acknowledged} of ${required} replica(s) acknowledged within ${timeoutMs} ms`,
       options,
     )
+    Object.defineProperty(this, REPLICAS_MARKER, { value: true })
   }
+
+  /**
+   * True for a `ReplicasNotReachedError` from this or any other installed copy of
+   * `@andromeda/redis` (`instanceof` fails across copies); a plain function, safe as a callback.
+   */
+  static isInstance = (value: unknown): value is ReplicasNotReachedError =>
+    typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[REPLICAS_MARKER] === true
 }
 
 /**

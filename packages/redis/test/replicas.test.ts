@@ -111,6 +111,7 @@ describe.runIf(available)('the replicas option (WAIT behind each script call)', 
         expect((error as StoreError).message).toMatch(/stays counted unless a failover loses it/)
         const cause = (error as StoreError).cause
         expect(cause).toBeInstanceOf(ReplicasNotReachedError)
+        expect(ReplicasNotReachedError.isInstance(cause)).toBe(true)
         expect(cause).toMatchObject({ acknowledged: 0, required: 1, timeoutMs: 150 })
         expect(await adminCommand(primary.port, ['GET', prefix + key('c')])).toBe('2')
       } finally {
@@ -205,5 +206,19 @@ describe.runIf(available).each(kinds)('a primary refusing writes with NOREPLICAS
     } finally {
       await store.close()
     }
+  })
+})
+
+describe('ReplicasNotReachedError.isInstance', () => {
+  it('recognises the error from any copy of the package (by its marker), and nothing else', () => {
+    const error = new ReplicasNotReachedError(0, 1, 150)
+    expect(ReplicasNotReachedError.isInstance(error)).toBe(true)
+    // An error built by another installed copy: another class, the same Symbol.for marker.
+    const fromOtherCopy = Object.defineProperty(new Error('x'), Symbol.for('@andromeda/redis.replicas-not-reached'), {
+      value: true,
+    })
+    expect(ReplicasNotReachedError.isInstance(fromOtherCopy)).toBe(true)
+    const { isInstance } = ReplicasNotReachedError // detached, as a callback
+    expect([new Error('x'), { acknowledged: 0, required: 1 }, null, undefined, 'x'].some(isInstance)).toBe(false)
   })
 })
