@@ -12,7 +12,7 @@ export type AndromedaErrorCode =
   | 'ERR_HOLD_EXPIRED'
 
 /** The quota options whose functions a `LoadError` may name. */
-export type LoadOption = 'loadUsage' | 'limit' | 'cost' | 'ttlMs'
+export type LoadOption = 'loadUsage' | 'limit' | 'cost' | 'ttlMs' | 'clock'
 
 const MARKER = Symbol.for('@andromeda/core.error')
 
@@ -116,11 +116,11 @@ export class StoreError extends AndromedaError {
 
 /**
  * The user's `loadUsage` threw, returned a value out of contract or did not answer in time, or
- * a `limit`, `cost` or `ttlMs` function threw; or counters kept vanishing right after being
+ * a `limit`, `cost` or `ttlMs` function or the quota's `clock` threw; or counters kept vanishing right after being
  * loaded. `cause` holds the function's own error.
  */
 export class LoadError extends AndromedaError {
-  /** The quota option whose function failed (`'loadUsage'`, `'limit'`, `'cost'`, `'ttlMs'`); undefined when none did. */
+  /** The quota option whose function failed (`'loadUsage'`, `'limit'`, `'cost'`, `'ttlMs'`, `'clock'`); undefined when none did. */
   readonly option: LoadOption | undefined
 
   constructor(message: string, options?: { cause?: unknown; option?: LoadOption }) {

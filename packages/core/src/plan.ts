@@ -31,15 +31,18 @@ export interface ConstantOptions {
   ifMissing: 'create' | 'report'
 }
 
+/** The LoadError of a user's option function that threw `error`. */
+function optionFailed(option: LoadOption, error: unknown): LoadError {
+  const detail = error instanceof Error ? error.message : String(error)
+  return new LoadError(`the ${option} function failed: ${detail}`, { cause: error, option })
+}
+
 /** Run a user's option function; whatever it throws becomes a LoadError naming the option. */
 export async function callOption<T>(option: LoadOption, fn: () => T | Promise<T>): Promise<T> {
   try {
     return await fn()
   } catch (error) {
-    throw new LoadError(`the ${option} function failed: ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
-      option,
-    })
+    throw optionFailed(option, error)
   }
 }
 
@@ -85,9 +88,17 @@ export class Planner<D> {
     return `${this.keyPrefix + encodeKeyPart(id)}}`
   }
 
-  /** The quota's clock, checked: every time the engine derives comes from it. */
+  /**
+   * The quota's clock, checked: every time the engine derives comes from it. A clock that throws
+   * is a LoadError naming `clock`; one that answers no epoch ms, an InvalidArgumentError.
+   */
   now(): number {
-    const now = this.config.clock()
+    let now: number
+    try {
+      now = this.config.clock()
+    } catch (error) {
+      throw optionFailed('clock', error)
+    }
     if (!Number.isSafeInteger(now) || now < 0)
       throw new InvalidArgumentError('clock', `must return epoch ms, got ${String(now)}`)
     return now

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createQuota, InvalidArgumentError, LockTimeoutError } from '../src/index.js'
+import { createQuota, InvalidArgumentError, LoadError, LockTimeoutError } from '../src/index.js'
 import { untouchableStore } from './stub-store.js'
 
 const argumentOf = (fn: () => unknown) => {
@@ -163,6 +163,31 @@ describe('option functions and odd options', () => {
         const quota = createQuota({ name: 'q', store, limit: 5, clock: () => bad as number, ...options })
         const error = await quota.consume('v').catch((e: unknown) => e)
         expect(InvalidArgumentError.isInstance(error) && error.argument).toBe('clock')
+      }
+    }
+    expect(store.calls).toEqual([])
+  })
+
+  it('a clock that throws is a LoadError naming clock, with its error as the cause, before the store is touched', async () => {
+    const store = untouchableStore()
+    const broken = new Error('time source down')
+    const timed = [{ ttlMs: 60_000 }, { period: 'day' as const }, { ttlMs: () => 60_000 }]
+    for (const options of timed) {
+      const quota = createQuota({
+        name: 'q',
+        store,
+        limit: 5,
+        clock: () => {
+          throw broken
+        },
+        ...options,
+      })
+      for (const call of [() => quota.consume('v'), () => quota.refund('v'), () => quota.get('v')]) {
+        const error = await call().catch((e: unknown) => e)
+        expect(LoadError.isInstance(error) && { option: error.option, cause: error.cause }).toEqual({
+          option: 'clock',
+          cause: broken,
+        })
       }
     }
     expect(store.calls).toEqual([])
