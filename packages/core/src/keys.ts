@@ -7,7 +7,10 @@
  * injective: distinct ids never share a key, and no id can end the hash tag early.
  */
 
+import { InvalidArgumentError } from './errors.js'
+import { PERIODS, periodWindow } from './period.js'
 import type { Period } from './types.js'
+import { checkOneOf, checkString, MAX_ID_LENGTH, MAX_NAME_LENGTH } from './validate.js'
 
 const RESERVED = /[%{}:]/g
 
@@ -31,12 +34,15 @@ export function encodeKeyPart(part: string): string {
  * window, its lock and holds, the id's idempotency records), so Redis Cluster hashes them all by
  * `<name>:<id>` and keeps them in one slot.
  *
+ * @throws InvalidArgumentError naming `quota` or `id` when it is not a name or id a quota accepts.
  * @example
  * ```ts
  * hashTagGroup('voucher', 'SUMMER24') // '{voucher:SUMMER24}'
  * ```
  */
 export function hashTagGroup(quota: string, id: string): string {
+  checkString('quota', quota, MAX_NAME_LENGTH)
+  checkString('id', id, MAX_ID_LENGTH)
   return `{${encodeKeyPart(quota)}:${encodeKeyPart(id)}}`
 }
 
@@ -60,6 +66,9 @@ export type CounterWindow = { period: Period; startAt: number } | 'ttl' | undefi
  * window the quota counts in (`'ttl'` for a quota with `ttlMs`, `{ period, startAt }` for a
  * periodic one), or nothing for a quota with neither.
  *
+ * @throws InvalidArgumentError naming `quota`, `id`, `window`, `window.period` or
+ *   `window.startAt`: a name or id a quota would refuse, or a window no quota counts in (a
+ *   `startAt` that is not the start of a UTC `period` window would name a counter that never exists).
  * @example
  * ```ts
  * const snapshot = await store.get(counterKey('voucher', 'SUMMER24'))
@@ -67,7 +76,28 @@ export type CounterWindow = { period: Period; startAt: number } | 'ttl' | undefi
  * ```
  */
 export function counterKey(quota: string, id: string, window?: CounterWindow): string {
+  checkString('quota', quota, MAX_NAME_LENGTH)
+  checkString('id', id, MAX_ID_LENGTH)
+  checkWindow(window)
   return counterKeyIn(quotaKeyPrefix(quota), id, window)
+}
+
+/** A `CounterWindow` some quota counts in: nothing, `'ttl'`, or the start of a UTC period window. */
+function checkWindow(window: unknown): void {
+  if (window === undefined || window === 'ttl') return
+  if (typeof window !== 'object' || window === null)
+    throw new InvalidArgumentError('window', `must be 'ttl', { period, startAt } or undefined, got ${String(window)}`)
+  const { period, startAt } = window as { period: unknown; startAt: unknown }
+  const checked = checkOneOf('window.period', period, PERIODS)
+  const start =
+    typeof startAt === 'number' && Number.isSafeInteger(startAt) && startAt >= 0
+      ? periodWindow(checked, startAt).startAt
+      : NaN
+  if (start !== startAt)
+    throw new InvalidArgumentError(
+      'window.startAt',
+      `must be the epoch ms a UTC ${checked} window starts at${Number.isNaN(start) ? '' : ` (the one around it starts at ${start})`}, got ${String(startAt)}`,
+    )
 }
 
 /** `counterKey` for a quota whose `quotaKeyPrefix` is already known (the engine's hot path). */
