@@ -89,14 +89,14 @@ function checkWindow(window: unknown): void {
     throw new InvalidArgumentError('window', `must be 'ttl', { period, startAt } or undefined, got ${String(window)}`)
   const { period, startAt } = window as { period: unknown; startAt: unknown }
   const checked = checkOneOf('window.period', period, PERIODS)
-  const start =
-    typeof startAt === 'number' && Number.isSafeInteger(startAt) && startAt >= 0
-      ? periodWindow(checked, startAt).startAt
-      : NaN
-  if (start !== startAt)
+  const around =
+    typeof startAt === 'number' && Number.isSafeInteger(startAt) ? periodWindow(checked, startAt) : undefined
+  // A quota's clock reads epoch ms >= 0, so its first window is the one holding 0 (1970's first
+  // week starts on Monday 1969-12-29).
+  if (around === undefined || around.startAt !== startAt || around.endAt <= 0)
     throw new InvalidArgumentError(
       'window.startAt',
-      `must be the epoch ms a UTC ${checked} window starts at${Number.isNaN(start) ? '' : ` (the one around it starts at ${start})`}, got ${String(startAt)}`,
+      `must be the epoch ms a UTC ${checked} window that ends after 1970-01-01T00:00Z starts at${around && around.endAt > 0 ? ` (the one around it starts at ${around.startAt})` : ''}, got ${String(startAt)}`,
     )
 }
 

@@ -88,6 +88,10 @@ export class QuotaEngine<D = unknown> extends EngineBase<D> implements Quota<D> 
     const holdMs = options.holdMs === undefined ? this.config.holdMs : checkDurationMs('holdMs', options.holdMs)
     const plan = await this.plan(id, cost, options.data)
     if (plan.limit === null) return emptyReservation(this.unlimited(plan))
+    // The hold's nominal end is read off the clock before the store is touched: a clock that
+    // fails then fails the call with nothing held.
+    plan.now ??= this.planner.now()
+    const heldAt = plan.now
     const recordKey = idempotency && this.recordKey(plan, 'reserve', idempotency)
     const holdId = holdIdOf(recordKey)
     // Nothing to hold for a cost of 0: it is a read, as for consume.
@@ -111,7 +115,7 @@ export class QuotaEngine<D = unknown> extends EngineBase<D> implements Quota<D> 
     // A replay's hold is the recorded call's. When that call was made in an earlier window, its
     // counter ended with that window (its TTL is the window's rest), and the hold with it: settling
     // the replayed handle then finds it gone, as for a hold that lapsed.
-    return new HeldReservation(this, plan, holdId, result, this.planner.now() + holdMs, recordKey)
+    return new HeldReservation(this, plan, holdId, result, heldAt + holdMs, recordKey)
   }
 
   async get(id: string, options: Pick<CallOptions<D>, 'signal' | 'data'> = {}): Promise<QuotaState> {

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { createQuota, InvalidArgumentError, LoadError, LockTimeoutError } from '../src/index.js'
+import {
+  createQuota,
+  InvalidArgumentError,
+  LoadError,
+  LockTimeoutError,
+  reserveAll,
+  transactAll,
+} from '../src/index.js'
 import { untouchableStore } from './stub-store.js'
 
 const argumentOf = (fn: () => unknown) => {
@@ -9,6 +16,15 @@ const argumentOf = (fn: () => unknown) => {
     return InvalidArgumentError.isInstance(error) ? error.argument : `not an InvalidArgumentError: ${String(error)}`
   }
   return 'did not throw'
+}
+
+/** The `option` and `cause` of the LoadError `call` rejects with, or what it answered instead. */
+async function clockFailure(call: () => Promise<unknown>): Promise<unknown> {
+  const error = await call().then(
+    (answer) => ({ answered: answer }),
+    (e: unknown) => e,
+  )
+  return LoadError.isInstance(error) ? { option: error.option, cause: error.cause } : error
 }
 
 describe('createQuota validates constant options synchronously', () => {
@@ -183,12 +199,27 @@ describe('option functions and odd options', () => {
         ...options,
       })
       for (const call of [() => quota.consume('v'), () => quota.refund('v'), () => quota.get('v')]) {
-        const error = await call().catch((e: unknown) => e)
-        expect(LoadError.isInstance(error) && { option: error.option, cause: error.cause }).toEqual({
-          option: 'clock',
-          cause: broken,
-        })
+        expect(await clockFailure(call)).toEqual({ option: 'clock', cause: broken })
       }
+    }
+    // A quota that uses no time reads its clock for a hold's end: before the store is touched too,
+    // so a failing clock never leaves units held.
+    const timeless = createQuota({
+      name: 'q',
+      store,
+      limit: 5,
+      clock: () => {
+        throw broken
+      },
+    })
+    const work = () => 'never run'
+    for (const call of [
+      () => timeless.reserve('v'),
+      () => timeless.transact('v', 1, work),
+      () => reserveAll([{ quota: timeless, id: 'v' }]),
+      () => transactAll([{ quota: timeless, id: 'v' }], work),
+    ]) {
+      expect(await clockFailure(call)).toEqual({ option: 'clock', cause: broken })
     }
     expect(store.calls).toEqual([])
   })

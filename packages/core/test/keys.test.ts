@@ -61,6 +61,11 @@ describe('key building', () => {
     expect(argumentOf(() => counterKey('q', 'a', { period: 'week', startAt: Date.UTC(2026, 0, 26) }))).toBe('accepted')
     expect(argumentOf(() => counterKey('q', 'a', { period: 'week', startAt: day }))).toBe('window.startAt')
     expect(argumentOf(() => counterKey('q', 'a', { period: 'month', startAt: Date.UTC(2026, 0, 1) }))).toBe('accepted')
+    // The week a clock at 0 counts in started on Monday 1969-12-29; the one before holds no instant >= 0.
+    expect(argumentOf(() => counterKey('q', 'a', { period: 'week', startAt: Date.UTC(1969, 11, 29) }))).toBe('accepted')
+    expect(argumentOf(() => counterKey('q', 'a', { period: 'week', startAt: Date.UTC(1969, 11, 22) }))).toBe(
+      'window.startAt',
+    )
     expect(counterKey('q', 'a', { period: 'day', startAt: day })).toBe(`{q:a}:usage:day:${day}`)
   })
 })

@@ -111,7 +111,9 @@ function createHook(options: FastifyQuotaOptions): QuotaHook {
         }
         if (reply.sent) return reply
       }
-      return reply.type(decision.contentType).send(decision.body)
+      // Sent as bytes: Fastify appends `; charset=utf-8` to a JSON type sent as a string, and the
+      // content type is then not the one the other adapters send (RFC 9457 defines no charset).
+      return reply.type(decision.contentType).send(Buffer.from(decision.body))
     }
     decision.writeHeaders(access)
     request.quota = decision.result

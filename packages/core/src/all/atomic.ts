@@ -24,12 +24,14 @@ export async function atomicHolds(
 ): Promise<ReservationAll> {
   const first = request.items[request.counted[0]!]!
   const hold = { id: holdIdOf(request.recordKey), holdMs: holdMs ?? first.engine.config.holdMs }
+  // Read before the store is touched: a clock that fails then fails the call with nothing held.
+  const heldAt = first.engine.planner.now()
   const applied = await applyCounted(request, signal, hold)
   if (!('ok' in applied)) return nothingHeld(applied)
   if (!applied.ok) return nothingHeld(refusedAll(request, applied))
   const result = grantedAll(request, applied)
   const held = request.counted.map((i) => request.items[i]!).filter(({ plan }) => plan.cost > 0)
-  return handle(result, first.engine.planner.now() + hold.holdMs, held.length === 0, (commit) =>
+  return handle(result, heldAt + hold.holdMs, held.length === 0, (commit) =>
     settleTogether(held, hold.id, commit, commit ? undefined : request.recordKey),
   )
 }

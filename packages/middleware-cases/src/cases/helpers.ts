@@ -3,7 +3,7 @@ import { defaultRefundWhen, type SettleOutcome } from '@andromeda/core/http'
 import { expect, vi } from 'vitest'
 import type { RequestView } from '../harness.js'
 
-export const PROBLEM_JSON = /^application\/problem\+json/
+export const PROBLEM_JSON = /^application\/problem\+json$/
 export const QUOTA_EXCEEDED = 'https://iana.org/assignments/http-problem-types#quota-exceeded'
 
 /** Records every settlement through `refundWhen`, keeping the default rule. */
