@@ -116,8 +116,8 @@ export class StoreError extends AndromedaError {
 
 /**
  * The user's `loadUsage` threw, returned a value out of contract or did not answer in time, or
- * a `limit`, `cost` or `ttlMs` function or the quota's `clock` threw; or counters kept vanishing right after being
- * loaded. `cause` holds the function's own error.
+ * a `limit`, `cost` or `ttlMs` function or the quota's `clock` threw; or counters kept vanishing
+ * right after being loaded. `cause` holds the function's own error.
  */
 export class LoadError extends AndromedaError {
   /** The quota option whose function failed (`'loadUsage'`, `'limit'`, `'cost'`, `'ttlMs'`, `'clock'`); undefined when none did. */

@@ -93,11 +93,13 @@ function checkWindow(window: unknown): void {
     typeof startAt === 'number' && Number.isSafeInteger(startAt) ? periodWindow(checked, startAt) : undefined
   // A quota's clock reads epoch ms >= 0, so its first window is the one holding 0 (1970's first
   // week starts on Monday 1969-12-29).
-  if (around === undefined || around.startAt !== startAt || around.endAt <= 0)
-    throw new InvalidArgumentError(
-      'window.startAt',
-      `must be the epoch ms a UTC ${checked} window that ends after 1970-01-01T00:00Z starts at${around && around.endAt > 0 ? ` (the one around it starts at ${around.startAt})` : ''}, got ${String(startAt)}`,
-    )
+  const endsAfterEpoch = around !== undefined && around.endAt > 0
+  if (endsAfterEpoch && around.startAt === startAt) return
+  const hint = endsAfterEpoch ? ` (the one around it starts at ${around.startAt})` : ''
+  throw new InvalidArgumentError(
+    'window.startAt',
+    `must be the epoch ms a UTC ${checked} window ending after 1970-01-01 starts at${hint}, got ${String(startAt)}`,
+  )
 }
 
 /** `counterKey` for a quota whose `quotaKeyPrefix` is already known (the engine's hot path). */

@@ -187,31 +187,19 @@ describe('option functions and odd options', () => {
   it('a clock that throws is a LoadError naming clock, with its error as the cause, before the store is touched', async () => {
     const store = untouchableStore()
     const broken = new Error('time source down')
+    const clock = () => {
+      throw broken
+    }
     const timed = [{ ttlMs: 60_000 }, { period: 'day' as const }, { ttlMs: () => 60_000 }]
     for (const options of timed) {
-      const quota = createQuota({
-        name: 'q',
-        store,
-        limit: 5,
-        clock: () => {
-          throw broken
-        },
-        ...options,
-      })
+      const quota = createQuota({ name: 'q', store, limit: 5, clock, ...options })
       for (const call of [() => quota.consume('v'), () => quota.refund('v'), () => quota.get('v')]) {
         expect(await clockFailure(call)).toEqual({ option: 'clock', cause: broken })
       }
     }
     // A quota that uses no time reads its clock for a hold's end: before the store is touched too,
     // so a failing clock never leaves units held.
-    const timeless = createQuota({
-      name: 'q',
-      store,
-      limit: 5,
-      clock: () => {
-        throw broken
-      },
-    })
+    const timeless = createQuota({ name: 'q', store, limit: 5, clock })
     const work = () => 'never run'
     for (const call of [
       () => timeless.reserve('v'),

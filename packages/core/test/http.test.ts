@@ -251,6 +251,21 @@ describe('createQuotaGate', () => {
     expect(access.headers.get('ratelimit-policy')).toBe('"api";q=2;w=86400')
   })
 
+  it('gives back what a request counted when no decision can be made after the charge (its clock failed)', async () => {
+    const store = mapStore()
+    const broken = new Error('time source down')
+    let reads = 0
+    // The charge reads the clock once; the grant's reset time reads it again, and that read fails.
+    const clock = () => {
+      if (++reads > 1) throw broken
+      return Date.UTC(2026, 0, 31, 12)
+    }
+    const quota = createQuota({ name: 'api', store, limit: 5, period: 'day', clock })
+    const gate = createQuotaGate<object>({ quota, id: () => 'u' })
+    await expect(gate.begin({}, {})).rejects.toBe(broken)
+    await vi.waitFor(() => expect([...store.values.values()]).toEqual([0]))
+  })
+
   it('carries every refusal (400, 429, 503) as a problem+json body ready to send', async () => {
     const down = mapStore()
     down.apply = async () => {

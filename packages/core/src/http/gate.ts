@@ -1,5 +1,5 @@
 import { StoreError } from '../errors.js'
-import { type Charge, chargeBounded } from './charge.js'
+import { type Charge, chargeBounded, counted } from './charge.js'
 import { badIdempotencyKey, degradedCharge, type GateDecision, grant, overLimit, storeDown } from './decisions.js'
 import { type GateSettings, type QuotaGateOptions, resolveGateOptions } from './gate-options.js'
 import { type HeaderAccess, headerAccessOf } from './headers.js'
@@ -87,6 +87,17 @@ async function begin<Req>(
       ? grant(settings, degradedCharge(cost), req, policy)
       : storeDown(settings, policy)
   }
+  try {
+    return answer(settings, charged, req, policy)
+  } catch (error) {
+    // No decision answers this request (its quota's clock failed, say): what it counted goes back.
+    if (counted(charged)) void charged.settle(true)
+    throw error
+  }
+}
+
+/** The decision a finished charge makes: a grant, a 503 for a store fault, else a 429. */
+function answer<Req>(settings: GateSettings<Req>, charged: Charge, req: Req, policy: string): GateDecision {
   const { result } = charged
   if (result.allowed) return grant(settings, charged, req, policy)
   if (result.reason === 'store') return storeDown(settings, policy, result)
