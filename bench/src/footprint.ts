@@ -56,6 +56,7 @@ export async function redisBytesPerCounter(): Promise<number> {
   const { createQuota, counterKey } = await import('@andromeda/core')
   const { createRedisStore } = await import('@andromeda/redis')
   const client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+  client.on('error', (error: Error) => console.error('redis:', error.message))
   try {
     const name = `bench-footprint-${process.pid}`
     const quota = createQuota({ name, store: createRedisStore({ client }), limit: 1000, ttlMs: 3_600_000 })

@@ -1,13 +1,23 @@
 import { randomBytes } from 'node:crypto'
 import { createQuota } from '@andromeda/core'
 import { createRedisStore } from '@andromeda/redis'
-import { Redis } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import { RedisStore as RateLimitRedisStore } from 'rate-limit-redis'
 import { RateLimiterRedis } from 'rate-limiter-flexible'
 import { createClient } from 'redis'
 import { type Contender, compare, type ScenarioResult } from './harness.js'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+/**
+ * An ioredis client of the bench's Redis with an error listener: an 'error' event without one
+ * (a connection reset, or ioredis finding a reply it cannot place) would end the process.
+ */
+export function connectRedis(options: RedisOptions = {}): Redis {
+  const client = new Redis(REDIS_URL, options)
+  client.on('error', (error: Error) => console.error('redis:', error.message))
+  return client
+}
 const HUGE = 1_000_000_000_000
 export const FLOOR = 'floor: raw EVALSHA check-and-add (ioredis)'
 export const ANDROMEDA_IOREDIS = 'andromeda createQuota + redis (ioredis)'
@@ -48,7 +58,7 @@ async function cleanup(client: Redis, pattern: string): Promise<void> {
 
 /** Delete every key of this run. */
 export async function deleteRunKeys(): Promise<void> {
-  const admin = new Redis(REDIS_URL)
+  const admin = connectRedis()
   try {
     await cleanup(admin, `*${RUN_TOKEN}*`)
   } finally {
@@ -58,7 +68,7 @@ export async function deleteRunKeys(): Promise<void> {
 
 /** Keys of this run still in Redis (0 after a clean run). */
 export async function leftoverKeys(): Promise<number> {
-  const admin = new Redis(REDIS_URL)
+  const admin = connectRedis()
   try {
     let cursor = '0'
     let count = 0
@@ -75,7 +85,7 @@ export async function leftoverKeys(): Promise<number> {
 
 function contenders(keys: number, autoPipelining: boolean, admin: Redis): Contender[] {
   const key = (i: number) => (keys === 1 ? 'hot' : `k${i % keys}`)
-  const io = () => new Redis(REDIS_URL, { enableAutoPipelining: autoPipelining, lazyConnect: false })
+  const io = () => connectRedis({ enableAutoPipelining: autoPipelining, lazyConnect: false })
   const withClient = (name: string, make: (client: Redis, p: string) => (i: number) => Promise<unknown>): Contender => {
     let client: Redis
     let p: string
@@ -154,7 +164,7 @@ export async function benchRedis(options: {
   total: number
   quick: boolean
 }): Promise<ScenarioResult[]> {
-  const admin = new Redis(REDIS_URL)
+  const admin = connectRedis()
   const results: ScenarioResult[] = []
   try {
     for (const autoPipelining of options.quick ? [false] : [false, true]) {
@@ -186,8 +196,13 @@ export async function benchRedis(options: {
  * (script-internal calls skipped), with `concurrency` consumes in flight at a time.
  */
 export async function commandsPerConsume(concurrency: number): Promise<Array<{ name: string; commands: number }>> {
-  const admin = new Redis(REDIS_URL)
+  const admin = connectRedis()
   const monitor = await admin.monitor()
+  // Disconnecting while MONITOR lines still arrive makes ioredis report each as an error.
+  let closing = false
+  monitor.on('error', (error: Error) => {
+    if (!closing) console.error('redis monitor:', error.message)
+  })
   const seen: string[][] = []
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
     if (source !== 'lua') seen.push(args)
@@ -214,6 +229,7 @@ export async function commandsPerConsume(concurrency: number): Promise<Array<{ n
       await contender.teardown?.()
     }
   } finally {
+    closing = true
     monitor.disconnect()
     admin.disconnect()
   }
